@@ -1,0 +1,1 @@
+"""calsync: a self-hosted hub that syncs a business system with its users' calendars."""

@@ -1,0 +1,134 @@
+"""The Connector port: the one narrow interface every calendar, task and contact store implements.
+
+The engine syncs one connector with another through these methods only. Differences between stores are data in
+``Capabilities``, never ``if kind == ...`` in the engine. Every write is guarded: ``create`` is idempotent under
+retry through a caller-chosen identity key, ``update`` and ``delete`` are conditional on the version last seen and
+raise ``PreconditionFailed`` when they lose a race.
+
+Errors: connectors raise only ``calsync.errors.ConnectorError`` subclasses, translated at their border.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from calsync.errors import ConnectorError
+from calsync.model.content import Content
+from calsync.model.refs import CollectionInfo, ItemRef
+from calsync.model.window import Window
+
+_SAFE_HREF = re.compile(r"^[A-Za-z0-9@._-]{1,200}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a connector can do, as data the engine reads.
+
+    - ``has_sync_token``: ``changes()`` is incremental (CalDAV sync-collection, Graph delta, EWS
+      SyncFolderItems, the folder connector's stat cache); without it ``changes()`` is a full listing.
+    - ``filters_window``: ``list(window)`` returns only items overlapping the window; otherwise the engine
+      filters what it fetches.
+    - ``max_batch``: how many hrefs one ``get()`` round trip should carry.
+    - ``read_only``: the side is never written (the engine plans no write for it).
+    - ``formats``: the media types ``create``/``update`` accept as text without converting the item.
+    """
+
+    has_sync_token: bool = False
+    filters_window: bool = True
+    max_batch: int = 100
+    read_only: bool = False
+    formats: frozenset[str] = frozenset({"text/calendar"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What changed on one collection since a sync token: refs to fetch, hrefs gone, and the token to store.
+
+    ``complete`` is True when ``changed`` lists every item (a full listing): mapped hrefs missing from it may
+    then be deleted or outside the window, and the engine checks which.
+    """
+
+    changed: Sequence[ItemRef]
+    deleted: Sequence[str] = ()
+    token: str | None = None
+    complete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One item read by ``get()``: where it is, which version, and its content."""
+
+    ref: ItemRef
+    content: Content
+
+
+@dataclass(frozen=True, slots=True)
+class FetchFailed:
+    """One item ``get()`` could not return: gone (``NotFound``) or unreadable (``InvalidItem``)."""
+
+    href: str
+    error: ConnectorError = field(compare=False)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One account on one store (a folder, a CalDAV server, a mailbox through EWS or Graph, the business store)."""
+
+    name: str
+    capabilities: Capabilities
+
+    def discover(self) -> list[CollectionInfo]:
+        """The collections this account can reach."""
+        ...
+
+    def changes(self, collection: str, token: str | None) -> ChangeSet:
+        """What changed since ``token`` (``None``: everything). The engine stores the new token only after it
+        has applied the changes, so a crash replays them."""
+        ...
+
+    def list(self, collection: str, window: Window | None) -> list[ItemRef]:
+        """Refs of the items overlapping ``window`` (``None``: all), for a full sync."""
+        ...
+
+    def get(self, collection: str, hrefs: Sequence[str]) -> Iterator[Fetched | FetchFailed]:
+        """The items at ``hrefs``, in bulk; one failure is a ``FetchFailed`` value, never an exception."""
+        ...
+
+    def create(self, collection: str, content: Content, key: str) -> ItemRef:
+        """Store a new item whose identity is ``key``; idempotent: a retry finds and returns the first copy.
+
+        Raises ``AlreadyExists`` when an item with that identity exists with different content, so the engine
+        can match it instead of making a second one.
+        """
+        ...
+
+    def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
+        """Replace the item at ``ref.href`` only if it is still at ``ref.version``; else ``PreconditionFailed``."""
+        ...
+
+    def delete(self, collection: str, ref: ItemRef) -> None:
+        """Remove the item at ``ref.href`` only if it is still at ``ref.version``; a missing item is no error."""
+        ...
+
+    def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
+        """The sync token to store after this run's own writes.
+
+        Most stores return ``token`` unchanged (their next ``changes()`` reports our writes, and the engine
+        recognises its own versions). A store whose token is a cache of what it has read (the folder connector)
+        adds what it wrote, so the next run need not read those items back.
+        """
+        ...
+
+
+def href_for_key(key: str, extension: str) -> str:
+    """A deterministic href for an identity key: the key itself when it is a safe name, else its hash.
+
+    Deterministic so that a retried create after a crash lands on the first copy instead of making a second.
+    """
+    if _SAFE_HREF.match(key) and not key.startswith("."):
+        return key + extension
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:40] + extension

@@ -1,0 +1,243 @@
+"""A folder of ``.ics`` (or ``.vcf``) files, one item per file: the simplest real store, and vdirsyncer's format.
+
+Each collection is a subfolder of the root (the collection ``""`` is the root itself). Versions are etags made
+from the file's bytes, so a rewrite that keeps the bytes keeps the version. Writes are atomic: the new bytes go
+to a hidden temporary file that is then linked (create: fails if the name exists, so two creates cannot both
+win) or renamed (update) into place. The sync token is a cache of every file's stat signature and etag, so an
+incremental run reads only the files whose size, mtime or inode changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed, href_for_key
+from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed, ReadOnly
+from calsync.model.canonical import ICALENDAR, VCARD
+from calsync.model.content import Content
+from calsync.model.refs import CollectionInfo, ItemRef
+from calsync.model.window import Window
+
+_TOKEN_VERSION = 1
+Signature = list[int | str]
+"""[mtime_ns, size, inode, etag] of one file as the token caches it."""
+
+
+def etag_of(data: bytes) -> str:
+    """The version of a file: a digest of its bytes."""
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+class FolderConnector:
+    """Items as files in subfolders of ``root``."""
+
+    def __init__(self, root: str | Path, *, name: str = "folder", extension: str = ".ics",
+                 read_only: bool = False, fsync: bool = False) -> None:  # fmt: skip
+        self.name = name
+        self.root = Path(root)
+        self.extension = extension
+        self.media_type = VCARD if extension == ".vcf" else ICALENDAR
+        self.fsync = fsync
+        self.capabilities = Capabilities(has_sync_token=True, filters_window=True, max_batch=500,
+                                         read_only=read_only, formats=frozenset({self.media_type}))  # fmt: skip
+        self._written: dict[tuple[str, str], Signature] = {}
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    def discover(self) -> list[CollectionInfo]:
+        """Every subfolder of the root."""
+        if not self.root.is_dir():
+            raise NotFound(f"{self.root} is not a folder", connector=self.name)
+        components = frozenset({"VCARD"} if self.media_type == VCARD else {"VEVENT", "VTODO"})
+        return [CollectionInfo(id=p.name, display_name=p.name, components=components,
+                               writable=not self.capabilities.read_only)
+                for p in sorted(self.root.iterdir()) if p.is_dir() and not p.name.startswith(".")]  # fmt: skip
+
+    def changes(self, collection: str, token: str | None) -> ChangeSet:
+        """Files whose stat signature differs from the token's cache; ``None`` lists every file."""
+        folder = self._folder(collection)
+        cache = _load_token(token)
+        fresh: dict[str, Signature] = {}
+        changed: list[ItemRef] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not self._is_item(entry.name):
+                    continue
+                stat = entry.stat()
+                signature: Signature = [stat.st_mtime_ns, stat.st_size, stat.st_ino]
+                cached = cache.get(entry.name)
+                if cached is not None and cached[:3] == signature:
+                    fresh[entry.name] = cached
+                    continue
+                try:
+                    etag = etag_of(Path(entry.path).read_bytes())
+                except FileNotFoundError:
+                    continue
+                fresh[entry.name] = [*signature, etag]
+                changed.append(ItemRef(entry.name, etag))
+        deleted = [name for name in cache if name not in fresh]
+        return ChangeSet(changed, deleted, _dump_token(fresh), complete=token is None or not cache)
+
+    def list(self, collection: str, window: Window | None) -> list[ItemRef]:
+        """Every file overlapping ``window``; unreadable files are listed so that ``get`` reports them."""
+        folder = self._folder(collection)
+        refs = []
+        for path in folder.iterdir():
+            if not self._is_item(path.name):
+                continue
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            if window is not None and not self._overlaps(data, window):
+                continue
+            refs.append(ItemRef(path.name, etag_of(data)))
+        return refs
+
+    def get(self, collection: str, hrefs: Sequence[str]) -> Iterator[Fetched | FetchFailed]:
+        """Items by file name; a missing file is ``NotFound``, undecodable bytes ``InvalidItem``."""
+        folder = self._folder(collection)
+        for href in hrefs:
+            try:
+                data = (folder / _checked_name(href)).read_bytes()
+                text = data.decode("utf-8")
+            except FileNotFoundError:
+                yield FetchFailed(href, NotFound(f"{href} does not exist", connector=self.name, href=href))
+            except (UnicodeDecodeError, ConnectorError) as exc:
+                yield FetchFailed(href, InvalidItem(f"{href} is not UTF-8 text or not a valid name: {exc}",
+                                                    connector=self.name, href=href))  # fmt: skip
+            else:
+                yield Fetched(ItemRef(href, etag_of(data)), Content.from_text(text, self.media_type))
+
+    # -- writing ------------------------------------------------------------------------------------------------
+
+    def create(self, collection: str, content: Content, key: str) -> ItemRef:
+        """Link a new file into place at a name derived from ``key``; a retry returns the first copy."""
+        folder = self._writable_folder(collection, create=True)
+        href = href_for_key(key, self.extension)
+        data = content.text.encode("utf-8")
+        tmp, signature = self._write_temp(folder, data)
+        try:
+            os.link(tmp, folder / href)
+        except FileExistsError:
+            return self._existing(folder, href, content, key)
+        finally:
+            tmp.unlink()
+        return self._remember(collection, href, signature)
+
+    def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
+        """Replace the file if its bytes still have ``ref.version``."""
+        folder = self._writable_folder(collection)
+        path = folder / _checked_name(ref.href)
+        self._check_version(path, ref)
+        tmp, signature = self._write_temp(folder, content.text.encode("utf-8"))
+        os.replace(tmp, path)
+        return self._remember(collection, ref.href, signature)
+
+    def delete(self, collection: str, ref: ItemRef) -> None:
+        """Remove the file if its bytes still have ``ref.version``; already gone is fine."""
+        folder = self._writable_folder(collection)
+        path = folder / _checked_name(ref.href)
+        try:
+            self._check_version(path, ref)
+        except NotFound:
+            return
+        path.unlink(missing_ok=True)
+
+    def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
+        """Add the files this connector wrote to the token's cache, so the next run need not read them."""
+        if token is None:
+            return None
+        cache = _load_token(token)
+        for ref in written:
+            signature = self._written.pop((collection, ref.href), None)
+            if signature is not None and signature[3] == ref.version:
+                cache[ref.href] = signature
+        return _dump_token(cache)
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _is_item(self, name: str) -> bool:
+        return name.endswith(self.extension) and not name.startswith(".")
+
+    def _folder(self, collection: str) -> Path:
+        folder = self.root / _checked_name(collection) if collection else self.root
+        if not folder.is_dir():
+            raise NotFound(f"no folder {folder}", connector=self.name)
+        return folder
+
+    def _writable_folder(self, collection: str, *, create: bool = False) -> Path:
+        if self.capabilities.read_only:
+            raise ReadOnly(f"{self.name} is read-only", connector=self.name)
+        if create and collection:
+            (self.root / _checked_name(collection)).mkdir(parents=True, exist_ok=True)
+        return self._folder(collection)
+
+    def _write_temp(self, folder: Path, data: bytes) -> tuple[Path, Signature]:
+        fd, name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=folder)
+        try:
+            os.write(fd, data)
+            if self.fsync:
+                os.fsync(fd)
+            stat = os.fstat(fd)
+        finally:
+            os.close(fd)
+        return Path(name), [stat.st_mtime_ns, stat.st_size, stat.st_ino, etag_of(data)]
+
+    def _remember(self, collection: str, href: str, signature: Signature) -> ItemRef:
+        self._written[(collection, href)] = signature
+        return ItemRef(href, str(signature[3]))
+
+    def _existing(self, folder: Path, href: str, content: Content, key: str) -> ItemRef:
+        data = (folder / href).read_bytes()
+        try:
+            same = Content.from_text(data.decode("utf-8"), self.media_type).digest == content.digest
+        except (UnicodeDecodeError, InvalidItem):
+            same = False
+        if not same:
+            raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=href)
+        return ItemRef(href, etag_of(data))
+
+    def _check_version(self, path: Path, ref: ItemRef) -> None:
+        try:
+            current = etag_of(path.read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"{ref.href} is gone", connector=self.name, href=ref.href) from None
+        if current != ref.version:
+            raise PreconditionFailed(f"{ref.href} changed since it was read", connector=self.name, href=ref.href)
+
+    def _overlaps(self, data: bytes, window: Window) -> bool:
+        try:
+            lo, hi = Content.from_text(data.decode("utf-8"), self.media_type).facts.span
+        except (UnicodeDecodeError, InvalidItem):
+            return True
+        return window.overlaps(lo, hi)
+
+
+def _checked_name(name: str) -> str:
+    """A file or folder name that cannot climb out of the root."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name:
+        raise InvalidItem(f"not a safe file name: {name!r}")
+    return name
+
+
+def _load_token(token: str | None) -> dict[str, Signature]:
+    if not token:
+        return {}
+    try:
+        data = json.loads(token)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict) or data.get("v") != _TOKEN_VERSION:
+        return {}
+    files = data.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _dump_token(files: dict[str, Signature]) -> str:
+    return json.dumps({"v": _TOKEN_VERSION, "files": files}, separators=(",", ":"))

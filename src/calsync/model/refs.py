@@ -1,0 +1,42 @@
+"""Small values that name items and collections on one side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """Where an item lives on one side and which version of it was seen.
+
+    ``href`` is the side's own address (a file name, a CalDAV href, an Exchange item id); ``version`` is what a
+    guarded write sends back (an etag, a changekey, a content hash). Two refs with equal href and version name the
+    same content.
+    """
+
+    href: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    """One calendar, task list or address book as a connector can reach it."""
+
+    id: str
+    display_name: str = ""
+    color: str = ""
+    components: frozenset[str] = frozenset({"VEVENT"})
+    writable: bool = True
+
+
+class Side(StrEnum):
+    """One of the two sides of a pair. By convention A is the business (source) side, B the calendar side."""
+
+    A = "a"
+    B = "b"
+
+    @property
+    def other(self) -> Side:
+        """The opposite side."""
+        return Side.B if self is Side.A else Side.A

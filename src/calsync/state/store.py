@@ -1,0 +1,162 @@
+"""The StateStore port: what calsync remembers between runs.
+
+Per pair, per item: the identity shared by both sides, and on each side the href, the version (etag, changekey)
+and the content digest last synced. Per pair and side: the sync token. Per run: a job with its counts and one
+outcome line per item that did something or failed. The engine depends on this port only; ``calsync.state.sql``
+implements it on SQLAlchemy (SQLite embedded, PostgreSQL in production).
+
+Why recording and committing are separate: the engine records each action's result right after its remote write;
+the store commits in small batches (``checkpoint``). A crash between the remote write and the commit is safe
+because every create is idempotent by identity and the plan recognises a side that already holds the content
+(see DESIGN.md, invariant 2), so a batch lost in a crash costs a re-check, never a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from calsync.model.refs import Side
+
+
+@dataclass(frozen=True, slots=True)
+class SideStatus:
+    """What was last synced on one side of one item."""
+
+    href: str
+    version: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One item known on both sides of a pair (vdirsyncer calls this the status)."""
+
+    ident: str
+    a: SideStatus
+    b: SideStatus
+
+    def side(self, side: Side) -> SideStatus:
+        """The status of ``side``."""
+        return self.a if side is Side.A else self.b
+
+
+class JobKind(StrEnum):
+    """Why a run happened."""
+
+    INTERVAL = "interval"
+    FULL = "full"
+    MANUAL = "manual"
+    DRY_RUN = "dry-run"
+
+
+class JobOutcome(StrEnum):
+    """How a run ended."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    WARNINGS = "completed-with-warnings"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLine:
+    """One line of a job's details: what happened to one item, by which rule, and the error in plain words."""
+
+    ident: str
+    side: str
+    action: str
+    outcome: str
+    rule: str = ""
+    message: str = ""
+    href: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One run of one pair as stored."""
+
+    id: int
+    pair: str
+    kind: JobKind
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: JobOutcome = JobOutcome.RUNNING
+    counts: Mapping[str, int] = field(default_factory=dict)
+    message: str = ""
+
+
+class PairState(Protocol):
+    """The state of one pair inside one run. Not thread-safe: one run owns it."""
+
+    def links(self) -> dict[str, Link]:
+        """Every link of the pair, by identity."""
+        ...
+
+    def token(self, side: Side) -> str | None:
+        """The sync token stored for ``side``, if any."""
+        ...
+
+    def put_link(self, link: Link) -> None:
+        """Record (insert or replace) one link; durable at the next ``checkpoint``."""
+        ...
+
+    def drop_link(self, ident: str) -> None:
+        """Forget one link; durable at the next ``checkpoint``."""
+        ...
+
+    def set_token(self, side: Side, token: str | None) -> None:
+        """Record the sync token of ``side``; durable at the next ``checkpoint``."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Commit everything recorded so far, atomically."""
+        ...
+
+
+class StateStore(Protocol):
+    """Everything calsync remembers. Implementations translate their library's errors to ``StateError``."""
+
+    def open_pair(self, name: str) -> AbstractContextManager[PairState]:
+        """The state of pair ``name`` (created on first use). Leaving the block commits what was recorded; an
+        exception rolls back only what was recorded since the last ``checkpoint``."""
+        ...
+
+    def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = 3600) -> AbstractContextManager[None]:
+        """Hold the pair's run lock for the block, across processes and machines sharing the database.
+
+        Raises ``PairLocked`` at once when another owner holds an unexpired lock (invariant 5).
+        """
+        ...
+
+    def start_job(self, pair: str, kind: JobKind) -> int:
+        """Record that a run began; returns the job id."""
+        ...
+
+    def add_job_lines(self, job_id: int, lines: Sequence[ItemLine]) -> None:
+        """Append detail lines to a job."""
+        ...
+
+    def finish_job(self, job_id: int, outcome: JobOutcome, counts: Mapping[str, int], message: str = "") -> None:
+        """Record how a run ended."""
+        ...
+
+    def jobs(self, pair: str | None = None, limit: int = 50) -> list[JobRecord]:
+        """The newest jobs first, optionally of one pair."""
+        ...
+
+    def job_lines(self, job_id: int) -> Iterator[ItemLine]:
+        """A job's detail lines, in the order they were added."""
+        ...
+
+    def prune_jobs(self, older_than: datetime) -> int:
+        """Delete jobs that finished before ``older_than`` with their lines; returns how many went."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,221 @@
+"""Carrying out a plan: one guarded write per action, its result recorded in the state right after.
+
+Each action either succeeds and its link is recorded, or fails alone and becomes a line in the report; the run
+goes on (invariant 4). A lost race (``PreconditionFailed``) is a conflict left for the next run, which sees the
+new version, never an overwrite (invariant 3). Links are recorded after each write and committed in small
+batches; a crash in between is safe because creates are idempotent by identity and the plan links two sides
+that already hold the same content (invariant 2).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from calsync.connectors.base import Fetched
+from calsync.errors import AlreadyExists, ConnectorError, NotFound, PreconditionFailed
+from calsync.model.content import Content
+from calsync.model.refs import ItemRef, Side
+from calsync.state.store import Link, PairState, SideStatus
+from calsync.sync.observe import Endpoint, Observation, Progress, link_ref
+from calsync.sync.plan import Action, ActionKind, Seen, State, decide
+from calsync.sync.report import Report
+from calsync.sync.rules import PairPolicy
+
+AfterWrite = Callable[[Action], None]
+"""Called after each remote write and before its link is recorded; tests raise from it to simulate a crash."""
+
+
+@dataclass(slots=True)
+class Checkpointer:
+    """Commits the recorded links every ``every`` actions or ``seconds``, whichever comes first."""
+
+    state: PairState
+    every: int = 200
+    seconds: float = 0.5
+    pending: int = 0
+    last: float = field(default_factory=time.monotonic)
+
+    def tick(self) -> None:
+        """Count one recorded action and commit when a batch is full or old enough."""
+        self.pending += 1
+        now = time.monotonic()
+        if self.pending >= self.every or now - self.last >= self.seconds:
+            self.state.checkpoint()
+            self.pending = 0
+            self.last = now
+
+
+class Executor:
+    """Carries out one run's actions against the two endpoints and records links in the pair's state."""
+
+    def __init__(self, endpoints: Mapping[Side, Endpoint], observations: Mapping[Side, Observation],
+                 links: Mapping[str, Link], state: PairState, report: Report, policy: PairPolicy, *,
+                 checkpointer: Checkpointer, after_write: AfterWrite | None = None,
+                 progress: Progress | None = None) -> None:  # fmt: skip
+        self.endpoints = endpoints
+        self.observations = observations
+        self.links = links
+        self.state = state
+        self.report = report
+        self.policy = policy
+        self.checkpointer = checkpointer
+        self.after_write = after_write
+        self.progress = progress
+        self.written: dict[Side, list[ItemRef]] = {Side.A: [], Side.B: []}
+
+    def run(self, actions: list[Action]) -> None:
+        """Carry out every action; failures become report lines."""
+        self._prefetch_sources(actions)
+        for done, action in enumerate(actions, 1):
+            self._one(action)
+            if self.progress is not None:
+                self.progress("writing", done, len(actions))
+
+    def _one(self, action: Action) -> None:
+        try:
+            self._carry_out(action)
+        except AlreadyExists as exc:
+            self._matched_on_create(action, exc)
+        except PreconditionFailed as exc:
+            self._failed(action, f"changed on {_name(action.target)} while syncing; retried next run ({exc})",
+                         conflict=True)  # fmt: skip
+        except ConnectorError as exc:
+            self._failed(action, str(exc))
+
+    def _carry_out(self, action: Action) -> None:
+        kind = action.kind
+        if kind is ActionKind.CREATE or kind is ActionKind.UPDATE:
+            self._copy(action)
+        elif kind is ActionKind.DELETE:
+            self._delete(action)
+        elif kind is ActionKind.LINK:
+            self._record(action, Link(action.ident, self._status(action.ident, Side.A),
+                                      self._status(action.ident, Side.B)))  # fmt: skip
+        elif kind is ActionKind.UNLINK:
+            self._drop(action)
+        else:
+            self.report.done(action)
+
+    def _copy(self, action: Action) -> None:
+        assert action.target is not None and action.source is not None
+        target, source = action.target, action.source
+        content = self._source_content(action.ident, source)
+        endpoint = self.endpoints[target]
+        if action.kind is ActionKind.CREATE:
+            ref = endpoint.connector.create(endpoint.collection, content, action.ident)
+        else:
+            ref = endpoint.connector.update(endpoint.collection, self._target_ref(action.ident, target), content)
+        self.written[target].append(ref)
+        self._wrote(action)
+        statuses = {source: self._status(action.ident, source), target: SideStatus(ref.href, ref.version,
+                                                                                   content.digest)}  # fmt: skip
+        link = Link(action.ident, statuses[Side.A], statuses[Side.B])
+        if action.unlink_after:
+            self._drop(action, href=ref.href)
+        else:
+            self._record(action, link, href=ref.href)
+
+    def _delete(self, action: Action) -> None:
+        assert action.target is not None
+        endpoint = self.endpoints[action.target]
+        ref = self._target_ref(action.ident, action.target)
+        endpoint.connector.delete(endpoint.collection, ref)
+        self._wrote(action)
+        self._drop(action, href=ref.href)
+
+    def _wrote(self, action: Action) -> None:
+        if self.after_write is not None:
+            self.after_write(action)
+
+    def _record(self, action: Action, link: Link, *, href: str = "") -> None:
+        self.state.put_link(link)
+        self.report.done(action, href=href)
+        self.checkpointer.tick()
+
+    def _drop(self, action: Action, *, href: str = "") -> None:
+        self.state.drop_link(action.ident)
+        self.report.done(action, href=href)
+        self.checkpointer.tick()
+
+    # -- where content and refs come from ---------------------------------------------------------------------
+
+    def _seen(self, ident: str, side: Side) -> Seen | None:
+        return self.observations[side].view.seen.get(ident)
+
+    def _status(self, ident: str, side: Side) -> SideStatus:
+        seen = self._seen(ident, side)
+        if seen is not None:
+            return SideStatus(seen.ref.href, seen.ref.version, seen.digest)
+        return self.links[ident].side(side)
+
+    def _target_ref(self, ident: str, side: Side) -> ItemRef:
+        seen = self._seen(ident, side)
+        return seen.ref if seen is not None else link_ref(self.links[ident], side)
+
+    def _source_content(self, ident: str, side: Side) -> Content:
+        seen = self._seen(ident, side)
+        if seen is None or seen.content is None:
+            raise NotFound(f"the {_name(side)} copy could not be read again; retried next run")
+        return seen.content
+
+    def _prefetch_sources(self, actions: Iterable[Action]) -> None:
+        """Read, in bulk, the unchanged sources that must be copied (a one-way revert, a re-create)."""
+        wanted: dict[Side, dict[str, str]] = {Side.A: {}, Side.B: {}}
+        for action in actions:
+            if action.kind in (ActionKind.CREATE, ActionKind.UPDATE) and action.source is not None:
+                seen = self._seen(action.ident, action.source)
+                if seen is None and action.ident in self.links:
+                    wanted[action.source][self.links[action.ident].side(action.source).href] = action.ident
+        for side, by_href in wanted.items():
+            if by_href:
+                self._prefetch(side, by_href)
+
+    def _prefetch(self, side: Side, by_href: dict[str, str]) -> None:
+        endpoint = self.endpoints[side]
+        hrefs = list(by_href)
+        batch = max(1, endpoint.connector.capabilities.max_batch)
+        for start in range(0, len(hrefs), batch):
+            for result in endpoint.connector.get(endpoint.collection, hrefs[start : start + batch]):
+                ident = by_href[result.href if not isinstance(result, Fetched) else result.ref.href]
+                if not isinstance(result, Fetched):
+                    continue  # _source_content reports it when the action runs
+                link = self.links[ident].side(side)
+                if result.ref.version != link.version and result.content.digest != link.digest:
+                    continue  # changed since it was listed: the next run sees the change
+                self.observations[side].view.seen[ident] = Seen(result.ref, link.digest, None, result.content)
+
+    # -- failures -------------------------------------------------------------------------------------------
+
+    def _matched_on_create(self, action: Action, exc: AlreadyExists) -> None:
+        """A create met an item of the same identity the listing did not show: decide again, as both new."""
+        assert action.target is not None
+        endpoint = self.endpoints[action.target]
+        found = next(iter(endpoint.connector.get(endpoint.collection, [exc.href or ""])), None)
+        if not isinstance(found, Fetched):
+            self._failed(action, f"an item with this identity exists on {_name(action.target)}: {exc}")
+            return
+        scan = found.content.scanned()
+        view = self.observations[action.target].view
+        view.seen[action.ident] = Seen(found.ref, scan.digest, scan.facts.modified, found.content)
+        views = {side: self.observations[side].view for side in (Side.A, Side.B)}
+        again = decide(action.ident, State.NEW, State.NEW, views[Side.A], views[Side.B], self.policy)
+        if again is None or again.kind is ActionKind.CREATE:
+            self._failed(action, f"an item with this identity exists on {_name(action.target)}: {exc}")
+            return
+        self._one(again)
+
+    def _failed(self, action: Action, message: str, *, conflict: bool = False) -> None:
+        for side in (Side.A, Side.B):
+            seen = self._seen(action.ident, side)
+            href = seen.ref.href if seen else (self.links[action.ident].side(side).href
+                                               if action.ident in self.links else "")  # fmt: skip
+            if href:
+                self.observations[side].retry.add(href)
+        self.report.failed(action.target, action.ident, action.kind.value, message, rule=action.rule,
+                           conflict=conflict)  # fmt: skip
+
+
+def _name(side: Side | None) -> str:
+    return "?" if side is None else side.value.upper()

@@ -1,0 +1,147 @@
+"""The sync engine: list -> fetch -> plan -> execute, for one pair at a time.
+
+The engine knows no protocol: it talks to two ``Connector`` values and a ``StateStore``, and it decides nothing
+itself (``plan()`` does). What it adds is the order of things and their safety: the pair's lock is held for the
+whole run (invariant 5), the mass-deletion guard looks at the whole plan before anything is written, tokens are
+stored only after the changes they report have been applied (a crash replays them), and a dry run stops after
+planning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from calsync.errors import CalsyncError
+from calsync.model.refs import Side
+from calsync.model.window import Window
+from calsync.state.store import JobKind, JobOutcome, Link, PairState, StateStore
+from calsync.sync.actions import AfterWrite, Checkpointer, Executor
+from calsync.sync.observe import Endpoint, Observation, Observer, Progress, TokenEnvelope
+from calsync.sync.plan import Action, ActionKind, plan
+from calsync.sync.report import Report
+from calsync.sync.rules import PairPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class PairSpec:
+    """One pair to sync: its name (the unit of locking and state), its two endpoints, policy and window.
+
+    ``window`` is (days back, days forward) around the run's time, or ``None`` to sync everything.
+    """
+
+    name: str
+    a: Endpoint
+    b: Endpoint
+    policy: PairPolicy = field(default_factory=PairPolicy)
+    window: tuple[int, int] | None = (30, 30)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How to run: full or incremental, dry or for real, and the hooks a caller may attach."""
+
+    kind: JobKind = JobKind.INTERVAL
+    full: bool = False
+    dry_run: bool = False
+    allow_mass_delete: bool = False
+    now: datetime | None = None
+    owner: str = "calsync"
+    checkpoint_every: int = 200
+    checkpoint_seconds: float = 0.5
+    progress: Progress | None = None
+    after_write: AfterWrite | None = None
+
+
+def sync_pair(spec: PairSpec, store: StateStore, options: RunOptions | None = None) -> Report:
+    """Run one pair once and return its report; the job and its lines are stored unless it is a dry run.
+
+    Raises ``PairLocked`` when another run holds the pair, and any ``CalsyncError`` that made going on unsafe
+    (a side unreachable, the state store failing); the job is then stored as Failed with the error's message.
+    """
+    options = options or RunOptions()
+    with store.lock_pair(spec.name, options.owner):
+        if options.dry_run:
+            with store.open_pair(spec.name) as state:
+                return _Run(spec, state, options).run()
+        job = store.start_job(spec.name, JobKind.FULL if options.full else options.kind)
+        try:
+            with store.open_pair(spec.name) as state:
+                report = _Run(spec, state, options).run()
+        except CalsyncError as exc:
+            store.finish_job(job, JobOutcome.FAILED, {}, str(exc))
+            raise
+        except BaseException:
+            store.finish_job(job, JobOutcome.FAILED, {}, "the run was interrupted")
+            raise
+        store.add_job_lines(job, report.lines)
+        store.finish_job(job, report.outcome, report.counts(), "; ".join(report.warnings))
+        return report
+
+
+class _Run:
+    """One run of one pair."""
+
+    def __init__(self, spec: PairSpec, state: PairState, options: RunOptions) -> None:
+        self.spec = spec
+        self.state = state
+        self.options = options
+        self.report = Report(spec.name, dry_run=options.dry_run)
+        now = options.now or datetime.now(UTC)
+        self.window = Window.around(now, *spec.window) if spec.window is not None else None
+
+    def run(self) -> Report:
+        links = self.state.links()
+        observations = {side: self._observe(side, links) for side in (Side.A, Side.B)}
+        blocked = observations[Side.A].blocked | observations[Side.B].blocked
+        actions = [a for a in plan(links, observations[Side.A].view, observations[Side.B].view, self.spec.policy)
+                   if a.ident not in blocked]  # fmt: skip
+        actions = self._guard_mass_deletion(actions, links, observations)
+        self.report.planned = actions
+        touched = {a.ident for a in actions} | blocked
+        self.report.unchanged = sum(1 for ident in links if ident not in touched)
+        if self.options.dry_run:
+            for action in actions:
+                self.report.done(action)
+            return self.report
+        executor = Executor(self._endpoints(), observations, links, self.state, self.report, self.spec.policy,
+                            checkpointer=Checkpointer(self.state, self.options.checkpoint_every,
+                                                      self.options.checkpoint_seconds),
+                            after_write=self.options.after_write, progress=self.options.progress)  # fmt: skip
+        executor.run(actions)
+        self.state.checkpoint()
+        self._store_tokens(observations, executor)
+        return self.report
+
+    def _endpoints(self) -> dict[Side, Endpoint]:
+        return {Side.A: self.spec.a, Side.B: self.spec.b}
+
+    def _observe(self, side: Side, links: Mapping[str, Link]) -> Observation:
+        observer = Observer(side, self._endpoints()[side], links, self.report, window=self.window,
+                            full=self.options.full, progress=self.options.progress)  # fmt: skip
+        return observer.observe(self.state.token(side))
+
+    def _guard_mass_deletion(self, actions: list[Action], links: Mapping[str, Link],
+                             observations: Mapping[Side, Observation]) -> list[Action]:  # fmt: skip
+        """Hold a side's deletions when they are more than its guard allows and the run was not told to allow."""
+        if self.options.allow_mass_delete:
+            return actions
+        for side in (Side.A, Side.B):
+            deletions = sum(1 for a in actions if a.kind is ActionKind.DELETE and a.target is side)
+            total = len(links) + sum(1 for i in observations[side].view.seen if i not in links)
+            if deletions and self.spec.policy.guard.trips(deletions, total):
+                self.report.warnings.append(
+                    f"{deletions} of {total} items would be deleted on {side.value.upper()}: more than the "
+                    "mass-deletion guard allows; nothing was deleted there. Check the other side, then run "
+                    "again with --allow-mass-delete to let the deletions go through.")
+                actions = [replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
+                           if a.kind is ActionKind.DELETE and a.target is side else a for a in actions]  # fmt: skip
+        return actions
+
+    def _store_tokens(self, observations: Mapping[Side, Observation], executor: Executor) -> None:
+        for side, endpoint in self._endpoints().items():
+            obs = observations[side]
+            token = endpoint.connector.absorb_writes(endpoint.collection, obs.changes.token, executor.written[side])
+            self.state.set_token(side, TokenEnvelope(token, obs.retry).encode())
+        self.state.checkpoint()

@@ -1,0 +1,193 @@
+"""Reading one side of a pair: list or ask for changes, fetch what is new, and sort it into a ``SideView``.
+
+Why it is careful about what it fetches: fetching and scanning are most of a run's cost. An item whose version
+equals its link's is not fetched (it is SAME); an unlinked item outside the window is dropped as soon as it is
+known to be; a full sync of a store that cannot filter by window fetches everything, because only the content
+says whether a linked item has aged out of the window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from calsync.connectors.base import ChangeSet, Connector, Fetched
+from calsync.errors import InvalidItem, NotFound
+from calsync.model.refs import ItemRef, Side
+from calsync.model.window import Window
+from calsync.state.store import Link
+from calsync.sync.plan import Seen, SideView
+from calsync.sync.report import Report
+
+Progress = Callable[[str, int, int], None]
+"""Called with a phase name, items done and items in all (0 when unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One side of a pair: a connector and one of its collections."""
+
+    connector: Connector
+    collection: str
+
+
+@dataclass(slots=True)
+class TokenEnvelope:
+    """What the engine stores as a side's token: the connector's own token and hrefs to read again next run.
+
+    Why the retry list: a token moves past every change it reported, so an item that failed to be read or
+    written would otherwise not come back until it changes again.
+    """
+
+    token: str | None = None
+    retry: set[str] = field(default_factory=set)
+
+    @classmethod
+    def decode(cls, stored: str | None) -> TokenEnvelope:
+        """The envelope of a stored token (``None`` and foreign strings read as a bare token)."""
+        if not stored or not stored.startswith("{\"calsync\":"):
+            return cls(stored or None)
+        data = json.loads(stored)
+        return cls(data.get("token"), set(data.get("retry", ())))
+
+    def encode(self) -> str | None:
+        """The string to store; ``None`` when there is nothing to remember."""
+        if self.token is None and not self.retry:
+            return None
+        return json.dumps({"calsync": 1, "token": self.token, "retry": sorted(self.retry)}, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class Observation:
+    """One side as read in this run."""
+
+    view: SideView
+    changes: ChangeSet
+    retry: set[str] = field(default_factory=set)
+    blocked: set[str] = field(default_factory=set)
+
+
+class Observer:
+    """Reads one side of one pair for one run."""
+
+    def __init__(self, side: Side, endpoint: Endpoint, links: Mapping[str, Link], report: Report, *,
+                 window: Window | None, full: bool, progress: Progress | None = None) -> None:  # fmt: skip
+        self.side = side
+        self.endpoint = endpoint
+        self.links = links
+        self.report = report
+        self.window = window
+        self.full = full
+        self.progress = progress
+        self.by_href = {link.side(side).href: ident for ident, link in links.items()}
+        self.vanished: set[str] = set()
+
+    def observe(self, stored_token: str | None) -> Observation:
+        """List or ask for changes, fetch what must be read, and sort it all into a view."""
+        envelope = TokenEnvelope.decode(stored_token)
+        changes = self._changes(envelope.token)
+        obs = Observation(SideView(), changes)
+        listed: set[str] = set()
+        to_fetch: list[str] = []
+        fetch_all = self.full and self.window is not None and not self._windowed_listing()
+        for ref in changes.changed:
+            listed.add(ref.href)
+            ident = self.by_href.get(ref.href)
+            if fetch_all or ident is None or self.links[ident].side(self.side).version != ref.version:
+                to_fetch.append(ref.href)
+        to_fetch.extend(href for href in envelope.retry if href not in listed)
+        missing = self._missing(changes, listed)
+        self.vanished.update(missing)
+        if self._windowed_listing():
+            to_fetch.extend(missing)  # absent from a windowed listing: deleted, or aged out of the window?
+        else:
+            obs.view.gone.update(self.by_href[href] for href in missing)
+        self._fetch(to_fetch, obs)
+        return obs
+
+    def _changes(self, token: str | None) -> ChangeSet:
+        connector, collection = self.endpoint.connector, self.endpoint.collection
+        if connector.capabilities.has_sync_token:
+            return connector.changes(collection, None if self.full else token)
+        return ChangeSet(connector.list(collection, self.window), (), None, complete=True)
+
+    def _windowed_listing(self) -> bool:
+        caps = self.endpoint.connector.capabilities
+        return self.window is not None and caps.filters_window and not caps.has_sync_token
+
+    def _missing(self, changes: ChangeSet, listed: set[str]) -> list[str]:
+        if changes.complete:
+            return [href for href in self.by_href if href not in listed]
+        return [href for href in changes.deleted if href in self.by_href and href not in listed]
+
+    def _fetch(self, hrefs: list[str], obs: Observation) -> None:
+        connector, collection = self.endpoint.connector, self.endpoint.collection
+        batch = max(1, connector.capabilities.max_batch)
+        phase = f"reading {self.side.value.upper()}"
+        for start in range(0, len(hrefs), batch):
+            for result in connector.get(collection, hrefs[start : start + batch]):
+                if isinstance(result, Fetched):
+                    self._sort(result, obs)
+                elif isinstance(result.error, NotFound):
+                    self._gone(result.href, obs)
+                else:
+                    self._unreadable(result.href, str(result.error), obs)
+            if self.progress is not None:
+                self.progress(phase, min(start + batch, len(hrefs)), len(hrefs))
+
+    def _sort(self, fetched: Fetched, obs: Observation) -> None:
+        href = fetched.ref.href
+        try:
+            scan = fetched.content.scanned()
+        except InvalidItem as exc:
+            self._unreadable(href, str(exc), obs)
+            return
+        ident = scan.facts.ident
+        previous = self.by_href.get(href)
+        if previous is not None and previous != ident and previous not in obs.view.seen:
+            obs.view.gone.add(previous)  # the file now holds another item: the old one is gone from here
+        lo, hi = scan.facts.span
+        outside = self.window is not None and not self.window.overlaps(lo, hi)
+        if outside and ident not in self.links:
+            return
+        if ident in obs.view.seen or self._linked_elsewhere(ident, href):
+            self._duplicate(ident, href, obs)
+            return
+        obs.view.gone.discard(ident)
+        obs.view.seen[ident] = Seen(fetched.ref, scan.digest, scan.facts.modified, fetched.content, outside)
+
+    def _linked_elsewhere(self, ident: str, href: str) -> bool:
+        """Whether ``ident`` is linked to another href on this side that still exists (a copied item)."""
+        link = self.links.get(ident)
+        if link is None:
+            return False
+        linked_href = link.side(self.side).href
+        return linked_href != href and linked_href not in self.vanished and self.by_href.get(linked_href) == ident
+
+    def _gone(self, href: str, obs: Observation) -> None:
+        ident = self.by_href.get(href)
+        if ident is not None and ident not in obs.view.seen:
+            obs.view.gone.add(ident)
+
+    def _unreadable(self, href: str, message: str, obs: Observation) -> None:
+        ident = self.by_href.get(href, "")
+        if ident:
+            obs.blocked.add(ident)
+        obs.retry.add(href)
+        self.report.failed(self.side, ident, "read", message, href=href)
+
+    def _duplicate(self, ident: str, href: str, obs: Observation) -> None:
+        seen = obs.view.seen.get(ident)
+        first = seen.ref.href if seen is not None else self.links[ident].side(self.side).href
+        obs.blocked.add(ident)
+        obs.retry.update((href, first))
+        self.report.failed(self.side, ident, "read",
+                           f"two items carry the identity {ident!r} ({first} and {href}); neither is synced "
+                           "until one is removed or given another UID", href=href)  # fmt: skip
+
+
+def link_ref(link: Link, side: Side) -> ItemRef:
+    """The ref a link remembers for ``side``."""
+    status = link.side(side)
+    return ItemRef(status.href, status.version)

@@ -1,0 +1,248 @@
+"""The pure decision table: from what each side shows and what was synced last, the actions of a run.
+
+``plan()`` does no I/O and is total: every combination of the two sides' states has a row (see ``_two_way`` and
+``_one_way``), each tested on its own. Only executing the plan writes (``calsync.sync.actions``).
+
+The state of an item on one side, relative to its link (what was synced last):
+
+============  ===========================================================================================
+NEW           present, not linked
+SAME          linked, content digest unchanged (a new version with the same digest is a server rewrite)
+CHANGED       linked, content digest changed
+GONE          linked, deleted on this side
+OUTSIDE       linked, left the sync window without changing: unlinked, never deleted
+ABSENT        neither present nor linked
+============  ===========================================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from calsync.model.content import Content
+from calsync.model.refs import ItemRef, Side
+from calsync.state.store import Link
+from calsync.sync.rules import ConflictPolicy, PairPolicy
+
+
+class State(StrEnum):
+    """An item's state on one side relative to its link."""
+
+    NEW = "new"
+    SAME = "same"
+    CHANGED = "changed"
+    GONE = "gone"
+    OUTSIDE = "outside"
+    ABSENT = "absent"
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One item as observed on one side in this run.
+
+    ``content`` is ``None`` when the item was not fetched because its version matched the link (the executor
+    fetches it only if it must be copied). ``leaves_window`` marks a changed item whose new time lies outside the
+    window: the change is still copied, then the link dropped.
+    """
+
+    ref: ItemRef
+    digest: str
+    modified: float | None = None
+    content: Content | None = field(default=None, compare=False)
+    leaves_window: bool = False
+
+
+@dataclass(slots=True)
+class SideView:
+    """Everything observed on one side: fetched items by identity, linked items gone, linked items aged out."""
+
+    seen: dict[str, Seen] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    outside: set[str] = field(default_factory=set)
+
+    def state(self, ident: str, link: Link | None, side: Side) -> State:
+        """The state of ``ident`` on this side."""
+        seen = self.seen.get(ident)
+        if seen is not None:
+            if link is None:
+                return State.NEW
+            same = seen.digest == link.side(side).digest
+            if same and seen.leaves_window:
+                return State.OUTSIDE
+            return State.SAME if same else State.CHANGED
+        if link is None:
+            return State.ABSENT
+        if ident in self.outside:
+            return State.OUTSIDE
+        return State.GONE if ident in self.gone else State.SAME
+
+
+class ActionKind(StrEnum):
+    """What the executor does for one item."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    LINK = "link"
+    UNLINK = "unlink"
+    SKIP = "skip"
+    HOLD = "hold"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One step of a plan: ``kind`` on ``target`` (the other side is the source of content), and why.
+
+    ``rule`` names the row of the table that decided it, in words a person reads in the job's details.
+    """
+
+    kind: ActionKind
+    ident: str
+    target: Side | None = None
+    rule: str = ""
+    conflict: bool = False
+    unlink_after: bool = False
+
+    @property
+    def source(self) -> Side | None:
+        """The side whose content a create or update copies."""
+        return None if self.target is None else self.target.other
+
+    @property
+    def writes(self) -> bool:
+        """Whether the action writes to a side."""
+        return self.kind in (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.DELETE)
+
+
+def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy) -> list[Action]:
+    """The actions of one run, in a stable order (by identity). Pure and total."""
+    idents = sorted(set(links) | set(a.seen) | set(b.seen) | a.gone | b.gone | a.outside | b.outside)
+    actions: list[Action] = []
+    for ident in idents:
+        link = links.get(ident)
+        sa, sb = a.state(ident, link, Side.A), b.state(ident, link, Side.B)
+        action = decide(ident, sa, sb, a, b, policy)
+        if action is None and link is not None and _moved(ident, link, a, b):
+            action = Action(ActionKind.LINK, ident, rule="unchanged; new version or href recorded")
+        if action is not None:
+            actions.append(_guard_read_only(action, policy))
+    return actions
+
+
+def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy) -> Action | None:
+    """One row of the table: the action for one item given its state on both sides."""
+    if State.OUTSIDE in (sa, sb):
+        return Action(ActionKind.UNLINK, ident, rule="left the sync window: unlinked, both copies kept")
+    source = policy.mode.source
+    if source is None:
+        action = _two_way(ident, sa, sb, a, b, policy)
+    else:
+        action = _one_way(ident, sa if source is Side.A else sb, sb if source is Side.A else sa, source, a, b,
+                          policy)  # fmt: skip
+    if action is not None and action.kind in (ActionKind.CREATE, ActionKind.UPDATE):
+        view = a if action.source is Side.A else b
+        seen = view.seen.get(ident)
+        if seen is not None and seen.leaves_window:
+            return Action(action.kind, ident, action.target, action.rule + "; then unlinked (left the window)",
+                          action.conflict, unlink_after=True)  # fmt: skip
+    return action
+
+
+def _two_way(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy) -> Action | None:
+    pair = (sa, sb)
+    if pair == (State.NEW, State.ABSENT):
+        return Action(ActionKind.CREATE, ident, Side.B, "new on A")
+    if pair == (State.ABSENT, State.NEW):
+        return Action(ActionKind.CREATE, ident, Side.A, "new on B")
+    if pair in ((State.NEW, State.NEW), (State.CHANGED, State.CHANGED)):
+        return _both(ident, sa, a, b, policy)
+    if pair == (State.CHANGED, State.SAME):
+        return Action(ActionKind.UPDATE, ident, Side.B, "changed on A")
+    if pair == (State.SAME, State.CHANGED):
+        return Action(ActionKind.UPDATE, ident, Side.A, "changed on B")
+    if pair == (State.GONE, State.SAME):
+        return _deletion(ident, Side.B, "deleted on A", policy)
+    if pair == (State.SAME, State.GONE):
+        return _deletion(ident, Side.A, "deleted on B", policy)
+    if pair == (State.GONE, State.CHANGED):
+        return Action(ActionKind.CREATE, ident, Side.A, "deleted on A but changed on B: the edit is kept")
+    if pair == (State.CHANGED, State.GONE):
+        return Action(ActionKind.CREATE, ident, Side.B, "deleted on B but changed on A: the edit is kept")
+    if pair == (State.GONE, State.GONE):
+        return Action(ActionKind.UNLINK, ident, rule="deleted on both sides")
+    return None  # SAME/SAME needs nothing; ABSENT/ABSENT cannot happen (the ident came from somewhere)
+
+
+def _one_way(ident: str, s: State, t: State, source: Side, a: SideView, b: SideView, policy: PairPolicy
+             ) -> Action | None:  # fmt: skip
+    target = source.other
+    src, tgt = source.value.upper(), target.value.upper()
+    if (s, t) == (State.NEW, State.ABSENT):
+        return Action(ActionKind.CREATE, ident, target, f"new on {src}")
+    if (s, t) == (State.ABSENT, State.NEW):
+        if policy.mode.merge:
+            return None
+        return _deletion(ident, target, f"only on {tgt}, which mirrors {src}", policy, unlinked=True)
+    if (s, t) in ((State.NEW, State.NEW), (State.CHANGED, State.CHANGED)):
+        if _equal(ident, a, b):
+            return Action(ActionKind.LINK, ident, rule="same content on both sides")
+        return Action(ActionKind.UPDATE, ident, target, f"{src} is the source: {tgt}'s version replaced")
+    if (s, t) == (State.CHANGED, State.SAME):
+        return Action(ActionKind.UPDATE, ident, target, f"changed on {src}")
+    if (s, t) == (State.SAME, State.CHANGED):
+        return Action(ActionKind.UPDATE, ident, target, f"{src} is the source: edit on {tgt} overwritten")
+    if s is State.GONE and t in (State.SAME, State.CHANGED):
+        return _deletion(ident, target, f"deleted on {src}", policy)
+    if s in (State.SAME, State.CHANGED) and t is State.GONE:
+        return Action(ActionKind.CREATE, ident, target, f"{src} is the source: deletion on {tgt} re-created")
+    if (s, t) == (State.GONE, State.GONE):
+        return Action(ActionKind.UNLINK, ident, rule="deleted on both sides")
+    return None
+
+
+def _both(ident: str, state: State, a: SideView, b: SideView, policy: PairPolicy) -> Action:
+    """Both sides are new or both changed: equal content links, different content is a conflict."""
+    if _equal(ident, a, b):
+        return Action(ActionKind.LINK, ident, rule="same content on both sides")
+    winner = resolve(policy.conflict, a.seen[ident].modified, b.seen[ident].modified)
+    what = "created on both sides" if state is State.NEW else "changed on both sides"
+    return Action(ActionKind.UPDATE, ident, winner.other,
+                  f"conflict ({what}): {winner.value.upper()} wins by {policy.conflict.value}", conflict=True)
+
+
+def resolve(policy: ConflictPolicy, modified_a: float | None, modified_b: float | None) -> Side:
+    """The winning side of a conflict; on a tie or an unknown time, A (the system of record) wins."""
+    if policy is ConflictPolicy.B_WINS:
+        return Side.B
+    if policy is ConflictPolicy.NEWEST_WINS and modified_a is not None and modified_b is not None:
+        return Side.B if modified_b > modified_a else Side.A
+    return Side.A
+
+
+def _deletion(ident: str, target: Side, why: str, policy: PairPolicy, *, unlinked: bool = False) -> Action | None:
+    if policy.may_delete(target):
+        return Action(ActionKind.DELETE, ident, target, why)
+    if unlinked:
+        return None
+    return Action(ActionKind.UNLINK, ident, rule=f"{why}; deletions on {target.value.upper()} are off: unlinked")
+
+
+def _equal(ident: str, a: SideView, b: SideView) -> bool:
+    return a.seen[ident].digest == b.seen[ident].digest
+
+
+def _moved(ident: str, link: Link, a: SideView, b: SideView) -> bool:
+    """Whether an unchanged item shows a new version or href that the link should record."""
+    for seen, status in ((a.seen.get(ident), link.a), (b.seen.get(ident), link.b)):
+        if seen is not None and (seen.ref.version != status.version or seen.ref.href != status.href):
+            return True
+    return False
+
+
+def _guard_read_only(action: Action, policy: PairPolicy) -> Action:
+    if action.writes and action.target is not None and policy.read_only(action.target):
+        return Action(ActionKind.SKIP, action.ident, action.target,
+                      f"{action.rule}; not done: {action.target.value.upper()} is read-only")  # fmt: skip
+    return action

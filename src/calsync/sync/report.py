@@ -1,0 +1,101 @@
+"""What a run did: counts per side and one line per item that did something, failed or was held.
+
+The report is what the CLI's summary table, a job's details in the admin UI and the API show; every line says
+what happened to which item, by which rule, and any error in plain words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from calsync.model.refs import Side
+from calsync.state.store import ItemLine, JobOutcome
+from calsync.sync.plan import Action, ActionKind
+
+
+@dataclass(slots=True)
+class SideCounts:
+    """What was done to one side."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    skipped: int = 0
+    held: int = 0
+
+
+_COUNTED = {ActionKind.CREATE: "created", ActionKind.UPDATE: "updated", ActionKind.DELETE: "deleted",
+            ActionKind.SKIP: "skipped", ActionKind.HOLD: "held"}  # fmt: skip
+
+
+@dataclass(slots=True)
+class Report:
+    """The outcome of one run of one pair."""
+
+    pair: str
+    dry_run: bool = False
+    a: SideCounts = field(default_factory=SideCounts)
+    b: SideCounts = field(default_factory=SideCounts)
+    unchanged: int = 0
+    linked: int = 0
+    unlinked: int = 0
+    planned: list[Action] = field(default_factory=list)
+    lines: list[ItemLine] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def side(self, side: Side) -> SideCounts:
+        """The counts of ``side``."""
+        return self.a if side is Side.A else self.b
+
+    def done(self, action: Action, *, href: str = "") -> None:
+        """Count an action that was carried out (or, in a dry run, would be) and add its detail line."""
+        counter = _COUNTED.get(action.kind)
+        if action.target is not None and counter is not None:
+            counts = self.side(action.target)
+            setattr(counts, counter, getattr(counts, counter) + 1)
+            if action.conflict:
+                counts.conflicts += 1
+        elif action.kind is ActionKind.LINK:
+            self.linked += 1
+        if action.kind is ActionKind.UNLINK or action.unlink_after:
+            self.unlinked += 1
+        outcome = "planned" if self.dry_run else ("held" if action.kind is ActionKind.HOLD else "done")
+        self.lines.append(ItemLine(action.ident, _side_name(action.target), action.kind.value, outcome,
+                                   action.rule, href=href))  # fmt: skip
+
+    def failed(self, side: Side | None, ident: str, action: str, message: str, *, href: str = "",
+               rule: str = "", conflict: bool = False) -> None:  # fmt: skip
+        """Record one item that could not be read or written; the run goes on."""
+        if side is not None:
+            counts = self.side(side)
+            if conflict:
+                counts.conflicts += 1
+            else:
+                counts.errors += 1
+        outcome = "conflict" if conflict else "error"
+        self.lines.append(ItemLine(ident, _side_name(side), action, outcome, rule, message, href))
+
+    @property
+    def outcome(self) -> JobOutcome:
+        """Completed, or completed with warnings when anything failed, conflicted or was held."""
+        trouble = any(getattr(c, f.name) for c in (self.a, self.b) for f in fields(c)
+                      if f.name in ("errors", "conflicts", "held"))  # fmt: skip
+        return JobOutcome.WARNINGS if trouble or self.warnings else JobOutcome.COMPLETED
+
+    def counts(self) -> dict[str, int]:
+        """Flat counts for storage: ``a.created``, ``b.errors``, ``unchanged`` …"""
+        flat = {f"{name}.{f.name}": getattr(c, f.name) for name, c in (("a", self.a), ("b", self.b))
+                for f in fields(c)}  # fmt: skip
+        flat.update(unchanged=self.unchanged, linked=self.linked, unlinked=self.unlinked)
+        return flat
+
+    @property
+    def writes(self) -> int:
+        """How many writes the run made (or would make) on both sides."""
+        return sum(c.created + c.updated + c.deleted for c in (self.a, self.b))
+
+
+def _side_name(side: Side | None) -> str:
+    return "" if side is None else side.value

@@ -1,0 +1,91 @@
+"""What a pair is allowed to do: its mode, conflict policy, deletion switches and mass-deletion guard.
+
+These are values the pure ``plan()`` reads; nothing here does I/O. Kind-specific rules (order lines, assignments,
+private items, imports) build on these in the hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from calsync.model.refs import Side
+
+
+class Mode(StrEnum):
+    """Which way changes flow.
+
+    ``a-to-b``: B mirrors A (B's edits are overwritten, B's deletions re-created, items only on B deleted).
+    ``a-to-b-merge``: as ``a-to-b``, but items created on B are left alone. ``b-to-a`` and ``b-to-a-merge``
+    mirror the other way. ``two-way``: both sides edit, conflicts go to the ``ConflictPolicy``.
+    """
+
+    A_TO_B = "a-to-b"
+    A_TO_B_MERGE = "a-to-b-merge"
+    B_TO_A = "b-to-a"
+    B_TO_A_MERGE = "b-to-a-merge"
+    TWO_WAY = "two-way"
+
+    @property
+    def source(self) -> Side | None:
+        """The side that wins every difference in a one-way mode; ``None`` for two-way."""
+        if self in (Mode.A_TO_B, Mode.A_TO_B_MERGE):
+            return Side.A
+        if self in (Mode.B_TO_A, Mode.B_TO_A_MERGE):
+            return Side.B
+        return None
+
+    @property
+    def merge(self) -> bool:
+        """Whether items created on the target side are left alone."""
+        return self in (Mode.A_TO_B_MERGE, Mode.B_TO_A_MERGE)
+
+
+class ConflictPolicy(StrEnum):
+    """Who wins when both sides changed one item differently (two-way only).
+
+    ``newest-wins`` compares LAST-MODIFIED (or DTSTAMP); on a tie or when either is unknown, A wins, because A is
+    the business system of record.
+    """
+
+    A_WINS = "a-wins"
+    B_WINS = "b-wins"
+    NEWEST_WINS = "newest-wins"
+
+
+@dataclass(frozen=True, slots=True)
+class MassDeleteGuard:
+    """Hold a run's deletions on one side when they exceed ``max_count`` items, or ``max_share`` of that side's
+    items once at least ``min_items`` would go (so deleting 3 of 4 appointments is not held, emptying a
+    calendar of 40 is)."""
+
+    max_share: float = 0.5
+    max_count: int = 100
+    min_items: int = 5
+
+    def trips(self, deletions: int, total: int) -> bool:
+        """Whether ``deletions`` of ``total`` items on one side is too many to do unasked."""
+        if deletions > self.max_count:
+            return True
+        return deletions >= self.min_items and total > 0 and deletions > self.max_share * total
+
+
+@dataclass(frozen=True, slots=True)
+class PairPolicy:
+    """Everything ``plan()`` needs to know about a pair besides what it observed."""
+
+    mode: Mode = Mode.TWO_WAY
+    conflict: ConflictPolicy = ConflictPolicy.A_WINS
+    delete_on_a: bool = True
+    delete_on_b: bool = True
+    read_only_a: bool = False
+    read_only_b: bool = False
+    guard: MassDeleteGuard = field(default_factory=MassDeleteGuard)
+
+    def may_delete(self, side: Side) -> bool:
+        """Whether deletions propagate to ``side``."""
+        return self.delete_on_a if side is Side.A else self.delete_on_b
+
+    def read_only(self, side: Side) -> bool:
+        """Whether ``side`` must never be written."""
+        return self.read_only_a if side is Side.A else self.read_only_b
