@@ -32,13 +32,37 @@ class SideStatus:
     digest: str
 
 
+NO_STATUS = SideStatus("", "", "")
+"""The status of a side that does not hold the item yet (the target of a create that is not confirmed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A write the engine is about to make, recorded before it is made (a write-ahead intent).
+
+    ``target`` is the side written, ``source`` the status of the copied side at the time, ``digest`` the content
+    written. The next run compares what ``target`` holds with ``digest`` to tell whether the write happened, so a
+    crash between a remote write and the state commit can neither resurrect an item deleted afterwards nor make
+    a later edit look like a conflict.
+    """
+
+    target: Side
+    source: SideStatus
+    digest: str
+
+
 @dataclass(frozen=True, slots=True)
 class Link:
-    """One item known on both sides of a pair (vdirsyncer calls this the status)."""
+    """One item known on both sides of a pair (vdirsyncer calls this the status).
+
+    ``pending`` is set while a write is in flight; ``a`` and ``b`` are then the last confirmed statuses
+    (``NO_STATUS`` on the target of a create).
+    """
 
     ident: str
     a: SideStatus
     b: SideStatus
+    pending: Pending | None = None
 
     def side(self, side: Side) -> SideStatus:
         """The status of ``side``."""
@@ -141,7 +165,9 @@ class StateStore(Protocol):
         """Append detail lines to a job."""
         ...
 
-    def finish_job(self, job_id: int, outcome: JobOutcome, counts: Mapping[str, int], message: str = "") -> None:
+    def finish_job(
+        self, job_id: int, outcome: JobOutcome, counts: Mapping[str, int], message: str = ""
+    ) -> None:
         """Record how a run ended."""
         ...
 

@@ -9,15 +9,14 @@ that already hold the same content (invariant 2).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 
 from calsync.connectors.base import Fetched
 from calsync.errors import AlreadyExists, ConnectorError, NotFound, PreconditionFailed
 from calsync.model.content import Content
 from calsync.model.refs import ItemRef, Side
 from calsync.state.store import Link, PairState, SideStatus
+from calsync.sync.intents import intent
 from calsync.sync.observe import Endpoint, Observation, Progress, link_ref
 from calsync.sync.plan import Action, ActionKind, Seen, State, decide
 from calsync.sync.report import Report
@@ -27,32 +26,12 @@ AfterWrite = Callable[[Action], None]
 """Called after each remote write and before its link is recorded; tests raise from it to simulate a crash."""
 
 
-@dataclass(slots=True)
-class Checkpointer:
-    """Commits the recorded links every ``every`` actions or ``seconds``, whichever comes first."""
-
-    state: PairState
-    every: int = 200
-    seconds: float = 0.5
-    pending: int = 0
-    last: float = field(default_factory=time.monotonic)
-
-    def tick(self) -> None:
-        """Count one recorded action and commit when a batch is full or old enough."""
-        self.pending += 1
-        now = time.monotonic()
-        if self.pending >= self.every or now - self.last >= self.seconds:
-            self.state.checkpoint()
-            self.pending = 0
-            self.last = now
-
-
 class Executor:
     """Carries out one run's actions against the two endpoints and records links in the pair's state."""
 
     def __init__(self, endpoints: Mapping[Side, Endpoint], observations: Mapping[Side, Observation],
                  links: Mapping[str, Link], state: PairState, report: Report, policy: PairPolicy, *,
-                 checkpointer: Checkpointer, after_write: AfterWrite | None = None,
+                 batch: int = 200, after_write: AfterWrite | None = None,
                  progress: Progress | None = None) -> None:  # fmt: skip
         self.endpoints = endpoints
         self.observations = observations
@@ -60,18 +39,38 @@ class Executor:
         self.state = state
         self.report = report
         self.policy = policy
-        self.checkpointer = checkpointer
+        self.batch = max(1, batch)
         self.after_write = after_write
         self.progress = progress
         self.written: dict[Side, list[ItemRef]] = {Side.A: [], Side.B: []}
 
     def run(self, actions: list[Action]) -> None:
-        """Carry out every action; failures become report lines."""
+        """Carry out every action in batches: intents committed, writes made, links committed."""
         self._prefetch_sources(actions)
-        for done, action in enumerate(actions, 1):
-            self._one(action)
+        for start in range(0, len(actions), self.batch):
+            chunk = actions[start : start + self.batch]
+            if self._record_intents(chunk):
+                self.state.checkpoint()
+            for action in chunk:
+                self._one(action)
+            self.state.checkpoint()
             if self.progress is not None:
-                self.progress("writing", done, len(actions))
+                self.progress("writing", start + len(chunk), len(actions))
+
+    def _record_intents(self, chunk: list[Action]) -> bool:
+        """Record, before writing, what each copy in ``chunk`` is meant to write (see ``calsync.sync.intents``)."""
+        recorded = False
+        for action in chunk:
+            if action.kind not in (ActionKind.CREATE, ActionKind.UPDATE) or action.source is None:
+                continue
+            seen = self._seen(action.ident, action.source)
+            if seen is None or seen.content is None:
+                continue
+            source = self._status(action.ident, action.source)
+            self.state.put_link(intent(action.ident, self.links.get(action.ident), action.source.other, source,
+                                       seen.content.digest))  # fmt: skip
+            recorded = True
+        return recorded
 
     def _one(self, action: Action) -> None:
         try:
@@ -96,6 +95,9 @@ class Executor:
         elif kind is ActionKind.UNLINK:
             self._drop(action)
         else:
+            if kind is ActionKind.HOLD and action.source is not None and action.ident in self.links:
+                # the source's token moves past the deletion: read it again until it is allowed or undone
+                self.observations[action.source].retry.add(self.links[action.ident].side(action.source).href)
             self.report.done(action)
 
     def _copy(self, action: Action) -> None:
@@ -132,12 +134,10 @@ class Executor:
     def _record(self, action: Action, link: Link, *, href: str = "") -> None:
         self.state.put_link(link)
         self.report.done(action, href=href)
-        self.checkpointer.tick()
 
     def _drop(self, action: Action, *, href: str = "") -> None:
         self.state.drop_link(action.ident)
         self.report.done(action, href=href)
-        self.checkpointer.tick()
 
     # -- where content and refs come from ---------------------------------------------------------------------
 
@@ -207,6 +207,11 @@ class Executor:
         self._one(again)
 
     def _failed(self, action: Action, message: str, *, conflict: bool = False) -> None:
+        old = self.links.get(action.ident)
+        if old is not None:
+            self.state.put_link(old)  # the write did not happen: the intent goes, the last link stands
+        elif action.kind is ActionKind.CREATE:
+            self.state.drop_link(action.ident)
         for side in (Side.A, Side.B):
             seen = self._seen(action.ident, side)
             href = seen.ref.href if seen else (self.links[action.ident].side(side).href

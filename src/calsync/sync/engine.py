@@ -17,7 +17,8 @@ from calsync.errors import CalsyncError
 from calsync.model.refs import Side
 from calsync.model.window import Window
 from calsync.state.store import JobKind, JobOutcome, Link, PairState, StateStore
-from calsync.sync.actions import AfterWrite, Checkpointer, Executor
+from calsync.sync.actions import AfterWrite, Executor
+from calsync.sync.intents import settle
 from calsync.sync.observe import Endpoint, Observation, Observer, Progress, TokenEnvelope
 from calsync.sync.plan import Action, ActionKind, plan
 from calsync.sync.report import Report
@@ -49,7 +50,6 @@ class RunOptions:
     now: datetime | None = None
     owner: str = "calsync"
     checkpoint_every: int = 200
-    checkpoint_seconds: float = 0.5
     progress: Progress | None = None
     after_write: AfterWrite | None = None
 
@@ -92,8 +92,9 @@ class _Run:
         self.window = Window.around(now, *spec.window) if spec.window is not None else None
 
     def run(self) -> Report:
-        links = self.state.links()
-        observations = {side: self._observe(side, links) for side in (Side.A, Side.B)}
+        stored = self.state.links()
+        observations = {side: self._observe(side, stored) for side in (Side.A, Side.B)}
+        links = self._settle(stored, observations)
         blocked = observations[Side.A].blocked | observations[Side.B].blocked
         actions = [a for a in plan(links, observations[Side.A].view, observations[Side.B].view, self.spec.policy)
                    if a.ident not in blocked]  # fmt: skip
@@ -106,13 +107,23 @@ class _Run:
                 self.report.done(action)
             return self.report
         executor = Executor(self._endpoints(), observations, links, self.state, self.report, self.spec.policy,
-                            checkpointer=Checkpointer(self.state, self.options.checkpoint_every,
-                                                      self.options.checkpoint_seconds),
+                            batch=self.options.checkpoint_every,
                             after_write=self.options.after_write, progress=self.options.progress)  # fmt: skip
         executor.run(actions)
         self.state.checkpoint()
         self._store_tokens(observations, executor)
         return self.report
+
+    def _settle(self, stored: dict[str, Link], observations: Mapping[Side, Observation]) -> dict[str, Link]:
+        """Settle the intents a crashed run left (see ``calsync.sync.intents``); recorded unless dry."""
+        settled = settle(stored, {side: obs.view for side, obs in observations.items()})
+        if not self.options.dry_run and (settled.record or settled.drop):
+            for link in settled.record:
+                self.state.put_link(link)
+            for ident in settled.drop:
+                self.state.drop_link(ident)
+            self.state.checkpoint()
+        return settled.links
 
     def _endpoints(self) -> dict[Side, Endpoint]:
         return {Side.A: self.spec.a, Side.B: self.spec.b}

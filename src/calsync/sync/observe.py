@@ -17,6 +17,7 @@ from calsync.errors import InvalidItem, NotFound
 from calsync.model.refs import ItemRef, Side
 from calsync.model.window import Window
 from calsync.state.store import Link
+from calsync.sync.intents import hrefs_of
 from calsync.sync.plan import Seen, SideView
 from calsync.sync.report import Report
 
@@ -80,8 +81,10 @@ class Observer:
         self.window = window
         self.full = full
         self.progress = progress
-        self.by_href = {link.side(side).href: ident for ident, link in links.items()}
+        self.by_href = {href: ident for ident, link in links.items() for href in hrefs_of(link, side)}
         self.vanished: set[str] = set()
+        self.fetched: dict[str, str | None] = {}
+        self.elsewhere: dict[str, str] = {}
 
     def observe(self, stored_token: str | None) -> Observation:
         """List or ask for changes, fetch what must be read, and sort it all into a view."""
@@ -94,17 +97,32 @@ class Observer:
         for ref in changes.changed:
             listed.add(ref.href)
             ident = self.by_href.get(ref.href)
-            if fetch_all or ident is None or self.links[ident].side(self.side).version != ref.version:
+            if fetch_all or ident is None or self._stale(self.links[ident], ref):
                 to_fetch.append(ref.href)
         to_fetch.extend(href for href in envelope.retry if href not in listed)
+        to_fetch.extend(self._intent_targets(set(to_fetch)))
         missing = self._missing(changes, listed)
         self.vanished.update(missing)
         if self._windowed_listing():
             to_fetch.extend(missing)  # absent from a windowed listing: deleted, or aged out of the window?
         else:
             obs.view.gone.update(self.by_href[href] for href in missing)
-        self._fetch(to_fetch, obs)
+        self._fetch(list(dict.fromkeys(to_fetch)), obs)
+        self._check_copies(obs)
         return obs
+
+    def _stale(self, link: Link, ref: ItemRef) -> bool:
+        """Whether ``ref`` must be read: its version is not the link's, or a write to it is unconfirmed."""
+        return link.side(self.side).version != ref.version or link.pending is not None
+
+    def _intent_targets(self, already: set[str]) -> list[str]:
+        """The hrefs of this side's unconfirmed writes: only their content says whether the write happened."""
+        hrefs = []
+        for link in self.links.values():
+            href = link.side(self.side).href
+            if link.pending is not None and link.pending.target is self.side and href and href not in already:
+                hrefs.append(href)
+        return hrefs
 
     def _changes(self, token: str | None) -> ChangeSet:
         connector, collection = self.endpoint.connector, self.endpoint.collection
@@ -151,9 +169,12 @@ class Observer:
         outside = self.window is not None and not self.window.overlaps(lo, hi)
         if outside and ident not in self.links:
             return
-        if ident in obs.view.seen or self._linked_elsewhere(ident, href):
+        self.fetched[href] = ident
+        if ident in obs.view.seen:
             self._duplicate(ident, href, obs)
             return
+        if self._linked_elsewhere(ident, href):
+            self.elsewhere[ident] = href
         obs.view.gone.discard(ident)
         obs.view.seen[ident] = Seen(fetched.ref, scan.digest, scan.facts.modified, fetched.content, outside)
 
@@ -163,9 +184,21 @@ class Observer:
         if link is None:
             return False
         linked_href = link.side(self.side).href
-        return linked_href != href and linked_href not in self.vanished and self.by_href.get(linked_href) == ident
+        return bool(linked_href) and linked_href != href and linked_href not in self.vanished and (
+            self.by_href.get(linked_href) == ident and link.pending is None)
+
+    def _check_copies(self, obs: Observation) -> None:
+        """An item found at a new href while its linked href still holds it is a copy, not a move."""
+        for ident, href in self.elsewhere.items():
+            linked_href = self.links[ident].side(self.side).href
+            if linked_href in self.fetched and self.fetched[linked_href] != ident:
+                continue  # the old href is gone or holds another item now: the item moved
+            if ident in obs.view.seen and obs.view.seen[ident].ref.href == href:
+                del obs.view.seen[ident]
+            self._duplicate(ident, href, obs)
 
     def _gone(self, href: str, obs: Observation) -> None:
+        self.fetched[href] = None
         ident = self.by_href.get(href)
         if ident is not None and ident not in obs.view.seen:
             obs.view.gone.add(ident)
@@ -180,6 +213,8 @@ class Observer:
     def _duplicate(self, ident: str, href: str, obs: Observation) -> None:
         seen = obs.view.seen.get(ident)
         first = seen.ref.href if seen is not None else self.links[ident].side(self.side).href
+        if ident in obs.blocked and href in obs.retry:
+            return
         obs.blocked.add(ident)
         obs.retry.update((href, first))
         self.report.failed(self.side, ident, "read",

@@ -1,0 +1,178 @@
+"""The decision table of ``plan()``, row by row, without any store."""
+
+from __future__ import annotations
+
+import pytest
+
+from calsync.model.refs import ItemRef, Side
+from calsync.state.store import Link, SideStatus
+from calsync.sync.plan import Action, ActionKind, Seen, SideView, State, plan, resolve
+from calsync.sync.rules import ConflictPolicy, MassDeleteGuard, Mode, PairPolicy
+
+A, B = Side.A, Side.B
+N, S, C, G, O, X = State.NEW, State.SAME, State.CHANGED, State.GONE, State.OUTSIDE, State.ABSENT
+LINKED = {S, C, G, O}
+
+
+def views(sa: State, sb: State, *, equal: bool = False, modified: tuple[float, float] = (1.0, 2.0)
+          ) -> tuple[dict[str, Link], SideView, SideView]:
+    """Links and views in which item ``i`` is in state ``sa`` on A and ``sb`` on B."""
+    links = {}
+    if sa in LINKED or sb in LINKED:
+        links["i"] = Link("i", SideStatus("a.ics", "va1", "d-old"), SideStatus("b.ics", "vb1", "d-old"))
+    out = []
+    for side, state, when in ((A, sa, modified[0]), (B, sb, modified[1])):
+        view = SideView()
+        href = f"{side.value}.ics"
+        if state in (N, C):
+            digest = "d-both" if equal else f"d-{side.value}"
+            view.seen["i"] = Seen(ItemRef(href, f"v{side.value}2"), digest, when)
+        elif state is G:
+            view.gone.add("i")
+        elif state is O:
+            view.outside.add("i")
+        out.append(view)
+    return links, out[0], out[1]
+
+
+def one(sa: State, sb: State, policy: PairPolicy | None = None, **kw: object) -> Action | None:
+    links, a, b = views(sa, sb, **kw)  # type: ignore[arg-type]
+    actions = plan(links, a, b, policy or PairPolicy())
+    assert len(actions) <= 1
+    return actions[0] if actions else None
+
+
+def kind_target(action: Action | None) -> tuple[ActionKind, Side | None] | None:
+    return None if action is None else (action.kind, action.target)
+
+
+TWO_WAY_ROWS = [
+    (N, X, (ActionKind.CREATE, B)),
+    (X, N, (ActionKind.CREATE, A)),
+    (C, S, (ActionKind.UPDATE, B)),
+    (S, C, (ActionKind.UPDATE, A)),
+    (G, S, (ActionKind.DELETE, B)),
+    (S, G, (ActionKind.DELETE, A)),
+    (G, C, (ActionKind.CREATE, A)),
+    (C, G, (ActionKind.CREATE, B)),
+    (G, G, (ActionKind.UNLINK, None)),
+    (O, S, (ActionKind.UNLINK, None)),
+    (S, O, (ActionKind.UNLINK, None)),
+    (O, C, (ActionKind.UNLINK, None)),
+    (S, S, None),
+]
+
+
+@pytest.mark.parametrize(("sa", "sb", "expected"), TWO_WAY_ROWS, ids=[f"{r[0]}-{r[1]}" for r in TWO_WAY_ROWS])
+def test_two_way_row(sa: State, sb: State, expected: tuple[ActionKind, Side | None] | None) -> None:
+    assert kind_target(one(sa, sb)) == expected
+
+
+@pytest.mark.parametrize("state", [N, C])
+def test_two_way_both_sides_with_equal_content_are_linked_without_writing(state: State) -> None:
+    assert kind_target(one(state, state, equal=True)) == (ActionKind.LINK, None)
+
+
+@pytest.mark.parametrize(
+    ("policy", "winner"),
+    [(ConflictPolicy.A_WINS, A), (ConflictPolicy.B_WINS, B), (ConflictPolicy.NEWEST_WINS, B)],
+)
+@pytest.mark.parametrize("state", [N, C])
+def test_two_way_conflict_is_resolved_by_policy_and_flagged(state: State, policy: ConflictPolicy, winner: Side
+                                                            ) -> None:
+    action = one(state, state, PairPolicy(conflict=policy), modified=(1.0, 2.0))
+    assert action is not None and action.conflict
+    assert (action.kind, action.target) == (ActionKind.UPDATE, winner.other)
+    assert "conflict" in action.rule
+
+
+def test_newest_wins_falls_back_to_a_on_a_tie_or_unknown_time() -> None:
+    assert resolve(ConflictPolicy.NEWEST_WINS, 5.0, 5.0) is A
+    assert resolve(ConflictPolicy.NEWEST_WINS, None, 9.0) is A
+    assert resolve(ConflictPolicy.NEWEST_WINS, 9.0, 1.0) is A
+
+
+@pytest.mark.parametrize(("sa", "sb", "target"), [(G, S, B), (S, G, A)])
+def test_deletion_with_deletes_switched_off_only_unlinks(sa: State, sb: State, target: Side) -> None:
+    policy = PairPolicy(delete_on_a=target is not A, delete_on_b=target is not B)
+    action = one(sa, sb, policy)
+    assert kind_target(action) == (ActionKind.UNLINK, None)
+    assert action is not None and "off" in action.rule
+
+
+ONE_WAY_ROWS = [
+    (Mode.A_TO_B, N, X, (ActionKind.CREATE, B)),
+    (Mode.A_TO_B, X, N, (ActionKind.DELETE, B)),
+    (Mode.A_TO_B_MERGE, X, N, None),
+    (Mode.A_TO_B, C, S, (ActionKind.UPDATE, B)),
+    (Mode.A_TO_B, S, C, (ActionKind.UPDATE, B)),
+    (Mode.A_TO_B, C, C, (ActionKind.UPDATE, B)),
+    (Mode.A_TO_B, N, N, (ActionKind.UPDATE, B)),
+    (Mode.A_TO_B, G, S, (ActionKind.DELETE, B)),
+    (Mode.A_TO_B, G, C, (ActionKind.DELETE, B)),
+    (Mode.A_TO_B, S, G, (ActionKind.CREATE, B)),
+    (Mode.A_TO_B, C, G, (ActionKind.CREATE, B)),
+    (Mode.A_TO_B, G, G, (ActionKind.UNLINK, None)),
+    (Mode.A_TO_B, O, S, (ActionKind.UNLINK, None)),
+    (Mode.A_TO_B, S, S, None),
+    (Mode.B_TO_A, X, N, (ActionKind.CREATE, A)),
+    (Mode.B_TO_A, N, X, (ActionKind.DELETE, A)),
+    (Mode.B_TO_A_MERGE, N, X, None),
+    (Mode.B_TO_A, C, S, (ActionKind.UPDATE, A)),
+    (Mode.B_TO_A, S, G, (ActionKind.DELETE, A)),
+    (Mode.B_TO_A, G, S, (ActionKind.CREATE, A)),
+]
+
+
+@pytest.mark.parametrize(("mode", "sa", "sb", "expected"), ONE_WAY_ROWS,
+                         ids=[f"{r[0]}-{r[1]}-{r[2]}" for r in ONE_WAY_ROWS])  # fmt: skip
+def test_one_way_row(mode: Mode, sa: State, sb: State, expected: tuple[ActionKind, Side | None] | None) -> None:
+    assert kind_target(one(sa, sb, PairPolicy(mode=mode))) == expected
+
+
+def test_one_way_equal_content_on_both_sides_is_linked() -> None:
+    assert kind_target(one(N, N, PairPolicy(mode=Mode.A_TO_B), equal=True)) == (ActionKind.LINK, None)
+
+
+def test_one_way_target_only_item_with_deletes_off_is_left_alone() -> None:
+    assert one(X, N, PairPolicy(mode=Mode.A_TO_B, delete_on_b=False)) is None
+
+
+def test_a_write_to_a_read_only_side_becomes_a_skip() -> None:
+    action = one(S, C, PairPolicy(read_only_a=True))
+    assert action is not None and action.kind is ActionKind.SKIP and "read-only" in action.rule
+
+
+def test_a_changed_item_that_left_the_window_is_copied_then_unlinked() -> None:
+    links, a, b = views(C, S)
+    seen = a.seen["i"]
+    a.seen["i"] = Seen(seen.ref, seen.digest, seen.modified, leaves_window=True)
+    (action,) = plan(links, a, b, PairPolicy())
+    assert (action.kind, action.target, action.unlink_after) == (ActionKind.UPDATE, B, True)
+
+
+def test_an_unchanged_item_that_left_the_window_is_unlinked() -> None:
+    links, a, b = views(S, S)
+    a.seen["i"] = Seen(ItemRef("a.ics", "va1"), "d-old", leaves_window=True)
+    (action,) = plan(links, a, b, PairPolicy())
+    assert action.kind is ActionKind.UNLINK
+
+
+def test_a_server_rewrite_with_the_same_digest_only_records_the_new_version() -> None:
+    links, a, b = views(S, S)
+    b.seen["i"] = Seen(ItemRef("b.ics", "vb-rewritten"), "d-old")
+    (action,) = plan(links, a, b, PairPolicy())
+    assert action.kind is ActionKind.LINK
+
+
+def test_plan_is_ordered_by_identity() -> None:
+    a = SideView(seen={i: Seen(ItemRef(f"{i}.ics", "v"), i) for i in ("c", "a", "b")})
+    assert [x.ident for x in plan({}, a, SideView(), PairPolicy())] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("deletions", "total", "trips"),
+    [(3, 4, False), (5, 9, True), (5, 10, False), (101, 100_000, True), (100, 100_000, False), (1, 1, False)],
+)
+def test_mass_delete_guard(deletions: int, total: int, trips: bool) -> None:
+    assert MassDeleteGuard().trips(deletions, total) is trips
