@@ -38,7 +38,8 @@ def connector_class(type_name: str, *, where: str = "") -> ConnectorFactory:
         if type_name in PLANNED:
             message = f"{type_name} connections cannot sync yet in this version; runnable types: {runnable}"
         else:
-            message = f"unknown connection type {type_name!r}; runnable types: {runnable}"
+            known = ", ".join(known_types())
+            message = f"unknown connection type {type_name!r}; known types: {known} (runnable: {runnable})"
         raise ConfigError(message, where=where)
     module_name, _, class_name = target.partition(":")
     factory: ConnectorFactory = getattr(importlib.import_module(module_name), class_name)

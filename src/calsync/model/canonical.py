@@ -35,6 +35,9 @@ _DEFAULT_VALUE = {
     "EXDATE": "DATE-TIME", "RDATE": "DATE-TIME", "TRIGGER": "DURATION", "DURATION": "DURATION",
     "SUMMARY": "TEXT", "DESCRIPTION": "TEXT", "LOCATION": "TEXT",
 }  # fmt: skip
+_FACT_PROPS = frozenset({"UID", "SUMMARY", "CLASS", "DTSTART", "DTEND", "DUE", "DURATION", "RRULE", "RDATE",
+                         "RECURRENCE-ID", "X-CALSYNC-KIND", "LAST-MODIFIED", "DTSTAMP", "ATTENDEE"})  # fmt: skip
+_SPECIAL = _TEXT_PROPS | {"TRIGGER", "DURATION", "RRULE", "EXRULE"}
 _DURATION = re.compile(r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 _SLACK = 14 * 3600  # floating and unresolved times may be anywhere from UTC-12 to UTC+14
 
@@ -54,7 +57,12 @@ class Facts:
     span: tuple[float | None, float | None] = (None, None)
     recurring: bool = False
     has_attendees: bool = False
-    modified: float | None = None
+    stamp: str = ""
+
+    @property
+    def modified(self) -> float | None:
+        """POSIX time of LAST-MODIFIED (or DTSTAMP), for newest-wins conflicts; parsed only when asked for."""
+        return _instant([], self.stamp)[0] if self.stamp else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,7 @@ class _Component:
     name: str
     lines: list[str]
     children: list[_Component]
+    props: dict[str, tuple[list[str], str]]
 
     def canonical(self) -> str:
         inner = sorted(self.lines) + sorted(child.canonical() for child in self.children)
@@ -99,14 +108,22 @@ def unfold(text: str) -> list[str]:
 def split_line(line: str) -> tuple[str, list[str], str]:
     """A content line as (NAME, [params], value); params are kept as written, quotes respected."""
     colon = line.find(":")
-    semi = line.find(";")
-    if colon < 0:
+    if colon <= 0:
         raise InvalidItem(f"not a content line: {line[:60]!r}")
-    if semi < 0 or semi > colon:
-        return line[:colon].upper(), [], line[colon + 1 :]
+    semi = line.find(";", 0, colon)
+    if semi < 0:
+        name = line[:colon]
+        return (name if name.isupper() else name.upper()), [], line[colon + 1 :]
+    if '"' not in line:
+        name = line[:semi]
+        return (name if name.isupper() else name.upper()), line[semi + 1 : colon].split(";"), line[colon + 1 :]
+    return _split_quoted(line, semi)
+
+
+def _split_quoted(line: str, semi: str | int) -> tuple[str, list[str], str]:
+    """The slow path of ``split_line``: parameter values in quotes may hold ``:`` and ``;``."""
     params: list[str] = []
-    i = semi + 1
-    start = i
+    start = i = int(semi) + 1
     quoted = False
     while i < len(line):
         ch = line[i]
@@ -115,7 +132,7 @@ def split_line(line: str) -> tuple[str, list[str], str]:
         elif not quoted and ch in ";:":
             params.append(line[start:i])
             if ch == ":":
-                return line[:semi].upper(), params, line[i + 1 :]
+                return line[: int(semi)].upper(), params, line[i + 1 :]
             start = i + 1
         i += 1
     raise InvalidItem(f"content line without a value: {line[:60]!r}")
@@ -137,37 +154,65 @@ def _scan_ical(text: str) -> Scan:
 
 
 def _components(lines: list[str]) -> list[_Component]:
-    """The item components (with nested VALARMs) of a VCALENDAR, each with its lines canonicalised."""
+    """The item components (with nested VALARMs) of a VCALENDAR, each with its lines canonicalised.
+
+    This loop is the hot path of every sync: it handles the common line (no parameters, nothing to normalise)
+    inline and calls out only for the few that need work.
+    """
     stack: list[_Component] = []
     items: list[_Component] = []
     skip_depth = 0
+    ignored, facts, special = _IGNORED, _FACT_PROPS, _SPECIAL
     for line in lines[1:]:
-        head = line[:6].upper()
-        if head == "BEGIN:":
-            name = line[6:].strip().upper()
-            if skip_depth or (not stack and name not in _ITEM_COMPONENTS):
-                skip_depth += 1
-                continue
-            stack.append(_Component(name, [], []))
-        elif line[:4].upper() == "END:":
-            if skip_depth:
-                skip_depth -= 1
-            elif stack:
-                done = stack.pop()
-                (stack[-1].children if stack else items).append(done)
-        elif stack and not skip_depth:
-            canonical = _canonical_line(line)
-            if canonical is not None:
-                stack[-1].lines.append(canonical)
+        colon = line.find(":")
+        head = line[:colon] if colon > 0 else line
+        if '"' in head:
+            name, params, value = split_line(line)
+            bare = name
+        else:
+            semi = head.find(";")
+            bare = head if semi < 0 else head[:semi]
+            if not bare.isupper():
+                bare = bare.upper()
+            params, value = (None, line[colon + 1 :]) if semi < 0 else (head[semi + 1 :].split(";"), line[colon + 1 :])
+        if colon <= 0:
+            raise InvalidItem(f"not a content line: {line[:60]!r}")
+        if bare == "BEGIN" or bare == "END":
+            skip_depth = _nest(bare, value.strip().upper(), stack, items, skip_depth)
+            continue
+        if skip_depth or not stack:
+            continue
+        component = stack[-1]
+        if bare in facts and bare not in component.props:
+            component.props[bare] = (params or [], value)
+        if bare in ignored:
+            continue
+        if params is None and bare not in special:
+            component.lines.append(bare + ":" + value)
+        else:
+            component.lines.append(_canonical_line(bare, params or [], value))
     if stack or skip_depth:
         raise InvalidItem("the calendar is cut short: a BEGIN has no matching END")
     return items
 
 
-def _canonical_line(line: str) -> str | None:
-    name, params, value = split_line(line)
-    if name in _IGNORED:
-        return None
+def _nest(keyword: str, name: str, stack: list[_Component], items: list[_Component], skip_depth: int) -> int:
+    """Open or close a component; VCALENDAR-level components other than items (VTIMEZONE …) are skipped."""
+    if keyword == "BEGIN":
+        if skip_depth or (not stack and name not in _ITEM_COMPONENTS):
+            return skip_depth + 1
+        stack.append(_Component(name, [], [], {}))
+        return skip_depth
+    if skip_depth:
+        return skip_depth - 1
+    if stack:
+        done = stack.pop()
+        (stack[-1].children if stack else items).append(done)
+    return skip_depth
+
+
+def _canonical_line(name: str, params: list[str], value: str) -> str:
+    """One content line that needs work: parameters sorted and normalised, text, durations, rules respelled."""
     if params:
         params = _canonical_params(name, params)
     if name in _TEXT_PROPS:
@@ -250,16 +295,12 @@ class _FactReader:
         self.unbounded_start = False
         self.recurring = False
         self.has_attendees = False
-        self.modified: float | None = None
+        self.stamp = ""
         self.seen_master = False
 
     def read(self, component: _Component) -> None:
-        props: dict[str, tuple[list[str], str]] = {}
-        for line in component.lines:
-            name, params, value = split_line(line)
-            if name == "ATTENDEE":
-                self.has_attendees = True
-            props.setdefault(name, (params, value))
+        props = component.props
+        self.has_attendees = self.has_attendees or "ATTENDEE" in props
         uid = props.get("UID", ([], ""))[1].strip()
         if not uid:
             raise InvalidItem(f"a {component.name} has no UID")
@@ -283,7 +324,7 @@ class _FactReader:
         self.sensitivity = Sensitivity(klass) if klass in {"private", "confidential"} else Sensitivity.PUBLIC
         stamp = props.get("LAST-MODIFIED") or props.get("DTSTAMP")
         if stamp is not None:
-            self.modified = _instant(stamp[0], stamp[1])[0]
+            self.stamp = stamp[1].strip()
 
     def _read_span(self, component: str, props: dict[str, tuple[list[str], str]]) -> None:
         start_prop = props.get("DTSTART") or (props.get("DUE") if component == "VTODO" else None)
@@ -319,7 +360,7 @@ class _FactReader:
         lo = None if self.unbounded_start else self.lo
         hi = None if self.unbounded_end else self.hi
         return Facts(self.uid, self.kind, self.title, self.sensitivity, (lo, hi), self.recurring,
-                     self.has_attendees, self.modified)  # fmt: skip
+                     self.has_attendees, self.stamp)  # fmt: skip
 
 
 def _unescape(value: str) -> str:
@@ -388,20 +429,16 @@ def _scan_vcard(text: str) -> Scan:
     if not lines or lines[0].upper() != "BEGIN:VCARD" or lines[-1].upper() != "END:VCARD":
         raise InvalidItem("not a vCard: it does not start with BEGIN:VCARD and end with END:VCARD")
     canonical: list[str] = []
-    uid = ""
-    title = ""
+    uid = title = ""
     for line in lines[1:-1]:
-        name, _params, value = split_line(line)
+        name, params, value = split_line(line)
         bare = name.rpartition(".")[2]
         if bare == "UID":
             uid = value.strip()
         elif bare == "FN":
             title = _unescape(value)
-        canonical_line = _canonical_line(line)
-        if canonical_line is not None:
-            canonical.append(canonical_line)
+        if name not in _IGNORED:
+            canonical.append(_canonical_line(name, params, value))
     if not uid:
         raise InvalidItem("a vCard has no UID")
-    facts = Facts(uid, ItemKind.CONTACT, title)
-    return Scan(facts, _hash(sorted(canonical)))
-
+    return Scan(Facts(uid, ItemKind.CONTACT, title), _hash(sorted(canonical)))

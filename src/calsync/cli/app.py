@@ -1,0 +1,195 @@
+"""The commands: each parses its options, calls one service and renders the result.
+
+Errors are rendered in one place, ``_Group.invoke``: a ``CalsyncError`` becomes one red line on standard
+error and exit status 1 (usage errors keep Typer's status 2), never a traceback unless ``--debug`` is given.
+Why the imports sit inside the commands: ``calsync --help`` must stay fast, and the state store (SQLAlchemy)
+and rich's live display are only needed once a command runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+
+import typer
+from typer.core import TyperGroup
+
+from calsync.errors import CalsyncError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from calsync.config import Settings
+    from calsync.services.syncing import PairOutcome
+
+DEFAULT_DEMO_DIR = Path("demo")
+
+
+class _Group(TyperGroup):
+    """The command group that renders every error the commands raise, in one place."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except CalsyncError as exc:
+            if ctx.params.get("debug"):
+                raise
+            _render_error(str(exc))
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            _render_error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        raise typer.Exit(1)
+
+
+def _render_error(message: str) -> None:
+    """One red line on standard error."""
+    typer.secho(f"error: {' '.join(message.split())}", fg="red", err=True)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="calsync",
+    help="Sync a business system's appointments, tasks and contacts with calendars.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        envvar="CALSYNC_CONFIG",
+        show_default=False,
+        dir_okay=False,
+        help="The configuration file (TOML); or set CALSYNC_CONFIG.",
+    ),
+]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """calsync: a self-hosted hub between a business system and its users' calendars."""
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    config: ConfigOption,
+    *,
+    pair: Annotated[
+        list[str] | None,
+        typer.Option("--pair", "-p", metavar="NAME", help="Sync only this pair; repeat for several."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and show the actions; write nothing.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Read every item instead of only the changes.")
+    ] = False,
+    allow_mass_delete: Annotated[
+        bool, typer.Option("--allow-mass-delete", help="Let deletions through that the guard would hold.")
+    ] = False,
+) -> None:
+    """Sync the configured pairs (all, or those named with --pair) once, then show a summary."""
+    from calsync.cli import render
+    from calsync.services.syncing import sync_pairs
+
+    settings = _load(ctx, config)
+    console, status = render.consoles()
+    with render.progress_bar(status) as progress:
+        outcomes = sync_pairs(settings, pair, dry_run=dry_run, full=full, allow_mass_delete=allow_mass_delete,
+                              progress=progress)  # fmt: skip
+    _show(console, outcomes, dry_run=dry_run)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path,
+        typer.Option(
+            "--dir", metavar="DIR", file_okay=False, help="Where to put the sample folders and config."
+        ),
+    ] = DEFAULT_DEMO_DIR,
+) -> None:
+    """Create two sample calendar folders and a config, sync them, and show what happened."""
+    from calsync.cli import render
+    from calsync.cli.demo import prepare
+    from calsync.services.syncing import sync_pairs
+
+    config, created = prepare(directory)
+    settings = _load(ctx, config)
+    console, status = render.consoles()
+    verb = "Created" if created else "Reusing"
+    console.print(f"{verb} the demo in {directory}: sample events in {directory / 'business'}, a calendar in "
+                  f"{directory / 'calendar'}, and {config}.", soft_wrap=True, markup=False)  # fmt: skip
+    with render.progress_bar(status) as progress:
+        outcomes = sync_pairs(
+            settings, None, dry_run=False, full=False, allow_mass_delete=False, progress=progress
+        )
+    _show(console, outcomes, dry_run=False)
+    render.demo_next_steps(console, directory, config)
+
+
+@app.command("check-config")
+def check_config(ctx: typer.Context, config: ConfigOption) -> None:
+    """Load and check a configuration file, and show what it configures."""
+    from calsync.cli import render
+    from calsync.services.syncing import build_pair_specs, connections_not_runnable
+
+    settings = _load(ctx, config)
+    if settings.pairs:
+        build_pair_specs(settings)  # raises for a pair this version cannot run
+    console, _ = render.consoles()
+    render.settings_overview(console, settings, connections_not_runnable(settings))
+
+
+def _load(ctx: typer.Context, config: Path) -> Settings:
+    """The settings in ``config``, with logging set up as they say."""
+    from calsync.config import load_settings
+
+    settings = load_settings(config)
+    debug = bool(ctx.find_root().params.get("debug"))
+    _configure_logging(logging.DEBUG if debug else logging.getLevelNamesMapping()[settings.log.level.upper()])
+    return settings
+
+
+def _show(console: Console, outcomes: list[PairOutcome], *, dry_run: bool) -> None:
+    """Render the outcomes; raise (exit 1) when a pair failed, after everything else has been shown."""
+    from calsync.cli import render
+
+    if dry_run:
+        render.planned_actions(console, outcomes)
+    render.summary(console, outcomes, dry_run=dry_run)
+    failed = [o.name for o in outcomes if o.failed]
+    if failed:
+        raise CalsyncError(f"{len(failed)} of {len(outcomes)} pairs failed: {', '.join(failed)}")
+
+
+class _CliHandler(logging.StreamHandler[TextIO]):
+    """Log lines to the standard error of the moment (tests swap it), once per process."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _configure_logging(level: int) -> None:
+    logger = logging.getLogger("calsync")
+    for handler in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
+        logger.removeHandler(handler)
+    handler = _CliHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)

@@ -1,0 +1,163 @@
+"""What the commands show, with rich: the progress bar, the summary, planned actions, problems, settings.
+
+Why tables of counts and a separate list of problems: the counts answer "did it work" at a glance; the
+problems say which item failed and why, in the engine's own words, so nobody has to open the state store.
+Every value from outside (names, UIDs, messages) goes in as ``Text``, never as markup, so a ``[`` in a title
+cannot break or restyle the output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from calsync.config import Connection, Settings
+    from calsync.services.syncing import PairOutcome, PairProgress
+    from calsync.sync.report import SideCounts
+
+_COUNTS = ("created", "updated", "deleted", "unchanged", "conflicts", "errors", "held")
+_TROUBLE = {"conflicts": "yellow", "errors": "red", "held": "yellow"}
+_PIPE_WIDTH = 120
+
+
+def consoles() -> tuple[Console, Console]:
+    """A console for results (standard output) and one for progress (standard error).
+
+    Why two: ``calsync sync > report.txt`` keeps the report clean. Output that is not a terminal gets a fixed
+    width, so tables in logs are not squeezed to 80 columns.
+    """
+    out = Console(highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(highlight=False, width=_PIPE_WIDTH)
+    return out, Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def progress_bar(console: Console) -> Iterator[PairProgress]:
+    """A live bar per pair while the block runs, fed by the callback it yields; off when not on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(pair: str, phase: str, done: int, total: int) -> None:
+            if pair not in tasks:
+                tasks[pair] = bar.add_task(pair, total=None)
+            bar.update(tasks[pair], description=f"{pair}: {phase}", completed=done, total=total or None)
+
+        yield update
+
+
+def summary(console: Console, outcomes: Sequence[PairOutcome], *, dry_run: bool) -> None:
+    """The counts per pair and side, then the problems: failed items, warnings and failed pairs.
+
+    One row names the pair and one row per side holds its counts, so the seven count columns fit an
+    80-column terminal; a long endpoint name is shortened there, never a count.
+    """
+    title = "What a sync would do (dry run: nothing was written)" if dry_run else "Sync summary"
+    table = _table(title)
+    table.add_column("Pair / side", no_wrap=True, overflow="ellipsis", max_width=max(12, console.width - 64))
+    for name in _COUNTS:
+        table.add_column(name.capitalize(), justify="right", no_wrap=True, min_width=len(name))
+    for outcome in outcomes:
+        report = outcome.report
+        if report is None:
+            table.add_row(Text.assemble((outcome.name, "bold"), ("  failed", "bold red")))
+            continue
+        table.add_row(Text(outcome.name, style="bold"))
+        for label, endpoint, counts in (("A", outcome.a, report.a), ("B", outcome.b, report.b)):
+            table.add_row(Text(f"  {label} {endpoint}"), *_count_cells(counts, report.unchanged))
+    console.print(table)
+    _problems(console, outcomes)
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+                 collapse_padding=True)  # fmt: skip
+
+
+def _count_cells(counts: SideCounts, unchanged: int) -> list[Text]:
+    values = {"unchanged": unchanged} | {
+        name: getattr(counts, name) for name in _COUNTS if name != "unchanged"
+    }
+    return [Text(str(values[name]), style=_TROUBLE.get(name, "") if values[name] else "dim")
+            for name in _COUNTS]  # fmt: skip
+
+
+def _problems(console: Console, outcomes: Sequence[PairOutcome]) -> None:
+    table = _table("Problems")
+    for column in ("Pair", "Side", "Item", "Problem"):
+        table.add_column(column, overflow="fold")
+    for outcome in outcomes:
+        if outcome.report is None:
+            table.add_row(
+                Text(outcome.name), "", "", Text(f"the pair failed: {outcome.message}", style="red")
+            )
+            continue
+        for line in outcome.report.lines:
+            if line.outcome in ("error", "conflict"):
+                style = "red" if line.outcome == "error" else "yellow"
+                item = Text(line.href or line.ident)
+                table.add_row(Text(outcome.name), line.side.upper(), item, Text(line.message, style=style))
+        for warning in outcome.report.warnings:
+            table.add_row(Text(outcome.name), "", "", Text(warning, style="yellow"))
+    if table.row_count:
+        console.print(table)
+
+
+def planned_actions(console: Console, outcomes: Sequence[PairOutcome]) -> None:
+    """The actions a dry run planned: item, action, side and the rule that decided it."""
+    table = _table("Planned actions")
+    for column in ("Pair", "Item", "Action", "Side", "Rule"):
+        table.add_column(column, overflow="fold")
+    for outcome in outcomes:
+        for action in outcome.report.planned if outcome.report is not None else ():
+            side = action.target.value.upper() if action.target is not None else "both"
+            table.add_row(Text(outcome.name), Text(action.ident), action.kind.value, side, Text(action.rule))
+    if table.row_count:
+        console.print(table)
+    else:
+        console.print("Nothing to do: the two sides of every pair agree.")
+
+
+def settings_overview(console: Console, settings: Settings, idle: Sequence[Connection]) -> None:
+    """What a configuration file sets up, for ``check-config``."""
+    from calsync.config import redact_url
+
+    console.print(Text(f"Configuration OK: {settings.source}", style="green"))
+    console.print(Text(f"State: {redact_url(settings.state.url)}"))
+    pairs = _table("Pairs")
+    for column in ("Name", "A", "B", "Mode", "Conflict", "Window (days)", "Deletes on"):
+        pairs.add_column(column)
+    for pair in settings.pairs:
+        window = "all" if pair.window is None else f"-{pair.window[0]} / +{pair.window[1]}"
+        deletes = "/".join(s for s, on in (("A", pair.delete_on_a), ("B", pair.delete_on_b)) if on) or "none"
+        conflict = pair.conflict.value if pair.mode.value == "two-way" else ""
+        cells = (Text(pair.name), Text(str(pair.a)), Text(str(pair.b)), pair.mode.value, conflict, window)
+        pairs.add_row(*cells, deletes)
+    console.print(pairs)
+    console.print(f"{len(settings.connections)} connections, {len(settings.integrations)} integrations "
+                  f"({sum(len(i.users) for i in settings.integrations)} users).")  # fmt: skip
+    for connection in idle:
+        console.print(Text(f"note: connection {connection.name!r} ({connection.type}) is valid; this version "
+                           "cannot sync it yet.", style="yellow"))  # fmt: skip
+
+
+def demo_next_steps(console: Console, directory: Path, config: Path) -> None:
+    """How to go on from the demo."""
+    console.print(Text.assemble(
+        "\nTry it: edit, add or delete a file in ", (str(directory / "calendar" / "anna"), "bold"),
+        ", then run ", (f"calsync sync --config {config}", "bold"),
+        " (add --dry-run to see the plan first). Running the demo again syncs again: with no change, "
+        "nothing is written.",
+    ), soft_wrap=True)  # fmt: skip
