@@ -1,0 +1,134 @@
+"""Benchmark: sync N generated items folder -> folder with calsync, and the same with vdirsyncer.
+
+Both tools run as the command a user types (start-up included), one process per run, timed from the outside:
+wall time, client CPU seconds (user + system of that process) and its peak RSS, read with ``os.wait4``. For each
+N it runs an initial sync into an empty folder, then a no-op rerun, and checks that every item arrived.
+
+Usage (vdirsyncer comes with the ``bench`` extra)::
+
+    pip install -e '.[bench]'
+    python bench/engine.py                 # N = 1,000 and 10,000
+    python bench/engine.py --sizes 2000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.items import write_folder  # noqa: E402
+
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One process run."""
+
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def run(argv: list[str], cwd: Path) -> Measure:
+    """Run ``argv`` to completion and measure it; fail loudly when it fails."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{err}")
+    return Measure(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def calsync_setup(root: Path, source: Path) -> list[str]:
+    """A calsync config syncing a copy of ``source`` into an empty folder; returns the command."""
+    shutil.copytree(source, root / "a" / "cal")
+    (root / "b" / "cal").mkdir(parents=True)
+    (root / "calsync.toml").write_text(
+        '[state]\nurl = "state.db"\n\n'
+        '[[connections]]\nname = "a"\ntype = "folder"\npath = "a"\n\n'
+        '[[connections]]\nname = "b"\ntype = "folder"\npath = "b"\n\n'
+        '[[pairs]]\nname = "bench"\na = "a:cal"\nb = "b:cal"\nmode = "two-way"\nwindow = [30, 30]\n',
+        encoding="utf-8",
+    )
+    return [str(BIN / "calsync"), "sync", "--config", str(root / "calsync.toml")]
+
+
+def vdirsyncer_setup(root: Path, source: Path) -> list[str]:
+    """A vdirsyncer config doing the same; returns the command."""
+    shutil.copytree(source, root / "a")
+    (root / "b").mkdir()
+    (root / "config").write_text(
+        f'[general]\nstatus_path = "{root}/status/"\n\n'
+        '[pair bench]\na = "bench_a"\nb = "bench_b"\ncollections = null\nconflict_resolution = "a wins"\n\n'
+        f'[storage bench_a]\ntype = "filesystem"\npath = "{root}/a/"\nfileext = ".ics"\n\n'
+        f'[storage bench_b]\ntype = "filesystem"\npath = "{root}/b/"\nfileext = ".ics"\n',
+        encoding="utf-8",
+    )
+    subprocess.run([str(BIN / "vdirsyncer"), "-c", str(root / "config"), "discover", "bench"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return [str(BIN / "vdirsyncer"), "-c", str(root / "config"), "sync"]
+
+
+def measure_tool(name: str, setup: object, source: Path, count: int, runs: int) -> dict[str, Measure]:
+    """Best of ``runs`` for the initial sync and the no-op rerun, each on fresh folders."""
+    best: dict[str, Measure] = {}
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+            root = Path(tmp)
+            argv = setup(root, source)  # type: ignore[operator]
+            initial = run(argv, root)
+            target = root / "b" / "cal" if name == "calsync" else root / "b"
+            arrived = sum(1 for p in target.iterdir() if p.suffix == ".ics")
+            if arrived != count:
+                raise SystemExit(f"{name}: {arrived} of {count} items arrived")
+            noop = run(argv, root)
+            for phase, m in (("initial", initial), ("no-op", noop)):
+                if phase not in best or m.wall < best[phase].wall:
+                    best[phase] = m
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated item counts")
+    parser.add_argument("--runs", type=int, default=1, help="runs per measurement; the best is shown")
+    parser.add_argument("--no-vdirsyncer", action="store_true", help="measure calsync only")
+    args = parser.parse_args()
+    tools = [("calsync", calsync_setup)]
+    if not args.no_vdirsyncer:
+        if not (BIN / "vdirsyncer").exists():
+            raise SystemExit("vdirsyncer is not installed here: pip install -e '.[bench]'")
+        tools.append(("vdirsyncer", vdirsyncer_setup))
+    print(f"{'N':>7} {'tool':<11} {'phase':<8} {'wall s':>8} {'items/s':>9} {'cpu s':>7} {'peak MB':>8}")
+    for count in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix="bench-source-") as tmp:
+            source = Path(tmp) / "items"
+            write_folder(source, count)
+            results = {name: measure_tool(name, setup, source, count, args.runs) for name, setup in tools}
+        for name, phases in results.items():
+            for phase, m in phases.items():
+                print(f"{count:>7} {name:<11} {phase:<8} {m.wall:>8.2f} {count / m.wall:>9.0f} {m.cpu:>7.2f} "
+                      f"{m.rss_mb:>8.1f}")
+        if "vdirsyncer" in results:
+            for phase in ("initial", "no-op"):
+                ratio = results["vdirsyncer"][phase].wall / results["calsync"][phase].wall
+                print(f"{count:>7} calsync is {ratio:.2f}x vdirsyncer's speed ({phase})")
+
+
+if __name__ == "__main__":
+    main()

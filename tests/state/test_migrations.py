@@ -1,0 +1,163 @@
+"""Migrations of the state store: from empty to head, back and up again, concurrently, and never twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, inspect
+from sqlalchemy.pool import NullPool
+
+from calsync.errors import StateError
+from calsync.state.migrations import HEAD, alembic_config
+from calsync.state.sql import SQLStore, database_url, open_store
+from calsync.state.tables import metadata
+from tests.state.conftest import Backend
+
+_OPEN_STORE = """
+import sys, time
+from calsync.state.sql import open_store
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+store = open_store(sys.argv[1])
+with store.open_pair("p") as state:
+    state.links()
+store.close()
+print(sorted(name for name in sys.modules if name.split(".")[0] == "alembic"))
+"""
+
+
+@contextmanager
+def connect(backend: Backend) -> Iterator[Connection]:
+    """A connection of the test's own to the backend's database (SQLAlchemy's defaults, not the store's)."""
+    engine = create_engine(database_url(backend.url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def tables_of(backend: Backend) -> set[str]:
+    with connect(backend) as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def test_the_head_constant_is_alembics_head() -> None:
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+
+
+def test_a_fresh_database_is_migrated_to_head_matching_the_tables_module(
+    backend: Backend, store: SQLStore
+) -> None:
+    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
+    with connect(backend) as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+        inspector = inspect(conn)
+        for table in metadata.sorted_tables:
+            assert inspector.get_pk_constraint(table.name)["name"] == f"pk_{table.name}"
+            for foreign_key in inspector.get_foreign_keys(table.name):
+                column = foreign_key["constrained_columns"][0]
+                assert foreign_key["name"] == f"fk_{table.name}_{column}_{foreign_key['referred_table']}"
+
+
+def test_downgrade_to_empty_and_up_again(backend: Backend, store: SQLStore) -> None:
+    store.close()
+    config = alembic_config()
+    with connect(backend) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert tables_of(backend) == {"alembic_version"}
+    reopened = open_store(backend.url)
+    try:
+        with reopened.open_pair("p") as state:
+            assert state.links() == {}
+    finally:
+        reopened.close()
+    assert tables_of(backend) == {table.name for table in metadata.sorted_tables} | {"alembic_version"}
+
+
+def test_opening_a_database_at_head_does_not_import_alembic(backend: Backend, store: SQLStore) -> None:
+    assert backend.run_python(_OPEN_STORE, "0") == "[]"
+
+
+def test_opening_an_empty_database_does_import_alembic(backend: Backend) -> None:
+    assert "'alembic'" in backend.run_python(_OPEN_STORE, "0")
+
+
+def test_a_schema_from_a_newer_calsync_is_refused(backend: Backend, store: SQLStore) -> None:
+    store.close()
+    backend.scalar("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StateError, match=r"9999.*newer calsync"):
+        open_store(backend.url)
+
+
+def test_processes_opening_an_empty_database_together_migrate_it_once(backend: Backend) -> None:
+    start_at = str(time.time() + 2.0)
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_STORE, backend.url, start_at],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], [err for _, err in results]
+    assert backend.scalar("SELECT count(*) FROM alembic_version") == 1
+    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
+
+
+def test_threads_opening_an_empty_database_together_migrate_it_once(backend: Backend) -> None:
+    racers = 3
+    start = threading.Barrier(racers, timeout=60)
+    opened: list[SQLStore] = []
+    failed: list[BaseException] = []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            opened.append(open_store(backend.url))
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for store in opened:
+        store.close()
+    assert failed == []
+    assert len(opened) == racers
+    assert backend.scalar("SELECT count(*) FROM alembic_version") == 1
+
+
+def test_alembics_command_api_migrates_from_a_url(backend: Backend) -> None:
+    url = database_url(backend.url).render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "head")
+    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
+    store = open_store(backend.url)
+    store.close()
+
+
+def test_offline_mode_renders_the_sql_for_review(
+    backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = database_url(backend.url).render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "head", sql=True)
+    rendered = capsys.readouterr().out
+    assert "CREATE TABLE links" in rendered
+    assert "CREATE INDEX ix_links_pair_id_a_href" in rendered
+    assert f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')" in rendered
+    assert tables_of(backend) == set()
