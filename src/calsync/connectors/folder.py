@@ -10,9 +10,9 @@ incremental run reads only the files whose size, mtime or inode changed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
 
 _TOKEN_VERSION = 1
+_READ_AHEAD_BYTES = 64 * 1024 * 1024
+"""How much of what ``changes()`` read it keeps for the ``get()`` that follows, so a run reads a file once."""
 Signature = list[int | str]
 """[mtime_ns, size, inode, etag] of one file as the token caches it."""
 
@@ -46,6 +48,10 @@ class FolderConnector:
         self.capabilities = Capabilities(has_sync_token=True, filters_window=True, max_batch=500,
                                          read_only=read_only, formats=frozenset({self.media_type}))  # fmt: skip
         self._written: dict[tuple[str, str], Signature] = {}
+        self._folders: dict[str, str] = {}
+        self._read_ahead: dict[tuple[str, str], bytes] = {}
+        self._read_ahead_size = 0
+        self._temp_names = itertools.count()
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -61,6 +67,7 @@ class FolderConnector:
     def changes(self, collection: str, token: str | None) -> ChangeSet:
         """Files whose stat signature differs from the token's cache; ``None`` lists every file."""
         folder = self._folder(collection)
+        self._forget_read_ahead()
         cache = _load_token(token)
         fresh: dict[str, Signature] = {}
         changed: list[ItemRef] = []
@@ -75,28 +82,34 @@ class FolderConnector:
                     fresh[entry.name] = cached
                     continue
                 try:
-                    etag = etag_of(Path(entry.path).read_bytes())
+                    data = _read(entry.path)
                 except FileNotFoundError:
                     continue
+                etag = etag_of(data)
+                self._keep(collection, entry.name, data)
                 fresh[entry.name] = [*signature, etag]
                 changed.append(ItemRef(entry.name, etag))
         deleted = [name for name in cache if name not in fresh]
+        if token is not None and not changed and not deleted:
+            return ChangeSet([], [], token)  # nothing moved: the token stands as it is
         return ChangeSet(changed, deleted, _dump_token(fresh), complete=token is None or not cache)
 
     def list(self, collection: str, window: Window | None) -> list[ItemRef]:
         """Every file overlapping ``window``; unreadable files are listed so that ``get`` reports them."""
         folder = self._folder(collection)
+        self._forget_read_ahead()
         refs = []
-        for path in folder.iterdir():
-            if not self._is_item(path.name):
+        for name in os.listdir(folder):
+            if not self._is_item(name):
                 continue
             try:
-                data = path.read_bytes()
+                data = _read(os.path.join(folder, name))
             except FileNotFoundError:
                 continue
             if window is not None and not self._overlaps(data, window):
                 continue
-            refs.append(ItemRef(path.name, etag_of(data)))
+            self._keep(collection, name, data)
+            refs.append(ItemRef(name, etag_of(data)))
         return refs
 
     def get(self, collection: str, hrefs: Sequence[str]) -> Iterator[Fetched | FetchFailed]:
@@ -104,7 +117,7 @@ class FolderConnector:
         folder = self._folder(collection)
         for href in hrefs:
             try:
-                data = (folder / _checked_name(href)).read_bytes()
+                data = self._kept(collection, href) or _read(os.path.join(folder, _checked_name(href)))
                 text = data.decode("utf-8")
             except FileNotFoundError:
                 yield FetchFailed(href, NotFound(f"{href} does not exist", connector=self.name, href=href))
@@ -123,17 +136,17 @@ class FolderConnector:
         data = content.text.encode("utf-8")
         tmp, signature = self._write_temp(folder, data)
         try:
-            os.link(tmp, folder / href)
+            os.link(tmp, os.path.join(folder, href))
         except FileExistsError:
             return self._existing(folder, href, content, key)
         finally:
-            tmp.unlink()
+            os.unlink(tmp)
         return self._remember(collection, href, signature)
 
     def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
         """Replace the file if its bytes still have ``ref.version``."""
         folder = self._writable_folder(collection)
-        path = folder / _checked_name(ref.href)
+        path = os.path.join(folder, _checked_name(ref.href))
         self._check_version(path, ref)
         tmp, signature = self._write_temp(folder, content.text.encode("utf-8"))
         os.replace(tmp, path)
@@ -142,17 +155,22 @@ class FolderConnector:
     def delete(self, collection: str, ref: ItemRef) -> None:
         """Remove the file if its bytes still have ``ref.version``; already gone is fine."""
         folder = self._writable_folder(collection)
-        path = folder / _checked_name(ref.href)
+        path = os.path.join(folder, _checked_name(ref.href))
         try:
             self._check_version(path, ref)
         except NotFound:
             return
-        path.unlink(missing_ok=True)
+        self._kept(collection, ref.href)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
     def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
         """Add the files this connector wrote to the token's cache, so the next run need not read them."""
-        if token is None:
-            return None
+        written = list(written)
+        if token is None or not written:
+            return token
         cache = _load_token(token)
         for ref in written:
             signature = self._written.pop((collection, ref.href), None)
@@ -165,21 +183,32 @@ class FolderConnector:
     def _is_item(self, name: str) -> bool:
         return name.endswith(self.extension) and not name.startswith(".")
 
-    def _folder(self, collection: str) -> Path:
-        folder = self.root / _checked_name(collection) if collection else self.root
-        if not folder.is_dir():
-            raise NotFound(f"no folder {folder}", connector=self.name)
+    def _folder(self, collection: str) -> str:
+        """The folder of ``collection`` (checked once per connector: it is on every read's path)."""
+        folder = self._folders.get(collection)
+        if folder is None:
+            folder = os.path.join(self.root, _checked_name(collection)) if collection else str(self.root)
+            if not os.path.isdir(folder):
+                raise NotFound(f"no folder {folder}", connector=self.name)
+            self._folders[collection] = folder
         return folder
 
-    def _writable_folder(self, collection: str, *, create: bool = False) -> Path:
+    def _writable_folder(self, collection: str, *, create: bool = False) -> str:
         if self.capabilities.read_only:
             raise ReadOnly(f"{self.name} is read-only", connector=self.name)
-        if create and collection:
-            (self.root / _checked_name(collection)).mkdir(parents=True, exist_ok=True)
+        if create and collection and collection not in self._folders:
+            os.makedirs(os.path.join(self.root, _checked_name(collection)), exist_ok=True)
         return self._folder(collection)
 
-    def _write_temp(self, folder: Path, data: bytes) -> tuple[Path, Signature]:
-        fd, name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=folder)
+    def _write_temp(self, folder: str, data: bytes) -> tuple[str, Signature]:
+        """Write ``data`` to a new hidden file next to its destination; returns its name and signature."""
+        while True:
+            name = os.path.join(folder, f".{os.getpid()}-{next(self._temp_names)}.tmp")
+            try:
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                break
+            except FileExistsError:
+                continue  # left by a crashed run with our pid: take the next name
         try:
             os.write(fd, data)
             if self.fsync:
@@ -187,14 +216,30 @@ class FolderConnector:
             stat = os.fstat(fd)
         finally:
             os.close(fd)
-        return Path(name), [stat.st_mtime_ns, stat.st_size, stat.st_ino, etag_of(data)]
+        return name, [stat.st_mtime_ns, stat.st_size, stat.st_ino, etag_of(data)]
+
+    def _keep(self, collection: str, name: str, data: bytes) -> None:
+        if self._read_ahead_size + len(data) <= _READ_AHEAD_BYTES:
+            self._read_ahead[(collection, name)] = data
+            self._read_ahead_size += len(data)
+
+    def _kept(self, collection: str, name: str) -> bytes | None:
+        data = self._read_ahead.pop((collection, name), None)
+        if data is not None:
+            self._read_ahead_size -= len(data)
+        return data
+
+    def _forget_read_ahead(self) -> None:
+        self._read_ahead.clear()
+        self._read_ahead_size = 0
 
     def _remember(self, collection: str, href: str, signature: Signature) -> ItemRef:
+        self._kept(collection, href)
         self._written[(collection, href)] = signature
         return ItemRef(href, str(signature[3]))
 
-    def _existing(self, folder: Path, href: str, content: Content, key: str) -> ItemRef:
-        data = (folder / href).read_bytes()
+    def _existing(self, folder: str, href: str, content: Content, key: str) -> ItemRef:
+        data = _read(os.path.join(folder, href))
         try:
             same = Content.from_text(data.decode("utf-8"), self.media_type).digest == content.digest
         except (UnicodeDecodeError, InvalidItem):
@@ -203,9 +248,9 @@ class FolderConnector:
             raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=href)
         return ItemRef(href, etag_of(data))
 
-    def _check_version(self, path: Path, ref: ItemRef) -> None:
+    def _check_version(self, path: str, ref: ItemRef) -> None:
         try:
-            current = etag_of(path.read_bytes())
+            current = etag_of(_read(path))
         except FileNotFoundError:
             raise NotFound(f"{ref.href} is gone", connector=self.name, href=ref.href) from None
         if current != ref.version:
@@ -217,6 +262,11 @@ class FolderConnector:
         except (UnicodeDecodeError, InvalidItem):
             return True
         return window.overlaps(lo, hi)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def _checked_name(name: str) -> str:

@@ -35,6 +35,7 @@ _DEFAULT_VALUE = {
     "EXDATE": "DATE-TIME", "RDATE": "DATE-TIME", "TRIGGER": "DURATION", "DURATION": "DURATION",
     "SUMMARY": "TEXT", "DESCRIPTION": "TEXT", "LOCATION": "TEXT",
 }  # fmt: skip
+_KINDS = frozenset(kind.value for kind in ItemKind)
 _FACT_PROPS = frozenset({"UID", "SUMMARY", "CLASS", "DTSTART", "DTEND", "DUE", "DURATION", "RRULE", "RDATE",
                          "RECURRENCE-ID", "X-CALSYNC-KIND", "LAST-MODIFIED", "DTSTAMP", "ATTENDEE"})  # fmt: skip
 _SPECIAL = _TEXT_PROPS | {"TRIGGER", "DURATION", "RRULE", "EXRULE"}
@@ -99,10 +100,12 @@ def content_digest(text: str, media_type: str = ICALENDAR) -> str:
 
 def unfold(text: str) -> list[str]:
     """Content lines with RFC 5545 folding undone and line endings normalised; blank lines dropped."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\n " in text or "\n\t" in text:
         text = text.replace("\n ", "").replace("\n\t", "")
-    return [line for line in text.split("\n") if line]
+    lines = text.split("\n")
+    return [line for line in lines if line] if "" in lines else lines
 
 
 def split_line(line: str) -> tuple[str, list[str], str]:
@@ -317,7 +320,7 @@ class _FactReader:
         kind = props.get("X-CALSYNC-KIND", ([], ""))[1].strip().lower()
         if component == "VTODO":
             self.kind = ItemKind.TASK
-        elif kind in {k.value for k in ItemKind}:
+        elif kind in _KINDS:
             self.kind = ItemKind(kind)
         self.title = _unescape(props.get("SUMMARY", ([], ""))[1])
         klass = props.get("CLASS", ([], "PUBLIC"))[1].strip().lower()

@@ -198,7 +198,7 @@ class Executor:
             return
         scan = found.content.scanned()
         view = self.observations[action.target].view
-        view.seen[action.ident] = Seen(found.ref, scan.digest, scan.facts.modified, found.content)
+        view.seen[action.ident] = Seen(found.ref, scan.digest, None, found.content)
         views = {side: self.observations[side].view for side in (Side.A, Side.B)}
         again = decide(action.ident, State.NEW, State.NEW, views[Side.A], views[Side.B], self.policy)
         if again is None or again.kind is ActionKind.CREATE:

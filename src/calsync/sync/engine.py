@@ -90,6 +90,7 @@ class _Run:
         self.report = Report(spec.name, dry_run=options.dry_run)
         now = options.now or datetime.now(UTC)
         self.window = Window.around(now, *spec.window) if spec.window is not None else None
+        self.stored_tokens: dict[Side, str | None] = {}
 
     def run(self) -> Report:
         stored = self.state.links()
@@ -131,7 +132,8 @@ class _Run:
     def _observe(self, side: Side, links: Mapping[str, Link]) -> Observation:
         observer = Observer(side, self._endpoints()[side], links, self.report, window=self.window,
                             full=self.options.full, progress=self.options.progress)  # fmt: skip
-        return observer.observe(self.state.token(side))
+        self.stored_tokens[side] = self.state.token(side)
+        return observer.observe(self.stored_tokens[side])
 
     def _guard_mass_deletion(self, actions: list[Action], links: Mapping[str, Link],
                              observations: Mapping[Side, Observation]) -> list[Action]:  # fmt: skip
@@ -154,5 +156,7 @@ class _Run:
         for side, endpoint in self._endpoints().items():
             obs = observations[side]
             token = endpoint.connector.absorb_writes(endpoint.collection, obs.changes.token, executor.written[side])
-            self.state.set_token(side, TokenEnvelope(token, obs.retry).encode())
+            encoded = TokenEnvelope(token, obs.retry).encode()
+            if encoded != self.stored_tokens.get(side):  # a large unchanged token is not written again
+                self.state.set_token(side, encoded)
         self.state.checkpoint()

@@ -8,7 +8,6 @@ says whether a linked item has aged out of the window.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -46,17 +45,26 @@ class TokenEnvelope:
 
     @classmethod
     def decode(cls, stored: str | None) -> TokenEnvelope:
-        """The envelope of a stored token (``None`` and foreign strings read as a bare token)."""
-        if not stored or not stored.startswith("{\"calsync\":"):
+        """The envelope of a stored token (``None`` and foreign strings read as a bare token).
+
+        The format is a header line, a line of retry hrefs and the connector's token as is: no escaping, so a
+        large token costs nothing to wrap and unwrap.
+        """
+        if not stored or not stored.startswith(_HEADER):
             return cls(stored or None)
-        data = json.loads(stored)
-        return cls(data.get("token"), set(data.get("retry", ())))
+        _header, retry, token = stored.split("\n", 2)
+        return cls(token[1:] if token.startswith("=") else None, set(filter(None, retry.split(_SEP))))
 
     def encode(self) -> str | None:
         """The string to store; ``None`` when there is nothing to remember."""
         if self.token is None and not self.retry:
             return None
-        return json.dumps({"calsync": 1, "token": self.token, "retry": sorted(self.retry)}, separators=(",", ":"))
+        token = "-" if self.token is None else "=" + self.token
+        return f"{_HEADER}\n{_SEP.join(sorted(self.retry))}\n{token}"
+
+
+_HEADER = "calsync-token/1"
+_SEP = "\x1f"
 
 
 @dataclass(slots=True)
@@ -81,7 +89,11 @@ class Observer:
         self.window = window
         self.full = full
         self.progress = progress
-        self.by_href = {href: ident for ident, link in links.items() for href in hrefs_of(link, side)}
+        self.by_href = {link.side(side).href: ident for ident, link in links.items()}
+        for ident, link in links.items():
+            if link.pending is not None:
+                self.by_href.update(dict.fromkeys(hrefs_of(link, side), ident))
+        self.by_href.pop("", None)
         self.vanished: set[str] = set()
         self.fetched: dict[str, str | None] = {}
         self.elsewhere: dict[str, str] = {}
@@ -176,7 +188,7 @@ class Observer:
         if self._linked_elsewhere(ident, href):
             self.elsewhere[ident] = href
         obs.view.gone.discard(ident)
-        obs.view.seen[ident] = Seen(fetched.ref, scan.digest, scan.facts.modified, fetched.content, outside)
+        obs.view.seen[ident] = Seen(fetched.ref, scan.digest, None, fetched.content, outside)
 
     def _linked_elsewhere(self, ident: str, href: str) -> bool:
         """Whether ``ident`` is linked to another href on this side that still exists (a copied item)."""

@@ -49,9 +49,16 @@ class Seen:
 
     ref: ItemRef
     digest: str
-    modified: float | None = None
+    stamp: float | None = None
     content: Content | None = field(default=None, compare=False)
     leaves_window: bool = False
+
+    @property
+    def modified(self) -> float | None:
+        """When the item was last modified (for newest-wins), from ``stamp`` or, lazily, from its content."""
+        if self.stamp is not None or self.content is None:
+            return self.stamp
+        return self.content.facts.modified
 
 
 @dataclass(slots=True)
@@ -117,8 +124,12 @@ class Action:
 
 
 def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy) -> list[Action]:
-    """The actions of one run, in a stable order (by identity). Pure and total."""
-    idents = sorted(set(links) | set(a.seen) | set(b.seen) | a.gone | b.gone | a.outside | b.outside)
+    """The actions of one run, in a stable order (by identity). Pure and total.
+
+    A linked item observed on neither side is SAME on both and needs nothing, so only observed identities are
+    visited: a no-op run over a large pair costs nothing here.
+    """
+    idents = sorted(set(a.seen) | set(b.seen) | a.gone | b.gone | a.outside | b.outside)
     actions: list[Action] = []
     for ident in idents:
         link = links.get(ident)
