@@ -25,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.items import write_folder  # noqa: E402
-
+from bench.items import write_folder
 
 BIN = Path(sys.executable).parent
 
@@ -79,8 +78,12 @@ def vdirsyncer_setup(root: Path, source: Path) -> list[str]:
         f'[storage bench_b]\ntype = "filesystem"\npath = "{root}/b/"\nfileext = ".ics"\n',
         encoding="utf-8",
     )
-    subprocess.run([str(BIN / "vdirsyncer"), "-c", str(root / "config"), "discover", "bench"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [str(BIN / "vdirsyncer"), "-c", str(root / "config"), "discover", "bench"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return [str(BIN / "vdirsyncer"), "-v", "WARNING", "-c", str(root / "config"), "sync"]
 
 
@@ -108,8 +111,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated item counts")
     parser.add_argument("--runs", type=int, default=1, help="runs per measurement; the best is shown")
     parser.add_argument("--no-vdirsyncer", action="store_true", help="measure calsync only")
-    parser.add_argument("--dir", default=None, help="where the folders go (default: the system's temp dir); "
-                        "/dev/shm takes the disk out of the figures")  # fmt: skip
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="where the folders go (default: the system's temp dir); /dev/shm takes the disk out of the figures",
+    )
     args = parser.parse_args()
     if args.dir:
         tempfile.tempdir = args.dir
@@ -126,8 +132,11 @@ def main() -> None:
             results = {name: measure_tool(name, setup, source, count, args.runs) for name, setup in tools}
         for name, phases in results.items():
             for phase, m in phases.items():
-                print(f"{count:>7} {name:<11} {phase:<8} {m.wall:>8.2f} {count / m.wall:>9.0f} {m.cpu:>7.2f} "
-                      f"{m.rss_mb:>8.1f}", flush=True)
+                print(
+                    f"{count:>7} {name:<11} {phase:<8} {m.wall:>8.2f} {count / m.wall:>9.0f} {m.cpu:>7.2f} "
+                    f"{m.rss_mb:>8.1f}",
+                    flush=True,
+                )
         if "vdirsyncer" in results:
             for phase in ("initial", "no-op"):
                 ratio = results["vdirsyncer"][phase].wall / results["calsync"][phase].wall

@@ -12,8 +12,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ZONES = ("Europe/Berlin", "Europe/London", "America/New_York", "Europe/Vienna")
-WORDS = ("boiler", "service", "inspection", "pump", "valve", "install", "repair", "customer", "site", "visit",
-         "heating", "annual", "maintenance", "filter", "replace", "check", "pressure", "leak", "meter", "order")  # fmt: skip
+WORDS = (
+    "boiler",
+    "service",
+    "inspection",
+    "pump",
+    "valve",
+    "install",
+    "repair",
+    "customer",
+    "site",
+    "visit",
+    "heating",
+    "annual",
+    "maintenance",
+    "filter",
+    "replace",
+    "check",
+    "pressure",
+    "leak",
+    "meter",
+    "order",
+)
 
 
 def _text(rng: random.Random, words: int) -> str:
@@ -25,26 +45,47 @@ def event_text(index: int, now: datetime, rng: random.Random) -> str:
     uid = f"{index:06d}-{rng.getrandbits(48):012x}@bench.calsync"
     start = (now + timedelta(days=rng.uniform(-29, 29))).replace(minute=0, second=0, microsecond=0)
     zone = rng.choice(ZONES)
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//calsync bench//EN", "BEGIN:VEVENT", f"UID:{uid}",
-             f"DTSTAMP:{now:%Y%m%dT%H%M%SZ}", f"CREATED:{now:%Y%m%dT%H%M%SZ}"]  # fmt: skip
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//calsync bench//EN",
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        f"DTSTAMP:{now:%Y%m%dT%H%M%SZ}",
+        f"CREATED:{now:%Y%m%dT%H%M%SZ}",
+    ]
     kind = rng.random()
     if kind < 0.1:
-        lines += [f"DTSTART;VALUE=DATE:{start:%Y%m%d}", f"DTEND;VALUE=DATE:{start + timedelta(days=1):%Y%m%d}"]
+        lines += [
+            f"DTSTART;VALUE=DATE:{start:%Y%m%d}",
+            f"DTEND;VALUE=DATE:{start + timedelta(days=1):%Y%m%d}",
+        ]
     else:
         end = start + timedelta(minutes=rng.choice((30, 60, 90, 120)))
         lines += [f"DTSTART;TZID={zone}:{start:%Y%m%dT%H%M%S}", f"DTEND;TZID={zone}:{end:%Y%m%dT%H%M%S}"]
-    lines += [f"SUMMARY:{_text(rng, 4).capitalize()} #{index}",
-              f"DESCRIPTION:{_text(rng, rng.randint(10, 60))}\\n{_text(rng, 10)}",
-              f"LOCATION:{rng.randint(1, 200)} {_text(rng, 2).title()} Street\\, {rng.randint(10000, 99999)} Town",
-              f"CATEGORIES:{rng.choice(('Service', 'Installation', 'Inspection'))}",
-              f"X-CALSYNC-ACTIVITY-TYPE:ES_{rng.randint(1, 40)}"]  # fmt: skip
+    lines += [
+        f"SUMMARY:{_text(rng, 4).capitalize()} #{index}",
+        f"DESCRIPTION:{_text(rng, rng.randint(10, 60))}\\n{_text(rng, 10)}",
+        f"LOCATION:{rng.randint(1, 200)} {_text(rng, 2).title()} Street\\, {rng.randint(10000, 99999)} Town",
+        f"CATEGORIES:{rng.choice(('Service', 'Installation', 'Inspection'))}",
+        f"X-CALSYNC-ACTIVITY-TYPE:ES_{rng.randint(1, 40)}",
+    ]
     if rng.random() < 0.2:
-        lines += ["ORGANIZER;CN=Dispatch:mailto:dispatch@example.com",
-                  "ATTENDEE;CN=Tech One;PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT:mailto:tech1@example.com"]
+        lines += [
+            "ORGANIZER;CN=Dispatch:mailto:dispatch@example.com",
+            "ATTENDEE;CN=Tech One;PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT:mailto:tech1@example.com",
+        ]
     if 0.1 <= kind < 0.2:
         lines += ["RRULE:FREQ=WEEKLY;COUNT=10"]
-    lines += ["BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:Reminder", "TRIGGER:-PT15M", "END:VALARM",
-              "END:VEVENT", "END:VCALENDAR"]  # fmt: skip
+    lines += [
+        "BEGIN:VALARM",
+        "ACTION:DISPLAY",
+        "DESCRIPTION:Reminder",
+        "TRIGGER:-PT15M",
+        "END:VALARM",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"
 
 

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 
-def event(uid: str, title: str = "Visit", *, day: str = "20261123", start: str = "090000", end: str = "100000",
-          tzid: str = "Europe/Berlin", extra: str = "", private: bool = False) -> str:
+def event(
+    uid: str,
+    title: str = "Visit",
+    *,
+    day: str = "20261123",
+    start: str = "090000",
+    end: str = "100000",
+    tzid: str = "Europe/Berlin",
+    extra: str = "",
+    private: bool = False,
+) -> str:
     """One timed VEVENT in its own VCALENDAR, CRLF line endings as servers send them."""
     klass = "CLASS:PRIVATE\r\n" if private else ""
     return (
@@ -26,5 +35,7 @@ def task(uid: str, title: str = "Call back", *, due: str = "20261124") -> str:
 def contact(uid: str, name: str = "Ada Lovelace") -> str:
     """One vCard 3.0."""
     family, _, given = name.partition(" ")[::-1]
-    return (f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nN:{family};{given};;;\r\n"
-            "EMAIL;TYPE=WORK:ada@example.com\r\nEND:VCARD\r\n")  # fmt: skip
+    return (
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nN:{family};{given};;;\r\n"
+        "EMAIL;TYPE=WORK:ada@example.com\r\nEND:VCARD\r\n"
+    )

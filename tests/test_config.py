@@ -65,9 +65,14 @@ def mistake(tmp_path: Path, text: str, environ: dict[str, str] | None = None) ->
 def test_the_example_loads_with_every_kind_of_connection() -> None:
     settings = load_settings(EXAMPLE, {})
     types = {c.name: c.type for c in settings.connections}
-    assert types == {"business": ConnectionType.FOLDER, "calendars": ConnectionType.FOLDER,
-                     "dav": ConnectionType.CALDAV, "dav-contacts": ConnectionType.CARDDAV,
-                     "exchange": ConnectionType.EWS, "m365": ConnectionType.GRAPH}  # fmt: skip
+    assert types == {
+        "business": ConnectionType.FOLDER,
+        "calendars": ConnectionType.FOLDER,
+        "dav": ConnectionType.CALDAV,
+        "dav-contacts": ConnectionType.CARDDAV,
+        "exchange": ConnectionType.EWS,
+        "m365": ConnectionType.GRAPH,
+    }
     business = settings.connection("business")
     assert isinstance(business, FolderConnection)
     assert business.path == EXAMPLE.parent / "data" / "business"
@@ -132,14 +137,17 @@ def test_an_integration_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert integration.users[0].options == UserOptions()
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("state/sync.db", "{base}/state/sync.db"),
-    ("/var/lib/calsync/state.db", "/var/lib/calsync/state.db"),
-    ("sqlite:///rel.db", "sqlite:///{base}/rel.db"),
-    ("sqlite:////abs/state.db", "sqlite:////abs/state.db"),
-    ("sqlite:///:memory:", "sqlite:///:memory:"),
-    ("postgresql://calsync@db.internal/calsync", "postgresql://calsync@db.internal/calsync"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("state/sync.db", "{base}/state/sync.db"),
+        ("/var/lib/calsync/state.db", "/var/lib/calsync/state.db"),
+        ("sqlite:///rel.db", "sqlite:///{base}/rel.db"),
+        ("sqlite:////abs/state.db", "sqlite:////abs/state.db"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("postgresql://calsync@db.internal/calsync", "postgresql://calsync@db.internal/calsync"),
+    ],
+)
 def test_state_locations_resolve_against_the_file(tmp_path: Path, url: str, expected: str) -> None:
     settings = load(tmp_path, f'[state]\nurl = "{url}"\n')
     assert settings.state.url == expected.format(base=tmp_path)
@@ -177,11 +185,14 @@ MISTAKES = [
     # (text, key path in the error, words the message must contain)
     ('titel = "x"\n', "titel", "unknown key; allowed here: state, log, connections"),
     (FOLDERS + PAIR.replace('b = "cal:x"', 'b = "cal:x"\nmdoe = "two-way"'), "pairs[1].mdoe", "unknown key"),
-    (FOLDERS + PAIR + PAIR.replace("p1", "p2") + 'mode = "twoway"\n', "pairs[2].mode",
-     "use one of: a-to-b | a-to-b-merge | b-to-a | b-to-a-merge | two-way"),
+    (
+        FOLDERS + PAIR + PAIR.replace("p1", "p2") + 'mode = "twoway"\n',
+        "pairs[2].mode",
+        "use one of: a-to-b | a-to-b-merge | b-to-a | b-to-a-merge | two-way",
+    ),
     (FOLDERS + PAIR + 'conflict = "a_wins"\n', "pairs[1].conflict", "a-wins | b-wins | newest-wins"),
     (FOLDERS + PAIR + 'mode = "a-to-b"\nconflict = "b-wins"\n', "pairs[1].conflict", "only to two-way pairs"),
-    (FOLDERS + PAIR + "window = [30, 90]\n", "pairs[1].window", "each from 0 to 60, or \"all\""),
+    (FOLDERS + PAIR + "window = [30, 90]\n", "pairs[1].window", 'each from 0 to 60, or "all"'),
     (FOLDERS + PAIR + 'window = "everything"\n', "pairs[1].window", "[days_back, days_forward]"),
     (FOLDERS + PAIR + "mass_delete = { max_share = 1.5 }\n", "pairs[1].mass_delete.max_share", "at most 1.0"),
     (FOLDERS + PAIR + "mass_delete = { max_cuont = 3 }\n", "pairs[1].mass_delete.max_cuont", "unknown key"),
@@ -194,19 +205,27 @@ MISTAKES = [
     (FOLDERS + PAIR + PAIR, "pairs[2].name", "already used by pairs[1]"),
     (FOLDERS + FOLDERS, "connections[3].name", "connection name 'biz' is already used by connections[1]"),
     (PAIR.replace("p1", "1"), "pairs[1].a", "known: none"),
-    ('[[connections]]\nname = "x"\ntype = "exchange"\n', "connections[1].type",
-     "use one of: folder | memory | caldav | carddav | ews | graph"),
+    (
+        '[[connections]]\nname = "x"\ntype = "exchange"\n',
+        "connections[1].type",
+        "use one of: folder | memory | caldav | carddav | ews | graph",
+    ),
     ('[[connections]]\nname = "x"\ntype = "folder"\n', "connections[1].path", "is required"),
-    ('[[connections]]\nname = "x"\ntype = "folder"\npath = "p"\nextension = "ics"\n',
-     "connections[1].extension", ".ics | .vcf"),
+    (
+        '[[connections]]\nname = "x"\ntype = "folder"\npath = "p"\nextension = "ics"\n',
+        "connections[1].extension",
+        ".ics | .vcf",
+    ),
     ('[[connections]]\nname = 5\ntype = "folder"\n', "connections[1].name", "must be a string, not a number"),
     ("connections = 3\n", "connections", "must be an array of tables ([[connections]])"),
-]  # fmt: skip
+]
 
 DAV = '[[connections]]\nname = "d"\ntype = "caldav"\nurl = "https://dav.example.com/"\nusername = "u"\n'
 EWS = '[[connections]]\nname = "e"\ntype = "ews"\nusername = "u"\npassword_env = "P"\n'
-GRAPH = ('[[connections]]\nname = "g"\ntype = "graph"\ntenant_id = "contoso.com"\n'
-         'client_id = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"\n')  # fmt: skip
+GRAPH = (
+    '[[connections]]\nname = "g"\ntype = "graph"\ntenant_id = "contoso.com"\n'
+    'client_id = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"\n'
+)
 INTEGRATION = FOLDERS + '[[integrations]]\nname = "i"\ncompany = "ACME"\ncalendar = "cal"\n'
 ON_CARDDAV = DAV.replace("caldav", "carddav") + 'password_env = "P"\n'
 ON_CARDDAV += INTEGRATION.replace('calendar = "cal"', 'calendar = "d"')
@@ -218,40 +237,64 @@ MISTAKES += [
     (DAV, "connections[1].password_env", "is required (or password_file)"),
     (DAV + 'password_env = "NOT A NAME"\n', "connections[1].password_env", "environment variable name"),
     (DAV.replace("https://dav", "ftp://dav") + 'password_env = "P"\n', "connections[1].url", "https:// URL"),
-    (DAV.replace("https://", "https://u:pw@") + 'password_env = "P"\n', "connections[1].url",
-     "may not be part of the URL"),
+    (
+        DAV.replace("https://", "https://u:pw@") + 'password_env = "P"\n',
+        "connections[1].url",
+        "may not be part of the URL",
+    ),
     (EWS + 'auth = "delegate"\n', "connections[1].url", "url or autodiscover_email (exactly one"),
-    (EWS + 'auth = "delegate"\nurl = "https://m.example.com/EWS"\nautodiscover_email = "a@b.com"\n',
-     "connections[1].url", "exactly one"),
-    (EWS + 'auth = "owner"\nurl = "https://m.example.com/"\n', "connections[1].auth",
-     "impersonation | delegate"),
-    (EWS + 'auth = "delegate"\nautodiscover_email = "not-an-address"\n', "connections[1].autodiscover_email",
-     "an e-mail address"),
+    (
+        EWS + 'auth = "delegate"\nurl = "https://m.example.com/EWS"\nautodiscover_email = "a@b.com"\n',
+        "connections[1].url",
+        "exactly one",
+    ),
+    (
+        EWS + 'auth = "owner"\nurl = "https://m.example.com/"\n',
+        "connections[1].auth",
+        "impersonation | delegate",
+    ),
+    (
+        EWS + 'auth = "delegate"\nautodiscover_email = "not-an-address"\n',
+        "connections[1].autodiscover_email",
+        "an e-mail address",
+    ),
     (GRAPH.replace("3f2504e0-4f89-11d3-9a0c-0305e82c3301", "my-app"), "connections[1].client_id", "a GUID"),
     (GRAPH, "connections[1].client_secret_env", "exactly one credential"),
-    (GRAPH + 'client_secret_env = "S"\ncertificate_file = "c.pem"\n', "connections[1].client_secret_env",
-     "exactly one credential"),
+    (
+        GRAPH + 'client_secret_env = "S"\ncertificate_file = "c.pem"\n',
+        "connections[1].client_secret_env",
+        "exactly one credential",
+    ),
     (GRAPH + 'client_secret = "s3cr3t"\n', "connections[1].client_secret", "use client_secret_env"),
     (INTEGRATION + "days_back = 61\n", "integrations[1].days_back", "from 0 to 60, not 61"),
     (INTEGRATION + "days_forward = -1\n", "integrations[1].days_forward", "from 0 to 60"),
     (INTEGRATION + "interval_minutes = 0\n", "integrations[1].interval_minutes", "from 1 to 1440"),
     (INTEGRATION + "full_sync_minutes = 1441\n", "integrations[1].full_sync_minutes", "from 0 to 1440"),
-    (INTEGRATION + "two_way = false\nconflict = \"calendar-wins\"\n", "integrations[1].conflict",
-     "only when two_way = true"),
-    (INTEGRATION.replace('calendar = "cal"', 'calendar = "kal"'), "integrations[1].calendar",
-     "no connection called 'kal'"),
+    (
+        INTEGRATION + 'two_way = false\nconflict = "calendar-wins"\n',
+        "integrations[1].conflict",
+        "only when two_way = true",
+    ),
+    (
+        INTEGRATION.replace('calendar = "cal"', 'calendar = "kal"'),
+        "integrations[1].calendar",
+        "no connection called 'kal'",
+    ),
     (ON_CARDDAV, "integrations[1].calendar", "is a carddav connection"),
     (INTEGRATION.replace('company = "ACME"\n', ""), "integrations[1].company", "is required"),
     (INTEGRATION + USER + USER.replace("T1", "T2"), "integrations[1].users[2].mailbox", "already mapped by"),
     (INTEGRATION + USER + "tasks = 1\n", "integrations[1].users[1].tasks", "must be true or false"),
     (INTEGRATION + USER + "calendar_sync = true\n", "integrations[1].users[1].calendar_sync", "unknown key"),
-    (INTEGRATION + USER.replace('business_user = "T1"\n', ""), "integrations[1].users[1].business_user",
-     "is required"),
+    (
+        INTEGRATION + USER.replace('business_user = "T1"\n', ""),
+        "integrations[1].users[1].business_user",
+        "is required",
+    ),
     ('[state]\nurl = "mysql://db/calsync"\n', "state.url", "unsupported database"),
     ('[state]\nurl = "postgresql://calsync:pw@db/calsync"\n', "state.url", "may not be written in the file"),
     ('[state]\npassword_env = "P"\n', "state.password_env", "applies only to a postgresql:// url"),
     ('[log]\nlevel = "verbose"\n', "log.level", "debug | info | warning | error"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "key", "words"), MISTAKES)

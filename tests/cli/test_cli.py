@@ -55,9 +55,7 @@ def config(tmp_path: Path) -> Path:
     """Two folders, one pair; the business side holds an event and a task, the calendar side one event."""
     for folder in ("work/anna", "phone/anna"):
         (tmp_path / folder).mkdir(parents=True)
-    (tmp_path / "work/anna/visit.ics").write_text(
-        event("visit-1", "Visit Müller", day=SOON), encoding="utf-8"
-    )
+    (tmp_path / "work/anna/visit.ics").write_text(event("visit-1", "Visit Müller", day=SOON), encoding="utf-8")
     (tmp_path / "work/anna/quote.ics").write_text(task("quote-1", due=SOON), encoding="utf-8")
     (tmp_path / "phone/anna/lunch.ics").write_text(event("lunch-1", "Lunch", day=SOON), encoding="utf-8")
     path = tmp_path / "calsync.toml"
@@ -205,9 +203,11 @@ def test_demo_refuses_a_folder_that_holds_something_else(tmp_path: Path) -> None
 
 def test_help_loads_no_store_no_services_and_no_rich_progress() -> None:
     """Start-up stays fast: ``calsync --help`` imports Typer and the CLI module, nothing heavy."""
-    script = ("import sys\nsys.argv = ['calsync', '--help']\nfrom calsync.cli import main\n"
-              "try:\n    main()\nexcept SystemExit:\n    pass\n"
-              "print('MODULES', __import__('json').dumps(sorted(sys.modules)))")  # fmt: skip
+    script = (
+        "import sys\nsys.argv = ['calsync', '--help']\nfrom calsync.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('MODULES', __import__('json').dumps(sorted(sys.modules)))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "Usage: calsync" in done.stdout
     modules = set(json.loads(done.stdout.split("MODULES", 1)[1]))

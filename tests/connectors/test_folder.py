@@ -50,13 +50,14 @@ def test_a_file_that_is_not_utf8_is_one_failed_item(tmp_path: Path) -> None:
     (tmp_path / "cal" / "bad.ics").write_bytes(b"\xff\xfe garbage")
     (tmp_path / "cal" / "good.ics").write_text(event("g"), encoding="utf-8")
     conn = FolderConnector(tmp_path)
-    results = {r.href if isinstance(r, FetchFailed) else r.ref.href: r for r in conn.get("cal", ["bad.ics", "good.ics"])}
+    results = {
+        r.href if isinstance(r, FetchFailed) else r.ref.href: r for r in conn.get("cal", ["bad.ics", "good.ics"])
+    }
     assert isinstance(results["bad.ics"], FetchFailed)
     assert isinstance(results["good.ics"], Fetched)
 
 
-def test_the_token_skips_unchanged_files_without_reading_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                              ) -> None:
+def test_the_token_skips_unchanged_files_without_reading_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conn = FolderConnector(tmp_path)
     ref = conn.create("cal", Content.from_text(event("s1")), "s1")
     token = conn.absorb_writes("cal", conn.changes("cal", None).token, [ref])

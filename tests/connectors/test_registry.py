@@ -24,9 +24,7 @@ def test_a_planned_type_says_it_cannot_sync_yet() -> None:
     with pytest.raises(ConfigError) as info:
         connector_class("ews", where="calsync.toml: pairs[1].b")
     assert info.value.where == "calsync.toml: pairs[1].b"
-    assert str(info.value).endswith(
-        "ews connections cannot sync yet in this version; runnable types: folder, memory"
-    )
+    assert str(info.value).endswith("ews connections cannot sync yet in this version; runnable types: folder, memory")
 
 
 def test_an_unknown_type_lists_the_known_ones() -> None:

@@ -34,9 +34,10 @@ def with_alarm(trigger: str) -> str:
 
 def test_server_bookkeeping_is_ignored() -> None:
     base = event("e1")
-    rewritten = (base.replace("PRODID:-//calsync tests//EN", "PRODID:-//Radicale//NONSGML Radicale Server//EN")
-                 .replace("DTSTAMP:20261101T080000Z", "DTSTAMP:20261121T101010Z\r\nSEQUENCE:3\r\n"
-                          "LAST-MODIFIED:20261121T101010Z\r\nCREATED:20261121T101010Z"))  # fmt: skip
+    rewritten = base.replace("PRODID:-//calsync tests//EN", "PRODID:-//Radicale//NONSGML Radicale Server//EN").replace(
+        "DTSTAMP:20261101T080000Z",
+        "DTSTAMP:20261121T101010Z\r\nSEQUENCE:3\r\nLAST-MODIFIED:20261121T101010Z\r\nCREATED:20261121T101010Z",
+    )
     assert digest(rewritten) == digest(base)
 
 
@@ -48,7 +49,7 @@ def test_line_endings_and_folding_are_ignored() -> None:
 
 def test_property_and_parameter_order_and_case_are_ignored() -> None:
     a = event("e1", extra="ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;CN=Tech:mailto:t@example.com\r\n")
-    b = event("e1", extra="attendee;partstat=ACCEPTED;CN=\"Tech\";ROLE=REQ-PARTICIPANT:mailto:t@example.com\r\n")
+    b = event("e1", extra='attendee;partstat=ACCEPTED;CN="Tech";ROLE=REQ-PARTICIPANT:mailto:t@example.com\r\n')
     lines = b.split("\r\n")
     lines[5], lines[7] = lines[7], lines[5]
     assert digest("\r\n".join(lines)) == digest(a)
@@ -66,8 +67,10 @@ def test_equivalent_durations_are_equal() -> None:
     assert digest(with_alarm("-PT90M")) == digest(with_alarm("-PT1H30M"))
 
 
-@pytest.mark.parametrize(("given_", "canonical"), [("-PT60M", "-PT1H"), ("PT0M", "PT0S"), ("P1W", "P7D"),
-                                                   ("-P1DT24H", "-P1DT24H"), ("PT3600S", "PT1H")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("given_", "canonical"),
+    [("-PT60M", "-PT1H"), ("PT0M", "PT0S"), ("P1W", "P7D"), ("-P1DT24H", "-P1DT24H"), ("PT3600S", "PT1H")],
+)
 def test_canonical_duration(given_: str, canonical: str) -> None:
     assert canonical_duration(given_) == canonical
 
@@ -114,8 +117,12 @@ def test_an_attendee_answer_changes_the_digest() -> None:
 
 def test_facts_of_a_timed_event() -> None:
     facts = scan(event("e1", "Boiler", private=True, extra="ATTENDEE:mailto:x@example.com\r\n")).facts
-    assert (facts.ident, facts.kind, facts.title, facts.sensitivity) == ("e1", ItemKind.EVENT, "Boiler",
-                                                                         Sensitivity.PRIVATE)  # fmt: skip
+    assert (facts.ident, facts.kind, facts.title, facts.sensitivity) == (
+        "e1",
+        ItemKind.EVENT,
+        "Boiler",
+        Sensitivity.PRIVATE,
+    )
     assert facts.has_attendees and not facts.recurring
     start = datetime(2026, 11, 23, 8, tzinfo=UTC).timestamp()  # 09:00 in Berlin
     assert facts.span == (start, start + 3600)
@@ -138,9 +145,11 @@ def test_an_endless_series_is_unbounded_and_one_with_until_ends() -> None:
 
 def test_an_overridden_occurrence_widens_the_span() -> None:
     master = event("r1", extra="RRULE:FREQ=WEEKLY;UNTIL=20261201T000000Z\r\n")
-    moved = ("BEGIN:VEVENT\r\nUID:r1\r\nRECURRENCE-ID;TZID=Europe/Berlin:20261130T090000\r\n"
-             "DTSTART;TZID=Europe/Berlin:20270115T090000\r\nDTEND;TZID=Europe/Berlin:20270115T100000\r\n"
-             "SUMMARY:moved\r\nEND:VEVENT\r\n")  # fmt: skip
+    moved = (
+        "BEGIN:VEVENT\r\nUID:r1\r\nRECURRENCE-ID;TZID=Europe/Berlin:20261130T090000\r\n"
+        "DTSTART;TZID=Europe/Berlin:20270115T090000\r\nDTEND;TZID=Europe/Berlin:20270115T100000\r\n"
+        "SUMMARY:moved\r\nEND:VEVENT\r\n"
+    )
     facts = scan(master.replace("END:VCALENDAR", moved + "END:VCALENDAR")).facts
     assert facts.span[1] is not None and facts.span[1] > datetime(2027, 1, 15, tzinfo=UTC).timestamp()
     assert facts.title == "Visit"  # the master's title, not the override's
@@ -164,8 +173,14 @@ def test_an_all_day_event_spans_its_day_with_slack_for_any_zone() -> None:
         ("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "no VEVENT"),
         (event("e1").replace("UID:e1\r\n", ""), "no UID"),
         (event("e1").replace("END:VEVENT\r\nEND:VCALENDAR\r\n", ""), "cut short"),
-        (event("e1").replace("END:VCALENDAR", event("e2").split("VERSION:2.0\r\n", 1)[1].split("PRODID")[0]
-                             + "BEGIN:VEVENT\r\nUID:e2\r\nEND:VEVENT\r\nEND:VCALENDAR"), "two UIDs"),
+        (
+            event("e1").replace(
+                "END:VCALENDAR",
+                event("e2").split("VERSION:2.0\r\n", 1)[1].split("PRODID")[0]
+                + "BEGIN:VEVENT\r\nUID:e2\r\nEND:VEVENT\r\nEND:VCALENDAR",
+            ),
+            "two UIDs",
+        ),
         (event("e1", day="2026XX23"), "not a date"),
         (event("e1", extra="GARBAGE LINE\r\n"), "not a content line"),
     ],
@@ -195,16 +210,23 @@ def test_vcard_digest_ignores_rev_and_order() -> None:
 @given(seed=st.integers(0, 2**32), width=st.integers(20, 75), crlf=st.booleans())
 def test_server_style_rewrites_never_change_the_digest(seed: int, width: int, crlf: bool) -> None:
     rng = random.Random(seed)
-    base = event("p1", "Quarterly boiler inspection, bring the pressure gauge; ask for the key",
-                 extra="ATTENDEE;CN=Tech;PARTSTAT=ACCEPTED:mailto:t@example.com\r\nCATEGORIES:Service\r\n"
-                       "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT60M\r\nEND:VALARM\r\n")  # fmt: skip
+    base = event(
+        "p1",
+        "Quarterly boiler inspection, bring the pressure gauge; ask for the key",
+        extra="ATTENDEE;CN=Tech;PARTSTAT=ACCEPTED:mailto:t@example.com\r\nCATEGORIES:Service\r\n"
+        "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT60M\r\nEND:VALARM\r\n",
+    )
     lines = unfold(base)
     begin, end = lines.index("BEGIN:VEVENT"), lines.index("BEGIN:VALARM")
     body = lines[begin + 1 : end]
     rng.shuffle(body)
     body = [line.replace("TRIGGER:-PT60M", "TRIGGER:-PT1H") for line in body]
-    rewritten = lines[: begin + 1] + ["DTSTAMP:20300101T000000Z"] + [b for b in body if not b.startswith(
-        "DTSTAMP")] + lines[end:]  # fmt: skip
+    rewritten = (
+        lines[: begin + 1]
+        + ["DTSTAMP:20300101T000000Z"]
+        + [b for b in body if not b.startswith("DTSTAMP")]
+        + lines[end:]
+    )
     folded = []
     for line in rewritten:
         chunks = [line[i : i + width] for i in range(0, len(line), width)] or [""]

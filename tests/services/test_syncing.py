@@ -32,7 +32,8 @@ SOON = (date.today() + timedelta(days=2)).strftime("%Y%m%d")
 
 def write_config(tmp_path: Path, pairs: str, extra: str = "") -> Path:
     config = tmp_path / "calsync.toml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 [[connections]]
 name = "biz"
 type = "folder"
@@ -45,7 +46,9 @@ path = "cal"
 read_only = false
 {extra}
 {pairs}
-""", encoding="utf-8")  # fmt: skip
+""",
+        encoding="utf-8",
+    )
     return config
 
 
@@ -106,8 +109,10 @@ def test_no_pairs_at_all_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_a_connection_type_that_cannot_run_yet_names_the_pair_key(tmp_path: Path) -> None:
-    dav = ('[[connections]]\nname = "dav"\ntype = "caldav"\nurl = "https://dav.example.com/"\n'
-           'username = "u"\npassword_env = "P"\n')  # fmt: skip
+    dav = (
+        '[[connections]]\nname = "dav"\ntype = "caldav"\nurl = "https://dav.example.com/"\n'
+        'username = "u"\npassword_env = "P"\n'
+    )
     settings = settings_for(tmp_path, pair("p", "biz:x", "dav:anna"), extra=dav)
     assert [c.name for c in connections_not_runnable(settings)] == ["dav"]
     with pytest.raises(
@@ -153,8 +158,14 @@ def test_progress_is_reported_per_pair(tmp_path: Path) -> None:
     put(tmp_path / "biz" / "x", "visit-1")
     (tmp_path / "cal" / "x").mkdir(parents=True)
     calls: list[tuple[str, str, int, int]] = []
-    sync_pairs(settings_for(tmp_path, pair("p", "biz:x", "cal:x")), None, dry_run=False, full=False,
-               allow_mass_delete=False, progress=lambda *call: calls.append(call))  # fmt: skip
+    sync_pairs(
+        settings_for(tmp_path, pair("p", "biz:x", "cal:x")),
+        None,
+        dry_run=False,
+        full=False,
+        allow_mass_delete=False,
+        progress=lambda *call: calls.append(call),
+    )
     assert calls[0] == ("p", "starting", 0, 0)
     assert ("p", "writing", 1, 1) in calls
     assert {call[0] for call in calls} == {"p"}
@@ -167,8 +178,9 @@ def test_ready_made_connectors_are_used_as_they_are(tmp_path: Path) -> None:
     m1, m2 = MemoryConnector("m1"), MemoryConnector("m2")
     m1.put_raw("c", "v.ics", event("visit-1", day=SOON))
     m2.make_collection("c")
-    (outcome,) = sync_pairs(settings, None, dry_run=False, full=False, allow_mass_delete=False,
-                            connectors={"m1": m1, "m2": m2})  # fmt: skip
+    (outcome,) = sync_pairs(
+        settings, None, dry_run=False, full=False, allow_mass_delete=False, connectors={"m1": m1, "m2": m2}
+    )
     assert outcome.report is not None and outcome.report.b.created == 1
     assert list(m2.texts("c")) == ["visit-1.ics"]
 
@@ -218,9 +230,7 @@ def test_sync_with_the_state_on_postgresql(tmp_path: Path) -> None:
     url = os.environ.get("CALSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     try:
         open_store(url).close()
-    except (
-        Exception
-    ) as exc:  # fail loudly: a skipped production backend is how CI goes green on a broken store
+    except Exception as exc:  # fail loudly: a skipped production backend is how CI goes green on a broken store
         pytest.fail(f"PostgreSQL at CALSYNC_TEST_POSTGRES_URL is unreachable: {exc}", pytrace=False)
     name = f"services-{uuid.uuid4().hex[:12]}"
     put(tmp_path / "biz" / "x", "visit-1")

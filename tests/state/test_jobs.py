@@ -68,9 +68,7 @@ def test_an_unknown_job_is_a_state_error(store: SQLStore) -> None:
         store.add_job_lines(4242, [ItemLine("a", "b", "create", "ok")])
 
 
-def test_prune_deletes_finished_jobs_older_than_the_cutoff_with_their_lines(
-    backend: Backend, store: SQLStore
-) -> None:
+def test_prune_deletes_finished_jobs_older_than_the_cutoff_with_their_lines(backend: Backend, store: SQLStore) -> None:
     old = store.start_job("p", JobKind.INTERVAL)
     store.add_job_lines(old, [ItemLine("a", "b", "create", "ok"), ItemLine("c", "b", "create", "ok")])
     store.finish_job(old, JobOutcome.COMPLETED, {"created_b": 2})

@@ -55,9 +55,7 @@ def test_the_head_constant_is_alembics_head() -> None:
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
 
 
-def test_a_fresh_database_is_migrated_to_head_matching_the_tables_module(
-    backend: Backend, store: SQLStore
-) -> None:
+def test_a_fresh_database_is_migrated_to_head_matching_the_tables_module(backend: Backend, store: SQLStore) -> None:
     assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
     with connect(backend) as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -151,9 +149,7 @@ def test_alembics_command_api_migrates_from_a_url(backend: Backend) -> None:
     store.close()
 
 
-def test_offline_mode_renders_the_sql_for_review(
-    backend: Backend, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_offline_mode_renders_the_sql_for_review(backend: Backend, capsys: pytest.CaptureFixture[str]) -> None:
     url = database_url(backend.url).render_as_string(hide_password=False)
     command.upgrade(alembic_config(url), "head", sql=True)
     rendered = capsys.readouterr().out

@@ -267,9 +267,7 @@ def test_racing_stores_get_exactly_one_lock(backend: Backend) -> None:
     assert len(refused) == racers - 1
 
 
-def test_an_expired_lock_is_taken_over_and_its_old_owner_does_not_release_it(
-    backend: Backend, store: SQLStore
-) -> None:
+def test_an_expired_lock_is_taken_over_and_its_old_owner_does_not_release_it(backend: Backend, store: SQLStore) -> None:
     other = open_store(backend.url)
     try:
         with ExitStack() as taken_over:
@@ -307,9 +305,7 @@ def test_a_closed_store_raises_state_error(store: SQLStore) -> None:
         pass
 
 
-def test_an_unreachable_database_is_a_state_error_without_the_password(
-    backend: Backend, tmp_path: Path
-) -> None:
+def test_an_unreachable_database_is_a_state_error_without_the_password(backend: Backend, tmp_path: Path) -> None:
     if backend.kind == "sqlite":
         not_a_database = tmp_path / "garbage.db"
         not_a_database.write_bytes(b"this is not a SQLite file, " * 1000)

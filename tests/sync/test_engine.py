@@ -30,22 +30,31 @@ def crash(_action: object) -> None:
     raise KeyboardInterrupt
 
 
-def folders(tmp_path: Path, policy: PairPolicy | None = None, window: tuple[int, int] | None = (30, 30)
-            ) -> tuple[PairSpec, Path, Path]:
+def folders(
+    tmp_path: Path, policy: PairPolicy | None = None, window: tuple[int, int] | None = (30, 30)
+) -> tuple[PairSpec, Path, Path]:
     for name in ("a", "b"):
         (tmp_path / name / "cal").mkdir(parents=True)
-    spec = PairSpec("folders", Endpoint(FolderConnector(tmp_path / "a"), "cal"),
-                    Endpoint(FolderConnector(tmp_path / "b"), "cal"), policy or PairPolicy(), window)  # fmt: skip
+    spec = PairSpec(
+        "folders",
+        Endpoint(FolderConnector(tmp_path / "a"), "cal"),
+        Endpoint(FolderConnector(tmp_path / "b"), "cal"),
+        policy or PairPolicy(),
+        window,
+    )
     return spec, tmp_path / "a" / "cal", tmp_path / "b" / "cal"
 
 
 def idents(folder: Path) -> dict[str, str]:
-    return {scan(p.read_text(encoding="utf-8")).facts.ident: scan(p.read_text(encoding="utf-8")).facts.title
-            for p in folder.glob("*.ics")}  # fmt: skip
+    return {
+        scan(p.read_text(encoding="utf-8")).facts.ident: scan(p.read_text(encoding="utf-8")).facts.title
+        for p in folder.glob("*.ics")
+    }
 
 
-def memories(policy: PairPolicy | None = None, **b_options: object) -> tuple[PairSpec, MemoryConnector,
-                                                                             MemoryConnector]:  # fmt: skip
+def memories(
+    policy: PairPolicy | None = None, **b_options: object
+) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
     a, b = MemoryConnector("a"), MemoryConnector("b", **b_options)  # type: ignore[arg-type]
     a.make_collection("cal")
     b.make_collection("cal")
@@ -65,8 +74,9 @@ def test_a_malformed_file_is_one_failed_item_and_the_rest_syncs(tmp_path: Path, 
     assert store.jobs()[0].outcome is JobOutcome.WARNINGS
 
 
-def test_a_rerun_reads_only_what_changed_and_writes_nothing(tmp_path: Path, store: SQLStore,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_rerun_reads_only_what_changed_and_writes_nothing(
+    tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec, a, _b = folders(tmp_path)
     for i in range(5):
         (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
@@ -123,8 +133,9 @@ def test_an_item_that_ages_out_of_the_window_is_unlinked_never_deleted(tmp_path:
     assert gone.b.deleted == 0 and set(idents(b)) == {"e1"}
 
 
-def test_an_item_moved_out_of_the_window_is_moved_on_the_other_side_then_unlinked(tmp_path: Path,
-                                                                                  store: SQLStore) -> None:
+def test_an_item_moved_out_of_the_window_is_moved_on_the_other_side_then_unlinked(
+    tmp_path: Path, store: SQLStore
+) -> None:
     spec, a, b = folders(tmp_path)
     (a / "e1.ics").write_text(event("e1", day="20261201"), encoding="utf-8")
     sync_pair(spec, store, RUN)
@@ -136,9 +147,12 @@ def test_an_item_moved_out_of_the_window_is_moved_on_the_other_side_then_unlinke
 
 def test_a_server_that_rewrites_on_save_causes_no_ping_pong(store: SQLStore) -> None:
     def radicale(text: str) -> str:
-        return (text.replace("PRODID:-//calsync tests//EN", "PRODID:-//Radicale//NONSGML Radicale Server//EN")
-                .replace("TRIGGER:-PT60M", "TRIGGER:-PT1H").replace("\r\nDTSTAMP:20261101T080000Z", "")
-                .replace("END:VEVENT", "DTSTAMP:20261121T120000Z\r\nEND:VEVENT"))  # fmt: skip
+        return (
+            text.replace("PRODID:-//calsync tests//EN", "PRODID:-//Radicale//NONSGML Radicale Server//EN")
+            .replace("TRIGGER:-PT60M", "TRIGGER:-PT1H")
+            .replace("\r\nDTSTAMP:20261101T080000Z", "")
+            .replace("END:VEVENT", "DTSTAMP:20261121T120000Z\r\nEND:VEVENT")
+        )
 
     spec, a, b = memories(rewrite=radicale)
     alarm = "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT60M\r\nEND:VALARM\r\n"
@@ -206,8 +220,9 @@ def test_a_crash_after_a_create_then_a_deletion_does_not_resurrect_the_item(stor
     assert report.b.deleted == 1 and b.texts("cal") == {} and a.texts("cal") == {}
 
 
-def test_a_crash_after_an_update_then_a_new_edit_of_the_source_goes_through_without_conflict(store: SQLStore
-                                                                                           ) -> None:
+def test_a_crash_after_an_update_then_a_new_edit_of_the_source_goes_through_without_conflict(
+    store: SQLStore,
+) -> None:
     spec, a, b = memories()
     a.put_raw("cal", "e1.ics", event("e1", "v1"))
     sync_pair(spec, store, RUN)
@@ -245,7 +260,7 @@ def test_two_items_with_one_uid_on_a_side_are_reported_and_not_synced(store: SQL
 
 def test_a_failed_write_is_retried_on_the_next_run(store: SQLStore) -> None:
     failing = {"on": True}
-    spec, a, b = memories(fail_writes=lambda op, href: Unavailable("server down") if failing["on"] else None)
+    spec, a, _b = memories(fail_writes=lambda op, href: Unavailable("server down") if failing["on"] else None)
     a.put_raw("cal", "e1.ics", event("e1"))
     first = sync_pair(spec, store, RUN)
     assert first.b.errors == 1 and "server down" in first.lines[0].message

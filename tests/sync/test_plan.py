@@ -10,12 +10,13 @@ from calsync.sync.plan import Action, ActionKind, Seen, SideView, State, plan, r
 from calsync.sync.rules import ConflictPolicy, MassDeleteGuard, Mode, PairPolicy
 
 A, B = Side.A, Side.B
-N, S, C, G, O, X = State.NEW, State.SAME, State.CHANGED, State.GONE, State.OUTSIDE, State.ABSENT
-LINKED = {S, C, G, O}
+N, S, C, G, OUT, X = State.NEW, State.SAME, State.CHANGED, State.GONE, State.OUTSIDE, State.ABSENT
+LINKED = {S, C, G, OUT}
 
 
-def views(sa: State, sb: State, *, equal: bool = False, modified: tuple[float, float] = (1.0, 2.0)
-          ) -> tuple[dict[str, Link], SideView, SideView]:
+def views(
+    sa: State, sb: State, *, equal: bool = False, modified: tuple[float, float] = (1.0, 2.0)
+) -> tuple[dict[str, Link], SideView, SideView]:
     """Links and views in which item ``i`` is in state ``sa`` on A and ``sb`` on B."""
     links = {}
     if sa in LINKED or sb in LINKED:
@@ -29,7 +30,7 @@ def views(sa: State, sb: State, *, equal: bool = False, modified: tuple[float, f
             view.seen["i"] = Seen(ItemRef(href, f"v{side.value}2"), digest, when)
         elif state is G:
             view.gone.add("i")
-        elif state is O:
+        elif state is OUT:
             view.outside.add("i")
         out.append(view)
     return links, out[0], out[1]
@@ -56,9 +57,9 @@ TWO_WAY_ROWS = [
     (G, C, (ActionKind.CREATE, A)),
     (C, G, (ActionKind.CREATE, B)),
     (G, G, (ActionKind.UNLINK, None)),
-    (O, S, (ActionKind.UNLINK, None)),
-    (S, O, (ActionKind.UNLINK, None)),
-    (O, C, (ActionKind.UNLINK, None)),
+    (OUT, S, (ActionKind.UNLINK, None)),
+    (S, OUT, (ActionKind.UNLINK, None)),
+    (OUT, C, (ActionKind.UNLINK, None)),
     (S, S, None),
 ]
 
@@ -78,8 +79,7 @@ def test_two_way_both_sides_with_equal_content_are_linked_without_writing(state:
     [(ConflictPolicy.A_WINS, A), (ConflictPolicy.B_WINS, B), (ConflictPolicy.NEWEST_WINS, B)],
 )
 @pytest.mark.parametrize("state", [N, C])
-def test_two_way_conflict_is_resolved_by_policy_and_flagged(state: State, policy: ConflictPolicy, winner: Side
-                                                            ) -> None:
+def test_two_way_conflict_is_resolved_by_policy_and_flagged(state: State, policy: ConflictPolicy, winner: Side) -> None:
     action = one(state, state, PairPolicy(conflict=policy), modified=(1.0, 2.0))
     assert action is not None and action.conflict
     assert (action.kind, action.target) == (ActionKind.UPDATE, winner.other)
@@ -113,7 +113,7 @@ ONE_WAY_ROWS = [
     (Mode.A_TO_B, S, G, (ActionKind.CREATE, B)),
     (Mode.A_TO_B, C, G, (ActionKind.CREATE, B)),
     (Mode.A_TO_B, G, G, (ActionKind.UNLINK, None)),
-    (Mode.A_TO_B, O, S, (ActionKind.UNLINK, None)),
+    (Mode.A_TO_B, OUT, S, (ActionKind.UNLINK, None)),
     (Mode.A_TO_B, S, S, None),
     (Mode.B_TO_A, X, N, (ActionKind.CREATE, A)),
     (Mode.B_TO_A, N, X, (ActionKind.DELETE, A)),
@@ -124,8 +124,9 @@ ONE_WAY_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("mode", "sa", "sb", "expected"), ONE_WAY_ROWS,
-                         ids=[f"{r[0]}-{r[1]}-{r[2]}" for r in ONE_WAY_ROWS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "sa", "sb", "expected"), ONE_WAY_ROWS, ids=[f"{r[0]}-{r[1]}-{r[2]}" for r in ONE_WAY_ROWS]
+)
 def test_one_way_row(mode: Mode, sa: State, sb: State, expected: tuple[ActionKind, Side | None] | None) -> None:
     assert kind_target(one(sa, sb, PairPolicy(mode=mode))) == expected
 

@@ -9,6 +9,7 @@ rerun with no change writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -83,8 +84,9 @@ class SyncMachine(RuleBasedStateMachine):
         self.b.make_collection(COLL)
         self.store = shared_store()
         policy = PairPolicy(mode=self.mode, read_only_a=self.read_only_a)
-        self.spec = PairSpec(f"pair-{next(_pairs)}", Endpoint(self.a, COLL), Endpoint(self.b, COLL), policy,
-                             window=None)  # fmt: skip
+        self.spec = PairSpec(
+            f"pair-{next(_pairs)}", Endpoint(self.a, COLL), Endpoint(self.b, COLL), policy, window=None
+        )
         self.since_agreement: dict[str, dict[Side, str | None]] = {}
         self.conflicts: set[str] = set()
         self.counter = itertools.count()
@@ -93,7 +95,11 @@ class SyncMachine(RuleBasedStateMachine):
         self.store.close()
 
     def _fault(self, operation: str, href: str) -> Unavailable | None:
-        return Unavailable("injected failure") if href.split(".")[0].split("-")[0] in self.failing else None
+        return (
+            Unavailable("injected failure")
+            if href.split(".", maxsplit=1)[0].split("-", maxsplit=1)[0] in self.failing
+            else None
+        )
 
     def _conn(self, side: Side) -> MemoryConnector:
         return self.a if side is Side.A else self.b
@@ -137,8 +143,7 @@ class SyncMachine(RuleBasedStateMachine):
             report = self._sync()
         finally:
             self.failing = set()
-        assert all(line.outcome != "error" or line.ident in failing or line.action == "read"
-                   for line in report.lines)  # fmt: skip
+        assert all(line.outcome != "error" or line.ident in failing or line.action == "read" for line in report.lines)
 
     @rule(after=st.integers(min_value=1, max_value=4))
     def sync_that_crashes(self, after: int) -> None:
@@ -148,10 +153,8 @@ class SyncMachine(RuleBasedStateMachine):
             if next(writes) == after:
                 raise SimulatedCrash
 
-        try:
+        with contextlib.suppress(SimulatedCrash):
             self._sync(after_write=crash, checkpoint_every=2)
-        except SimulatedCrash:
-            pass
         self._forget_agreed()
 
     @rule()
@@ -216,8 +219,12 @@ def _store_file(tmp_path: Path) -> Iterator[None]:
     yield
 
 
-machine_settings = settings(max_examples=int(os.environ.get("CALSYNC_PROPERTY_EXAMPLES", "60")), stateful_step_count=25, deadline=None,
-                            suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+machine_settings = settings(
+    max_examples=int(os.environ.get("CALSYNC_PROPERTY_EXAMPLES", "60")),
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 TestTwoWay = SyncMachine.TestCase
 TestTwoWay.settings = machine_settings
 TestOneWay = OneWayMachine.TestCase

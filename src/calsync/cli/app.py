@@ -91,12 +91,8 @@ def sync(
         list[str] | None,
         typer.Option("--pair", "-p", metavar="NAME", help="Sync only this pair; repeat for several."),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Plan and show the actions; write nothing.")
-    ] = False,
-    full: Annotated[
-        bool, typer.Option("--full", help="Read every item instead of only the changes.")
-    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and show the actions; write nothing.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Read every item instead of only the changes.")] = False,
     allow_mass_delete: Annotated[
         bool, typer.Option("--allow-mass-delete", help="Let deletions through that the guard would hold.")
     ] = False,
@@ -108,8 +104,9 @@ def sync(
     settings = _load(ctx, config)
     console, status = render.consoles()
     with render.progress_bar(status) as progress:
-        outcomes = sync_pairs(settings, pair, dry_run=dry_run, full=full, allow_mass_delete=allow_mass_delete,
-                              progress=progress)  # fmt: skip
+        outcomes = sync_pairs(
+            settings, pair, dry_run=dry_run, full=full, allow_mass_delete=allow_mass_delete, progress=progress
+        )
     _show(console, outcomes, dry_run=dry_run)
 
 
@@ -118,9 +115,7 @@ def demo(
     ctx: typer.Context,
     directory: Annotated[
         Path,
-        typer.Option(
-            "--dir", metavar="DIR", file_okay=False, help="Where to put the sample folders and config."
-        ),
+        typer.Option("--dir", metavar="DIR", file_okay=False, help="Where to put the sample folders and config."),
     ] = DEFAULT_DEMO_DIR,
 ) -> None:
     """Create two sample calendar folders and a config, sync them, and show what happened."""
@@ -132,12 +127,14 @@ def demo(
     settings = _load(ctx, config)
     console, status = render.consoles()
     verb = "Created" if created else "Reusing"
-    console.print(f"{verb} the demo in {directory}: sample events in {directory / 'business'}, a calendar in "
-                  f"{directory / 'calendar'}, and {config}.", soft_wrap=True, markup=False)  # fmt: skip
+    console.print(
+        f"{verb} the demo in {directory}: sample events in {directory / 'business'}, a calendar in "
+        f"{directory / 'calendar'}, and {config}.",
+        soft_wrap=True,
+        markup=False,
+    )
     with render.progress_bar(status) as progress:
-        outcomes = sync_pairs(
-            settings, None, dry_run=False, full=False, allow_mass_delete=False, progress=progress
-        )
+        outcomes = sync_pairs(settings, None, dry_run=False, full=False, allow_mass_delete=False, progress=progress)
     _show(console, outcomes, dry_run=False)
     render.demo_next_steps(console, directory, config)
 

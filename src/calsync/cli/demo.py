@@ -70,8 +70,9 @@ def prepare(directory: Path, today: date | None = None) -> tuple[Path, bool]:
     if config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
         return config, False
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise ConfigError("exists and is not an empty folder or a calsync demo; choose another --dir",
-                          where=str(directory))  # fmt: skip
+        raise ConfigError(
+            "exists and is not an empty folder or a calsync demo; choose another --dir", where=str(directory)
+        )
     try:
         _write(directory, config, today or date.today())
     except OSError as exc:
@@ -94,45 +95,95 @@ def business_items(today: date) -> dict[str, str]:
     monday = today + timedelta(days=7 - today.weekday())
     mon = _days(monday)
     return {
-        "visit-mueller.ics": _calendar(_BERLIN, _event(
-            "demo-visit-mueller", f"DTSTART;TZID=Europe/Berlin:{day(1)}T090000",
-            f"DTEND;TZID=Europe/Berlin:{day(1)}T103000", "SUMMARY:Maintenance visit: Müller GmbH",
-            "LOCATION:Hafenstraße 12\\, 20457 Hamburg",
-            "DESCRIPTION:Annual boiler maintenance.\\nAsk for Mr Keller at the gate.", "CATEGORIES:Service")),
-        "planning.ics": _calendar(_BERLIN, _event(
-            "demo-planning", f"DTSTART;TZID=Europe/Berlin:{day(2)}T140000",
-            f"DTEND;TZID=Europe/Berlin:{day(2)}T150000", "SUMMARY:Service planning",
-            "ORGANIZER;CN=Jonas Weber:mailto:jonas.weber@example.com",
-            "ATTENDEE;CN=Anna Schmidt;PARTSTAT=ACCEPTED:mailto:anna.schmidt@example.com",
-            "ATTENDEE;CN=Lea Fischer;PARTSTAT=NEEDS-ACTION:mailto:lea.fischer@example.com")),
-        "trade-fair.ics": _calendar(_event(
-            "demo-trade-fair", f"DTSTART;VALUE=DATE:{day(7)}", f"DTEND;VALUE=DATE:{day(9)}",
-            "SUMMARY:Trade fair (stand B4)", "TRANSP:TRANSPARENT")),
-        "service-round.ics": _calendar(_BERLIN, _event(
-            "demo-service-round", f"DTSTART;TZID=Europe/Berlin:{mon(0)}T080000",
-            f"DTEND;TZID=Europe/Berlin:{mon(0)}T090000", "SUMMARY:Weekly service round",
-            "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6", f"EXDATE;TZID=Europe/Berlin:{mon(21)}T080000"),
-            _event("demo-service-round", f"RECURRENCE-ID;TZID=Europe/Berlin:{mon(7)}T080000",
-                   f"DTSTART;TZID=Europe/Berlin:{mon(7)}T100000", f"DTEND;TZID=Europe/Berlin:{mon(7)}T110000",
-                   "SUMMARY:Weekly service round (moved: team training at 8)")),
-        "private-dentist.ics": _calendar(_BERLIN, _event(
-            "demo-dentist", f"DTSTART;TZID=Europe/Berlin:{day(3)}T160000",
-            f"DTEND;TZID=Europe/Berlin:{day(3)}T170000", "SUMMARY:Dentist", "CLASS:PRIVATE")),
-        "task-quote.ics": _calendar(_component(
-            "VTODO", "demo-quote-mueller", f"DUE;VALUE=DATE:{day(2)}", "SUMMARY:Send quote to Müller GmbH",
-            "PRIORITY:1", "STATUS:NEEDS-ACTION")),
-    }  # fmt: skip
+        "visit-mueller.ics": _calendar(
+            _BERLIN,
+            _event(
+                "demo-visit-mueller",
+                f"DTSTART;TZID=Europe/Berlin:{day(1)}T090000",
+                f"DTEND;TZID=Europe/Berlin:{day(1)}T103000",
+                "SUMMARY:Maintenance visit: Müller GmbH",
+                "LOCATION:Hafenstraße 12\\, 20457 Hamburg",
+                "DESCRIPTION:Annual boiler maintenance.\\nAsk for Mr Keller at the gate.",
+                "CATEGORIES:Service",
+            ),
+        ),
+        "planning.ics": _calendar(
+            _BERLIN,
+            _event(
+                "demo-planning",
+                f"DTSTART;TZID=Europe/Berlin:{day(2)}T140000",
+                f"DTEND;TZID=Europe/Berlin:{day(2)}T150000",
+                "SUMMARY:Service planning",
+                "ORGANIZER;CN=Jonas Weber:mailto:jonas.weber@example.com",
+                "ATTENDEE;CN=Anna Schmidt;PARTSTAT=ACCEPTED:mailto:anna.schmidt@example.com",
+                "ATTENDEE;CN=Lea Fischer;PARTSTAT=NEEDS-ACTION:mailto:lea.fischer@example.com",
+            ),
+        ),
+        "trade-fair.ics": _calendar(
+            _event(
+                "demo-trade-fair",
+                f"DTSTART;VALUE=DATE:{day(7)}",
+                f"DTEND;VALUE=DATE:{day(9)}",
+                "SUMMARY:Trade fair (stand B4)",
+                "TRANSP:TRANSPARENT",
+            )
+        ),
+        "service-round.ics": _calendar(
+            _BERLIN,
+            _event(
+                "demo-service-round",
+                f"DTSTART;TZID=Europe/Berlin:{mon(0)}T080000",
+                f"DTEND;TZID=Europe/Berlin:{mon(0)}T090000",
+                "SUMMARY:Weekly service round",
+                "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6",
+                f"EXDATE;TZID=Europe/Berlin:{mon(21)}T080000",
+            ),
+            _event(
+                "demo-service-round",
+                f"RECURRENCE-ID;TZID=Europe/Berlin:{mon(7)}T080000",
+                f"DTSTART;TZID=Europe/Berlin:{mon(7)}T100000",
+                f"DTEND;TZID=Europe/Berlin:{mon(7)}T110000",
+                "SUMMARY:Weekly service round (moved: team training at 8)",
+            ),
+        ),
+        "private-dentist.ics": _calendar(
+            _BERLIN,
+            _event(
+                "demo-dentist",
+                f"DTSTART;TZID=Europe/Berlin:{day(3)}T160000",
+                f"DTEND;TZID=Europe/Berlin:{day(3)}T170000",
+                "SUMMARY:Dentist",
+                "CLASS:PRIVATE",
+            ),
+        ),
+        "task-quote.ics": _calendar(
+            _component(
+                "VTODO",
+                "demo-quote-mueller",
+                f"DUE;VALUE=DATE:{day(2)}",
+                "SUMMARY:Send quote to Müller GmbH",
+                "PRIORITY:1",
+                "STATUS:NEEDS-ACTION",
+            )
+        ),
+    }
 
 
 def calendar_items(today: date) -> dict[str, str]:
     """The calendar side's sample items: one Anna made in her calendar, which the sync carries to A."""
     day = _days(today)
     return {
-        "lunch-supplier.ics": _calendar(_BERLIN, _event(
-            "demo-lunch-supplier", f"DTSTART;TZID=Europe/Berlin:{day(1)}T123000",
-            f"DTEND;TZID=Europe/Berlin:{day(1)}T133000", "SUMMARY:Lunch with the supplier",
-            "LOCATION:Café am Markt")),
-    }  # fmt: skip
+        "lunch-supplier.ics": _calendar(
+            _BERLIN,
+            _event(
+                "demo-lunch-supplier",
+                f"DTSTART;TZID=Europe/Berlin:{day(1)}T123000",
+                f"DTEND;TZID=Europe/Berlin:{day(1)}T133000",
+                "SUMMARY:Lunch with the supplier",
+                "LOCATION:Café am Markt",
+            ),
+        ),
+    }
 
 
 def _days(start: date) -> Callable[[int], str]:
@@ -145,12 +196,9 @@ def _event(uid: str, *lines: str) -> str:
 
 def _component(name: str, uid: str, *lines: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return "\n".join(
-        (f"BEGIN:{name}", f"UID:{uid}@calsync.example", f"DTSTAMP:{stamp}", *lines, f"END:{name}")
-    )
+    return "\n".join((f"BEGIN:{name}", f"UID:{uid}@calsync.example", f"DTSTAMP:{stamp}", *lines, f"END:{name}"))
 
 
 def _calendar(*components: str) -> str:
-    body = "\n".join(("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//calsync//demo//EN", *components,
-                      "END:VCALENDAR"))  # fmt: skip
+    body = "\n".join(("BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//calsync//demo//EN", *components, "END:VCALENDAR"))
     return body.replace("\n", "\r\n") + "\r\n"

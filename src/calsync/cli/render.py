@@ -82,16 +82,19 @@ def summary(console: Console, outcomes: Sequence[PairOutcome], *, dry_run: bool)
 
 
 def _table(title: str) -> Table:
-    return Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
-                 collapse_padding=True)  # fmt: skip
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
 
 
 def _count_cells(counts: SideCounts, unchanged: int) -> list[Text]:
-    values = {"unchanged": unchanged} | {
-        name: getattr(counts, name) for name in _COUNTS if name != "unchanged"
-    }
-    return [Text(str(values[name]), style=_TROUBLE.get(name, "") if values[name] else "dim")
-            for name in _COUNTS]  # fmt: skip
+    values = {"unchanged": unchanged} | {name: getattr(counts, name) for name in _COUNTS if name != "unchanged"}
+    return [Text(str(values[name]), style=_TROUBLE.get(name, "") if values[name] else "dim") for name in _COUNTS]
 
 
 def _problems(console: Console, outcomes: Sequence[PairOutcome]) -> None:
@@ -100,9 +103,7 @@ def _problems(console: Console, outcomes: Sequence[PairOutcome]) -> None:
         table.add_column(column, overflow="fold")
     for outcome in outcomes:
         if outcome.report is None:
-            table.add_row(
-                Text(outcome.name), "", "", Text(f"the pair failed: {outcome.message}", style="red")
-            )
+            table.add_row(Text(outcome.name), "", "", Text(f"the pair failed: {outcome.message}", style="red"))
             continue
         for line in outcome.report.lines:
             if line.outcome in ("error", "conflict"):
@@ -146,18 +147,29 @@ def settings_overview(console: Console, settings: Settings, idle: Sequence[Conne
         cells = (Text(pair.name), Text(str(pair.a)), Text(str(pair.b)), pair.mode.value, conflict, window)
         pairs.add_row(*cells, deletes)
     console.print(pairs)
-    console.print(f"{len(settings.connections)} connections, {len(settings.integrations)} integrations "
-                  f"({sum(len(i.users) for i in settings.integrations)} users).")  # fmt: skip
+    console.print(
+        f"{len(settings.connections)} connections, {len(settings.integrations)} integrations "
+        f"({sum(len(i.users) for i in settings.integrations)} users)."
+    )
     for connection in idle:
-        console.print(Text(f"note: connection {connection.name!r} ({connection.type}) is valid; this version "
-                           "cannot sync it yet.", style="yellow"))  # fmt: skip
+        console.print(
+            Text(
+                f"note: connection {connection.name!r} ({connection.type}) is valid; this version cannot sync it yet.",
+                style="yellow",
+            )
+        )
 
 
 def demo_next_steps(console: Console, directory: Path, config: Path) -> None:
     """How to go on from the demo."""
-    console.print(Text.assemble(
-        "\nTry it: edit, add or delete a file in ", (str(directory / "calendar" / "anna"), "bold"),
-        ", then run ", (f"calsync sync --config {config}", "bold"),
-        " (add --dry-run to see the plan first). Running the demo again syncs again: with no change, "
-        "nothing is written.",
-    ), soft_wrap=True)  # fmt: skip
+    console.print(
+        Text.assemble(
+            "\nTry it: edit, add or delete a file in ",
+            (str(directory / "calendar" / "anna"), "bold"),
+            ", then run ",
+            (f"calsync sync --config {config}", "bold"),
+            " (add --dry-run to see the plan first). Running the demo again syncs again: with no change, "
+            "nothing is written.",
+        ),
+        soft_wrap=True,
+    )

@@ -48,9 +48,7 @@ DEFAULT_STATE_FILE = "calsync.db"
 """The SQLite file, next to the configuration file, used when ``[state] url`` is not set."""
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_TENANT = re.compile(
-    r"^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)$"
-)
+_TENANT = re.compile(r"^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DB_URL = re.compile(r"^(sqlite|postgresql|postgres)(\+\w+)?://", re.IGNORECASE)
 _FOLDER_NAME = re.compile(r"^(?!\.\.?$)[^/\\\x00]*$")
@@ -66,8 +64,11 @@ class Winner(StrEnum):
     NEWEST = "newest-wins"
 
 
-_WINNERS = {Winner.BUSINESS: ConflictPolicy.A_WINS, Winner.CALENDAR: ConflictPolicy.B_WINS,
-            Winner.NEWEST: ConflictPolicy.NEWEST_WINS}  # fmt: skip
+_WINNERS = {
+    Winner.BUSINESS: ConflictPolicy.A_WINS,
+    Winner.CALENDAR: ConflictPolicy.B_WINS,
+    Winner.NEWEST: ConflictPolicy.NEWEST_WINS,
+}
 
 
 def load_settings(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,8 +92,9 @@ def load_settings(path: str | os.PathLike[str], environ: Mapping[str, str] | Non
     return replace(settings, source=file)
 
 
-def parse_settings(data: Mapping[str, object], *, source: str, base: Path,
-                   environ: Mapping[str, str] | None = None) -> Settings:  # fmt: skip
+def parse_settings(
+    data: Mapping[str, object], *, source: str, base: Path, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Validate parsed TOML ``data``; relative paths resolve against ``base`` (the file's folder)."""
     env = os.environ if environ is None else environ
     root = Table(data, "", source, base)
@@ -100,9 +102,7 @@ def parse_settings(data: Mapping[str, object], *, source: str, base: Path,
     log = _log(root.table("log"), env)
     connections = _connections(root.tables("connections"))
     by_name = {c.name: c for c in connections}
-    integrations = tuple(
-        _integration(t, by_name) for t in _unique(root.tables("integrations"), "integration")
-    )
+    integrations = tuple(_integration(t, by_name) for t in _unique(root.tables("integrations"), "integration"))
     pairs = tuple(_pair(t, by_name) for t in _unique(root.tables("pairs"), "pair"))
     root.finish()
     return Settings(None, state, log, connections, integrations, pairs)
@@ -131,8 +131,10 @@ def _state_url(value: str, base: Path, where: str, *, from_file: bool) -> str:
         path = Path(value).expanduser()
         return str(path if path.is_absolute() else base / path)
     if not _DB_URL.match(value):
-        raise ConfigError("unsupported database; use a SQLite file path, sqlite:///path or "
-                          "postgresql://user@host/database", where=where)  # fmt: skip
+        raise ConfigError(
+            "unsupported database; use a SQLite file path, sqlite:///path or postgresql://user@host/database",
+            where=where,
+        )
     if from_file and urlsplit(value).password:
         message = "a password may not be written in the file: use [state] password_env or password_file"
         raise ConfigError(f"{message}, or the environment variable CALSYNC_STATE_URL", where=where)
@@ -208,9 +210,13 @@ def _graph(t: Table, name: str, kind: ConnectionType, read_only: bool) -> GraphC
 
 
 _BUILDERS: dict[ConnectionType, Callable[[Table, str, ConnectionType, bool], Connection]] = {
-    ConnectionType.FOLDER: _folder, ConnectionType.MEMORY: _memory, ConnectionType.CALDAV: _dav,
-    ConnectionType.CARDDAV: _dav, ConnectionType.EWS: _ews, ConnectionType.GRAPH: _graph,
-}  # fmt: skip
+    ConnectionType.FOLDER: _folder,
+    ConnectionType.MEMORY: _memory,
+    ConnectionType.CALDAV: _dav,
+    ConnectionType.CARDDAV: _dav,
+    ConnectionType.EWS: _ews,
+    ConnectionType.GRAPH: _graph,
+}
 
 
 def _http_url(t: Table, key: str, *, required: bool) -> str:
@@ -237,14 +243,21 @@ def _integration(t: Table, connections: Mapping[str, Connection]) -> Integration
         raise t.error("conflict", "applies only when two_way = true")
     winner = t.choice("conflict", Winner, Winner.BUSINESS)
     integration = Integration(
-        name, t.text("company"), calendar, description=t.text("description", ""),
-        department=t.text("department", ""), addressbook=addressbook, enabled=t.flag("enabled", True),
-        two_way=two_way, conflict=_WINNERS[winner], days_back=t.integer("days_back", 30, 0, MAX_DAYS),
+        name,
+        t.text("company"),
+        calendar,
+        description=t.text("description", ""),
+        department=t.text("department", ""),
+        addressbook=addressbook,
+        enabled=t.flag("enabled", True),
+        two_way=two_way,
+        conflict=_WINNERS[winner],
+        days_back=t.integer("days_back", 30, 0, MAX_DAYS),
         days_forward=t.integer("days_forward", 30, 0, MAX_DAYS),
         interval_minutes=t.integer("interval_minutes", 20, 1, 1440),
         full_sync_minutes=t.integer("full_sync_minutes", 1440, 0, 1440),
         users=_users(t.tables("users")),
-    )  # fmt: skip
+    )
     t.finish()
     return integration
 
@@ -272,8 +285,14 @@ def _user(t: Table) -> IntegrationUser:
     return user
 
 
-def _connection_name(t: Table, key: str, connections: Mapping[str, Connection],
-                     types: frozenset[ConnectionType], *, required: bool) -> str:  # fmt: skip
+def _connection_name(
+    t: Table,
+    key: str,
+    connections: Mapping[str, Connection],
+    types: frozenset[ConnectionType],
+    *,
+    required: bool,
+) -> str:
     name = t.text(key, REQUIRED if required else "")
     if not name:
         return ""
@@ -281,8 +300,10 @@ def _connection_name(t: Table, key: str, connections: Mapping[str, Connection],
     if connection is None:
         raise t.error(key, f"no connection called {name!r}; known: {', '.join(connections) or 'none'}")
     if connection.type not in types:
-        raise t.error(key, f"connection {name!r} is a {connection.type} connection; use one of type "
-                           f"{' | '.join(sorted(types))}")  # fmt: skip
+        raise t.error(
+            key,
+            f"connection {name!r} is a {connection.type} connection; use one of type {' | '.join(sorted(types))}",
+        )
     return name
 
 
@@ -298,10 +319,16 @@ def _pair(t: Table, connections: Mapping[str, Connection]) -> PairSettings:
     if t.has("conflict") and mode is not Mode.TWO_WAY:
         raise t.error("conflict", f"applies only to two-way pairs; this pair's mode is {mode}")
     pair = PairSettings(
-        name, a, b, mode, t.choice("conflict", ConflictPolicy, ConflictPolicy.A_WINS),
-        delete_on_a=t.flag("delete_on_a", True), delete_on_b=t.flag("delete_on_b", True),
-        window=_window(t), mass_delete=_guard(t.table("mass_delete")),
-    )  # fmt: skip
+        name,
+        a,
+        b,
+        mode,
+        t.choice("conflict", ConflictPolicy, ConflictPolicy.A_WINS),
+        delete_on_a=t.flag("delete_on_a", True),
+        delete_on_b=t.flag("delete_on_b", True),
+        window=_window(t),
+        mass_delete=_guard(t.table("mass_delete")),
+    )
     t.finish()
     return pair
 
@@ -324,12 +351,9 @@ def _window(t: Table) -> tuple[int, int] | None:
         return None
     if isinstance(value, list) and len(value) == 2:
         back, forward = value
-        if all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_DAYS for v in (back, forward)
-        ):
+        if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_DAYS for v in (back, forward)):
             return back, forward
-    raise t.error("window", f"must be [days_back, days_forward], each from 0 to {MAX_DAYS}, or \"all\"; "
-                            f"not {value!r}")  # fmt: skip
+    raise t.error("window", f'must be [days_back, days_forward], each from 0 to {MAX_DAYS}, or "all"; not {value!r}')
 
 
 def _guard(t: Table) -> MassDeleteGuard:

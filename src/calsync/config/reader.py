@@ -68,8 +68,14 @@ class Table:
             return default
         return self.data[key]
 
-    def text(self, key: str, default: str | _Missing = REQUIRED, *, pattern: re.Pattern[str] | None = None,
-             hint: str = "") -> str:  # fmt: skip
+    def text(
+        self,
+        key: str,
+        default: str | _Missing = REQUIRED,
+        *,
+        pattern: re.Pattern[str] | None = None,
+        hint: str = "",
+    ) -> str:
         """A string; an empty string counts as missing when the key is required."""
         value = self.raw(key, default)
         if not isinstance(value, str):
@@ -106,9 +112,7 @@ class Table:
             raise self.error(key, f"must be true or false, not {_type_name(value)}")
         return value
 
-    def choice(
-        self, key: str, enum: type[E], default: E | _Missing = REQUIRED, *, fold_case: bool = False
-    ) -> E:
+    def choice(self, key: str, enum: type[E], default: E | _Missing = REQUIRED, *, fold_case: bool = False) -> E:
         """One of an enum's values, spelt as in the README."""
         value = self.text(key, default.value if isinstance(default, StrEnum) else default)
         return parse_choice(value.lower() if fold_case else value, enum, self.where(key))
@@ -121,8 +125,11 @@ class Table:
     def secret(self, key: str, *, required: bool = True) -> SecretRef | None:
         """A secret given by reference as ``<key>_env`` or ``<key>_file``; a literal ``<key>`` is refused."""
         if self.has(key):
-            raise self.error(key, f"secrets are not written in the file: use {key}_env (the name of an "
-                                  f"environment variable) or {key}_file (a file holding it)")  # fmt: skip
+            raise self.error(
+                key,
+                f"secrets are not written in the file: use {key}_env (the name of an "
+                f"environment variable) or {key}_file (a file holding it)",
+            )
         env = self.text(f"{key}_env", "", pattern=_ENV_NAME, hint="an environment variable name")
         file = self.text(f"{key}_file", "")
         if env and file:
@@ -143,9 +150,7 @@ class Table:
         if not isinstance(value, list):
             raise self.error(key, f"must be an array of tables ([[{key}]]), not {_type_name(value)}")
         prefix = self.key_path(key)
-        return [
-            Table(item, f"{prefix}[{number}]", self.source, self.base) for number, item in enumerate(value, 1)
-        ]
+        return [Table(item, f"{prefix}[{number}]", self.source, self.base) for number, item in enumerate(value, 1)]
 
     def finish(self) -> None:
         """Reject any key that was never asked for: most often a typo."""
@@ -169,6 +174,12 @@ def _where(source: str, path: str) -> str:
 
 
 def _type_name(value: object) -> str:
-    names = {str: "a string", bool: "true/false", int: "a number", float: "a number", list: "an array",
-             dict: "a table"}  # fmt: skip
+    names = {
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        list: "an array",
+        dict: "a table",
+    }
     return names.get(type(value), type(value).__name__)

@@ -9,6 +9,7 @@ incremental run reads only the files whose size, mtime or inode changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -38,15 +39,27 @@ def etag_of(data: bytes) -> str:
 class FolderConnector:
     """Items as files in subfolders of ``root``."""
 
-    def __init__(self, root: str | Path, *, name: str = "folder", extension: str = ".ics",
-                 read_only: bool = False, fsync: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        name: str = "folder",
+        extension: str = ".ics",
+        read_only: bool = False,
+        fsync: bool = False,
+    ) -> None:
         self.name = name
         self.root = Path(root)
         self.extension = extension
         self.media_type = VCARD if extension == ".vcf" else ICALENDAR
         self.fsync = fsync
-        self.capabilities = Capabilities(has_sync_token=True, filters_window=True, max_batch=500,
-                                         read_only=read_only, formats=frozenset({self.media_type}))  # fmt: skip
+        self.capabilities = Capabilities(
+            has_sync_token=True,
+            filters_window=True,
+            max_batch=500,
+            read_only=read_only,
+            formats=frozenset({self.media_type}),
+        )
         self._written: dict[tuple[str, str], Signature] = {}
         self._folders: dict[str, str] = {}
         self._read_ahead: dict[tuple[str, str], bytes] = {}
@@ -60,9 +73,16 @@ class FolderConnector:
         if not self.root.is_dir():
             raise NotFound(f"{self.root} is not a folder", connector=self.name)
         components = frozenset({"VCARD"} if self.media_type == VCARD else {"VEVENT", "VTODO"})
-        return [CollectionInfo(id=p.name, display_name=p.name, components=components,
-                               writable=not self.capabilities.read_only)
-                for p in sorted(self.root.iterdir()) if p.is_dir() and not p.name.startswith(".")]  # fmt: skip
+        return [
+            CollectionInfo(
+                id=p.name,
+                display_name=p.name,
+                components=components,
+                writable=not self.capabilities.read_only,
+            )
+            for p in sorted(self.root.iterdir())
+            if p.is_dir() and not p.name.startswith(".")
+        ]
 
     def changes(self, collection: str, token: str | None) -> ChangeSet:
         """Files whose stat signature differs from the token's cache; ``None`` lists every file."""
@@ -122,8 +142,10 @@ class FolderConnector:
             except FileNotFoundError:
                 yield FetchFailed(href, NotFound(f"{href} does not exist", connector=self.name, href=href))
             except (UnicodeDecodeError, ConnectorError) as exc:
-                yield FetchFailed(href, InvalidItem(f"{href} is not UTF-8 text or not a valid name: {exc}",
-                                                    connector=self.name, href=href))  # fmt: skip
+                yield FetchFailed(
+                    href,
+                    InvalidItem(f"{href} is not UTF-8 text or not a valid name: {exc}", connector=self.name, href=href),
+                )
             else:
                 yield Fetched(ItemRef(href, etag_of(data)), Content.from_text(text, self.media_type))
 
@@ -161,10 +183,8 @@ class FolderConnector:
         except NotFound:
             return
         self._kept(collection, ref.href)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
     def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
         """Add the files this connector wrote to the token's cache, so the next run need not read them."""

@@ -21,6 +21,7 @@ from calsync.model.window import Window
 Fault = Callable[[str, str], ConnectorError | None]
 """Given an operation ("create", "update", "delete") and an href, the error to raise instead, or None."""
 
+
 @dataclass(slots=True)
 class _Stored:
     version: str
@@ -37,11 +38,21 @@ class _Collection:
 class MemoryConnector:
     """Collections of items held in a dict, with a change log for sync tokens."""
 
-    def __init__(self, name: str = "memory", *, read_only: bool = False, fail_writes: Fault | None = None,
-                 rewrite: Callable[[str], str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str = "memory",
+        *,
+        read_only: bool = False,
+        fail_writes: Fault | None = None,
+        rewrite: Callable[[str], str] | None = None,
+    ) -> None:
         self.name = name
-        self.capabilities = Capabilities(has_sync_token=True, filters_window=True, read_only=read_only,
-                                         formats=frozenset({"text/calendar", "text/vcard"}))  # fmt: skip
+        self.capabilities = Capabilities(
+            has_sync_token=True,
+            filters_window=True,
+            read_only=read_only,
+            formats=frozenset({"text/calendar", "text/vcard"}),
+        )
         self.fail_writes = fail_writes
         self.rewrite = rewrite
         self.writes = 0
@@ -183,4 +194,3 @@ class MemoryConnector:
         coll.log.append((next(self._sequence), href))
         self.writes += 1
         return ItemRef(href, version)
-

@@ -17,7 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,13 +31,37 @@ _IGNORED = frozenset({"PRODID", "DTSTAMP", "SEQUENCE", "LAST-MODIFIED", "CREATED
 _ITEM_COMPONENTS = frozenset({"VEVENT", "VTODO", "VJOURNAL"})
 _TEXT_PROPS = frozenset({"SUMMARY", "DESCRIPTION", "LOCATION", "COMMENT", "CONTACT", "FN", "NOTE", "TITLE"})
 _DEFAULT_VALUE = {
-    "DTSTART": "DATE-TIME", "DTEND": "DATE-TIME", "DUE": "DATE-TIME", "RECURRENCE-ID": "DATE-TIME",
-    "EXDATE": "DATE-TIME", "RDATE": "DATE-TIME", "TRIGGER": "DURATION", "DURATION": "DURATION",
-    "SUMMARY": "TEXT", "DESCRIPTION": "TEXT", "LOCATION": "TEXT",
-}  # fmt: skip
+    "DTSTART": "DATE-TIME",
+    "DTEND": "DATE-TIME",
+    "DUE": "DATE-TIME",
+    "RECURRENCE-ID": "DATE-TIME",
+    "EXDATE": "DATE-TIME",
+    "RDATE": "DATE-TIME",
+    "TRIGGER": "DURATION",
+    "DURATION": "DURATION",
+    "SUMMARY": "TEXT",
+    "DESCRIPTION": "TEXT",
+    "LOCATION": "TEXT",
+}
 _KINDS = frozenset(kind.value for kind in ItemKind)
-_FACT_PROPS = frozenset({"UID", "SUMMARY", "CLASS", "DTSTART", "DTEND", "DUE", "DURATION", "RRULE", "RDATE",
-                         "RECURRENCE-ID", "X-CALSYNC-KIND", "LAST-MODIFIED", "DTSTAMP", "ATTENDEE"})  # fmt: skip
+_FACT_PROPS = frozenset(
+    {
+        "UID",
+        "SUMMARY",
+        "CLASS",
+        "DTSTART",
+        "DTEND",
+        "DUE",
+        "DURATION",
+        "RRULE",
+        "RDATE",
+        "RECURRENCE-ID",
+        "X-CALSYNC-KIND",
+        "LAST-MODIFIED",
+        "DTSTAMP",
+        "ATTENDEE",
+    }
+)
 _SPECIAL = _TEXT_PROPS | {"TRIGGER", "DURATION", "RRULE", "EXRULE"}
 _DURATION = re.compile(r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 _SLACK = 14 * 3600  # floating and unresolved times may be anywhere from UTC-12 to UTC+14
@@ -119,7 +143,11 @@ def split_line(line: str) -> tuple[str, list[str], str]:
         return (name if name.isupper() else name.upper()), [], line[colon + 1 :]
     if '"' not in line:
         name = line[:semi]
-        return (name if name.isupper() else name.upper()), line[semi + 1 : colon].split(";"), line[colon + 1 :]
+        return (
+            (name if name.isupper() else name.upper()),
+            line[semi + 1 : colon].split(";"),
+            line[colon + 1 :],
+        )
     return _split_quoted(line, semi)
 
 
@@ -166,21 +194,22 @@ def _components(lines: list[str]) -> list[_Component]:
     items: list[_Component] = []
     skip_depth = 0
     ignored, facts, special = _IGNORED, _FACT_PROPS, _SPECIAL
+    params: list[str] | None
     for line in lines[1:]:
         colon = line.find(":")
-        head = line[:colon] if colon > 0 else line
+        if colon <= 0:
+            raise InvalidItem(f"not a content line: {line[:60]!r}")
+        head = line[:colon]
         if '"' in head:
-            name, params, value = split_line(line)
-            bare = name
+            bare, params, value = split_line(line)
         else:
             semi = head.find(";")
             bare = head if semi < 0 else head[:semi]
             if not bare.isupper():
                 bare = bare.upper()
-            params, value = (None, line[colon + 1 :]) if semi < 0 else (head[semi + 1 :].split(";"), line[colon + 1 :])
-        if colon <= 0:
-            raise InvalidItem(f"not a content line: {line[:60]!r}")
-        if bare == "BEGIN" or bare == "END":
+            params = None if semi < 0 else head[semi + 1 :].split(";")
+            value = line[colon + 1 :]
+        if bare in ("BEGIN", "END"):
             skip_depth = _nest(bare, value.strip().upper(), stack, items, skip_depth)
             continue
         if skip_depth or not stack:
@@ -347,8 +376,9 @@ class _FactReader:
         self.hi = hi if self.hi is None or (hi is not None and hi > self.hi) else self.hi
 
     @staticmethod
-    def _end(props: dict[str, tuple[list[str], str]], start_prop: tuple[list[str], str], start: float | None
-             ) -> float | None:
+    def _end(
+        props: dict[str, tuple[list[str], str]], start_prop: tuple[list[str], str], start: float | None
+    ) -> float | None:
         end_prop = props.get("DTEND") or props.get("DUE")
         if end_prop is not None:
             return _instant(*end_prop)[0]
@@ -362,16 +392,22 @@ class _FactReader:
     def facts(self) -> Facts:
         lo = None if self.unbounded_start else self.lo
         hi = None if self.unbounded_end else self.hi
-        return Facts(self.uid, self.kind, self.title, self.sensitivity, (lo, hi), self.recurring,
-                     self.has_attendees, self.stamp)  # fmt: skip
+        return Facts(
+            self.uid,
+            self.kind,
+            self.title,
+            self.sensitivity,
+            (lo, hi),
+            self.recurring,
+            self.has_attendees,
+            self.stamp,
+        )
 
 
 def _unescape(value: str) -> str:
     if "\\" not in value:
         return value
-    return value.replace("\\n", "\n").replace("\\N", "\n").replace("\\,", ",").replace("\\;", ";").replace(
-        "\\\\", "\\"
-    )
+    return value.replace("\\n", "\n").replace("\\N", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
 
 
 def _instant(params: list[str], value: str) -> tuple[float | None, float]:
@@ -380,8 +416,14 @@ def _instant(params: list[str], value: str) -> tuple[float | None, float]:
     try:
         if len(value) == 8:
             return datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), tzinfo=UTC).timestamp(), _SLACK
-        moment = datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]), int(value[11:13]),
-                          int(value[13:15]))  # fmt: skip
+        moment = datetime(
+            int(value[:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+        )
     except (ValueError, IndexError):
         raise InvalidItem(f"not a date or date-time: {value[:40]!r}") from None
     if value.endswith(("Z", "z")):
@@ -406,8 +448,13 @@ def _duration_seconds(value: str) -> float:
     if match is None:
         raise InvalidItem(f"not a duration: {value[:40]!r}")
     sign, weeks, days, hours, minutes, seconds = match.groups()
-    total = timedelta(weeks=int(weeks or 0), days=int(days or 0), hours=int(hours or 0),
-                      minutes=int(minutes or 0), seconds=int(seconds or 0))  # fmt: skip
+    total = timedelta(
+        weeks=int(weeks or 0),
+        days=int(days or 0),
+        hours=int(hours or 0),
+        minutes=int(minutes or 0),
+        seconds=int(seconds or 0),
+    )
     return -total.total_seconds() if sign == "-" else total.total_seconds()
 
 

@@ -146,7 +146,12 @@ class Address:
 
     def one_line(self) -> str:
         """The address as one human line, for text enrichment and map links."""
-        parts = [self.street, " ".join(p for p in (self.postal_code, self.city) if p), self.region, self.country]
+        parts = [
+            self.street,
+            " ".join(p for p in (self.postal_code, self.city) if p),
+            self.region,
+            self.country,
+        ]
         return ", ".join(p for p in parts if p)
 
 

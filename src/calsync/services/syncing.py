@@ -63,10 +63,8 @@ class PairOutcome:
         """The error in one line; an unexpected (non-calsync) error is named by its type."""
         if self.error is None:
             return ""
-        if isinstance(self.error, CalsyncError):
-            text = str(self.error)
-        else:
-            text = f"{type(self.error).__name__}: {self.error}"
+        error = self.error
+        text = str(error) if isinstance(error, CalsyncError) else f"{type(error).__name__}: {error}"
         return " ".join(text.split())
 
 
@@ -84,8 +82,12 @@ def select_pairs(settings: Settings, names: Sequence[str] | None = None) -> list
     return [settings.pair(name) for name in dict.fromkeys(names)]
 
 
-def build_pair_specs(settings: Settings, names: Sequence[str] | None = None, *,
-                     connectors: Mapping[str, Connector] | None = None) -> list[PairSpec]:  # fmt: skip
+def build_pair_specs(
+    settings: Settings,
+    names: Sequence[str] | None = None,
+    *,
+    connectors: Mapping[str, Connector] | None = None,
+) -> list[PairSpec]:
     """The engine's specs of the selected pairs, with their connectors built (nothing is read or written yet).
 
     ``connectors`` are ready-made connectors by connection name, used instead of building those connections.
@@ -95,9 +97,16 @@ def build_pair_specs(settings: Settings, names: Sequence[str] | None = None, *,
     return [_spec(settings, pair, built) for pair in select_pairs(settings, names)]
 
 
-def sync_pairs(settings: Settings, names: Sequence[str] | None = None, *, dry_run: bool, full: bool,
-               allow_mass_delete: bool, progress: PairProgress | None = None,
-               connectors: Mapping[str, Connector] | None = None) -> list[PairOutcome]:  # fmt: skip
+def sync_pairs(
+    settings: Settings,
+    names: Sequence[str] | None = None,
+    *,
+    dry_run: bool,
+    full: bool,
+    allow_mass_delete: bool,
+    progress: PairProgress | None = None,
+    connectors: Mapping[str, Connector] | None = None,
+) -> list[PairOutcome]:
     """Run the selected pairs one after the other and return one outcome per pair, in order.
 
     A failing pair (its connector cannot be built, a side is unreachable, its lock is held) becomes an
@@ -107,8 +116,13 @@ def sync_pairs(settings: Settings, names: Sequence[str] | None = None, *, dry_ru
     """
     pairs = select_pairs(settings, names)
     built = _Connectors(settings, connectors)
-    options = RunOptions(kind=JobKind.MANUAL, full=full, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
-                         owner=f"{socket.gethostname()}:{os.getpid()}")  # fmt: skip
+    options = RunOptions(
+        kind=JobKind.MANUAL,
+        full=full,
+        dry_run=dry_run,
+        allow_mass_delete=allow_mass_delete,
+        owner=f"{socket.gethostname()}:{os.getpid()}",
+    )
     store = open_state_store(settings)
     try:
         runner = _Runner(settings, built, store, options, progress)
@@ -167,9 +181,15 @@ def _spec(settings: Settings, pair: PairSettings, connectors: _Connectors) -> Pa
     where = f"{settings.source}: pairs[{number}]" if settings.source is not None else f"pairs[{number}]"
     a = connectors.endpoint(pair.a.connection, pair.a.collection, f"{where}.a")
     b = connectors.endpoint(pair.b.connection, pair.b.collection, f"{where}.b")
-    policy = PairPolicy(mode=pair.mode, conflict=pair.conflict, delete_on_a=pair.delete_on_a,
-                        delete_on_b=pair.delete_on_b, read_only_a=a.connector.capabilities.read_only,
-                        read_only_b=b.connector.capabilities.read_only, guard=pair.mass_delete)  # fmt: skip
+    policy = PairPolicy(
+        mode=pair.mode,
+        conflict=pair.conflict,
+        delete_on_a=pair.delete_on_a,
+        delete_on_b=pair.delete_on_b,
+        read_only_a=a.connector.capabilities.read_only,
+        read_only_b=b.connector.capabilities.read_only,
+        guard=pair.mass_delete,
+    )
     return PairSpec(pair.name, a, b, policy, pair.window)
 
 
@@ -208,8 +228,13 @@ class _Connectors:
         """A connector for ``connection``; the registry refuses types this version cannot run."""
         factory = connector_class(connection.type, where=where)
         if isinstance(connection, FolderConnection):
-            return factory(connection.path, name=connection.name, extension=connection.extension,
-                           read_only=connection.read_only, fsync=connection.fsync)  # fmt: skip
+            return factory(
+                connection.path,
+                name=connection.name,
+                extension=connection.extension,
+                read_only=connection.read_only,
+                fsync=connection.fsync,
+            )
         if isinstance(connection, MemoryConnection):
             if not is_ephemeral(self._settings.state.url):
                 raise ConfigError(_MEMORY_WITH_STATE.format(name=connection.name), where=where)

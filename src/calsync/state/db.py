@@ -71,9 +71,7 @@ def database_url(url_or_path: str | os.PathLike[str] | URL) -> URL:
     if url.get_backend_name() in ("sqlite", "postgresql"):
         return url
     shown = url.render_as_string(hide_password=True)
-    raise ConfigError(
-        f"unsupported database {shown}; use a SQLite path or postgresql://", where="state database"
-    )
+    raise ConfigError(f"unsupported database {shown}; use a SQLite path or postgresql://", where="state database")
 
 
 @contextmanager
@@ -177,9 +175,7 @@ class Database:
             order = compiled.positiontup if compiled.positional else None
             self._upserts[shape] = (compiled.string, itemgetter(*order) if order else None)
         sql, as_tuple = self._upserts[shape]
-        conn.exec_driver_sql(
-            sql, [as_tuple(row) for row in rows] if as_tuple else [dict(row) for row in rows]
-        )
+        conn.exec_driver_sql(sql, [as_tuple(row) for row in rows] if as_tuple else [dict(row) for row in rows])
 
     def ensure_schema(self) -> None:
         """Migrate to ``HEAD`` unless already there; the at-head check imports no Alembic."""
@@ -207,9 +203,7 @@ def _sqlite_engine(url: URL) -> Engine:
         try:
             Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(
-                f"cannot create the directory of the state database {url.database}: {exc}"
-            ) from exc
+            raise StateError(f"cannot create the directory of the state database {url.database}: {exc}") from exc
     args: dict[str, Any] = {"timeout": SQLITE_BUSY_SECONDS}
     if memory:
         args["check_same_thread"] = False
@@ -235,9 +229,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 def _postgres_engine(url: URL) -> Engine:
-    args: dict[str, Any] = (
-        {} if "connect_timeout" in url.query else {"connect_timeout": POSTGRES_CONNECT_SECONDS}
-    )
+    args: dict[str, Any] = {} if "connect_timeout" in url.query else {"connect_timeout": POSTGRES_CONNECT_SECONDS}
     try:
         return create_engine(url, connect_args=args)
     except ImportError as exc:

@@ -127,12 +127,8 @@ class SQLStore:
             # Only UPDATE and DELETE keep their row count unasked; the upsert's says whether it took the row.
             if conn.execute(stmt, row, execution_options={"preserve_rowcount": True}).rowcount == 1:
                 return lease
-            holder = conn.execute(
-                select(locks.c.owner, locks.c.expires_at).where(locks.c.name == name)
-            ).first()
-        held_by = (
-            f"{holder.owner!r} until {holder.expires_at:%Y-%m-%d %H:%M:%S} UTC" if holder else "another run"
-        )
+            holder = conn.execute(select(locks.c.owner, locks.c.expires_at).where(locks.c.name == name)).first()
+        held_by = f"{holder.owner!r} until {holder.expires_at:%Y-%m-%d %H:%M:%S} UTC" if holder else "another run"
         raise PairLocked(f"{what} is locked by {held_by}")
 
     def _release(self, lease: _Lease) -> None:
@@ -172,9 +168,7 @@ class SQLStore:
             rows = [_line_row(job_id, int(last) + n, line) for n, line in enumerate(lines, start=1)]
             conn.execute(insert(job_lines), rows)
 
-    def finish_job(
-        self, job_id: int, outcome: JobOutcome, counts: Mapping[str, int], message: str = ""
-    ) -> None:
+    def finish_job(self, job_id: int, outcome: JobOutcome, counts: Mapping[str, int], message: str = "") -> None:
         """Record the end of a run; raises ``StateError`` for an unknown job."""
         values = {
             "finished_at": datetime.now(UTC),
@@ -323,9 +317,7 @@ class _SQLPairState:
         cleared = [side.value for side, token in self._tokens.items() if token is None]
         if cleared:
             conn.execute(
-                delete(sync_tokens).where(
-                    sync_tokens.c.pair_id == self._pair_id, sync_tokens.c.side.in_(cleared)
-                )
+                delete(sync_tokens).where(sync_tokens.c.pair_id == self._pair_id, sync_tokens.c.side.in_(cleared))
             )
         stamp = self._db.driver_value(conn, sync_tokens.c.updated_at, now)
         kept = [

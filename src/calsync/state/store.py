@@ -165,9 +165,7 @@ class StateStore(Protocol):
         """Append detail lines to a job."""
         ...
 
-    def finish_job(
-        self, job_id: int, outcome: JobOutcome, counts: Mapping[str, int], message: str = ""
-    ) -> None:
+    def finish_job(self, job_id: int, outcome: JobOutcome, counts: Mapping[str, int], message: str = "") -> None:
         """Record how a run ended."""
         ...
 

@@ -55,9 +55,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"naive datetime {value.isoformat()} given to the state store; pass an aware one"
-            )
+            raise ValueError(f"naive datetime {value.isoformat()} given to the state store; pass an aware one")
         utc = value.astimezone(UTC)
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 

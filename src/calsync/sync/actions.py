@@ -29,10 +29,19 @@ AfterWrite = Callable[[Action], None]
 class Executor:
     """Carries out one run's actions against the two endpoints and records links in the pair's state."""
 
-    def __init__(self, endpoints: Mapping[Side, Endpoint], observations: Mapping[Side, Observation],
-                 links: Mapping[str, Link], state: PairState, report: Report, policy: PairPolicy, *,
-                 batch: int = 200, after_write: AfterWrite | None = None,
-                 progress: Progress | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        endpoints: Mapping[Side, Endpoint],
+        observations: Mapping[Side, Observation],
+        links: Mapping[str, Link],
+        state: PairState,
+        report: Report,
+        policy: PairPolicy,
+        *,
+        batch: int = 200,
+        after_write: AfterWrite | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.endpoints = endpoints
         self.observations = observations
         self.links = links
@@ -67,8 +76,15 @@ class Executor:
             if seen is None or seen.content is None:
                 continue
             source = self._status(action.ident, action.source)
-            self.state.put_link(intent(action.ident, self.links.get(action.ident), action.source.other, source,
-                                       seen.content.digest))  # fmt: skip
+            self.state.put_link(
+                intent(
+                    action.ident,
+                    self.links.get(action.ident),
+                    action.source.other,
+                    source,
+                    seen.content.digest,
+                )
+            )
             recorded = True
         return recorded
 
@@ -78,8 +94,11 @@ class Executor:
         except AlreadyExists as exc:
             self._matched_on_create(action, exc)
         except PreconditionFailed as exc:
-            self._failed(action, f"changed on {_name(action.target)} while syncing; retried next run ({exc})",
-                         conflict=True)  # fmt: skip
+            self._failed(
+                action,
+                f"changed on {_name(action.target)} while syncing; retried next run ({exc})",
+                conflict=True,
+            )
         except ConnectorError as exc:
             self._failed(action, str(exc))
 
@@ -90,8 +109,10 @@ class Executor:
         elif kind is ActionKind.DELETE:
             self._delete(action)
         elif kind is ActionKind.LINK:
-            self._record(action, Link(action.ident, self._status(action.ident, Side.A),
-                                      self._status(action.ident, Side.B)))  # fmt: skip
+            self._record(
+                action,
+                Link(action.ident, self._status(action.ident, Side.A), self._status(action.ident, Side.B)),
+            )
         elif kind is ActionKind.UNLINK:
             self._drop(action)
         else:
@@ -111,8 +132,10 @@ class Executor:
             ref = endpoint.connector.update(endpoint.collection, self._target_ref(action.ident, target), content)
         self.written[target].append(ref)
         self._wrote(action)
-        statuses = {source: self._status(action.ident, source), target: SideStatus(ref.href, ref.version,
-                                                                                   content.digest)}  # fmt: skip
+        statuses = {
+            source: self._status(action.ident, source),
+            target: SideStatus(ref.href, ref.version, content.digest),
+        }
         link = Link(action.ident, statuses[Side.A], statuses[Side.B])
         if action.unlink_after:
             self._drop(action, href=ref.href)
@@ -214,12 +237,14 @@ class Executor:
             self.state.drop_link(action.ident)
         for side in (Side.A, Side.B):
             seen = self._seen(action.ident, side)
-            href = seen.ref.href if seen else (self.links[action.ident].side(side).href
-                                               if action.ident in self.links else "")  # fmt: skip
+            href = (
+                seen.ref.href
+                if seen
+                else (self.links[action.ident].side(side).href if action.ident in self.links else "")
+            )
             if href:
                 self.observations[side].retry.add(href)
-        self.report.failed(action.target, action.ident, action.kind.value, message, rule=action.rule,
-                           conflict=conflict)  # fmt: skip
+        self.report.failed(action.target, action.ident, action.kind.value, message, rule=action.rule, conflict=conflict)
 
 
 def _name(side: Side | None) -> str:

@@ -97,8 +97,11 @@ class _Run:
         observations = {side: self._observe(side, stored) for side in (Side.A, Side.B)}
         links = self._settle(stored, observations)
         blocked = observations[Side.A].blocked | observations[Side.B].blocked
-        actions = [a for a in plan(links, observations[Side.A].view, observations[Side.B].view, self.spec.policy)
-                   if a.ident not in blocked]  # fmt: skip
+        actions = [
+            a
+            for a in plan(links, observations[Side.A].view, observations[Side.B].view, self.spec.policy)
+            if a.ident not in blocked
+        ]
         actions = self._guard_mass_deletion(actions, links, observations)
         self.report.planned = actions
         touched = {a.ident for a in actions} | blocked
@@ -107,9 +110,17 @@ class _Run:
             for action in actions:
                 self.report.done(action)
             return self.report
-        executor = Executor(self._endpoints(), observations, links, self.state, self.report, self.spec.policy,
-                            batch=self.options.checkpoint_every,
-                            after_write=self.options.after_write, progress=self.options.progress)  # fmt: skip
+        executor = Executor(
+            self._endpoints(),
+            observations,
+            links,
+            self.state,
+            self.report,
+            self.spec.policy,
+            batch=self.options.checkpoint_every,
+            after_write=self.options.after_write,
+            progress=self.options.progress,
+        )
         executor.run(actions)
         self.state.checkpoint()
         self._store_tokens(observations, executor)
@@ -130,13 +141,21 @@ class _Run:
         return {Side.A: self.spec.a, Side.B: self.spec.b}
 
     def _observe(self, side: Side, links: Mapping[str, Link]) -> Observation:
-        observer = Observer(side, self._endpoints()[side], links, self.report, window=self.window,
-                            full=self.options.full, progress=self.options.progress)  # fmt: skip
+        observer = Observer(
+            side,
+            self._endpoints()[side],
+            links,
+            self.report,
+            window=self.window,
+            full=self.options.full,
+            progress=self.options.progress,
+        )
         self.stored_tokens[side] = self.state.token(side)
         return observer.observe(self.stored_tokens[side])
 
-    def _guard_mass_deletion(self, actions: list[Action], links: Mapping[str, Link],
-                             observations: Mapping[Side, Observation]) -> list[Action]:  # fmt: skip
+    def _guard_mass_deletion(
+        self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
+    ) -> list[Action]:
         """Hold a side's deletions when they are more than its guard allows and the run was not told to allow."""
         if self.options.allow_mass_delete:
             return actions
@@ -147,9 +166,14 @@ class _Run:
                 self.report.warnings.append(
                     f"{deletions} of {total} items would be deleted on {side.value.upper()}: more than the "
                     "mass-deletion guard allows; nothing was deleted there. Check the other side, then run "
-                    "again with --allow-mass-delete to let the deletions go through.")
-                actions = [replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
-                           if a.kind is ActionKind.DELETE and a.target is side else a for a in actions]  # fmt: skip
+                    "again with --allow-mass-delete to let the deletions go through."
+                )
+                actions = [
+                    replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
+                    if a.kind is ActionKind.DELETE and a.target is side
+                    else a
+                    for a in actions
+                ]
         return actions
 
     def _store_tokens(self, observations: Mapping[Side, Observation], executor: Executor) -> None:

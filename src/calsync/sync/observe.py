@@ -80,8 +80,17 @@ class Observation:
 class Observer:
     """Reads one side of one pair for one run."""
 
-    def __init__(self, side: Side, endpoint: Endpoint, links: Mapping[str, Link], report: Report, *,
-                 window: Window | None, full: bool, progress: Progress | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        side: Side,
+        endpoint: Endpoint,
+        links: Mapping[str, Link],
+        report: Report,
+        *,
+        window: Window | None,
+        full: bool,
+        progress: Progress | None = None,
+    ) -> None:
         self.side = side
         self.endpoint = endpoint
         self.links = links
@@ -196,8 +205,12 @@ class Observer:
         if link is None:
             return False
         linked_href = link.side(self.side).href
-        return bool(linked_href) and linked_href != href and linked_href not in self.vanished and (
-            self.by_href.get(linked_href) == ident and link.pending is None)
+        return (
+            bool(linked_href)
+            and linked_href != href
+            and linked_href not in self.vanished
+            and (self.by_href.get(linked_href) == ident and link.pending is None)
+        )
 
     def _check_copies(self, obs: Observation) -> None:
         """An item found at a new href while its linked href still holds it is a copy, not a move."""
@@ -229,9 +242,14 @@ class Observer:
             return
         obs.blocked.add(ident)
         obs.retry.update((href, first))
-        self.report.failed(self.side, ident, "read",
-                           f"two items carry the identity {ident!r} ({first} and {href}); neither is synced "
-                           "until one is removed or given another UID", href=href)  # fmt: skip
+        self.report.failed(
+            self.side,
+            ident,
+            "read",
+            f"two items carry the identity {ident!r} ({first} and {href}); neither is synced "
+            "until one is removed or given another UID",
+            href=href,
+        )
 
 
 def link_ref(link: Link, side: Side) -> ItemRef:

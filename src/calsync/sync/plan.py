@@ -150,14 +150,19 @@ def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: P
     if source is None:
         action = _two_way(ident, sa, sb, a, b, policy)
     else:
-        action = _one_way(ident, sa if source is Side.A else sb, sb if source is Side.A else sa, source, a, b,
-                          policy)  # fmt: skip
+        action = _one_way(ident, sa if source is Side.A else sb, sb if source is Side.A else sa, source, a, b, policy)
     if action is not None and action.kind in (ActionKind.CREATE, ActionKind.UPDATE):
         view = a if action.source is Side.A else b
         seen = view.seen.get(ident)
         if seen is not None and seen.leaves_window:
-            return Action(action.kind, ident, action.target, action.rule + "; then unlinked (left the window)",
-                          action.conflict, unlink_after=True)  # fmt: skip
+            return Action(
+                action.kind,
+                ident,
+                action.target,
+                action.rule + "; then unlinked (left the window)",
+                action.conflict,
+                unlink_after=True,
+            )
     return action
 
 
@@ -186,8 +191,9 @@ def _two_way(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy:
     return None  # SAME/SAME needs nothing; ABSENT/ABSENT cannot happen (the ident came from somewhere)
 
 
-def _one_way(ident: str, s: State, t: State, source: Side, a: SideView, b: SideView, policy: PairPolicy
-             ) -> Action | None:  # fmt: skip
+def _one_way(
+    ident: str, s: State, t: State, source: Side, a: SideView, b: SideView, policy: PairPolicy
+) -> Action | None:
     target = source.other
     src, tgt = source.value.upper(), target.value.upper()
     if (s, t) == (State.NEW, State.ABSENT):
@@ -219,8 +225,13 @@ def _both(ident: str, state: State, a: SideView, b: SideView, policy: PairPolicy
         return Action(ActionKind.LINK, ident, rule="same content on both sides")
     winner = resolve(policy.conflict, a.seen[ident].modified, b.seen[ident].modified)
     what = "created on both sides" if state is State.NEW else "changed on both sides"
-    return Action(ActionKind.UPDATE, ident, winner.other,
-                  f"conflict ({what}): {winner.value.upper()} wins by {policy.conflict.value}", conflict=True)
+    return Action(
+        ActionKind.UPDATE,
+        ident,
+        winner.other,
+        f"conflict ({what}): {winner.value.upper()} wins by {policy.conflict.value}",
+        conflict=True,
+    )
 
 
 def resolve(policy: ConflictPolicy, modified_a: float | None, modified_b: float | None) -> Side:
@@ -254,6 +265,10 @@ def _moved(ident: str, link: Link, a: SideView, b: SideView) -> bool:
 
 def _guard_read_only(action: Action, policy: PairPolicy) -> Action:
     if action.writes and action.target is not None and policy.read_only(action.target):
-        return Action(ActionKind.SKIP, action.ident, action.target,
-                      f"{action.rule}; not done: {action.target.value.upper()} is read-only")  # fmt: skip
+        return Action(
+            ActionKind.SKIP,
+            action.ident,
+            action.target,
+            f"{action.rule}; not done: {action.target.value.upper()} is read-only",
+        )
     return action

@@ -26,8 +26,13 @@ class SideCounts:
     held: int = 0
 
 
-_COUNTED = {ActionKind.CREATE: "created", ActionKind.UPDATE: "updated", ActionKind.DELETE: "deleted",
-            ActionKind.SKIP: "skipped", ActionKind.HOLD: "held"}  # fmt: skip
+_COUNTED = {
+    ActionKind.CREATE: "created",
+    ActionKind.UPDATE: "updated",
+    ActionKind.DELETE: "deleted",
+    ActionKind.SKIP: "skipped",
+    ActionKind.HOLD: "held",
+}
 
 
 @dataclass(slots=True)
@@ -62,11 +67,21 @@ class Report:
         if action.kind is ActionKind.UNLINK or action.unlink_after:
             self.unlinked += 1
         outcome = "planned" if self.dry_run else ("held" if action.kind is ActionKind.HOLD else "done")
-        self.lines.append(ItemLine(action.ident, _side_name(action.target), action.kind.value, outcome,
-                                   action.rule, href=href))  # fmt: skip
+        self.lines.append(
+            ItemLine(action.ident, _side_name(action.target), action.kind.value, outcome, action.rule, href=href)
+        )
 
-    def failed(self, side: Side | None, ident: str, action: str, message: str, *, href: str = "",
-               rule: str = "", conflict: bool = False) -> None:  # fmt: skip
+    def failed(
+        self,
+        side: Side | None,
+        ident: str,
+        action: str,
+        message: str,
+        *,
+        href: str = "",
+        rule: str = "",
+        conflict: bool = False,
+    ) -> None:
         """Record one item that could not be read or written; the run goes on."""
         if side is not None:
             counts = self.side(side)
@@ -80,14 +95,14 @@ class Report:
     @property
     def outcome(self) -> JobOutcome:
         """Completed, or completed with warnings when anything failed, conflicted or was held."""
-        trouble = any(getattr(c, f.name) for c in (self.a, self.b) for f in fields(c)
-                      if f.name in ("errors", "conflicts", "held"))  # fmt: skip
+        trouble = any(
+            getattr(c, f.name) for c in (self.a, self.b) for f in fields(c) if f.name in ("errors", "conflicts", "held")
+        )
         return JobOutcome.WARNINGS if trouble or self.warnings else JobOutcome.COMPLETED
 
     def counts(self) -> dict[str, int]:
         """Flat counts for storage: ``a.created``, ``b.errors``, ``unchanged`` …"""
-        flat = {f"{name}.{f.name}": getattr(c, f.name) for name, c in (("a", self.a), ("b", self.b))
-                for f in fields(c)}  # fmt: skip
+        flat = {f"{name}.{f.name}": getattr(c, f.name) for name, c in (("a", self.a), ("b", self.b)) for f in fields(c)}
         flat.update(unchanged=self.unchanged, linked=self.linked, unlinked=self.unlinked)
         return flat
 

@@ -47,9 +47,7 @@ def run_online() -> None:
         return
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        raise RuntimeError(
-            "no connection and no sqlalchemy.url: use calsync.state.migrations.alembic_config(url)"
-        )
+        raise RuntimeError("no connection and no sqlalchemy.url: use calsync.state.migrations.alembic_config(url)")
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         _configure(connection)

@@ -62,9 +62,7 @@ def upgrade() -> None:
         sa.Column("side", sa.String(8), nullable=False),
         sa.Column("token", sa.Text(), nullable=False),
         sa.Column("updated_at", _TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["pair_id"], ["pairs.id"], name="fk_sync_tokens_pair_id_pairs", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["pair_id"], ["pairs.id"], name="fk_sync_tokens_pair_id_pairs", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("pair_id", "side", name="pk_sync_tokens"),
     )
     op.create_table(
