@@ -1,0 +1,145 @@
+"""Time zones compared by what they do: their UTC offsets and transitions over one reference year.
+
+Why: a TZID is only a label. Outlook writes "Customized Time Zone", Lotus Notes writes its own names, and some
+servers invent ids; what identifies the zone is the VTIMEZONE's rules. Two zones that have the same offsets
+and switch at the same minutes of a year are interchangeable for that year, so a custom VTIMEZONE can be
+replaced by the IANA zone that behaves the same, and an IANA zone CLDR does not list can be given the Windows
+zone that behaves the same. Comparing one year (the current one, or the last year a VTIMEZONE describes) is
+enough for that and cheap: about 370 offset look-ups and a few bisections per zone, cached per zone and year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+OffsetAt = Callable[[datetime], int]
+"""A zone as a function: the UTC offset in seconds at an aware UTC instant."""
+
+_MINUTES_A_DAY = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """What a zone does in one year.
+
+    ``transitions`` are (minute of the year in UTC, offset from then on in seconds), exact to the minute;
+    ``daily`` holds the offset at 00:00 UTC of every day, for measuring how far apart two zones are.
+    """
+
+    initial: int
+    transitions: tuple[tuple[int, int], ...]
+    daily: tuple[int, ...]
+
+    @property
+    def offsets(self) -> frozenset[int]:
+        """Every offset the zone uses in the year."""
+        return frozenset(self.daily) | {self.initial} | {offset for _, offset in self.transitions}
+
+    @property
+    def standard(self) -> int:
+        """The smaller offset: standard time for every zone whose summer time moves clocks forward."""
+        return min(self.offsets)
+
+    def distance(self, other: Behaviour) -> int:
+        """The number of days on which the two zones have different offsets."""
+        return sum(mine != theirs for mine, theirs in zip(self.daily, other.daily, strict=False))
+
+
+def zone_offset_at(zone: tzinfo) -> OffsetAt:
+    """The offset function of a ``tzinfo`` (zoneinfo, fixed offsets, dateutil …)."""
+
+    def offset_at(instant: datetime) -> int:
+        offset = instant.astimezone(zone).utcoffset()
+        return int(offset.total_seconds()) if offset is not None else 0
+
+    return offset_at
+
+
+def table_offset_at(times: list[datetime], offsets: list[int]) -> OffsetAt:
+    """The offset function of a transition table (aware UTC instants, sorted, each with the offset from then
+    on).
+
+    Before the first transition the first offset applies: VTIMEZONEs describe the past only as far as they
+    need.
+    """
+    from bisect import bisect_right
+
+    def offset_at(instant: datetime) -> int:
+        index = bisect_right(times, instant) - 1
+        return offsets[max(index, 0)]
+
+    return offset_at
+
+
+def behaviour(offset_at: OffsetAt, year: int) -> Behaviour:
+    """Sample the zone daily through ``year`` and pin each change of offset to the minute."""
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    days = (datetime(year + 1, 1, 1, tzinfo=UTC) - start).days
+    daily = tuple(offset_at(start + timedelta(days=day)) for day in range(days + 1))
+    transitions = tuple(
+        _pin(offset_at, start, day * _MINUTES_A_DAY, daily[day]) for day in range(days) if daily[day] != daily[day + 1]
+    )
+    return Behaviour(daily[0], transitions, daily[:days])
+
+
+def _pin(offset_at: OffsetAt, start: datetime, low: int, before: int) -> tuple[int, int]:
+    """The first minute in ``(low, low + 1 day]`` whose offset differs from ``before``, and that offset."""
+    high = low + _MINUTES_A_DAY
+    while high - low > 1:
+        middle = (low + high) // 2
+        if offset_at(start + timedelta(minutes=middle)) == before:
+            low = middle
+        else:
+            high = middle
+    return high, offset_at(start + timedelta(minutes=high))
+
+
+@lru_cache(maxsize=2048)
+def zone_behaviour(name: str, year: int) -> Behaviour:
+    """The behaviour of an IANA zone in ``year``, cached: zones are compared many times over."""
+    return behaviour(zone_offset_at(ZoneInfo(name)), year)
+
+
+def best_match(target: Behaviour, names: Iterable[str], year: int) -> str | None:
+    """The first zone in ``names`` that behaves exactly like ``target``; else the closest with the same
+    offsets.
+
+    Order matters: callers list the zones they prefer first (CLDR's main zone of each Windows zone), so a tie
+    goes to the zone people expect. ``None`` when no zone uses the same set of offsets.
+    """
+    names = tuple(names)
+    for name in names:
+        if zone_behaviour(name, year) == target:
+            return name
+    best: tuple[int, str] | None = None
+    for name in names:
+        candidate = zone_behaviour(name, year)
+        if candidate.offsets != target.offsets:
+            continue
+        distance = target.distance(candidate)
+        if best is None or distance < best[0]:
+            best = (distance, name)
+    return best[1] if best else None
+
+
+def nearest(target: Behaviour, names: Iterable[str], year: int) -> str | None:
+    """Like ``best_match``, and failing that the zone with the nearest standard offset (summer time alike
+    first).
+
+    For answers that must name *some* zone, such as the Windows zone of an IANA zone CLDR does not know.
+    """
+    names = tuple(names)
+    found = best_match(target, names, year)
+    if found is not None or not names:
+        return found
+    has_dst = len(target.offsets) > 1
+
+    def gap(name: str) -> tuple[int, bool]:
+        candidate = zone_behaviour(name, year)
+        return abs(candidate.standard - target.standard), (len(candidate.offsets) > 1) != has_dst
+
+    return min(names, key=gap)
