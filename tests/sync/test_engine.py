@@ -293,3 +293,23 @@ def test_tasks_sync_like_events(tmp_path: Path, store: SQLStore) -> None:
     (a / "t1.ics").write_text(task("t1", due="20261125"), encoding="utf-8")
     sync_pair(spec, store, RUN)
     assert "VTODO" in (b / "t1.ics").read_text(encoding="utf-8")
+
+
+def test_a_store_that_filters_by_window_is_not_read_outside_it(store: SQLStore) -> None:
+    """A store with tokens lists all it holds; only what overlaps the window is read, aged-out links drop."""
+    spec, a, _b = memories()
+    a.put_raw("cal", "near.ics", event("near", day="20261201"))
+    a.put_raw("cal", "history.ics", event("history", day="20200101"))
+    read: list[str] = []
+    real_get = a.get
+
+    def counting_get(collection: str, hrefs: list[str]):  # type: ignore[no-untyped-def]
+        read.extend(hrefs)
+        return real_get(collection, hrefs)
+
+    a.get = counting_get  # type: ignore[method-assign]
+    sync_pair(spec, store, RUN)
+    assert read == ["near.ics"]
+    read.clear()
+    aged = sync_pair(spec, store, RunOptions(now=datetime(2027, 3, 1, tzinfo=UTC), full=True))
+    assert read == [] and aged.unlinked == 1 and aged.writes == 0

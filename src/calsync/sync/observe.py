@@ -114,11 +114,19 @@ class Observer:
         obs = Observation(SideView(), changes)
         listed: set[str] = set()
         to_fetch: list[str] = []
-        fetch_all = self.full and self.window is not None and not self._windowed_listing()
+        in_window = self._in_window(changes)
+        caps = self.endpoint.connector.capabilities
+        fetch_all = self.full and self.window is not None and not caps.filters_window
         for ref in changes.changed:
             listed.add(ref.href)
             ident = self.by_href.get(ref.href)
-            if fetch_all or ident is None or self._stale(self.links[ident], ref):
+            stale = ident is None or self._stale(self.links[ident], ref)
+            if in_window is not None and ref.href not in in_window:
+                if ident is not None and not stale:
+                    obs.view.outside.add(ident)  # aged out of the window unchanged: unlink, never delete
+                if ident is None or not stale:
+                    continue  # unlinked and outside: not ours to read
+            if fetch_all or stale:
                 to_fetch.append(ref.href)
         to_fetch.extend(href for href in envelope.retry if href not in listed)
         to_fetch.extend(self._intent_targets(set(to_fetch)))
@@ -131,6 +139,18 @@ class Observer:
         self._fetch(list(dict.fromkeys(to_fetch)), obs)
         self._check_copies(obs)
         return obs
+
+    def _in_window(self, changes: ChangeSet) -> set[str] | None:
+        """For a complete listing that ignored the window, the hrefs the store says overlap it.
+
+        Why: a store with sync tokens lists everything it holds, years of history included; asking it which of
+        those overlap the window (one range query) spares reading every item just to learn its dates.
+        """
+        connector = self.endpoint.connector
+        caps = connector.capabilities
+        if not changes.complete or self.window is None or not caps.filters_window or not caps.has_sync_token:
+            return None
+        return {ref.href for ref in connector.list(self.endpoint.collection, self.window)}
 
     def _stale(self, link: Link, ref: ItemRef) -> bool:
         """Whether ``ref`` must be read: its version is not the link's, or a write to it is unconfirmed."""
