@@ -313,3 +313,25 @@ def test_a_store_that_filters_by_window_is_not_read_outside_it(store: SQLStore) 
     read.clear()
     aged = sync_pair(spec, store, RunOptions(now=datetime(2027, 3, 1, tzinfo=UTC), full=True))
     assert read == [] and aged.unlinked == 1 and aged.writes == 0
+
+
+def test_a_kind_can_have_its_own_mode_even_when_its_content_is_not_read(store: SQLStore) -> None:
+    """Order lines are owned by A in a two-way pair: B's edit is overwritten, B's deletion re-created."""
+    from calsync.model.item import ItemKind
+
+    spec, a, b = memories(PairPolicy(kind_modes={ItemKind.ORDER_LINE: Mode.A_TO_B}))
+    line = "X-CALSYNC-KIND:order-line\r\n"
+    a.put_raw("cal", "o1.ics", event("o1", "Order 4711 line 1", extra=line))
+    a.put_raw("cal", "e1.ics", event("e1", "Ordinary"))
+    sync_pair(spec, store, RUN)
+    with store.open_pair("mem") as state:
+        assert {i: link.kind for i, link in state.links().items()} == {"o1": "order-line", "e1": "event"}
+    b.put_raw("cal", "o1.ics", event("o1", "edited on B", extra=line))
+    b.put_raw("cal", "e1.ics", event("e1", "edited on B"))
+    report = sync_pair(spec, store, RUN)
+    assert scan(b.texts("cal")["o1.ics"]).facts.title == "Order 4711 line 1"
+    assert scan(a.texts("cal")["e1.ics"]).facts.title == "edited on B"
+    assert report.b.updated == 1 and report.a.updated == 1
+    b.remove_raw("cal", "o1.ics")
+    again = sync_pair(spec, store, RUN)
+    assert again.b.created == 1 and "re-created" in again.lines[0].rule

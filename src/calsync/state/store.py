@@ -56,13 +56,15 @@ class Link:
     """One item known on both sides of a pair (vdirsyncer calls this the status).
 
     ``pending`` is set while a write is in flight; ``a`` and ``b`` are then the last confirmed statuses
-    (``NO_STATUS`` on the target of a create).
+    (``NO_STATUS`` on the target of a create). ``kind`` is the item's kind (an ``ItemKind`` value) as last seen,
+    so rules that differ per kind apply to an item whose content was not read (unchanged or deleted).
     """
 
     ident: str
     a: SideStatus
     b: SideStatus
     pending: Pending | None = None
+    kind: str = ""
 
     def side(self, side: Side) -> SideStatus:
         """The status of ``side``."""

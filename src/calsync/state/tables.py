@@ -87,6 +87,9 @@ links = Table(
     metadata,
     Column("pair_id", Integer, ForeignKey("pairs.id", ondelete="CASCADE"), nullable=False),
     Column("ident", Text, nullable=False),
+    # What the item is (event, task, assignment, order-line, contact): rules differ per kind, and a deleted
+    # item's kind must be known without its content.
+    Column("kind", String(16), nullable=False, server_default=""),
     Column("a_href", Text, nullable=False),
     Column("a_version", Text, nullable=False),
     Column("a_digest", Text, nullable=False),

@@ -18,7 +18,7 @@ from calsync.model.refs import ItemRef, Side
 from calsync.state.store import Link, PairState, SideStatus
 from calsync.sync.intents import intent
 from calsync.sync.observe import Endpoint, Observation, Progress, link_ref
-from calsync.sync.plan import Action, ActionKind, Seen, State, decide
+from calsync.sync.plan import Action, ActionKind, Seen, State, decide, kind_of
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
@@ -83,6 +83,7 @@ class Executor:
                     action.source.other,
                     source,
                     seen.content.digest,
+                    seen.kind,
                 )
             )
             recorded = True
@@ -111,7 +112,12 @@ class Executor:
         elif kind is ActionKind.LINK:
             self._record(
                 action,
-                Link(action.ident, self._status(action.ident, Side.A), self._status(action.ident, Side.B)),
+                Link(
+                    action.ident,
+                    self._status(action.ident, Side.A),
+                    self._status(action.ident, Side.B),
+                    kind=self._kind(action.ident),
+                ),
             )
         elif kind is ActionKind.UNLINK:
             self._drop(action)
@@ -136,7 +142,7 @@ class Executor:
             source: self._status(action.ident, source),
             target: SideStatus(ref.href, ref.version, content.digest),
         }
-        link = Link(action.ident, statuses[Side.A], statuses[Side.B])
+        link = Link(action.ident, statuses[Side.A], statuses[Side.B], kind=content.facts.kind.value)
         if action.unlink_after:
             self._drop(action, href=ref.href)
         else:
@@ -166,6 +172,10 @@ class Executor:
 
     def _seen(self, ident: str, side: Side) -> Seen | None:
         return self.observations[side].view.seen.get(ident)
+
+    def _kind(self, ident: str) -> str:
+        views = self.observations
+        return kind_of(ident, self.links.get(ident), views[Side.A].view, views[Side.B].view)
 
     def _status(self, ident: str, side: Side) -> SideStatus:
         seen = self._seen(ident, side)
@@ -223,7 +233,8 @@ class Executor:
         view = self.observations[action.target].view
         view.seen[action.ident] = Seen(found.ref, scan.digest, None, found.content)
         views = {side: self.observations[side].view for side in (Side.A, Side.B)}
-        again = decide(action.ident, State.NEW, State.NEW, views[Side.A], views[Side.B], self.policy)
+        mode = self.policy.mode_for(self._kind(action.ident))
+        again = decide(action.ident, State.NEW, State.NEW, views[Side.A], views[Side.B], self.policy, mode)
         if again is None or again.kind is ActionKind.CREATE:
             self._failed(action, f"an item with this identity exists on {_name(action.target)}: {exc}")
             return

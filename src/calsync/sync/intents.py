@@ -17,17 +17,17 @@ from calsync.state.store import NO_STATUS, Link, Pending, SideStatus
 from calsync.sync.plan import SideView
 
 
-def intent(ident: str, old: Link | None, target: Side, source: SideStatus, digest: str) -> Link:
+def intent(ident: str, old: Link | None, target: Side, source: SideStatus, digest: str, kind: str) -> Link:
     """The link to record before writing ``digest`` to ``target``: the confirmed statuses plus the intent."""
     a, b = (old.a, old.b) if old is not None else (NO_STATUS, NO_STATUS)
-    return Link(ident, a, b, Pending(target, source, digest))
+    return Link(ident, a, b, Pending(target, source, digest), kind=kind)
 
 
 def confirmed(link: Link) -> Link | None:
     """``link`` without its intent; ``None`` when nothing was confirmed yet (the intent was a first create)."""
     if link.pending is not None and link.side(link.pending.target) == NO_STATUS:
         return None
-    return Link(link.ident, link.a, link.b)
+    return Link(link.ident, link.a, link.b, kind=link.kind)
 
 
 @dataclass(slots=True)
@@ -56,7 +56,7 @@ def settle(links: Mapping[str, Link], views: Mapping[Side, SideView]) -> Settled
         if seen is not None and seen.digest == pending.digest:
             target = SideStatus(seen.ref.href, seen.ref.version, pending.digest)
             a, b = (pending.source, target) if pending.target is Side.B else (target, pending.source)
-            settled.links[ident] = Link(ident, a, b)
+            settled.links[ident] = Link(ident, a, b, kind=link.kind)
             settled.record.append(settled.links[ident])
             continue
         old = confirmed(link)

@@ -24,7 +24,7 @@ from enum import StrEnum
 from calsync.model.content import Content
 from calsync.model.refs import ItemRef, Side
 from calsync.state.store import Link
-from calsync.sync.rules import ConflictPolicy, PairPolicy
+from calsync.sync.rules import ConflictPolicy, Mode, PairPolicy
 
 
 class State(StrEnum):
@@ -52,6 +52,11 @@ class Seen:
     stamp: float | None = None
     content: Content | None = field(default=None, compare=False)
     leaves_window: bool = False
+
+    @property
+    def kind(self) -> str:
+        """The item's kind from its content, or "" when it was not read."""
+        return "" if self.content is None else self.content.facts.kind.value
 
     @property
     def modified(self) -> float | None:
@@ -134,7 +139,7 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
     for ident in idents:
         link = links.get(ident)
         sa, sb = a.state(ident, link, Side.A), b.state(ident, link, Side.B)
-        action = decide(ident, sa, sb, a, b, policy)
+        action = decide(ident, sa, sb, a, b, policy, policy.mode_for(kind_of(ident, link, a, b)))
         if action is None and link is not None and _moved(ident, link, a, b):
             action = Action(ActionKind.LINK, ident, rule="unchanged; new version or href recorded")
         if action is not None:
@@ -142,15 +147,28 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
     return actions
 
 
-def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy) -> Action | None:
-    """One row of the table: the action for one item given its state on both sides."""
+def kind_of(ident: str, link: Link | None, a: SideView, b: SideView) -> str:
+    """The item's kind: from content read in this run (either side), else as its link remembers it."""
+    for view in (a, b):
+        seen = view.seen.get(ident)
+        if seen is not None and seen.content is not None:
+            return seen.kind
+    return link.kind if link is not None else ""
+
+
+def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
+           mode: Mode | None = None) -> Action | None:  # fmt: skip
+    """One row of the table: the action for one item given its state on both sides, in ``mode`` (by default
+    the pair's; ``plan`` passes the mode of the item's kind)."""
     if State.OUTSIDE in (sa, sb):
         return Action(ActionKind.UNLINK, ident, rule="left the sync window: unlinked, both copies kept")
-    source = policy.mode.source
+    mode = mode or policy.mode
+    source = mode.source
     if source is None:
         action = _two_way(ident, sa, sb, a, b, policy)
     else:
-        action = _one_way(ident, sa if source is Side.A else sb, sb if source is Side.A else sa, source, a, b, policy)
+        action = _one_way(ident, sa if source is Side.A else sb, sb if source is Side.A else sa, source, a, b, policy,
+                          mode)  # fmt: skip
     if action is not None and action.kind in (ActionKind.CREATE, ActionKind.UPDATE):
         view = a if action.source is Side.A else b
         seen = view.seen.get(ident)
@@ -192,14 +210,14 @@ def _two_way(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy:
 
 
 def _one_way(
-    ident: str, s: State, t: State, source: Side, a: SideView, b: SideView, policy: PairPolicy
+    ident: str, s: State, t: State, source: Side, a: SideView, b: SideView, policy: PairPolicy, mode: Mode
 ) -> Action | None:
     target = source.other
     src, tgt = source.value.upper(), target.value.upper()
     if (s, t) == (State.NEW, State.ABSENT):
         return Action(ActionKind.CREATE, ident, target, f"new on {src}")
     if (s, t) == (State.ABSENT, State.NEW):
-        if policy.mode.merge:
+        if mode.merge:
             return None
         return _deletion(ident, target, f"only on {tgt}, which mirrors {src}", policy, unlinked=True)
     if (s, t) in ((State.NEW, State.NEW), (State.CHANGED, State.CHANGED)):

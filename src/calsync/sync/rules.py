@@ -6,9 +6,11 @@ private items, imports) build on these in the hub.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from calsync.model.item import ItemKind
 from calsync.model.refs import Side
 
 
@@ -81,6 +83,15 @@ class PairPolicy:
     read_only_a: bool = False
     read_only_b: bool = False
     guard: MassDeleteGuard = field(default_factory=MassDeleteGuard)
+    kind_modes: Mapping[ItemKind, Mode] = field(default_factory=dict)
+
+    def mode_for(self, kind: str) -> Mode:
+        """The mode for items of ``kind``: a kind's own mode (order lines are one-way from the business side,
+        whatever the pair's mode) or the pair's."""
+        try:
+            return self.kind_modes.get(ItemKind(kind), self.mode)
+        except ValueError:
+            return self.mode
 
     def may_delete(self, side: Side) -> bool:
         """Whether deletions propagate to ``side``."""
