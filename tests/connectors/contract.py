@@ -74,6 +74,17 @@ class ConnectorContract:
         got = self._get(conn, only.href)
         assert isinstance(got, Fetched) and got.content.facts.title == "first"
 
+    def test_an_unrelated_item_at_the_keys_href_is_left_alone(self, conn: Connector) -> None:
+        self.put_external(conn, "team-meeting.ics", event("dentist", "Dentist"))
+        ref = conn.create(self.collection, Content.from_text(event("team-meeting", "Team")), "team-meeting")
+        assert ref.href != "team-meeting.ics"
+        assert conn.create(self.collection, Content.from_text(event("team-meeting", "Team")), "team-meeting") == ref
+        titles = {}
+        for result in conn.get(self.collection, ["team-meeting.ics", ref.href]):
+            assert isinstance(result, Fetched)
+            titles[result.ref.href] = result.content.facts.title
+        assert titles == {"team-meeting.ics": "Dentist", ref.href: "Team"}
+
     def test_key_that_is_not_a_safe_name_still_creates_one_item(self, conn: Connector) -> None:
         key = "order/4711:line 2"
         ref = conn.create(self.collection, Content.from_text(event(key)), key)

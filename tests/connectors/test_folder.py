@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,15 @@ def test_fsync_option_writes_the_same_bytes(tmp_path: Path) -> None:
     content = Content.from_text(event("y1"))
     ref = conn.create("cal", content, "y1")
     assert (tmp_path / "cal" / ref.href).read_bytes().decode("utf-8") == content.text
+
+
+def test_an_edit_that_puts_the_mtime_back_is_still_seen(tmp_path: Path) -> None:
+    conn = FolderConnector(tmp_path)
+    ref = conn.create("cal", Content.from_text(event("m1", "Title A")), "m1")
+    token = conn.absorb_writes("cal", conn.changes("cal", None).token, [ref])
+    path = tmp_path / "cal" / ref.href
+    before = path.stat()
+    path.write_text(event("m1", "Title B"), encoding="utf-8")  # same length, then the old mtime back
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    changes = conn.changes("cal", token)
+    assert [r.href for r in changes.changed] == [ref.href]

@@ -335,3 +335,13 @@ def test_a_kind_can_have_its_own_mode_even_when_its_content_is_not_read(store: S
     b.remove_raw("cal", "o1.ics")
     again = sync_pair(spec, store, RUN)
     assert again.b.created == 1 and "re-created" in again.lines[0].rule
+
+
+def test_a_users_file_named_like_our_key_is_never_overwritten(tmp_path: Path, store: SQLStore) -> None:
+    spec, a, b = folders(tmp_path)
+    (a / "a-1.ics").write_text(event("team-meeting", "Team meeting"), encoding="utf-8")
+    (b / "team-meeting.ics").write_text(event("dentist", "Dentist"), encoding="utf-8")
+    sync_pair(spec, store, RUN)
+    assert idents(b) == {"dentist": "Dentist", "team-meeting": "Team meeting"}
+    assert idents(a) == {"dentist": "Dentist", "team-meeting": "Team meeting"}
+    assert sync_pair(spec, store, RUN).writes == 0

@@ -59,7 +59,9 @@ TWO_WAY_ROWS = [
     (G, G, (ActionKind.UNLINK, None)),
     (OUT, S, (ActionKind.UNLINK, None)),
     (S, OUT, (ActionKind.UNLINK, None)),
-    (OUT, C, (ActionKind.UNLINK, None)),
+    (OUT, C, (ActionKind.UPDATE, A)),  # an edit beats a copy that aged out: it moved back into the window
+    (C, OUT, (ActionKind.UPDATE, B)),
+    (OUT, G, (ActionKind.UNLINK, None)),
     (S, S, None),
 ]
 

@@ -108,7 +108,7 @@ def _problems(console: Console, outcomes: Sequence[PairOutcome]) -> None:
         for line in outcome.report.lines:
             if line.outcome in ("error", "conflict"):
                 style = "red" if line.outcome == "error" else "yellow"
-                item = Text(line.href or line.ident)
+                item = Text(f"{line.title} ({line.href or line.ident})" if line.title else line.href or line.ident)
                 table.add_row(Text(outcome.name), line.side.upper(), item, Text(line.message, style=style))
         for warning in outcome.report.warnings:
             table.add_row(Text(outcome.name), "", "", Text(warning, style="yellow"))
@@ -124,7 +124,9 @@ def planned_actions(console: Console, outcomes: Sequence[PairOutcome]) -> None:
     for outcome in outcomes:
         for action in outcome.report.planned if outcome.report is not None else ():
             side = action.target.value.upper() if action.target is not None else "both"
-            table.add_row(Text(outcome.name), Text(action.ident), action.kind.value, side, Text(action.rule))
+            title = outcome.report.titles.get(action.ident, "") if outcome.report is not None else ""
+            item = f"{title} ({action.ident})" if title else action.ident
+            table.add_row(Text(outcome.name), Text(item), action.kind.value, side, Text(action.rule))
     if table.row_count:
         console.print(table)
     else:

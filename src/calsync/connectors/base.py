@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from calsync.errors import ConnectorError
+from calsync.errors import AlreadyExists, ConnectorError
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
@@ -132,3 +132,18 @@ def href_for_key(key: str, extension: str) -> str:
     if _SAFE_HREF.match(key) and not key.startswith("."):
         return key + extension
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:40] + extension
+
+
+def hrefs_for_key(key: str, extension: str) -> tuple[str, str]:
+    """The two deterministic hrefs a create may use: ``href_for_key`` first, then one no user names a file.
+
+    Why two: the first may be taken by an unrelated item (a user's own file named like our key). The second,
+    a hash with a prefix, is where the item goes then; a retried create tries both in the same order, so it
+    still finds the first copy.
+    """
+    return href_for_key(key, extension), "calsync-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40] + extension
+
+
+def other_identity(key: str, href: str, found: str, connector: str) -> AlreadyExists:
+    """The error for a create that found both of its hrefs held by items of other identities."""
+    return AlreadyExists(f"{key}: {href} holds another item ({found!r})", connector=connector, href=href)

@@ -17,18 +17,21 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed, href_for_key
+from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed, hrefs_for_key, other_identity
 from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.canonical import ICALENDAR, VCARD
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
 
-_TOKEN_VERSION = 1
+_TOKEN_VERSION = 2
 _READ_AHEAD_BYTES = 64 * 1024 * 1024
 """How much of what ``changes()`` read it keeps for the ``get()`` that follows, so a run reads a file once."""
 Signature = list[int | str]
-"""[mtime_ns, size, inode, etag] of one file as the token caches it."""
+"""[mtime_ns, ctime_ns, size, inode, etag] of one file as the token caches it.
+
+ctime is in because a tool can put mtime back (``touch -r``, some editors, copies that keep times), and nothing
+can put ctime back."""
 
 
 def etag_of(data: bytes) -> str:
@@ -96,9 +99,9 @@ class FolderConnector:
                 if not self._is_item(entry.name):
                     continue
                 stat = entry.stat()
-                signature: Signature = [stat.st_mtime_ns, stat.st_size, stat.st_ino]
+                signature: Signature = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino]
                 cached = cache.get(entry.name)
-                if cached is not None and cached[:3] == signature:
+                if cached is not None and cached[:4] == signature:
                     fresh[entry.name] = cached
                     continue
                 try:
@@ -154,25 +157,33 @@ class FolderConnector:
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
         """Link a new file into place at a name derived from ``key``; a retry returns the first copy."""
         folder = self._writable_folder(collection, create=True)
-        href = href_for_key(key, self.extension)
-        data = content.text.encode("utf-8")
-        tmp, signature = self._write_temp(folder, data)
+        tmp, etag = self._write_temp(folder, content.text.encode("utf-8"))
+        found, placed = "", ""
         try:
-            os.link(tmp, os.path.join(folder, href))
-        except FileExistsError:
-            return self._existing(folder, href, content, key)
+            for href in hrefs_for_key(key, self.extension):
+                try:
+                    os.link(tmp, os.path.join(folder, href))
+                except FileExistsError:
+                    found, ref = self._existing(folder, href, content, key)
+                    if ref is not None:
+                        return ref
+                    continue
+                placed = href
+                break
         finally:
             os.unlink(tmp)
-        return self._remember(collection, href, signature)
+        if not placed:
+            raise other_identity(key, href, found, self.name)
+        return self._remember(collection, placed, folder, etag)
 
     def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
         """Replace the file if its bytes still have ``ref.version``."""
         folder = self._writable_folder(collection)
         path = os.path.join(folder, _checked_name(ref.href))
         self._check_version(path, ref)
-        tmp, signature = self._write_temp(folder, content.text.encode("utf-8"))
+        tmp, etag = self._write_temp(folder, content.text.encode("utf-8"))
         os.replace(tmp, path)
-        return self._remember(collection, ref.href, signature)
+        return self._remember(collection, ref.href, folder, etag)
 
     def delete(self, collection: str, ref: ItemRef) -> None:
         """Remove the file if its bytes still have ``ref.version``; already gone is fine."""
@@ -194,7 +205,7 @@ class FolderConnector:
         cache = _load_token(token)
         for ref in written:
             signature = self._written.pop((collection, ref.href), None)
-            if signature is not None and signature[3] == ref.version:
+            if signature is not None and signature[4] == ref.version:
                 cache[ref.href] = signature
         return _dump_token(cache)
 
@@ -220,8 +231,8 @@ class FolderConnector:
             os.makedirs(os.path.join(self.root, _checked_name(collection)), exist_ok=True)
         return self._folder(collection)
 
-    def _write_temp(self, folder: str, data: bytes) -> tuple[str, Signature]:
-        """Write ``data`` to a new hidden file next to its destination; returns its name and signature."""
+    def _write_temp(self, folder: str, data: bytes) -> tuple[str, str]:
+        """Write ``data`` to a new hidden file next to its destination; returns its name and etag."""
         while True:
             name = os.path.join(folder, f".{os.getpid()}-{next(self._temp_names)}.tmp")
             try:
@@ -233,10 +244,9 @@ class FolderConnector:
             os.write(fd, data)
             if self.fsync:
                 os.fsync(fd)
-            stat = os.fstat(fd)
         finally:
             os.close(fd)
-        return name, [stat.st_mtime_ns, stat.st_size, stat.st_ino, etag_of(data)]
+        return name, etag_of(data)
 
     def _keep(self, collection: str, name: str, data: bytes) -> None:
         if self._read_ahead_size + len(data) <= _READ_AHEAD_BYTES:
@@ -253,20 +263,33 @@ class FolderConnector:
         self._read_ahead.clear()
         self._read_ahead_size = 0
 
-    def _remember(self, collection: str, href: str, signature: Signature) -> ItemRef:
-        self._kept(collection, href)
-        self._written[(collection, href)] = signature
-        return ItemRef(href, str(signature[3]))
+    def _remember(self, collection: str, href: str, folder: str, etag: str) -> ItemRef:
+        """The ref of a file just written, its signature kept for ``absorb_writes``.
 
-    def _existing(self, folder: str, href: str, content: Content, key: str) -> ItemRef:
+        The stat is taken once the file is in place (linking and renaming change ctime). Should another program
+        rewrite the file within the microseconds in between, its change is seen at the next full sync.
+        """
+        self._kept(collection, href)
+        stat = os.stat(os.path.join(folder, href))
+        self._written[(collection, href)] = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino, etag]
+        return ItemRef(href, etag)
+
+    def _existing(self, folder: str, href: str, content: Content, key: str) -> tuple[str, ItemRef | None]:
+        """What holds ``href``: (its identity, our ref when it is our item with this content).
+
+        Raises ``AlreadyExists`` when it is our item with other content; another item returns (its id, None).
+        """
         data = _read(os.path.join(folder, href))
         try:
-            same = Content.from_text(data.decode("utf-8"), self.media_type).digest == content.digest
+            held = Content.from_text(data.decode("utf-8"), self.media_type)
+            ident = held.ident
         except (UnicodeDecodeError, InvalidItem):
-            same = False
-        if not same:
+            return "", None
+        if ident != key:
+            return ident, None
+        if held.digest != content.digest:
             raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=href)
-        return ItemRef(href, etag_of(data))
+        return ident, ItemRef(href, etag_of(data))
 
     def _check_version(self, path: str, ref: ItemRef) -> None:
         try:

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed, href_for_key
+from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed, hrefs_for_key, other_identity
 from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
@@ -112,15 +112,24 @@ class MemoryConnector:
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
         """Store at an href derived from ``key``; a retry with the same content returns the first copy."""
-        href = href_for_key(key, ".ics" if content.media_type == "text/calendar" else ".vcf")
-        self._check_write("create", href)
+        candidates = hrefs_for_key(key, ".ics" if content.media_type == "text/calendar" else ".vcf")
+        self._check_write("create", candidates[0])
         coll = self._collections.setdefault(collection, _Collection())
-        existing = coll.items.get(href)
-        if existing is not None:
-            if Content.from_text(existing.text, existing.media_type).digest == content.digest:
-                return ItemRef(href, existing.version)
-            raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=href)
-        return self._store(coll, href, content)
+        found = ""
+        for href in candidates:
+            existing = coll.items.get(href)
+            if existing is None:
+                return self._store(coll, href, content)
+            try:
+                held = Content.from_text(existing.text, existing.media_type)
+                found = held.ident
+            except InvalidItem:
+                continue  # an unreadable item holds the name: it is not ours
+            if found == key:
+                if held.digest == content.digest:
+                    return ItemRef(href, existing.version)
+                raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=href)
+        raise other_identity(key, candidates[-1], found, self.name)
 
     def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
         """Replace the item if it is still at ``ref.version``."""

@@ -86,8 +86,14 @@ class Facts:
 
     @property
     def modified(self) -> float | None:
-        """POSIX time of LAST-MODIFIED (or DTSTAMP), for newest-wins conflicts; parsed only when asked for."""
-        return _instant([], self.stamp)[0] if self.stamp else None
+        """POSIX time of the latest LAST-MODIFIED of any component (else DTSTAMP), for newest-wins conflicts;
+        parsed only when asked for, and ``None`` when absent or malformed (a bad stamp must not fail a pair)."""
+        if not self.stamp:
+            return None
+        try:
+            return _instant([], self.stamp)[0]
+        except InvalidItem:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +333,8 @@ class _FactReader:
         self.unbounded_start = False
         self.recurring = False
         self.has_attendees = False
-        self.stamp = ""
+        self.modified_stamp = ""
+        self.dtstamp = ""
         self.seen_master = False
 
     def read(self, component: _Component) -> None:
@@ -339,11 +346,22 @@ class _FactReader:
         if self.uid and uid != self.uid:
             raise InvalidItem(f"one item holds two UIDs ({self.uid!r} and {uid!r})")
         self.uid = uid
+        self._note_stamps(props)
         is_override = "RECURRENCE-ID" in props
         if not is_override or not self.seen_master:
             self._read_master_facts(component.name, props)
         self.seen_master = self.seen_master or not is_override
         self._read_span(component.name, props)
+
+    def _note_stamps(self, props: dict[str, tuple[list[str], str]]) -> None:
+        """Keep the latest LAST-MODIFIED of all components (an edited occurrence is an edit of the item), and
+        the latest DTSTAMP for items that have none. UTC basic-format stamps compare correctly as text."""
+        for name, latest in (("LAST-MODIFIED", "modified_stamp"), ("DTSTAMP", "dtstamp")):
+            prop = props.get(name)
+            if prop is not None:
+                value = prop[1].strip()
+                if value > getattr(self, latest):
+                    setattr(self, latest, value)
 
     def _read_master_facts(self, component: str, props: dict[str, tuple[list[str], str]]) -> None:
         kind = props.get("X-CALSYNC-KIND", ([], ""))[1].strip().lower()
@@ -354,9 +372,6 @@ class _FactReader:
         self.title = _unescape(props.get("SUMMARY", ([], ""))[1])
         klass = props.get("CLASS", ([], "PUBLIC"))[1].strip().lower()
         self.sensitivity = Sensitivity(klass) if klass in {"private", "confidential"} else Sensitivity.PUBLIC
-        stamp = props.get("LAST-MODIFIED") or props.get("DTSTAMP")
-        if stamp is not None:
-            self.stamp = stamp[1].strip()
 
     def _read_span(self, component: str, props: dict[str, tuple[list[str], str]]) -> None:
         start_prop = props.get("DTSTART") or (props.get("DUE") if component == "VTODO" else None)
@@ -400,7 +415,7 @@ class _FactReader:
             (lo, hi),
             self.recurring,
             self.has_attendees,
-            self.stamp,
+            self.modified_stamp or self.dtstamp,
         )
 
 

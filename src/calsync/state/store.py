@@ -100,6 +100,7 @@ class ItemLine:
     rule: str = ""
     message: str = ""
     href: str = ""
+    title: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,5 +154,6 @@ job_lines = Table(
     Column("rule", Text, nullable=False),
     Column("message", Text, nullable=False),
     Column("href", Text, nullable=False),
+    Column("title", Text, nullable=False, server_default=""),
     UniqueConstraint("job_id", "seq"),
 )

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from calsync.connectors.base import Fetched
-from calsync.errors import AlreadyExists, ConnectorError, NotFound, PreconditionFailed
+from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed
 from calsync.model.content import Content
 from calsync.model.refs import ItemRef, Side
 from calsync.state.store import Link, PairState, SideStatus
 from calsync.sync.intents import intent
-from calsync.sync.observe import Endpoint, Observation, Progress, link_ref
+from calsync.sync.observe import Endpoint, Observation, Progress, link_ref, retry_item
 from calsync.sync.plan import Action, ActionKind, Seen, State, decide, kind_of
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
@@ -83,7 +83,7 @@ class Executor:
                     action.source.other,
                     source,
                     seen.content.digest,
-                    seen.kind,
+                    self._kind(action.ident),
                 )
             )
             recorded = True
@@ -122,9 +122,8 @@ class Executor:
         elif kind is ActionKind.UNLINK:
             self._drop(action)
         else:
-            if kind is ActionKind.HOLD and action.source is not None and action.ident in self.links:
-                # the source's token moves past the deletion: read it again until it is allowed or undone
-                self.observations[action.source].retry.add(self.links[action.ident].side(action.source).href)
+            if kind is ActionKind.HOLD:
+                retry_item(action.ident, self.links, self.observations)  # held until allowed or undone
             self.report.done(action)
 
     def _copy(self, action: Action) -> None:
@@ -142,7 +141,7 @@ class Executor:
             source: self._status(action.ident, source),
             target: SideStatus(ref.href, ref.version, content.digest),
         }
-        link = Link(action.ident, statuses[Side.A], statuses[Side.B], kind=content.facts.kind.value)
+        link = Link(action.ident, statuses[Side.A], statuses[Side.B], kind=self._kind(action.ident))
         if action.unlink_after:
             self._drop(action, href=ref.href)
         else:
@@ -229,7 +228,14 @@ class Executor:
         if not isinstance(found, Fetched):
             self._failed(action, f"an item with this identity exists on {_name(action.target)}: {exc}")
             return
-        scan = found.content.scanned()
+        try:
+            scan = found.content.scanned()
+        except InvalidItem as bad:
+            self._failed(action, f"{exc.href} on {_name(action.target)} holds an unreadable item: {bad}")
+            return
+        if scan.facts.ident != action.ident:
+            self._failed(action, f"{exc.href} on {_name(action.target)} holds another item: {exc}")
+            return
         view = self.observations[action.target].view
         view.seen[action.ident] = Seen(found.ref, scan.digest, None, found.content)
         views = {side: self.observations[side].view for side in (Side.A, Side.B)}
@@ -246,15 +252,7 @@ class Executor:
             self.state.put_link(old)  # the write did not happen: the intent goes, the last link stands
         elif action.kind is ActionKind.CREATE:
             self.state.drop_link(action.ident)
-        for side in (Side.A, Side.B):
-            seen = self._seen(action.ident, side)
-            href = (
-                seen.ref.href
-                if seen
-                else (self.links[action.ident].side(side).href if action.ident in self.links else "")
-            )
-            if href:
-                self.observations[side].retry.add(href)
+        retry_item(action.ident, self.links, self.observations)
         self.report.failed(action.target, action.ident, action.kind.value, message, rule=action.rule, conflict=conflict)
 
 

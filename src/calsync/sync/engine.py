@@ -19,7 +19,7 @@ from calsync.model.window import Window
 from calsync.state.store import JobKind, JobOutcome, Link, PairState, StateStore
 from calsync.sync.actions import AfterWrite, Executor
 from calsync.sync.intents import settle
-from calsync.sync.observe import Endpoint, Observation, Observer, Progress, TokenEnvelope
+from calsync.sync.observe import Endpoint, Observation, Observer, Progress, TokenEnvelope, retry_item
 from calsync.sync.plan import Action, ActionKind, plan
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
@@ -96,7 +96,13 @@ class _Run:
         stored = self.state.links()
         observations = {side: self._observe(side, stored) for side in (Side.A, Side.B)}
         links = self._settle(stored, observations)
+        for obs in observations.values():
+            self.report.note_titles(
+                (ident, seen.content.facts.title) for ident, seen in obs.view.seen.items() if seen.content is not None
+            )
         blocked = observations[Side.A].blocked | observations[Side.B].blocked
+        for ident in blocked:
+            retry_item(ident, links, observations)
         actions = [
             a
             for a in plan(links, observations[Side.A].view, observations[Side.B].view, self.spec.policy)

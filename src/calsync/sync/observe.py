@@ -272,6 +272,22 @@ class Observer:
         )
 
 
+def retry_item(ident: str, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> None:
+    """Read every href known for ``ident`` again next run, on both sides.
+
+    Why both sides and every href: a token moves past what it reported, so an item that was not synced this
+    run (its write failed, it was blocked, its deletion was held) would otherwise be forgotten on the side that
+    did change, and an href it left (a move) would look like a second copy.
+    """
+    link = links.get(ident)
+    for side, obs in observations.items():
+        seen = obs.view.seen.get(ident)
+        hrefs = [seen.ref.href] if seen is not None else []
+        if link is not None:
+            hrefs += hrefs_of(link, side)
+        obs.retry.update(href for href in hrefs if href)
+
+
 def link_ref(link: Link, side: Side) -> ItemRef:
     """The ref a link remembers for ``side``."""
     status = link.side(side)

@@ -148,12 +148,17 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
 
 
 def kind_of(ident: str, link: Link | None, a: SideView, b: SideView) -> str:
-    """The item's kind: from content read in this run (either side), else as its link remembers it."""
-    for view in (a, b):
-        seen = view.seen.get(ident)
-        if seen is not None and seen.content is not None:
-            return seen.kind
-    return link.kind if link is not None else ""
+    """The item's kind: as A (the business side, which owns kinds) shows it, else as the link remembers it,
+    else as B shows it. B's content never changes a known kind: calendars and clients drop X- properties, and
+    an order line must not turn into a plain event because Outlook rewrote it."""
+    seen_a, seen_b = a.seen.get(ident), b.seen.get(ident)
+    if seen_a is not None and seen_a.content is not None:
+        return seen_a.kind
+    if link is not None and link.kind:
+        return link.kind
+    if seen_b is not None and seen_b.content is not None:
+        return seen_b.kind
+    return ""
 
 
 def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
@@ -161,7 +166,10 @@ def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: P
     """One row of the table: the action for one item given its state on both sides, in ``mode`` (by default
     the pair's; ``plan`` passes the mode of the item's kind)."""
     if State.OUTSIDE in (sa, sb):
-        return Action(ActionKind.UNLINK, ident, rule="left the sync window: unlinked, both copies kept")
+        if State.CHANGED not in (sa, sb):
+            return Action(ActionKind.UNLINK, ident, rule="left the sync window: unlinked, both copies kept")
+        # one copy aged out unchanged, the other was edited (moved back into the window, say): the edit wins
+        sa, sb = (State.SAME if sa is State.OUTSIDE else sa), (State.SAME if sb is State.OUTSIDE else sb)
     mode = mode or policy.mode
     source = mode.source
     if source is None:

@@ -6,6 +6,7 @@ what happened to which item, by which rule, and any error in plain words.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
 from calsync.model.refs import Side
@@ -49,6 +50,13 @@ class Report:
     planned: list[Action] = field(default_factory=list)
     lines: list[ItemLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)
+
+    def note_titles(self, seen: Iterable[tuple[str, str]]) -> None:
+        """Remember items' titles (identity, title) so lines name items the way people know them."""
+        for ident, title in seen:
+            if title:
+                self.titles.setdefault(ident, title)
 
     def side(self, side: Side) -> SideCounts:
         """The counts of ``side``."""
@@ -68,7 +76,15 @@ class Report:
             self.unlinked += 1
         outcome = "planned" if self.dry_run else ("held" if action.kind is ActionKind.HOLD else "done")
         self.lines.append(
-            ItemLine(action.ident, _side_name(action.target), action.kind.value, outcome, action.rule, href=href)
+            ItemLine(
+                action.ident,
+                _side_name(action.target),
+                action.kind.value,
+                outcome,
+                action.rule,
+                href=href,
+                title=self.titles.get(action.ident, ""),
+            )
         )
 
     def failed(
@@ -90,7 +106,8 @@ class Report:
             else:
                 counts.errors += 1
         outcome = "conflict" if conflict else "error"
-        self.lines.append(ItemLine(ident, _side_name(side), action, outcome, rule, message, href))
+        title = self.titles.get(ident, "")
+        self.lines.append(ItemLine(ident, _side_name(side), action, outcome, rule, message, href, title))
 
     @property
     def outcome(self) -> JobOutcome:

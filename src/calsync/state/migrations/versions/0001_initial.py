@@ -103,6 +103,7 @@ def _create_jobs() -> None:
         sa.Column("rule", sa.Text(), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("href", sa.Text(), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False, server_default=""),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_job_lines_job_id_jobs", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_job_lines"),
         sa.UniqueConstraint("job_id", "seq", name="uq_job_lines_job_id_seq"),
