@@ -191,7 +191,9 @@ def test_with_deletions_off_the_link_is_dropped_and_the_copy_kept(store: SQLStor
     report = sync_pair(spec, store, RUN)
     assert report.unlinked == 1 and "e1.ics" in b.texts("cal")
     with store.open_pair("mem") as state:
-        assert state.links() == {}
+        assert state.links()["e1"].parked == "a"
+    full = sync_pair(spec, store, RunOptions(now=NOW, full=True))
+    assert full.writes == 0 and a.texts("cal") == {}  # the copy kept on B is not new: never copied back
 
 
 def test_a_read_only_side_is_never_written(store: SQLStore) -> None:

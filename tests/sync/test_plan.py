@@ -57,8 +57,8 @@ TWO_WAY_ROWS = [
     (G, C, (ActionKind.CREATE, A)),
     (C, G, (ActionKind.CREATE, B)),
     (G, G, (ActionKind.UNLINK, None)),
-    (OUT, S, (ActionKind.UNLINK, None)),
-    (S, OUT, (ActionKind.UNLINK, None)),
+    (OUT, S, (ActionKind.PARK, None)),
+    (S, OUT, (ActionKind.PARK, None)),
     (OUT, C, (ActionKind.UPDATE, A)),  # an edit beats a copy that aged out: it moved back into the window
     (C, OUT, (ActionKind.UPDATE, B)),
     (OUT, G, (ActionKind.UNLINK, None)),
@@ -98,8 +98,8 @@ def test_newest_wins_falls_back_to_a_on_a_tie_or_unknown_time() -> None:
 def test_deletion_with_deletes_switched_off_only_unlinks(sa: State, sb: State, target: Side) -> None:
     policy = PairPolicy(delete_on_a=target is not A, delete_on_b=target is not B)
     action = one(sa, sb, policy)
-    assert kind_target(action) == (ActionKind.UNLINK, None)
-    assert action is not None and "off" in action.rule
+    assert kind_target(action) == (ActionKind.PARK, None)
+    assert action is not None and "off" in action.rule and action.park == target.other.value
 
 
 ONE_WAY_ROWS = [
@@ -115,7 +115,7 @@ ONE_WAY_ROWS = [
     (Mode.A_TO_B, S, G, (ActionKind.CREATE, B)),
     (Mode.A_TO_B, C, G, (ActionKind.CREATE, B)),
     (Mode.A_TO_B, G, G, (ActionKind.UNLINK, None)),
-    (Mode.A_TO_B, OUT, S, (ActionKind.UNLINK, None)),
+    (Mode.A_TO_B, OUT, S, (ActionKind.PARK, None)),
     (Mode.A_TO_B, S, S, None),
     (Mode.B_TO_A, X, N, (ActionKind.CREATE, A)),
     (Mode.B_TO_A, N, X, (ActionKind.DELETE, A)),
@@ -151,14 +151,41 @@ def test_a_changed_item_that_left_the_window_is_copied_then_unlinked() -> None:
     seen = a.seen["i"]
     a.seen["i"] = Seen(seen.ref, seen.digest, seen.modified, leaves_window=True)
     (action,) = plan(links, a, b, PairPolicy())
-    assert (action.kind, action.target, action.unlink_after) == (ActionKind.UPDATE, B, True)
+    assert (action.kind, action.target, action.park_after) == (ActionKind.UPDATE, B, True)
 
 
-def test_an_unchanged_item_that_left_the_window_is_unlinked() -> None:
+def test_an_unchanged_item_that_left_the_window_is_parked() -> None:
     links, a, b = views(S, S)
     a.seen["i"] = Seen(ItemRef("a.ics", "va1"), "d-old", leaves_window=True)
     (action,) = plan(links, a, b, PairPolicy())
-    assert action.kind is ActionKind.UNLINK
+    assert (action.kind, action.park) == (ActionKind.PARK, "window")
+
+
+def parked(state_a: State, state_b: State, how: str, **kw: object) -> Action | None:
+    links, a, b = views(state_a, state_b, **kw)  # type: ignore[arg-type]
+    link = links["i"]
+    links["i"] = Link(link.ident, link.a, link.b, parked=how)
+    actions = plan(links, a, b, PairPolicy())
+    return actions[0] if actions else None
+
+
+def test_a_tombstone_keeps_the_copy_from_being_copied_back() -> None:
+    assert parked(S, C, "a") is None  # deleted on A; B's copy is the user's: never copied back
+    action = parked(S, G, "a")
+    assert action is not None and action.kind is ActionKind.UNLINK  # the last copy went: forget the tombstone
+
+
+def test_an_item_back_on_the_side_it_was_deleted_from_links_again() -> None:
+    action = parked(C, S, "a")
+    assert action is not None and (action.kind, action.target) == (ActionKind.UPDATE, B)
+
+
+def test_a_link_parked_outside_the_window_syncs_again_when_an_edit_brings_it_back() -> None:
+    assert parked(S, S, "window") is None
+    action = parked(S, C, "window")
+    assert action is not None and (action.kind, action.target) == (ActionKind.UPDATE, A)
+    gone = parked(G, S, "window")
+    assert gone is not None and gone.kind is ActionKind.UNLINK
 
 
 def test_a_server_rewrite_with_the_same_digest_only_records_the_new_version() -> None:

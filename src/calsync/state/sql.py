@@ -42,7 +42,7 @@ __all__ = ["SQLStore", "database_url", "open_store", "translate_errors"]
 _CHUNK = 500
 _LINE_PAGE = 1000
 _LINK_NAMES = (
-    *("ident", "a_href", "a_version", "a_digest", "b_href", "b_version", "b_digest", "kind"),
+    *("ident", "a_href", "a_version", "a_digest", "b_href", "b_version", "b_digest", "kind", "parked"),
     *("pending_target", "pending_source_href", "pending_source_version", "pending_source_digest"),
     "pending_digest",
 )
@@ -348,15 +348,25 @@ def _collector_paused() -> Iterator[None]:
 
 def _link(row: Sequence[Any]) -> Link:
     a, b = SideStatus(row[1], row[2], row[3]), SideStatus(row[4], row[5], row[6])
-    if row[8] is None:
-        return Link(row[0], a, b, kind=row[7])
-    source = SideStatus(row[9], row[10], row[11])
-    return Link(row[0], a, b, Pending(Side(row[8]), source, row[12]), kind=row[7])
+    if row[9] is None:
+        return Link(row[0], a, b, kind=row[7], parked=row[8])
+    source = SideStatus(row[10], row[11], row[12])
+    return Link(row[0], a, b, Pending(Side(row[9]), source, row[13]), kind=row[7], parked=row[8])
 
 
 def _link_row(pair_id: int, link: Link, stamp: object) -> dict[str, object]:
     a, b, pending = link.a, link.b, link.pending
-    values: tuple[object, ...] = (link.ident, a.href, a.version, a.digest, b.href, b.version, b.digest, link.kind)
+    values: tuple[object, ...] = (
+        link.ident,
+        a.href,
+        a.version,
+        a.digest,
+        b.href,
+        b.version,
+        b.digest,
+        link.kind,
+        link.parked,
+    )
     if pending is None:
         values += _NO_PENDING
     else:

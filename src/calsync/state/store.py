@@ -58,6 +58,9 @@ class Link:
     ``pending`` is set while a write is in flight; ``a`` and ``b`` are then the last confirmed statuses
     (``NO_STATUS`` on the target of a create). ``kind`` is the item's kind (an ``ItemKind`` value) as last seen,
     so rules that differ per kind apply to an item whose content was not read (unchanged or deleted).
+    ``parked`` keeps a link that no longer syncs but must not be forgotten: ``"window"`` when the item left the
+    sync window (it syncs again when an edit brings it back), ``"a"`` or ``"b"`` when it was deleted on that side
+    and deletions may not reach the other (the copy left there is not new, and is never copied back).
     """
 
     ident: str
@@ -65,6 +68,7 @@ class Link:
     b: SideStatus
     pending: Pending | None = None
     kind: str = ""
+    parked: str = ""
 
     def side(self, side: Side) -> SideStatus:
         """The status of ``side``."""

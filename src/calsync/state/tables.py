@@ -90,6 +90,8 @@ links = Table(
     # What the item is (event, task, assignment, order-line, contact): rules differ per kind, and a deleted
     # item's kind must be known without its content.
     Column("kind", String(16), nullable=False, server_default=""),
+    # A link kept but not synced: "window" (outside the sync window), "a"/"b" (deleted there, copy kept).
+    Column("parked", String(8), nullable=False, server_default=""),
     Column("a_href", Text, nullable=False),
     Column("a_version", Text, nullable=False),
     Column("a_digest", Text, nullable=False),

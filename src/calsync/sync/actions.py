@@ -18,7 +18,7 @@ from calsync.model.refs import ItemRef, Side
 from calsync.state.store import Link, PairState, SideStatus
 from calsync.sync.intents import intent
 from calsync.sync.observe import Endpoint, Observation, Progress, link_ref, retry_item
-from calsync.sync.plan import Action, ActionKind, Seen, State, decide, kind_of
+from calsync.sync.plan import WINDOW, Action, ActionKind, Seen, State, decide, kind_of
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
@@ -121,6 +121,8 @@ class Executor:
             )
         elif kind is ActionKind.UNLINK:
             self._drop(action)
+        elif kind is ActionKind.PARK:
+            self._park(action, action.park)
         else:
             if kind is ActionKind.HOLD:
                 retry_item(action.ident, self.links, self.observations)  # held until allowed or undone
@@ -141,11 +143,9 @@ class Executor:
             source: self._status(action.ident, source),
             target: SideStatus(ref.href, ref.version, content.digest),
         }
-        link = Link(action.ident, statuses[Side.A], statuses[Side.B], kind=self._kind(action.ident))
-        if action.unlink_after:
-            self._drop(action, href=ref.href)
-        else:
-            self._record(action, link, href=ref.href)
+        parked = WINDOW if action.park_after else ""
+        link = Link(action.ident, statuses[Side.A], statuses[Side.B], kind=self._kind(action.ident), parked=parked)
+        self._record(action, link, href=ref.href)
 
     def _delete(self, action: Action) -> None:
         assert action.target is not None
@@ -162,6 +162,17 @@ class Executor:
     def _record(self, action: Action, link: Link, *, href: str = "") -> None:
         self.state.put_link(link)
         self.report.done(action, href=href)
+
+    def _park(self, action: Action, parked: str) -> None:
+        """Keep the link, marked as not syncing (see ``Link.parked``), with what each side shows now."""
+        link = Link(
+            action.ident,
+            self._status(action.ident, Side.A),
+            self._status(action.ident, Side.B),
+            kind=self._kind(action.ident),
+            parked=parked,
+        )
+        self._record(action, link)
 
     def _drop(self, action: Action, *, href: str = "") -> None:
         self.state.drop_link(action.ident)

@@ -20,14 +20,14 @@ from calsync.sync.plan import SideView
 def intent(ident: str, old: Link | None, target: Side, source: SideStatus, digest: str, kind: str) -> Link:
     """The link to record before writing ``digest`` to ``target``: the confirmed statuses plus the intent."""
     a, b = (old.a, old.b) if old is not None else (NO_STATUS, NO_STATUS)
-    return Link(ident, a, b, Pending(target, source, digest), kind=kind)
+    return Link(ident, a, b, Pending(target, source, digest), kind=kind, parked=old.parked if old else "")
 
 
 def confirmed(link: Link) -> Link | None:
     """``link`` without its intent; ``None`` when nothing was confirmed yet (the intent was a first create)."""
     if link.pending is not None and link.side(link.pending.target) == NO_STATUS:
         return None
-    return Link(link.ident, link.a, link.b, kind=link.kind)
+    return Link(link.ident, link.a, link.b, kind=link.kind, parked=link.parked)
 
 
 @dataclass(slots=True)

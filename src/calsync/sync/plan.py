@@ -101,6 +101,7 @@ class ActionKind(StrEnum):
     UNLINK = "unlink"
     SKIP = "skip"
     HOLD = "hold"
+    PARK = "park"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,8 @@ class Action:
     target: Side | None = None
     rule: str = ""
     conflict: bool = False
-    unlink_after: bool = False
+    park_after: bool = False
+    park: str = ""
 
     @property
     def source(self) -> Side | None:
@@ -139,12 +141,47 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
     for ident in idents:
         link = links.get(ident)
         sa, sb = a.state(ident, link, Side.A), b.state(ident, link, Side.B)
-        action = decide(ident, sa, sb, a, b, policy, policy.mode_for(kind_of(ident, link, a, b)))
-        if action is None and link is not None and _moved(ident, link, a, b):
+        mode = policy.mode_for(kind_of(ident, link, a, b))
+        if link is not None and link.parked:
+            action = _parked(ident, link, sa, sb, a, b, policy, mode)
+        else:
+            action = decide(ident, sa, sb, a, b, policy, mode)
+        if action is None and link is not None and not link.parked and _moved(ident, link, a, b):
             action = Action(ActionKind.LINK, ident, rule="unchanged; new version or href recorded")
         if action is not None:
             actions.append(_guard_read_only(action, policy))
     return actions
+
+
+WINDOW = "window"
+"""``Link.parked`` of an item that left the sync window."""
+
+
+def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
+            mode: Mode) -> Action | None:  # fmt: skip
+    """The rows for a parked link: it stays parked until an edit brings it back or its last copy goes."""
+    if link.parked == WINDOW:
+        if State.GONE in (sa, sb):
+            return Action(ActionKind.UNLINK, ident, rule="deleted while outside the window: forgotten, copy kept")
+        back = [state for state, view in ((sa, a), (sb, b)) if state is State.CHANGED and _in_window(view, ident)]
+        if not back:
+            return None
+        sa, sb = (State.SAME if s is State.OUTSIDE else s for s in (sa, sb))
+        return decide(ident, sa, sb, a, b, policy, mode)
+    deleted = Side(link.parked)
+    kept_state = sb if deleted is Side.A else sa
+    if kept_state is State.GONE:
+        return Action(ActionKind.UNLINK, ident, rule=f"the copy kept on {deleted.other.value.upper()} is gone too")
+    if (a if deleted is Side.A else b).seen.get(ident) is not None:  # back on the side it was deleted from
+        return decide(ident, sa, sb, a, b, policy, mode) or Action(
+            ActionKind.LINK, ident, rule=f"back on {deleted.value.upper()}: linked again"
+        )
+    return None  # the kept copy is the user's now: left alone, never copied back
+
+
+def _in_window(view: SideView, ident: str) -> bool:
+    seen = view.seen.get(ident)
+    return seen is not None and not seen.leaves_window
 
 
 def kind_of(ident: str, link: Link | None, a: SideView, b: SideView) -> str:
@@ -166,8 +203,10 @@ def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: P
     """One row of the table: the action for one item given its state on both sides, in ``mode`` (by default
     the pair's; ``plan`` passes the mode of the item's kind)."""
     if State.OUTSIDE in (sa, sb):
+        if State.GONE in (sa, sb):
+            return Action(ActionKind.UNLINK, ident, rule="deleted; the other copy is outside the window: kept")
         if State.CHANGED not in (sa, sb):
-            return Action(ActionKind.UNLINK, ident, rule="left the sync window: unlinked, both copies kept")
+            return Action(ActionKind.PARK, ident, rule="left the sync window: unlinked, both copies kept", park=WINDOW)
         # one copy aged out unchanged, the other was edited (moved back into the window, say): the edit wins
         sa, sb = (State.SAME if sa is State.OUTSIDE else sa), (State.SAME if sb is State.OUTSIDE else sb)
     mode = mode or policy.mode
@@ -187,7 +226,7 @@ def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: P
                 action.target,
                 action.rule + "; then unlinked (left the window)",
                 action.conflict,
-                unlink_after=True,
+                park_after=True,
             )
     return action
 
@@ -274,7 +313,12 @@ def _deletion(ident: str, target: Side, why: str, policy: PairPolicy, *, unlinke
         return Action(ActionKind.DELETE, ident, target, why)
     if unlinked:
         return None
-    return Action(ActionKind.UNLINK, ident, rule=f"{why}; deletions on {target.value.upper()} are off: unlinked")
+    return Action(
+        ActionKind.PARK,
+        ident,
+        rule=f"{why}; deletions on {target.value.upper()} are off: unlinked, the copy there is kept",
+        park=target.other.value,
+    )
 
 
 def _equal(ident: str, a: SideView, b: SideView) -> bool:

@@ -72,7 +72,7 @@ class Report:
                 counts.conflicts += 1
         elif action.kind is ActionKind.LINK:
             self.linked += 1
-        if action.kind is ActionKind.UNLINK or action.unlink_after:
+        if action.kind in (ActionKind.UNLINK, ActionKind.PARK) or action.park_after:
             self.unlinked += 1
         outcome = "planned" if self.dry_run else ("held" if action.kind is ActionKind.HOLD else "done")
         self.lines.append(

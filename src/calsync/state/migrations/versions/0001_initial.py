@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("pair_id", sa.Integer(), nullable=False),
         sa.Column("ident", sa.Text(), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False, server_default=""),
+        sa.Column("parked", sa.String(8), nullable=False, server_default=""),
         sa.Column("a_href", sa.Text(), nullable=False),
         sa.Column("a_version", sa.Text(), nullable=False),
         sa.Column("a_digest", sa.Text(), nullable=False),
