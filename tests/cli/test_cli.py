@@ -38,8 +38,9 @@ b = "phone:anna"
 DAV = """
 [[connections]]
 name = "dav"
-type = "caldav"
-url = "https://dav.example.com/"
+type = "ews"
+auth = "impersonation"
+url = "https://ews.example.com/"
 username = "u"
 password_env = "CALSYNC_DAV_PASSWORD"
 """
@@ -94,7 +95,8 @@ def test_dry_run_shows_planned_actions_and_writes_nothing(config: Path) -> None:
     assert "Planned actions" in result.stdout and "dry run: nothing was written" in result.stdout
     planned = [line for line in result.stdout.splitlines() if "anna" in line and "create" in line]
     assert len(planned) == 3
-    assert any(line.split()[1:4] == ["visit-1", "create", "B"] for line in planned)
+    # each line names the item by title and identity: "Visit 1 (visit-1)"
+    assert any("(visit-1)" in line and line.split()[-5:-3] == ["create", "B"] for line in planned), planned
     assert {p: p.read_bytes() for p in config.parent.rglob("*.ics")} == before
 
 
@@ -162,7 +164,7 @@ def test_check_config_shows_what_is_configured(config: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"Configuration OK: {config}" in result.stdout
     assert "work:anna" in result.stdout and "two-way" in result.stdout
-    assert "connection 'dav' (caldav) is valid; this version cannot sync it yet" in result.stdout
+    assert "connection 'dav' (ews) is valid; this version cannot sync it yet" in result.stdout
     assert not (config.parent / "calsync.db").exists()
 
 
@@ -171,7 +173,7 @@ def test_check_config_fails_for_a_pair_this_version_cannot_run(config: Path) -> 
     config.write_text(CONFIG + DAV + pair, encoding="utf-8")
     result = invoke("check-config", "--config", str(config))
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: {config}: pairs[2].b: caldav connections cannot sync yet")
+    assert result.stderr.startswith(f"error: {config}: pairs[2].b: ews connections cannot sync yet")
 
 
 def test_demo_runs_in_a_fresh_folder_and_again(tmp_path: Path) -> None:
