@@ -24,11 +24,13 @@ def test_a_planned_type_says_it_cannot_sync_yet() -> None:
     with pytest.raises(ConfigError) as info:
         connector_class("ews", where="calsync.toml: pairs[1].b")
     assert info.value.where == "calsync.toml: pairs[1].b"
-    assert str(info.value).endswith("ews connections cannot sync yet in this version; runnable types: folder, memory")
+    assert str(info.value).endswith(
+        "ews connections cannot sync yet in this version; runnable types: folder, memory, caldav, carddav, graph"
+    )
 
 
 def test_an_unknown_type_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="unknown connection type 'exchange'") as info:
         connector_class("exchange")
-    assert "folder, memory, caldav, carddav, ews, graph" in str(info.value)
+    assert "folder, memory, caldav, carddav, graph, ews" in str(info.value)
     assert known_types() == [*RUNNABLE, *PLANNED]

@@ -58,7 +58,7 @@ class FolderConnector:
         self.fsync = fsync
         self.capabilities = Capabilities(
             has_sync_token=True,
-            filters_window=True,
+            filters_window=False,  # knowing an item's dates means reading it: the engine does that once, after get()
             max_batch=500,
             read_only=read_only,
             formats=frozenset({self.media_type}),
@@ -118,7 +118,7 @@ class FolderConnector:
         return ChangeSet(changed, deleted, _dump_token(fresh), complete=token is None or not cache)
 
     def list(self, collection: str, window: Window | None) -> list[ItemRef]:
-        """Every file overlapping ``window``; unreadable files are listed so that ``get`` reports them."""
+        """Every file (this store does not filter by window: see ``capabilities``)."""
         folder = self._folder(collection)
         self._forget_read_ahead()
         refs = []
@@ -128,8 +128,6 @@ class FolderConnector:
             try:
                 data = _read(os.path.join(folder, name))
             except FileNotFoundError:
-                continue
-            if window is not None and not self._overlaps(data, window):
                 continue
             self._keep(collection, name, data)
             refs.append(ItemRef(name, etag_of(data)))
@@ -298,13 +296,6 @@ class FolderConnector:
             raise NotFound(f"{ref.href} is gone", connector=self.name, href=ref.href) from None
         if current != ref.version:
             raise PreconditionFailed(f"{ref.href} changed since it was read", connector=self.name, href=ref.href)
-
-    def _overlaps(self, data: bytes, window: Window) -> bool:
-        try:
-            lo, hi = Content.from_text(data.decode("utf-8"), self.media_type).facts.span
-        except (UnicodeDecodeError, InvalidItem):
-            return True
-        return window.overlaps(lo, hi)
 
 
 def _read(path: str) -> bytes:

@@ -19,10 +19,13 @@ ConnectorFactory = Callable[..., Connector]
 RUNNABLE: dict[str, str] = {
     "folder": "calsync.connectors.folder:FolderConnector",
     "memory": "calsync.connectors.memory:MemoryConnector",
+    "caldav": "calsync.connectors.caldav:CalDavConnector",
+    "carddav": "calsync.connectors.carddav:CardDavConnector",
+    "graph": "calsync.connectors.graph.connector:GraphConnector",
 }
 """Types this version can sync, as ``module:Class``."""
 
-PLANNED = ("caldav", "carddav", "ews", "graph")
+PLANNED = ("ews",)
 """Types the configuration accepts already; their connectors arrive in later versions."""
 
 

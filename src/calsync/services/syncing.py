@@ -18,7 +18,15 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol, runtime_checkable
 
-from calsync.config import Connection, FolderConnection, MemoryConnection, PairSettings, Settings
+from calsync.config import (
+    Connection,
+    DavConnection,
+    FolderConnection,
+    GraphConnection,
+    MemoryConnection,
+    PairSettings,
+    Settings,
+)
 from calsync.connectors.base import Connector
 from calsync.connectors.registry import RUNNABLE, connector_class
 from calsync.errors import CalsyncError, ConfigError
@@ -239,7 +247,30 @@ class _Connectors:
             if not is_ephemeral(self._settings.state.url):
                 raise ConfigError(_MEMORY_WITH_STATE.format(name=connection.name), where=where)
             return factory(connection.name, read_only=connection.read_only)
+        if isinstance(connection, DavConnection):
+            return factory(
+                connection.url,
+                name=connection.name,
+                username=connection.username,
+                password=connection.password.reveal(),
+                verify_tls=connection.verify_tls,
+                read_only=connection.read_only,
+            )
+        if isinstance(connection, GraphConnection):
+            return factory(
+                connection.name,
+                tenant_id=connection.tenant_id,
+                client_id=connection.client_id,
+                client_secret=connection.client_secret.reveal() if connection.client_secret else "",
+                certificate_pem=connection.certificate.reveal() if connection.certificate else "",
+                mailboxes=self._mailboxes(connection.name),
+                read_only=connection.read_only,
+            )
         raise ConfigError(f"{connection.type} connections cannot sync yet in this version", where=where)
+
+    def _mailboxes(self, connection: str) -> list[str]:
+        """The mailboxes of the integrations whose calendar is ``connection`` (what ``discover()`` lists)."""
+        return [u.mailbox for i in self._settings.integrations if i.calendar == connection for u in i.users]
 
 
 def is_ephemeral(state_url: str) -> bool:

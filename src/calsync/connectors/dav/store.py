@@ -1,0 +1,352 @@
+"""The collection logic the CalDAV and CardDAV connectors share: changes, listing, multiget and guarded writes.
+
+Each public method is one remote operation: build the body (``xml``, pure) -> send (``transport``) -> parse
+(``xml``, pure). Hrefs given to the engine are item names relative to their collection (``a1.ics``), so they
+stay valid whatever the server's path layout; the collection id is a name under the home (or an absolute path).
+
+Tokens are ``sync:<RFC 6578 token>``, or ``ctag:<getctag>`` on a server without sync-collection. An invalid or
+expired sync token (403/409 ``DAV:valid-sync-token``) falls back to a complete listing, never to an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import quote, urljoin, urlsplit
+
+import httpx
+
+from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed, hrefs_for_key, other_identity
+from calsync.connectors.dav import xml
+from calsync.connectors.dav.discovery import HomeKind, find_home, list_collections
+from calsync.connectors.dav.quirks import Quirks, quirks_for
+from calsync.connectors.dav.transport import DavTransport, ProtocolError, TransportSettings, raise_for_status
+from calsync.connectors.dav.transport import translate_errors as _translate
+from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ReadOnly
+from calsync.model.content import Content
+from calsync.model.refs import CollectionInfo, ItemRef
+
+_GETETAG = f"{{{xml.DAV}}}getetag"
+_TOKEN_STATUSES = (403, 409)
+_INVALID_CONTENT = frozenset(
+    f"{{{ns}}}{name}"
+    for ns in (xml.CALDAV, xml.CARDDAV)
+    for name in (
+        "valid-calendar-data",
+        "valid-calendar-object-resource",
+        "supported-calendar-data",
+        "supported-calendar-component",
+        "valid-address-data",
+        "supported-address-data",
+        "max-resource-size",
+    )
+)
+"""Preconditions (RFC 4791 section 5.3.2.1, RFC 6352 section 6.3.2.1) that mean: this item's content is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """What differs between CalDAV and CardDAV collections, as data."""
+
+    media_type: str
+    extension: str
+    report: str
+    data_prop: str
+    uid_conflict: str
+
+
+class DavStore:
+    """Items of collections under one home URL, reached through one transport."""
+
+    flavor: Flavor
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        settings: TransportSettings,
+        read_only: bool = False,
+        server: str = "",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.url = url if url.endswith("/") else url + "/"
+        self.http = DavTransport(settings, connector=name, transport=transport)
+        self.quirks: Quirks = quirks_for(server)
+        self._server_named = bool(server)
+        self.capabilities = Capabilities(
+            has_sync_token=True,
+            filters_window=True,
+            max_batch=self.quirks.max_batch,
+            read_only=read_only,
+            formats=frozenset({self.flavor.media_type}),
+        )
+
+    # -- addresses ----------------------------------------------------------------------------------------------
+
+    def collection_url(self, collection: str) -> str:
+        """The URL of ``collection``: a name under the home, or an absolute path or URL as given."""
+        target = collection if collection.startswith(("/", "http://", "https://")) else quote(collection, safe="@")
+        return urljoin(self.url, target.rstrip("/") + "/")
+
+    def item_url(self, collection: str, href: str) -> str:
+        """The URL of the item named ``href`` in ``collection``."""
+        return self.collection_url(collection) + quote(href, safe="@+")
+
+    def _name(self, collection_path: str, href: str) -> str:
+        """The item name of a server href; an href outside the collection is kept as its full path."""
+        path = xml.path_of(href)
+        return path[len(collection_path) :] if path.startswith(collection_path) else path
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    def changes(self, collection: str, token: str | None) -> ChangeSet:
+        """RFC 6578 section 3.2 sync-collection from ``token``; ctag + etag listing where that is unavailable.
+
+        ``None``, or a token the server no longer accepts, gives a complete listing.
+        """
+        if (token is not None and token.startswith("ctag:")) or not self.quirks.sync_collection:
+            return self._ctag_changes(collection, token)
+        since = token[5:] if token is not None and token.startswith("sync:") else None
+        url = self.collection_url(collection)
+        response = self._send("REPORT", url, xml.sync_collection(since), depth="1")
+        if response.status_code in _TOKEN_STATUSES and since is not None:
+            return self.changes(collection, None)  # the token expired: list everything again
+        if response.status_code in (*_TOKEN_STATUSES, 400, 405, 501) and since is None:
+            return self._ctag_changes(collection, None)  # no sync-collection here
+        status = self._multistatus(response, url)
+        base = urlsplit(url).path
+        changed: list[ItemRef] = []
+        deleted: list[str] = []
+        for item in status.responses:
+            name = self._name(base, item.href)
+            if not name or name == base:
+                continue
+            if item.status in (404, 410):
+                deleted.append(name)
+            elif (etag := item.text(_GETETAG)) is not None:
+                changed.append(ItemRef(name, etag))
+        new_token = f"sync:{status.sync_token}" if status.sync_token else None
+        return ChangeSet(changed, deleted, new_token, complete=since is None)
+
+    def _ctag_changes(self, collection: str, token: str | None) -> ChangeSet:
+        """The calendarserver getctag of the collection; when it moved, a complete Depth 1 etag listing."""
+        url = self.collection_url(collection)
+        response = self._send("PROPFIND", url, xml.propfind(["cs:getctag"]), depth="0")
+        found = self._multistatus(response, url).responses
+        ctag = found[0].text(f"{{{xml.CS}}}getctag") if found else None
+        new_token = f"ctag:{ctag}" if ctag else None
+        if token is not None and new_token == token:
+            return ChangeSet([], [], token)
+        return ChangeSet(self._etags(url), [], new_token, complete=True)
+
+    def list_all(self, collection: str) -> list[ItemRef]:
+        """Every item's ref by a Depth 1 PROPFIND of getetag (RFC 4918 section 9.1)."""
+        return self._etags(self.collection_url(collection))
+
+    def _etags(self, url: str) -> list[ItemRef]:
+        response = self._send("PROPFIND", url, xml.propfind(["d:getetag", "d:resourcetype"]), depth="1")
+        return self._refs(url, response)
+
+    def _refs(self, url: str, response: httpx.Response) -> list[ItemRef]:
+        """The item refs of a multistatus listing (the collection itself and sub-collections are skipped)."""
+        base = urlsplit(url).path
+        refs = []
+        for item in self._multistatus(response, url).responses:
+            name = self._name(base, item.href)
+            etag = item.text(_GETETAG)
+            kind = item.props.get(f"{{{xml.DAV}}}resourcetype")
+            if name and etag is not None and item.status == 200 and (kind is None or len(kind) == 0):
+                refs.append(ItemRef(name, etag))
+        return refs
+
+    def get(self, collection: str, hrefs: Sequence[str]) -> Iterator[Fetched | FetchFailed]:
+        """RFC 4791 section 7.9 / RFC 6352 section 8.7 multiget; each missing or unreadable item is a value."""
+        if not hrefs:
+            return
+        url = self.collection_url(collection)
+        base = urlsplit(url).path
+        paths = [base + quote(h, safe="@+") if "/" not in h else quote(h, safe="/@+") for h in hrefs]
+        response = self._send("REPORT", url, xml.multiget(self.flavor.report, paths), depth="1")
+        found = {self._name(base, r.href): r for r in self._multistatus(response, url).responses}
+        for href in hrefs:
+            item = found.get(href)
+            if item is None or item.status in (404, 410):
+                yield FetchFailed(href, NotFound(f"{href} does not exist", connector=self.name, href=href))
+                continue
+            data = item.text(self.flavor.data_prop)
+            etag = item.text(_GETETAG)
+            if not data or etag is None:
+                message = f"{href}: the server returned no data or etag (status {item.status})"
+                yield FetchFailed(href, InvalidItem(message, connector=self.name, href=href))
+                continue
+            text = data.replace("\r\n", "\n").replace("\n", "\r\n")  # XML parsing turned CRLF into LF
+            yield Fetched(ItemRef(href, etag), Content.from_text(text, self.flavor.media_type))
+
+    # -- writing ------------------------------------------------------------------------------------------------
+
+    def create(self, collection: str, content: Content, key: str) -> ItemRef:
+        """PUT with ``If-None-Match: *`` at the hrefs derived from ``key`` (RFC 4791 section 5.3.2), in order.
+
+        A 412 means the name is taken: by a first copy (a retry after a crash), which is returned when its content
+        is the same, else ``AlreadyExists``; or by an unrelated item, and the next candidate href is tried. A UID
+        already used at another href (``no-uid-conflict``) is ``AlreadyExists`` naming that href.
+        """
+        self._writable()
+        found = ""
+        candidates = hrefs_for_key(key, self.flavor.extension)
+        for href in candidates:
+            url = self.item_url(collection, href)
+            response = self._put(url, content, {"If-None-Match": "*"})
+            self._check_content(response, href)
+            if response.status_code == 412:
+                held = self._held(collection, href)
+                if held is None:
+                    continue  # unreadable or just deleted: not ours
+                found = held[1].ident
+                if found == key:
+                    return self._same(held, content, key)
+                continue
+            self._check_uid_conflict(collection, response, key)
+            raise_for_status(response, self.name, href=href)
+            return ItemRef(href, self._etag_after_put(url, response))
+        raise other_identity(key, candidates[-1], found, self.name)
+
+    def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
+        """PUT with ``If-Match`` the version seen (RFC 9110 section 13.1.1); a lost race is ``PreconditionFailed``."""
+        self._writable()
+        url = self.item_url(collection, ref.href)
+        response = self._put(url, content, {"If-Match": ref.version})
+        self._check_content(response, ref.href)
+        if response.status_code in (404, 410, 412):
+            raise PreconditionFailed(
+                f"{ref.href} changed or vanished since it was read", connector=self.name, href=ref.href
+            )
+        raise_for_status(response, self.name, href=ref.href)
+        return ItemRef(ref.href, self._etag_after_put(url, response))
+
+    def delete(self, collection: str, ref: ItemRef) -> None:
+        """DELETE with ``If-Match`` (RFC 4918 section 9.6); already gone is no error, a newer version is."""
+        self._writable()
+        response = self._send("DELETE", self.item_url(collection, ref.href), None, headers={"If-Match": ref.version})
+        if response.status_code in (404, 410):
+            return
+        if response.status_code == 412:
+            raise PreconditionFailed(f"{ref.href} changed since it was read", connector=self.name, href=ref.href)
+        raise_for_status(response, self.name, href=ref.href)
+
+    def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
+        """The server reports our writes with the etags we recorded: the token stays."""
+        return token
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.http.close()
+
+    # -- collections --------------------------------------------------------------------------------------------
+
+    def collections(self, kind: HomeKind) -> list[CollectionInfo]:
+        """The collections of ``kind`` in the home found from the URL; ids are relative to the URL when the
+        home is the URL itself (as ``collection_url`` resolves them), absolute paths otherwise."""
+        with _translate(self.name, self.url):
+            home = find_home(self._discovery_send, self.url, kind)
+            found = list_collections(self._discovery_send, home, kind)
+        if home == self.url:
+            return found
+        base = urlsplit(home).path
+        return [replace(info, id=base + info.id) if not info.id.startswith("/") else info for info in found]
+
+    def make(self, collection: str, method: str, body: bytes) -> None:
+        """MKCALENDAR or extended MKCOL at ``collection``; one that exists already (405) is left as it is."""
+        self._writable()
+        response = self._send(method, self.collection_url(collection), body)
+        if response.status_code != 405:
+            raise_for_status(response, self.name)
+
+    def _discovery_send(self, method: str, url: str, body: bytes | None, depth: str | None) -> httpx.Response:
+        response = self._send(method, url, body, depth=depth)
+        if not response.is_redirect and response.status_code != 404:
+            raise_for_status(response, self.name)
+        return response
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        *,
+        depth: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        sent = dict(headers or {})
+        if depth is not None:
+            sent["Depth"] = depth
+        response = self.http.request(method, url, body=body, headers=sent)
+        if not self._server_named:
+            self.quirks = quirks_for("", response.headers)
+            self.capabilities = replace(self.capabilities, max_batch=self.quirks.max_batch)
+            self._server_named = True
+        return response
+
+    def _put(self, url: str, content: Content, guard: dict[str, str]) -> httpx.Response:
+        headers = {"Content-Type": f"{self.flavor.media_type}; charset=utf-8", **guard}
+        return self._send("PUT", url, content.text.encode("utf-8"), headers=headers)
+
+    def _multistatus(self, response: httpx.Response, url: str) -> xml.Multistatus:
+        raise_for_status(response, self.name)
+        if response.status_code != 207:
+            raise ProtocolError(f"{urlsplit(url).path}: expected 207 Multi-Status, got {response.status_code}")
+        with _translate(self.name, url):
+            return xml.parse_multistatus(response.content)
+
+    def _etag_after_put(self, url: str, response: httpx.Response) -> str:
+        etag: str | None = response.headers.get("ETag")
+        if etag and self.quirks.put_returns_etag and not etag.startswith("W/"):
+            return etag
+        found = self._multistatus(self._send("PROPFIND", url, xml.propfind(["d:getetag"]), depth="0"), url)
+        etag = found.responses[0].text(_GETETAG) if found.responses else None
+        if not etag:
+            raise ProtocolError(f"{urlsplit(url).path}: the server gave no etag for a stored item", connector=self.name)
+        return etag
+
+    def _check_content(self, response: httpx.Response, href: str) -> None:
+        """Raise ``InvalidItem`` when the server refused the item's content (Xandikos says so with a 412)."""
+        code = response.status_code
+        if code < 400:
+            return
+        refused = bool(xml.error_conditions(response.content) & _INVALID_CONTENT)
+        if refused or code in (400, 413, 415, 422):
+            why = ", ".join(sorted(xml.error_conditions(response.content))) or response.reason_phrase
+            message = f"{href}: the server refused the content ({code} {why})"
+            raise InvalidItem(message, connector=self.name, href=href)
+
+    def _held(self, collection: str, href: str) -> tuple[ItemRef, Content] | None:
+        """The item holding ``href`` with its content, or ``None`` when it is gone or unreadable."""
+        (result,) = self.get(collection, [href])
+        if not isinstance(result, Fetched):
+            return None
+        try:
+            result.content.scanned()
+        except InvalidItem:
+            return None
+        return result.ref, result.content
+
+    def _same(self, held: tuple[ItemRef, Content], content: Content, key: str) -> ItemRef:
+        ref, existing = held
+        if existing.digest != content.digest:
+            raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=ref.href)
+        return ref
+
+    def _check_uid_conflict(self, collection: str, response: httpx.Response, key: str) -> None:
+        if response.status_code in (403, 409):
+            conflict = xml.error_href(response.content, self.flavor.uid_conflict)
+            if conflict is not None:
+                other = self._name(urlsplit(self.collection_url(collection)).path, conflict)
+                raise AlreadyExists(f"{key}: its UID is used by {other}", connector=self.name, href=other)
+
+    def _writable(self) -> None:
+        if self.capabilities.read_only:
+            raise ReadOnly(f"{self.name} is read-only", connector=self.name)

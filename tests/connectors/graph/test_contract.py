@@ -1,0 +1,31 @@
+"""The Graph connector passes the connector contract against the fake Graph service, through msal and httpx."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from calsync.connectors.base import Connector
+from calsync.connectors.graph.connector import GraphConnector
+from tests.connectors.contract import ConnectorContract
+from tests.connectors.graph import outlook
+from tests.connectors.graph.conftest import new_mailbox
+from tests.connectors.graph.fake.server import FakeGraph
+
+
+class TestGraphContract(ConnectorContract):
+    @pytest.fixture(autouse=True)
+    def _fake(self, fake: FakeGraph, connect: Callable[..., GraphConnector]) -> None:
+        self.fake = fake
+        self.connect = connect
+        self.collection = new_mailbox(fake)
+
+    def make(self, *, read_only: bool = False) -> Connector:
+        return self.connect(read_only=read_only, mailboxes=[self.collection])
+
+    def put_external(self, connector: Connector, href: str, text: str) -> None:
+        outlook.put(self.fake, self.collection, href, text)
+
+    def remove_external(self, connector: Connector, href: str) -> None:
+        outlook.remove(self.fake, self.collection, href)

@@ -1,0 +1,117 @@
+"""Every Graph pattern and range round-trips through RRULE, and every exception kind through the fake."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from calsync.connectors.base import Fetched
+from calsync.connectors.graph import recurrence
+from calsync.connectors.graph.connector import GraphConnector
+from calsync.errors import InvalidItem
+from calsync.model.content import Content
+from tests.connectors.graph.conftest import new_mailbox
+from tests.connectors.graph.fake.server import FakeGraph
+from tests.samples import event
+
+START = datetime(2026, 11, 23, 9, tzinfo=ZoneInfo("Europe/Berlin"))  # a Monday
+ZONE = "W. Europe Standard Time"
+
+PATTERNS = {
+    "FREQ=DAILY;INTERVAL=2;COUNT=10": {"type": "daily", "interval": 2},
+    "FREQ=WEEKLY;BYDAY=MO,WE": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday", "wednesday"]},
+    "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO;WKST=SU": {"type": "weekly", "interval": 2, "firstDayOfWeek": "sunday"},
+    "FREQ=MONTHLY;BYMONTHDAY=23;COUNT=5": {"type": "absoluteMonthly", "dayOfMonth": 23},
+    "FREQ=MONTHLY;BYDAY=4MO": {"type": "relativeMonthly", "index": "fourth", "daysOfWeek": ["monday"]},
+    "FREQ=MONTHLY;BYDAY=-1FR": {"type": "relativeMonthly", "index": "last", "daysOfWeek": ["friday"]},
+    "FREQ=YEARLY;BYMONTH=11;BYMONTHDAY=23": {"type": "absoluteYearly", "month": 11, "dayOfMonth": 23},
+    "FREQ=YEARLY;BYMONTH=11;BYDAY=4MO;COUNT=3": {"type": "relativeYearly", "month": 11, "index": "fourth"},
+    "FREQ=WEEKLY;BYDAY=MO;UNTIL=20261221T225959Z": {"type": "weekly", "daysOfWeek": ["monday"]},
+}
+
+
+@pytest.mark.parametrize("rule", list(PATTERNS))
+def test_each_pattern_and_range_round_trips(rule: str) -> None:
+    graph = recurrence.from_rrule(rule, START, ZONE)
+    for key, value in PATTERNS[rule].items():
+        assert graph["pattern"][key] == value
+    assert graph["range"]["startDate"] == "2026-11-23"
+    expected_range = "numbered" if "COUNT" in rule else ("endDate" if "UNTIL" in rule else "noEnd")
+    assert graph["range"]["type"] == expected_range
+    back = recurrence.to_rrule(graph, START)
+    assert dict(p.split("=") for p in back.split(";")) == dict(p.split("=") for p in rule.split(";"))
+
+
+def test_the_end_date_is_the_local_day_of_until() -> None:
+    graph = recurrence.from_rrule("FREQ=DAILY;UNTIL=20261130T080000Z", START, ZONE)
+    assert graph["range"]["endDate"] == "2026-11-30"
+
+
+@pytest.mark.parametrize("rule", ["FREQ=HOURLY", "FREQ=MONTHLY;BYMONTHDAY=1,15", "FREQ=YEARLY;BYWEEKNO=20"])
+def test_a_rule_graph_cannot_hold_is_an_invalid_item(rule: str) -> None:
+    with pytest.raises(InvalidItem):
+        recurrence.from_rrule(rule, START, ZONE)
+
+
+SERIES = {
+    "plain": "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6\r\n",
+    "cancelled": "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6\r\nEXDATE;TZID=Europe/Berlin:20261130T090000\r\n",
+    "monthly-no-end": "RRULE:FREQ=MONTHLY;BYDAY=4MO\r\n",
+}
+OVERRIDE = (
+    "BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261101T080000Z\r\nRECURRENCE-ID;TZID=Europe/Berlin:20261207T090000\r\n"
+    "DTSTART;TZID=Europe/Berlin:20261207T140000\r\nDTEND;TZID=Europe/Berlin:20261207T150000\r\n"
+    "SUMMARY:Moved\r\nEND:VEVENT\r\n"
+)
+
+
+def _series(uid: str, extra: str, override: bool = False) -> str:
+    text = event(uid, "Standup", extra=extra)
+    if override:
+        text = text.replace("END:VCALENDAR", OVERRIDE.format(uid=uid) + "END:VCALENDAR")
+    return text
+
+
+@pytest.mark.parametrize(("kind", "override"), [*((k, False) for k in SERIES), ("cancelled", True)])
+def test_a_series_with_each_exception_kind_reads_back_with_the_same_digest(
+    fake: FakeGraph, connect: Callable[..., GraphConnector], kind: str, override: bool
+) -> None:
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    content = Content.from_text(_series(f"s-{kind}", SERIES[kind], override))
+    ref = conn.create(mailbox, content, f"s-{kind}")
+    (got,) = conn.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched)
+    assert got.ref == ref
+    assert got.content.digest == content.digest
+    item = got.content.item
+    assert item.recurrence is not None
+    if kind == "cancelled":
+        assert [x.isoformat() for x in item.recurrence.exdates] == ["2026-11-30T09:00:00+01:00"]
+    if override:
+        assert [o.title for o in item.overrides] == ["Moved"]
+
+
+def test_exceptions_made_in_outlook_are_read_as_overrides_and_excluded_dates(
+    fake: FakeGraph, connect: Callable[..., GraphConnector]
+) -> None:
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    ref = conn.create(mailbox, Content.from_text(_series("s-outlook", SERIES["plain"])), "s-outlook")
+    box = fake.mailboxes[mailbox]
+    with fake.lock:
+        stored = box.events[ref.href]
+        stored.cancelled.add("2026-12-14T08:00:00Z")
+        stored.exceptions["2026-12-21T08:00:00Z"] = ({"subject": "Christmas standup"}, box.next_change())
+        stored.change = box.next_change()
+    (got,) = conn.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched) and got.ref.version != ref.version
+    item = got.content.item
+    assert item.recurrence is not None
+    assert [x.isoformat() for x in item.recurrence.exdates] == ["2026-12-14T09:00:00+01:00"]
+    assert [(o.recurrence_id.isoformat() if o.recurrence_id else "", o.title) for o in item.overrides] == [
+        ("2026-12-21T09:00:00+01:00", "Christmas standup")
+    ]
