@@ -114,7 +114,11 @@ class MassDeletion(SyncError):
 
 
 class PairLocked(SyncError):
-    """Another run of the same pair holds its lock."""
+    """Another run of the same pair holds its lock; ``holder`` names it (``host:pid`` for calsync's own runs)."""
+
+    def __init__(self, message: str, *, holder: str = "") -> None:
+        self.holder = holder
+        super().__init__(message)
 
 
 # -- state -----------------------------------------------------------------------------------------------------

@@ -371,3 +371,25 @@ def test_an_in_memory_database_works_for_one_process() -> None:
         assert stored_links(store) == {"x": make_link("x")}
     finally:
         store.close()
+
+
+def test_a_lease_left_by_a_killed_process_on_this_host_is_taken_over(store: SQLStore) -> None:
+    import contextlib
+    import socket
+    import subprocess
+    import sys
+
+    from calsync.errors import PairLocked
+
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    host = socket.gethostname()
+    with contextlib.ExitStack() as never_released:
+        never_released.enter_context(store.lock_pair("p", f"{host}:{ended.stdout.strip()}"))  # then killed
+        with store.lock_pair("p", "rerun"):  # its process is gone: the lease is void
+            pass
+    with contextlib.ExitStack() as held:
+        held.enter_context(store.lock_pair("q", f"{host}:1"))  # a process that is running
+        with pytest.raises(PairLocked), store.lock_pair("q", "rerun"):
+            pass

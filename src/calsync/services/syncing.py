@@ -11,8 +11,6 @@ and job), so a pair whose server is down or whose folder is missing must not kee
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -129,7 +127,6 @@ def sync_pairs(
         full=full,
         dry_run=dry_run,
         allow_mass_delete=allow_mass_delete,
-        owner=f"{socket.gethostname()}:{os.getpid()}",
     )
     store = open_state_store(settings)
     try:

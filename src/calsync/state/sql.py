@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,12 +32,13 @@ from sqlalchemy import URL, Connection, Row, delete, func, insert, select, updat
 from calsync.errors import PairLocked, StateError
 from calsync.model.refs import Side
 from calsync.state.db import Database, database_url, translate_errors
-from calsync.state.store import ItemLine, JobKind, JobOutcome, JobRecord, Link, Pending, SideStatus
+from calsync.state.store import ItemLine, JobKind, JobOutcome, JobRecord, Link, Pending, SideStatus, owner_is_dead
 from calsync.state.tables import job_lines, jobs, links, locks, pairs, sync_tokens
 
 if TYPE_CHECKING:
     from calsync.state.store import PairState, StateStore
 
+logger = logging.getLogger(__name__)
 __all__ = ["SQLStore", "database_url", "open_store", "translate_errors"]
 
 _CHUNK = 500
@@ -119,6 +121,19 @@ class SQLStore:
             self._release(lease)
 
     def _acquire(self, name: str, owner: str, ttl_seconds: float, *, what: str) -> _Lease:
+        try:
+            return self._try_acquire(name, owner, ttl_seconds, what=what)
+        except PairLocked as locked:
+            holder = locked.holder
+            if not holder or not owner_is_dead(holder):
+                raise
+        # the holder was a process on this machine that died (killed, crashed): its lease is void
+        with self._db.write() as conn:
+            conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == holder))
+        logger.warning("took over the lease %s of %s, which is no longer running", name, holder)
+        return self._try_acquire(name, owner, ttl_seconds, what=what)
+
+    def _try_acquire(self, name: str, owner: str, ttl_seconds: float, *, what: str) -> _Lease:
         with self._db.write() as conn:
             now = self._db.now(conn)
             lease = _Lease(name, owner, now + timedelta(seconds=ttl_seconds))
@@ -129,7 +144,7 @@ class SQLStore:
                 return lease
             holder = conn.execute(select(locks.c.owner, locks.c.expires_at).where(locks.c.name == name)).first()
         held_by = f"{holder.owner!r} until {holder.expires_at:%Y-%m-%d %H:%M:%S} UTC" if holder else "another run"
-        raise PairLocked(f"{what} is locked by {held_by}")
+        raise PairLocked(f"{what} is locked by {held_by}", holder=holder.owner if holder else "")
 
     def _release(self, lease: _Lease) -> None:
         with self._db.write() as conn:

@@ -13,6 +13,8 @@ because every create is idempotent by identity and the plan recognises a side th
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -191,3 +193,26 @@ class StateStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def run_owner() -> str:
+    """The owner name of a run in this process: ``host:pid``, so a lease left by a killed run can be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """Whether ``owner`` (``host:pid``) was a process on this machine that is no longer running.
+
+    Why: a run killed with SIGKILL cannot release its lease, and an hour-long lease would then block every rerun.
+    Only a process of this host can be checked; another machine's lease waits for its expiry.
+    """
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, run by another user
+    return False

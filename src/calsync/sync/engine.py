@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from calsync.errors import CalsyncError
 from calsync.model.refs import Side
 from calsync.model.window import Window
-from calsync.state.store import JobKind, JobOutcome, Link, PairState, StateStore
+from calsync.state.store import JobKind, JobOutcome, Link, PairState, StateStore, run_owner
 from calsync.sync.actions import AfterWrite, Executor
 from calsync.sync.intents import settle
 from calsync.sync.observe import Endpoint, Observation, Observer, Progress, TokenEnvelope, retry_item
@@ -48,7 +48,7 @@ class RunOptions:
     dry_run: bool = False
     allow_mass_delete: bool = False
     now: datetime | None = None
-    owner: str = "calsync"
+    owner: str = field(default_factory=run_owner)
     checkpoint_every: int = 200
     progress: Progress | None = None
     after_write: AfterWrite | None = None
