@@ -71,6 +71,14 @@ class Unavailable(ConnectorError):
     """The server could not be reached or failed (timeout, connection refused, 5xx, broken protocol)."""
 
 
+class TlsFailure(Unavailable):
+    """The TLS handshake failed: an untrusted or expired certificate, a wrong host name, a refused client cert."""
+
+
+class ProtocolError(Unavailable):
+    """The server answered something its protocol does not allow (a malformed multistatus, a missing etag)."""
+
+
 class ReadOnly(ConnectorError):
     """A write was attempted on a side that is configured or made read-only."""
 

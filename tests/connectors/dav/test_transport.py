@@ -7,8 +7,8 @@ import pytest
 
 from calsync.connectors.caldav import CalDavConnector
 from calsync.connectors.dav import xml
-from calsync.connectors.dav.transport import ProtocolError, retry_delay
-from calsync.errors import AuthError, RateLimited
+from calsync.connectors.dav.transport import retry_delay
+from calsync.errors import AuthError, ProtocolError, RateLimited
 from calsync.model.refs import ItemRef
 from tests.connectors.dav.servers import Server
 

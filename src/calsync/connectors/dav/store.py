@@ -20,9 +20,9 @@ from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFaile
 from calsync.connectors.dav import xml
 from calsync.connectors.dav.discovery import HomeKind, find_home, list_collections
 from calsync.connectors.dav.quirks import Quirks, quirks_for
-from calsync.connectors.dav.transport import DavTransport, ProtocolError, TransportSettings, raise_for_status
+from calsync.connectors.dav.transport import DavTransport, TransportSettings, raise_for_status
 from calsync.connectors.dav.transport import translate_errors as _translate
-from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ReadOnly
+from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ProtocolError, ReadOnly
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
 

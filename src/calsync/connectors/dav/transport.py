@@ -26,17 +26,18 @@ from pathlib import Path
 import httpx
 
 from calsync.connectors.dav.xml import ProtocolViolation
-from calsync.errors import AuthError, ConnectorError, NotFound, PreconditionFailed, RateLimited, Unavailable
+from calsync.errors import (
+    AuthError,
+    ConnectorError,
+    NotFound,
+    PreconditionFailed,
+    ProtocolError,
+    RateLimited,
+    TlsFailure,
+    Unavailable,
+)
 
 _RETRY_STATUSES = frozenset({429, 503})
-
-
-class TlsFailure(Unavailable):
-    """The TLS handshake failed: an untrusted or expired certificate, a wrong host name, a refused client cert."""
-
-
-class ProtocolError(Unavailable):
-    """The server answered something the protocol does not allow (a malformed multistatus, a missing etag)."""
 
 
 class AuthScheme(StrEnum):
