@@ -1,0 +1,216 @@
+"""The facts rules and windows need of an item, read from its content lines without a full parse.
+
+Why a span and not a start: a window check must hold for a whole recurring series and its moved occurrences,
+and must err on the side of "inside" where a zone is floating or unknown (then it is widened by the widest UTC
+offset), because "inside" only means the item is looked at, while "outside" means it is left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from calsync.errors import InvalidItem
+from calsync.model.contentlines import DURATION, canonical_tzid, unescape
+from calsync.model.item import ItemKind, Sensitivity
+
+Props = dict[str, tuple[list[str], str]]
+"""The first occurrence of each property of one component: name -> (parameters, value)."""
+
+_KINDS = frozenset(kind.value for kind in ItemKind)
+_SLACK = 14 * 3600  # floating and unresolved times may be anywhere from UTC-12 to UTC+14
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What rules and windows need to know of an item without parsing it.
+
+    ``span`` is the POSIX start and end of the item or of its whole series (``None`` = unbounded), widened by the
+    widest UTC offset where the zone is floating or unknown, so a window check errs on the side of "inside".
+    """
+
+    ident: str
+    kind: ItemKind
+    title: str = ""
+    sensitivity: Sensitivity = Sensitivity.PUBLIC
+    span: tuple[float | None, float | None] = (None, None)
+    recurring: bool = False
+    has_attendees: bool = False
+    stamp: str = ""
+
+    @property
+    def modified(self) -> float | None:
+        """POSIX time of the latest LAST-MODIFIED of any component (else DTSTAMP), for newest-wins conflicts;
+        parsed only when asked for, and ``None`` when absent or malformed (a bad stamp must not fail a pair)."""
+        if not self.stamp:
+            return None
+        try:
+            return _instant([], self.stamp)[0]
+        except InvalidItem:
+            return None
+
+
+class FactReader:
+    """Collects facts over the components of one item (a master and its overridden occurrences)."""
+
+    def __init__(self) -> None:
+        self.uid = ""
+        self.kind = ItemKind.EVENT
+        self.title = ""
+        self.sensitivity = Sensitivity.PUBLIC
+        self.lo: float | None = None
+        self.hi: float | None = None
+        self.unbounded_end = False
+        self.unbounded_start = False
+        self.recurring = False
+        self.has_attendees = False
+        self.modified_stamp = ""
+        self.dtstamp = ""
+        self.seen_master = False
+
+    def read(self, component: str, props: Props) -> None:
+        """Take in one component (VEVENT, VTODO …) of the item, by its first property values."""
+        self.has_attendees = self.has_attendees or "ATTENDEE" in props
+        uid = props.get("UID", ([], ""))[1].strip()
+        if not uid:
+            raise InvalidItem(f"a {component} has no UID")
+        if self.uid and uid != self.uid:
+            raise InvalidItem(f"one item holds two UIDs ({self.uid!r} and {uid!r})")
+        self.uid = uid
+        self._note_stamps(props)
+        is_override = "RECURRENCE-ID" in props
+        if not is_override or not self.seen_master:
+            self._read_master_facts(component, props)
+        self.seen_master = self.seen_master or not is_override
+        self._read_span(component, props)
+
+    def _note_stamps(self, props: Props) -> None:
+        """Keep the latest LAST-MODIFIED of all components (an edited occurrence is an edit of the item), and
+        the latest DTSTAMP for items that have none. UTC basic-format stamps compare correctly as text."""
+        for name, latest in (("LAST-MODIFIED", "modified_stamp"), ("DTSTAMP", "dtstamp")):
+            prop = props.get(name)
+            if prop is not None:
+                value = prop[1].strip()
+                if value > getattr(self, latest):
+                    setattr(self, latest, value)
+
+    def _read_master_facts(self, component: str, props: Props) -> None:
+        kind = props.get("X-CALSYNC-KIND", ([], ""))[1].strip().lower()
+        if component == "VTODO":
+            self.kind = ItemKind.TASK
+        elif kind in _KINDS:
+            self.kind = ItemKind(kind)
+        self.title = unescape(props.get("SUMMARY", ([], ""))[1])
+        klass = props.get("CLASS", ([], "PUBLIC"))[1].strip().lower()
+        self.sensitivity = Sensitivity(klass) if klass in {"private", "confidential"} else Sensitivity.PUBLIC
+
+    def _read_span(self, component: str, props: Props) -> None:
+        start_prop = props.get("DTSTART") or (props.get("DUE") if component == "VTODO" else None)
+        if start_prop is None:
+            self.unbounded_start = self.unbounded_end = True
+            return
+        start, slack = _instant(*start_prop)
+        end = self._end(props, start_prop, start)
+        if "RRULE" in props or "RDATE" in props:
+            self.recurring = True
+            end = _series_end(props.get("RRULE", ([], ""))[1], end, start)
+        lo = None if start is None else start - slack
+        hi = None if end is None else end + slack
+        self.unbounded_start |= lo is None
+        self.unbounded_end |= hi is None
+        self.lo = lo if self.lo is None or (lo is not None and lo < self.lo) else self.lo
+        self.hi = hi if self.hi is None or (hi is not None and hi > self.hi) else self.hi
+
+    @staticmethod
+    def _end(
+        props: Props, start_prop: tuple[list[str], str], start: float | None
+    ) -> float | None:
+        end_prop = props.get("DTEND") or props.get("DUE")
+        if end_prop is not None:
+            return _instant(*end_prop)[0]
+        if start is None:
+            return None
+        if "DURATION" in props:
+            return start + _duration_seconds(props["DURATION"][1])
+        is_date = "VALUE=DATE" in [p.upper() for p in start_prop[0]] or len(start_prop[1].strip()) == 8
+        return start + (86400 if is_date else 0)
+
+    def facts(self) -> Facts:
+        lo = None if self.unbounded_start else self.lo
+        hi = None if self.unbounded_end else self.hi
+        return Facts(
+            self.uid,
+            self.kind,
+            self.title,
+            self.sensitivity,
+            (lo, hi),
+            self.recurring,
+            self.has_attendees,
+            self.modified_stamp or self.dtstamp,
+        )
+
+
+def _instant(params: list[str], value: str) -> tuple[float | None, float]:
+    """POSIX seconds of a DATE or DATE-TIME value and the slack its zone leaves (0 when exact)."""
+    value = value.strip().split(",")[0]
+    try:
+        if len(value) == 8:
+            return datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), tzinfo=UTC).timestamp(), _SLACK
+        moment = datetime(
+            int(value[:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+        )
+    except (ValueError, IndexError):
+        raise InvalidItem(f"not a date or date-time: {value[:40]!r}") from None
+    if value.endswith(("Z", "z")):
+        return moment.replace(tzinfo=UTC).timestamp(), 0.0
+    tzid = next((p.partition("=")[2].strip('"') for p in params if p.upper().startswith("TZID=")), "")
+    zone = _zone(tzid) if tzid else None
+    if zone is None:
+        return moment.replace(tzinfo=UTC).timestamp(), _SLACK
+    return moment.replace(tzinfo=zone).timestamp(), 0.0
+
+
+@lru_cache(maxsize=256)
+def _zone(tzid: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(canonical_tzid(tzid))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _duration_seconds(value: str) -> float:
+    match = DURATION.match(value.strip().upper())
+    if match is None:
+        raise InvalidItem(f"not a duration: {value[:40]!r}")
+    sign, weeks, days, hours, minutes, seconds = match.groups()
+    total = timedelta(
+        weeks=int(weeks or 0),
+        days=int(days or 0),
+        hours=int(hours or 0),
+        minutes=int(minutes or 0),
+        seconds=int(seconds or 0),
+    )
+    return -total.total_seconds() if sign == "-" else total.total_seconds()
+
+
+def _series_end(rule: str, end: float | None, start: float | None) -> float | None:
+    """The end of the last occurrence of a series, or ``None`` when the rule never ends or ends by COUNT.
+
+    COUNT is taken as unbounded on purpose: computing it needs an expansion, and "unbounded" only means the
+    series is kept in the window, never that anything is deleted.
+    """
+    parts = dict(part.partition("=")[::2] for part in rule.upper().split(";") if part)
+    until = parts.get("UNTIL")
+    if not until or "COUNT" in parts or end is None or start is None:
+        return None
+    last_start, _ = _instant([], until)
+    if last_start is None:
+        return None
+    return last_start + (end - start) + _SLACK
