@@ -124,9 +124,7 @@ class FactReader:
         self.hi = hi if self.hi is None or (hi is not None and hi > self.hi) else self.hi
 
     @staticmethod
-    def _end(
-        props: Props, start_prop: tuple[list[str], str], start: float | None
-    ) -> float | None:
+    def _end(props: Props, start_prop: tuple[list[str], str], start: float | None) -> float | None:
         end_prop = props.get("DTEND") or props.get("DUE")
         if end_prop is not None:
             return _instant(*end_prop)[0]

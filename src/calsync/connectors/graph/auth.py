@@ -26,13 +26,22 @@ SCOPE = "https://graph.microsoft.com/.default"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 
 _CODES = {
-    7000215: "the client secret is wrong (check client_secret_env / client_secret_file)",
-    7000222: "the client secret has expired: create a new one in the app registration and store it",
-    700016: "the application (client) id is not registered in this tenant",
-    700027: "the certificate was not accepted: upload its public part to the app registration",
-    90002: "the tenant does not exist (check tenant_id)",
-    900023: "the tenant id is not valid (check tenant_id)",
+    7000215: ("bad_secret", "the client secret is wrong (check client_secret_env / client_secret_file)"),
+    7000222: ("expired_secret", "the client secret has expired: create a new one in the app registration and store it"),
+    700016: ("unknown_app", "the application (client) id is not registered in this tenant"),
+    700027: ("bad_certificate", "the certificate was not accepted: upload its public part to the app registration"),
+    90002: ("unknown_tenant", "the tenant does not exist (check tenant_id)"),
+    900023: ("unknown_tenant", "the tenant id is not valid (check tenant_id)"),
 }
+
+
+class TokenRefused(AuthError):
+    """Entra ID refused calsync a token; ``reason`` names why as data (``bad_secret``, ``expired_secret``,
+    ``unknown_app``, ``bad_certificate``, ``unknown_tenant``, ``no_consent`` or ``other``) for checks to use."""
+
+    def __init__(self, message: str, *, reason: str, connector: str = "") -> None:
+        super().__init__(message, connector=connector)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +80,14 @@ class TokenSource:
                     f"the identity platform cannot be reached: {type(exc).__name__}", connector=self.name
                 ) from exc
         if "access_token" not in result:
-            raise AuthError(self._refusal(result), connector=self.name)
+            reason, text = self._refusal(result)
+            raise TokenRefused(text, reason=reason, connector=self.name)
         token = str(result["access_token"])
         if not _roles(token):
-            raise AuthError(
+            raise TokenRefused(
                 "the app has no application permissions in this tenant: an administrator must grant admin consent "
-                "for Calendars.ReadWrite, Contacts.ReadWrite, MailboxSettings.Read and Tasks.ReadWrite",
+                "for Calendars.ReadWrite, Contacts.ReadWrite, MailboxSettings.ReadWrite and Tasks.ReadWrite.All",
+                reason="no_consent",
                 connector=self.name,
             )
         return token
@@ -104,17 +115,23 @@ class TokenSource:
                     token_cache=msal.TokenCache(),
                 )
             except ValueError as exc:
-                raise AuthError(
-                    f"the tenant {creds.tenant_id!r} cannot be found: {_first_line(exc)}", connector=self.name
+                raise TokenRefused(
+                    f"the tenant {creds.tenant_id!r} cannot be found: {_first_line(exc)}",
+                    reason="unknown_tenant",
+                    connector=self.name,
                 ) from exc
         return self._app
 
-    def _refusal(self, result: dict[str, Any]) -> str:
+    def _refusal(self, result: dict[str, Any]) -> tuple[str, str]:
         codes = [int(code) for code in result.get("error_codes") or ()]
         for code in codes:
             if code in _CODES:
-                return f"Entra ID refused the token request: {_CODES[code]} (AADSTS{code})"
-        return f"Entra ID refused the token request: {result.get('error', 'unknown error')} {codes or ''}".strip()
+                reason, text = _CODES[code]
+                return reason, f"Entra ID refused the token request: {text} (AADSTS{code})"
+        return (
+            "other",
+            f"Entra ID refused the token request: {result.get('error', 'unknown error')} {codes or ''}".strip(),
+        )
 
 
 def _certificate(pem: str) -> dict[str, str]:

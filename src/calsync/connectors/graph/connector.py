@@ -18,14 +18,16 @@ import json
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed
-from calsync.connectors.graph import convert, operations, residue, series
+from calsync.connectors.graph import availability, categories, checks, convert, operations, residue, series
+from calsync.connectors.graph.addressbook import GraphContactsConnector
 from calsync.connectors.graph.auth import AUTHORITY_HOST, Credentials, TokenSource
+from calsync.connectors.graph.tasks import GraphTasksConnector
 from calsync.connectors.graph.transport import GRAPH_URL, Call, DeltaExpired, Json, Transport, check
 from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.content import Content
@@ -33,6 +35,8 @@ from calsync.model.item import Item
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
 
+Outcomes = list[categories.CategoryOutcome]
+Schedules = list[availability.Schedule]
 _TRANSACTION_NS = uuid.UUID("5d0b7bb4-2f8e-4a8e-9c7e-6f1c3f0e2a10")
 
 
@@ -66,8 +70,9 @@ class GraphConnector:
         self.delta_days = delta_days
         self.client = httpx.Client(verify=verify, timeout=timeout)
         credentials = Credentials(tenant_id, client_id, client_secret, certificate_pem)
-        tokens = TokenSource(credentials, self.client, authority_host=authority_host, name=name)
-        self.transport = Transport(tokens, self.client, graph_url=graph_url, name=name, sleep=sleep)
+        self.tenant_id = tenant_id
+        self.tokens = TokenSource(credentials, self.client, authority_host=authority_host, name=name)
+        self.transport = Transport(self.tokens, self.client, graph_url=graph_url, name=name, sleep=sleep)
 
     def __repr__(self) -> str:
         return f"GraphConnector({self.name!r})"
@@ -252,6 +257,37 @@ class GraphConnector:
         except (ValueError, TypeError, AttributeError):
             return token
         return json.dumps(state, separators=(",", ":"))
+
+    # -- beyond calendars: what the hub's other features call ---------------------------------------------------
+
+    def provision_categories(self, mailbox: str, wanted: Mapping[str, str], *, recolour: bool = False) -> Outcomes:
+        """Each ``activity type -> colour preset`` as an Outlook master category (see ``categories``)."""
+        self._writable(mailbox)
+        return categories.provision(self.transport, mailbox, wanted, recolour=recolour)
+
+    def free_busy(self, mailboxes: Sequence[str], start: datetime, end: datetime, interval: int = 30) -> Schedules:
+        """The free/busy of ``mailboxes`` (see ``availability``)."""
+        return availability.schedules(self.transport, mailboxes, start, end, interval)
+
+    def automatic_replies(self, mailbox: str) -> availability.AutomaticReplies:
+        """The mailbox's out-of-office setting (see ``availability``)."""
+        return availability.automatic_replies(self.transport, mailbox)
+
+    def tasks(self) -> GraphTasksConnector:
+        """The To Do lists of the same mailboxes, through this connection's token cache and transport."""
+        return GraphTasksConnector(
+            self.transport, self.mailboxes, name=self.name, read_only=self.capabilities.read_only
+        )
+
+    def contacts(self) -> GraphContactsConnector:
+        """The contact folders of the same mailboxes, through this connection's token cache and transport."""
+        read_only = self.capabilities.read_only
+        return GraphContactsConnector(self.transport, self.mailboxes, name=self.name, read_only=read_only)
+
+    def check_connection(self, mailboxes: Sequence[str] | None = None) -> checks.ConnectionReport:
+        """The tenant and each mailbox (the configured ones by default), one plain line each (see ``checks``)."""
+        chosen = self.mailboxes if mailboxes is None else mailboxes
+        return checks.check_connection(self.tokens, self.transport, self.tenant_id, chosen)
 
     # -- internals ----------------------------------------------------------------------------------------------
 

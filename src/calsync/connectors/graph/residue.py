@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from calsync.errors import InvalidItem
+from calsync.model.canonical import ICALENDAR
 from calsync.model.content import Content
 from calsync.model.item import Item
 
@@ -31,16 +32,17 @@ def encode(content: Content, projection: Item) -> str:
     return f"{signature}\n{content.text}"
 
 
-def decode(value: str, projection: Item) -> Content:
-    """The content an event holds, given its projection and its residue property (``""`` when absent)."""
+def decode(value: str, projection: Item, media_type: str = ICALENDAR) -> Content:
+    """The content an event (or, with ``media_type`` vCard, a contact) holds, given its projection and its residue
+    property (``""`` when absent)."""
     plain = Content.from_item(projection)
     if not value or value == _NONE:
         return plain
     signature, _, text = value.partition("\n")
     if signature == plain.digest:
-        return Content.from_text(text)
+        return Content.from_text(text, media_type)
     try:
-        original = Content.from_text(text).item
+        original = Content.from_text(text, media_type).item
     except InvalidItem:
         return plain
     return Content.from_item(replace(projection, kind=original.kind, extras=original.extras, unknown=original.unknown))

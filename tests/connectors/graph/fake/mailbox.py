@@ -63,6 +63,9 @@ class Mailbox:
     transactions: dict[str, str] = field(default_factory=dict)
     categories: list[Json] = field(default_factory=list)
     settings: Json = field(default_factory=dict)
+    todo: dict[str, Any] = field(default_factory=dict)
+    contacts: dict[str, tuple[Json, int]] = field(default_factory=dict)
+    contact_folders: dict[str, Json] = field(default_factory=dict)
     snapshots: dict[str, tuple[datetime, datetime, dict[str, int]]] = field(default_factory=dict)
     _changes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

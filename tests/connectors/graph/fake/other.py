@@ -3,6 +3,7 @@
 https://learn.microsoft.com/en-us/graph/api/user-list-calendars
 https://learn.microsoft.com/en-us/graph/api/outlookuser-list-mastercategories
 https://learn.microsoft.com/en-us/graph/api/outlookuser-post-mastercategories
+https://learn.microsoft.com/en-us/graph/api/outlookcategory-update (only ``color`` can change)
 https://learn.microsoft.com/en-us/graph/api/user-get-mailboxsettings
 https://learn.microsoft.com/en-us/graph/api/calendar-getschedule
 """
@@ -13,13 +14,16 @@ import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from tests.connectors.graph.fake import contacts, todo
 from tests.connectors.graph.fake.http import GraphError, Json, Request, Response
 from tests.connectors.graph.fake.mailbox import Mailbox, instant, zone
 
 if TYPE_CHECKING:
     from tests.connectors.graph.fake.server import FakeGraph
 
-_VIEW = {"free": "0", "tentative": "1", "busy": "2", "oof": "3", "workingElsewhere": "4"}
+_VIEW = {"free": "0", "tentative": "1", "busy": "2", "oof": "3", "workingElsewhere": "0"}
+"""v1.0 reports working elsewhere as 0 in availabilityView (scheduleInformation: "for backward compatibility")."""
+_PRESETS = {"none", *(f"preset{n}" for n in range(25))}
 _SETTINGS: Json = {
     "timeZone": "W. Europe Standard Time",
     "automaticRepliesSetting": {
@@ -39,10 +43,18 @@ def route(fake: FakeGraph, box: Mailbox, request: Request, rest: str) -> Respons
         return Response(200, {"value": [_calendar(box)]})
     if rest == "/outlook/masterCategories":
         return _categories(box, request)
+    if rest.startswith("/outlook/masterCategories/") and request.method == "PATCH":
+        return _recolour(box, rest.rsplit("/", 1)[1], request)
     if rest == "/mailboxSettings" and request.method == "GET":
         return Response(200, {**_SETTINGS, **box.settings})
+    if rest == "/mailboxSettings/automaticRepliesSetting" and request.method == "GET":
+        return Response(200, {**_SETTINGS, **box.settings}["automaticRepliesSetting"])
     if rest == "/calendar/getSchedule" and request.method == "POST":
         return _schedule(fake, request)
+    if rest.startswith("/todo/"):
+        return todo.route(fake, box, request, rest)
+    if rest.startswith(("/contacts", "/contactFolders")):
+        return contacts.route(fake, box, request, rest)
     return None
 
 
@@ -59,15 +71,31 @@ def _categories(box: Mailbox, request: Request) -> Response:
         raise GraphError(400, "ErrorInvalidRequest", "displayName is required.")
     if any(c["displayName"].lower() == name.lower() for c in box.categories):
         raise GraphError(409, "ErrorDuplicateCategoryName", "A category with this name already exists.")
-    category = {"id": secrets.token_hex(8), "displayName": name, "color": body.get("color", "none")}
+    colour = str(body.get("color", "none"))
+    if colour not in _PRESETS:
+        raise GraphError(400, "ErrorInvalidRequest", f"'{colour}' is not a valid categoryColor.")
+    category = {"id": secrets.token_hex(8), "displayName": name, "color": colour}
     box.categories.append(category)
     return Response(201, category)
+
+
+def _recolour(box: Mailbox, category_id: str, request: Request) -> Response:
+    body = request.body if isinstance(request.body, dict) else {}
+    found = next((c for c in box.categories if c["id"] == category_id), None)
+    if found is None:
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+    if "displayName" in body and body["displayName"] != found["displayName"]:
+        raise GraphError(400, "ErrorInvalidRequest", "The displayName of a category cannot be changed.")
+    if str(body.get("color")) not in _PRESETS:
+        raise GraphError(400, "ErrorInvalidRequest", "color must be a categoryColor.")
+    found["color"] = body["color"]
+    return Response(200, found)
 
 
 def _schedule(fake: FakeGraph, request: Request) -> Response:
     body = request.body if isinstance(request.body, dict) else {}
     lo, hi = instant(body["startTime"]), instant(body["endTime"])
-    tz = body["startTime"].get("timeZone") or "UTC"
+    tz = request.prefer("outlook.timezone") or "UTC"  # answers are in the Prefer zone, UTC without one
     step = timedelta(minutes=int(body.get("availabilityViewInterval") or 30))
     answers = []
     for address in body.get("schedules", []):

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.connectors.graph.fake import other
+from tests.connectors.graph.fake import other, subscriptions
 from tests.connectors.graph.fake.auth import App, Tokens
 from tests.connectors.graph.fake.events import route as event_route
 from tests.connectors.graph.fake.http import GraphError, Pager, Request, Response
@@ -78,6 +78,7 @@ class FakeGraph:
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
         self.invitations: list[str] = []
+        self.subscriptions: dict[str, Any] = {}
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
         self.lock = threading.RLock()
@@ -154,6 +155,8 @@ class FakeGraph:
         request.path = path[len("/v1.0") :]
         if request.path == "/$batch" and request.method == "POST":
             return self._batch(request)
+        if request.path.startswith("/subscriptions"):
+            return subscriptions.route(self, request)
         parts = request.path.split("/", 3)
         if len(parts) < 3 or parts[1] != "users":
             raise GraphError(400, "BadRequest", f"Unsupported resource {request.path}.")
@@ -180,7 +183,9 @@ class FakeGraph:
     def _resource(self, box: Mailbox, request: Request, rest: str) -> Response:
         if rest == "" and request.method == "GET":
             return Response(200, {"id": box.user_id, "userPrincipalName": box.address, "mail": box.address})
-        if rest.startswith(("/outlook/", "/mailboxSettings", "/calendar/getSchedule", "/calendars", "/todo")):
+        if rest.startswith(
+            ("/outlook/", "/mailboxSettings", "/calendar/getSchedule", "/calendars", "/todo", "/contact")
+        ):
             answered = other.route(self, box, request, rest)
             if answered is not None:
                 return answered
