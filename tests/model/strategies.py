@@ -4,8 +4,8 @@ Reuse them wherever a test needs items (``from tests.model.strategies import ite
 leave out, and why (each is a limit of the formats or of this model's mapping, documented in
 ``calsync.model.ical`` and ``calsync.model.vcard``):
 
-- text without control characters other than ``\\n`` and without Unicode line or paragraph separators (content
-  lines are split on line ends), without a backslash before a capital N (icalendar writes it as a newline),
+- text without control characters other than ``\\n``, without a byte-order mark (icalendar drops U+FEFF on
+  write) and without Unicode line or paragraph separators (content lines are split on line ends), without a backslash before a capital N (icalendar writes it as a newline),
   and identifiers without surrounding spaces (UIDs are read stripped);
 - times to the second (iCalendar has no fractions), ``fold=0``, years 1971-2037, zones from a fixed list;
 - RRULE text in icalendar's part order (``FREQ`` first, then ``UNTIL``/``COUNT``, ``INTERVAL``, ``BY…``),
@@ -80,18 +80,20 @@ UNKNOWN_CARD_LINES = (
     "IMPP;PREF=1:xmpp:john@jabber.example.com",
 )
 
-_CHARACTERS = st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"))
+_CHARACTERS = st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\ufeff")
 text = st.text(st.one_of(_CHARACTERS, st.just("\n")), max_size=40).filter(lambda value: "\\N" not in value)
 """Any text a TEXT value can carry."""
 line_text = st.text(_CHARACTERS, max_size=30).filter(lambda value: "\\N" not in value)
 """Text without line breaks (for values that are one line in practice: names, addresses, labels)."""
 param_text = st.text(
-    st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\\"), max_size=30
+    st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\\\ufeff"), max_size=30
 )
 """What a parameter value (CN, address fields) keeps: icalendar reads backslashes in parameters as escapes."""
 words = st.text(st.characters(whitelist_categories=("Lu", "Ll", "Nd")), min_size=1, max_size=12)
 identifiers = st.text(
-    st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp", "Zs")), min_size=1, max_size=40
+    st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp", "Zs"), blacklist_characters="\ufeff"),
+    min_size=1,
+    max_size=40,
 ).filter(lambda value: "\\N" not in value)
 emails = st.builds("{}@{}.example".format, words, words)
 

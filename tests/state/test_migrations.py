@@ -155,5 +155,7 @@ def test_offline_mode_renders_the_sql_for_review(backend: Backend, capsys: pytes
     rendered = capsys.readouterr().out
     assert "CREATE TABLE links" in rendered
     assert "CREATE INDEX ix_links_pair_id_a_href" in rendered
-    assert f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')" in rendered
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in rendered
+    assert "CREATE TABLE integration_users" in rendered
+    assert f"UPDATE alembic_version SET version_num='{HEAD}'" in rendered
     assert tables_of(backend) == set()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 from typer.core import TyperGroup
 
+from calsync.cli import admin
 from calsync.errors import CalsyncError
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def check_config(ctx: typer.Context, config: ConfigOption) -> None:
 
 
 def _load(ctx: typer.Context, config: Path) -> Settings:
-    """The settings in ``config``, with logging set up as they say."""
+    """The settings in ``config``, with logging set up as they say (log lines mask every known secret)."""
     from calsync.config import load_settings
 
     settings = load_settings(config)
@@ -183,10 +184,16 @@ class _CliHandler(logging.StreamHandler[TextIO]):
 
 
 def _configure_logging(level: int) -> None:
+    from calsync.crypto import redactor
+
     logger = logging.getLogger("calsync")
     for handler in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
         logger.removeHandler(handler)
     handler = _CliHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(redactor())
     logger.addHandler(handler)
     logger.setLevel(level)
+
+
+admin.register(app)

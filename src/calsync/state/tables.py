@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -158,4 +159,63 @@ job_lines = Table(
     Column("href", Text, nullable=False),
     Column("title", Text, nullable=False, server_default=""),
     UniqueConstraint("job_id", "seq"),
+)
+
+# -- integrations and their users (calsync.state.admin) -------------------------------------------------------
+# Secrets are stored only as Fernet tokens (``*_enc``), encrypted by the services with calsync.crypto.
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("company", Text, nullable=False),
+    Column("department", Text, nullable=False),
+    Column("connection_type", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("autodiscover", Text, nullable=False),
+    Column("auth_mode", String(16), nullable=False),
+    Column("username", Text, nullable=False),
+    Column("password_enc", Text, nullable=True),
+    Column("client_id", Text, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("client_secret_enc", Text, nullable=True),
+    Column("certificate_enc", Text, nullable=True),
+    Column("two_way", Boolean, nullable=False),
+    Column("days_back", Integer, nullable=False),
+    Column("days_forward", Integer, nullable=False),
+    Column("full_sync_minutes", Integer, nullable=False),
+    Column("interval_minutes", Integer, nullable=False),
+    Column("start_of_sync", UTCDateTime, nullable=True),
+    Column("appointment_activity", Text, nullable=False),
+    Column("task_activity", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("name"),
+)
+
+USER_FLAGS = (
+    "appointments",
+    "delete_in_calendar",
+    "delete_in_business",
+    "no_private_appointments",
+    "tasks",
+    "delete_tasks_in_calendar",
+    "delete_tasks_in_business",
+    "no_private_tasks",
+    "contacts",
+)
+"""The per-user options, each a boolean column of ``integration_users`` (the fields of ``admin_port.UserFlags``)."""
+
+integration_users = Table(
+    "integration_users",
+    metadata,
+    Column("integration_id", Integer, ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("business_user", Text, nullable=False),
+    Column("mailbox", Text, nullable=False),
+    *(Column(flag, Boolean, nullable=False) for flag in USER_FLAGS),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("integration_id", "business_user"),
+    UniqueConstraint("integration_id", "mailbox"),
 )

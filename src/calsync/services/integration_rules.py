@@ -1,0 +1,191 @@
+"""What an integration and a user may be: the values the services accept, and every rule that checks them.
+
+Why here and not in the state layer: the REST API, the admin UI and the CLI all go through the services, so
+one set of rules with one wording of each error serves all three. Each error is a ``ConfigError`` whose
+``where`` is the field's name (``days_back``, ``users.mailbox``), so a form can put it next to the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Set
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
+
+from calsync.crypto import Secret
+from calsync.errors import ConfigError
+
+MAX_DAYS = 60
+MAX_FULL_SYNC_MINUTES = 1440
+START_OF_SYNC_MAX_AGE = timedelta(days=30)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_MAILBOX = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class CalendarType(StrEnum):
+    """The calendar servers an integration can connect to."""
+
+    CALDAV = "caldav"
+    CARDDAV = "carddav"
+    EWS = "ews"
+    GRAPH = "graph"
+    FOLDER = "folder"
+
+
+class AuthMode(StrEnum):
+    """How the service account reaches the users' calendars."""
+
+    IMPERSONATION = "impersonation"
+    DELEGATE = "delegate"
+    OAUTH = "oauth"
+
+
+_AUTH_ALLOWED = {
+    CalendarType.CALDAV: (AuthMode.DELEGATE,),
+    CalendarType.CARDDAV: (AuthMode.DELEGATE,),
+    CalendarType.EWS: (AuthMode.IMPERSONATION, AuthMode.DELEGATE, AuthMode.OAUTH),
+    CalendarType.GRAPH: (AuthMode.OAUTH,),
+    CalendarType.FOLDER: (AuthMode.DELEGATE,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationInput:
+    """An integration as an admin gives it; secrets are ``Secret`` values (``None``: not given)."""
+
+    name: str
+    company: str
+    connection_type: str
+    auth_mode: str = AuthMode.DELEGATE
+    description: str = ""
+    department: str = ""
+    url: str = ""
+    autodiscover: str = ""
+    username: str = ""
+    password: Secret | None = None
+    client_id: str = ""
+    tenant_id: str = ""
+    client_secret: Secret | None = None
+    certificate: Secret | None = None
+    two_way: bool = True
+    days_back: int = 30
+    days_forward: int = 30
+    full_sync_minutes: int = 1440
+    interval_minutes: int = 20
+    start_of_sync: datetime | None = None
+    appointment_activity: str = ""
+    task_activity: str = ""
+
+
+def check_name(name: str, where: str = "name") -> str:
+    """``name`` if it is a usable identifier (letters, digits, ``_.-``, at most 64, starting alphanumeric)."""
+    if not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"{name!r} is not a valid name: use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or "
+            "digit",
+            where=where,
+        )
+    return name
+
+
+def check_integration(given: IntegrationInput, stored_secrets: Set[str] = frozenset()) -> None:
+    """Raise ``ConfigError`` naming the first field that breaks a rule.
+
+    ``stored_secrets`` names the secrets (``password``, ``client_secret``, ``certificate``) already stored, so an
+    update need not give them again.
+    """
+    check_name(given.name)
+    if not given.company.strip():
+        raise ConfigError("the company is required: an integration is one company's business source", where="company")
+    kind = _choice(CalendarType, given.connection_type, "connection_type")
+    auth = _choice(AuthMode, given.auth_mode, "auth_mode")
+    if auth not in _AUTH_ALLOWED[kind]:
+        allowed = ", ".join(_AUTH_ALLOWED[kind])
+        raise ConfigError(f"a {kind} connection allows auth mode {allowed}, not {auth}", where="auth_mode")
+    _check_address(given, kind)
+    has = {name for name in ("password", "client_secret", "certificate") if getattr(given, name)} | set(stored_secrets)
+    if auth is AuthMode.OAUTH:
+        _check_oauth(given, has)
+    elif kind is not CalendarType.FOLDER:
+        _require(given.username, "username", f"{auth} access needs the service account's user name")
+        if "password" not in has:
+            raise ConfigError(f"{auth} access needs the service account's password", where="password")
+    _check_settings(given)
+
+
+def clamp_start(start: datetime | None, now: datetime) -> datetime | None:
+    """The start of sync to store: one in the future or more than 30 days back becomes 30 days back.
+
+    Why clamp rather than refuse: the business system's admin means "from about then"; a start the servers
+    cannot serve (no history that far, nothing yet in the future) is moved to the nearest useful one.
+    """
+    if start is None:
+        return None
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ConfigError(
+            "give the start of sync with a time zone (e.g. 2026-01-05T08:00+01:00)", where="start_of_sync"
+        )
+    earliest = now - START_OF_SYNC_MAX_AGE
+    return earliest if start > now or start < earliest else start
+
+
+def check_mailbox(mailbox: str, connection_type: str) -> str:
+    """``mailbox`` if it suits the connection: an e-mail address for EWS and Graph, any principal otherwise."""
+    if not mailbox.strip():
+        raise ConfigError("the mailbox or principal is required", where="users.mailbox")
+    if connection_type in (CalendarType.EWS, CalendarType.GRAPH) and not _MAILBOX.fullmatch(mailbox):
+        raise ConfigError(f"{mailbox!r} is not an e-mail address, which {connection_type} needs", where="users.mailbox")
+    return mailbox
+
+
+def _choice(enum: type[_E], value: str, where: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = "|".join(member.value for member in enum)
+        raise ConfigError(f"{value!r} is not one of {allowed}", where=where) from None
+
+
+def _check_address(given: IntegrationInput, kind: CalendarType) -> None:
+    if given.url and kind is not CalendarType.FOLDER and not given.url.startswith(("https://", "http://")):
+        raise ConfigError(f"{given.url!r} is not an http(s) URL", where="url")
+    if given.autodiscover and not _MAILBOX.fullmatch(given.autodiscover):
+        raise ConfigError(f"{given.autodiscover!r} is not an e-mail address", where="autodiscover")
+    if given.autodiscover and kind is not CalendarType.EWS:
+        raise ConfigError("autodiscovery by e-mail address is only for ews; give a url", where="autodiscover")
+    if kind is CalendarType.EWS and not (given.url or given.autodiscover):
+        raise ConfigError("ews needs a url or an autodiscovery address", where="url")
+    if kind in (CalendarType.CALDAV, CalendarType.CARDDAV, CalendarType.FOLDER):
+        _require(
+            given.url,
+            "url",
+            f"a {kind} connection needs a url" + (" (the folder's path)" if kind is CalendarType.FOLDER else ""),
+        )
+
+
+def _check_oauth(given: IntegrationInput, has: Set[str]) -> None:
+    _require(given.client_id, "client_id", "oauth needs the app registration's client id")
+    _require(given.tenant_id, "tenant_id", "oauth needs the tenant id")
+    if not has & {"client_secret", "certificate"}:
+        raise ConfigError("oauth needs a client secret or a certificate", where="client_secret")
+
+
+def _check_settings(given: IntegrationInput) -> None:
+    for field in ("days_back", "days_forward"):
+        _between(getattr(given, field), 0, MAX_DAYS, field)
+    _between(given.full_sync_minutes, 0, MAX_FULL_SYNC_MINUTES, "full_sync_minutes")
+    if given.interval_minutes < 1:
+        raise ConfigError(f"must be at least 1, not {given.interval_minutes}", where="interval_minutes")
+
+
+def _between(value: int, low: int, high: int, where: str) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"must be between {low} and {high}, not {value}", where=where)
+
+
+def _require(value: str, where: str, message: str) -> None:
+    if not value.strip():
+        raise ConfigError(message, where=where)

@@ -1,0 +1,137 @@
+"""The AdminStore on SQLAlchemy Core: integrations and users in the state database.
+
+Opens its own ``Database`` on the same URL as the sync state, so the services can use one without the other;
+both migrate the same schema (``ensure_schema`` is cheap when it is at head).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+
+from sqlalchemy import URL, Connection, RowMapping, delete, select, update
+
+from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserFlags, UserRecord
+from calsync.state.db import Database, database_url
+from calsync.state.tables import USER_FLAGS, integration_users, integrations
+
+_RECORD_FIELDS = tuple(f.name for f in fields(IntegrationRecord))
+
+
+def open_admin_store(url_or_path: str | os.PathLike[str] | URL) -> SQLAdminStore:
+    """Open (creating or migrating when needed) the admin tables at a URL or SQLite file path."""
+    return SQLAdminStore(url_or_path)
+
+
+class SQLAdminStore:
+    """Integrations and users on a SQLAlchemy database; thread-safe across calls."""
+
+    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
+        self._db = Database(database_url(url))
+        try:
+            self._db.ensure_schema()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLAdminStore({self._db.shown!r})"
+
+    def add_integration(self, record: IntegrationRecord) -> None:
+        """Insert ``record``; a taken name is a ``StateError`` (unique constraint)."""
+        now = datetime.now(UTC)
+        with self._db.write() as conn:
+            conn.execute(integrations.insert().values(**asdict(record), created_at=now, updated_at=now))
+
+    def integration(self, name: str) -> IntegrationRecord | None:
+        """The integration called ``name``, if any."""
+        with self._db.read() as conn:
+            row = conn.execute(select(integrations).where(integrations.c.name == name)).mappings().first()
+        return _record(row) if row is not None else None
+
+    def integrations(self) -> list[IntegrationRecord]:
+        """Every integration, by name."""
+        with self._db.read() as conn:
+            rows = conn.execute(select(integrations).order_by(integrations.c.name)).mappings().all()
+        return [_record(row) for row in rows]
+
+    def replace_integration(self, record: IntegrationRecord) -> bool:
+        """Overwrite every field of the integration ``record.name``; False when there is none."""
+        values = {k: v for k, v in asdict(record).items() if k != "name"}
+        with self._db.write() as conn:
+            stmt = update(integrations).where(integrations.c.name == record.name)
+            done = conn.execute(stmt.values(**values, updated_at=datetime.now(UTC)))
+        return bool(done.rowcount)
+
+    def remove_integration(self, name: str) -> bool:
+        """Delete the integration and (by the foreign key's cascade) its users."""
+        with self._db.write() as conn:
+            done = conn.execute(delete(integrations).where(integrations.c.name == name))
+        return bool(done.rowcount)
+
+    def put_user(self, integration: str, user: UserRecord) -> bool:
+        """Insert or replace one user; a mailbox taken by another user is a ``StateError``."""
+        with self._db.write() as conn:
+            ident = self._id(conn, integration)
+            if ident is None:
+                return False
+            row = {"integration_id": ident, "business_user": user.business_user, "mailbox": user.mailbox}
+            row |= asdict(user.flags) | {"created_at": datetime.now(UTC)}
+            stmt = self._db.upsert(integration_users, ("integration_id", "business_user"))
+            conn.execute(stmt, row)
+        return True
+
+    def users(self, integration: str) -> list[UserRecord]:
+        """The users of ``integration`` (none when it does not exist), by business user id."""
+        query = (
+            select(integration_users)
+            .join(integrations, integrations.c.id == integration_users.c.integration_id)
+            .where(integrations.c.name == integration)
+            .order_by(integration_users.c.business_user)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_user(row) for row in rows]
+
+    def remove_user(self, integration: str, business_user: str) -> bool:
+        """Delete one user; False when there is none."""
+        with self._db.write() as conn:
+            ident = self._id(conn, integration)
+            if ident is None:
+                return False
+            stmt = delete(integration_users).where(
+                integration_users.c.integration_id == ident, integration_users.c.business_user == business_user
+            )
+            return bool(conn.execute(stmt).rowcount)
+
+    def reencrypt(self, transform: Callable[[str], str]) -> int:
+        """Replace every ciphertext by ``transform`` of it in one transaction; an exception changes nothing."""
+        count = 0
+        columns = [integrations.c[name] for name in SECRET_FIELDS]
+        with self._db.write() as conn:
+            for row in conn.execute(select(integrations.c.id, *columns)).mappings().all():
+                changed = {name: transform(row[name]) for name in SECRET_FIELDS if row[name] is not None}
+                if changed:
+                    conn.execute(update(integrations).where(integrations.c.id == row["id"]).values(**changed))
+                    count += len(changed)
+        return count
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self._db.close()
+
+    @staticmethod
+    def _id(conn: Connection, name: str) -> int | None:
+        found = conn.execute(select(integrations.c.id).where(integrations.c.name == name)).scalar_one_or_none()
+        return int(found) if found is not None else None
+
+
+def _record(row: RowMapping) -> IntegrationRecord:
+    return IntegrationRecord(**{name: row[name] for name in _RECORD_FIELDS})
+
+
+def _user(row: RowMapping) -> UserRecord:
+    flags = UserFlags(**{flag: bool(row[flag]) for flag in USER_FLAGS})
+    return UserRecord(row["business_user"], row["mailbox"], flags)

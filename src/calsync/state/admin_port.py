@@ -1,0 +1,118 @@
+"""The AdminStore port: integrations and their users as stored, apart from the sync state (``store.py``).
+
+Why a port of its own: the sync engine never needs integrations, and the REST API and admin UI will reach them
+only through ``calsync.services.integrations``. Records here are what the database holds: secrets are the
+ciphertexts the services produced (``calsync.crypto``), never plain values, so this layer cannot leak one.
+``calsync.state.admin`` implements the port on SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class UserFlags:
+    """The per-user options; all on when a user is added (DESIGN.md, user mapping)."""
+
+    appointments: bool = True
+    delete_in_calendar: bool = True
+    delete_in_business: bool = True
+    no_private_appointments: bool = True
+    tasks: bool = True
+    delete_tasks_in_calendar: bool = True
+    delete_tasks_in_business: bool = True
+    no_private_tasks: bool = True
+    contacts: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """One business user mapped to a mailbox (EWS, Graph) or principal (CalDAV)."""
+
+    business_user: str
+    mailbox: str
+    flags: UserFlags = field(default_factory=UserFlags)
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationRecord:
+    """One integration as stored; ``*_enc`` are ciphertexts (or ``None`` when the secret is not set)."""
+
+    name: str
+    company: str
+    connection_type: str
+    auth_mode: str
+    description: str = ""
+    department: str = ""
+    url: str = ""
+    autodiscover: str = ""
+    username: str = ""
+    password_enc: str | None = None
+    client_id: str = ""
+    tenant_id: str = ""
+    client_secret_enc: str | None = None
+    certificate_enc: str | None = None
+    two_way: bool = True
+    days_back: int = 30
+    days_forward: int = 30
+    full_sync_minutes: int = 1440
+    interval_minutes: int = 20
+    start_of_sync: datetime | None = None
+    appointment_activity: str = ""
+    task_activity: str = ""
+
+
+SECRET_FIELDS = ("password_enc", "client_secret_enc", "certificate_enc")
+"""The record fields that hold ciphertexts (re-encrypted together by ``AdminStore.reencrypt``)."""
+
+
+class AdminStore(Protocol):
+    """Integrations and users. Implementations raise ``StateError`` for their library's failures; a name that is
+    taken or unknown is the caller's to check first (the services do, to name the field in the error)."""
+
+    def add_integration(self, record: IntegrationRecord) -> None:
+        """Store a new integration."""
+        ...
+
+    def integration(self, name: str) -> IntegrationRecord | None:
+        """The integration called ``name``, if any."""
+        ...
+
+    def integrations(self) -> list[IntegrationRecord]:
+        """Every integration, by name."""
+        ...
+
+    def replace_integration(self, record: IntegrationRecord) -> bool:
+        """Overwrite the integration of ``record.name``; False when there is none."""
+        ...
+
+    def remove_integration(self, name: str) -> bool:
+        """Delete an integration with its users; False when there is none."""
+        ...
+
+    def put_user(self, integration: str, user: UserRecord) -> bool:
+        """Insert or replace the user ``user.business_user``; False when the integration does not exist."""
+        ...
+
+    def users(self, integration: str) -> list[UserRecord]:
+        """The users of an integration, by business user id."""
+        ...
+
+    def remove_user(self, integration: str, business_user: str) -> bool:
+        """Delete one user; False when there is none."""
+        ...
+
+    def reencrypt(self, transform: Callable[[str], str]) -> int:
+        """Replace every stored ciphertext ``c`` by ``transform(c)`` in one transaction; returns how many.
+
+        Why one transaction: a key rotation that stopped half-way would leave secrets under two keys.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,304 @@
+"""Integrations and users through the service: every validation rule, defaults, clamping, secrets, rotation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, fields, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calsync.config import Settings, StateSettings
+from calsync.crypto import KEY_ENV, KEY_FILE_NAME, Cipher, Secret, new_key
+from calsync.errors import ConfigError, StateError
+from calsync.services.integrations import (
+    IntegrationInput,
+    IntegrationPatch,
+    IntegrationService,
+    UserFlags,
+    UserPatch,
+    open_integrations,
+    rotate_secret_key,
+)
+from calsync.state.admin import open_admin_store
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+PASSWORD = "pa55word-never-shown"
+CLIENT_SECRET = "client-secret-never-shown"
+EWS = IntegrationInput(
+    "acme", "ACME", "ews", "impersonation", url="https://ews.acme.com/EWS/Exchange.asmx", username="svc@acme.com",
+    password=Secret(PASSWORD),
+)  # fmt: skip
+GRAPH = IntegrationInput(
+    "contoso", "Contoso", "graph", "oauth", client_id="11111111-2222-3333-4444-555555555555", tenant_id="contoso.com",
+    client_secret=Secret(CLIENT_SECRET),
+)  # fmt: skip
+
+
+def make_service(url: str) -> Iterator[IntegrationService]:
+    store = open_admin_store(url)
+    yield IntegrationService(store, Cipher([new_key()], origin="test"), clock=lambda: NOW)
+    store.close()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[IntegrationService]:
+    yield from make_service(str(tmp_path / "state.db"))
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        ({"name": ""}, "name", "not a valid name"),
+        ({"name": "a b"}, "name", "not a valid name"),
+        ({"name": "x" * 65}, "name", "not a valid name"),
+        ({"company": " "}, "company", "company is required"),
+        ({"connection_type": "imap"}, "connection_type", "not one of caldav|carddav|ews|graph|folder"),
+        ({"auth_mode": "basic"}, "auth_mode", "not one of impersonation|delegate|oauth"),
+        ({"connection_type": "caldav"}, "auth_mode", "caldav connection allows auth mode delegate"),
+        ({"url": "ftp://x"}, "url", r"not an http\(s\) URL"),
+        ({"url": ""}, "url", "ews needs a url or an autodiscovery address"),
+        ({"autodiscover": "not-an-address"}, "autodiscover", "not an e-mail address"),
+        ({"username": ""}, "username", "needs the service account's user name"),
+        ({"password": None}, "password", "needs the service account's password"),
+        ({"days_back": 61}, "days_back", "between 0 and 60, not 61"),
+        ({"days_back": -1}, "days_back", "between 0 and 60, not -1"),
+        ({"days_forward": 61}, "days_forward", "between 0 and 60"),
+        ({"full_sync_minutes": 1441}, "full_sync_minutes", "between 0 and 1440"),
+        ({"full_sync_minutes": -5}, "full_sync_minutes", "between 0 and 1440"),
+        ({"interval_minutes": 0}, "interval_minutes", "at least 1, not 0"),
+        ({"start_of_sync": datetime(2026, 11, 1)}, "start_of_sync", "with a time zone"),
+    ],
+)
+def test_each_rule_names_its_field(
+    service: IntegrationService, change: dict[str, Any], where: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        service.add(replace(EWS, **change))
+    assert caught.value.where == where
+    assert service.integrations() == []
+
+
+@pytest.mark.parametrize(
+    ("given", "where", "message"),
+    [
+        (replace(GRAPH, auth_mode="delegate"), "auth_mode", "graph connection allows auth mode oauth"),
+        (replace(GRAPH, client_id=""), "client_id", "client id"),
+        (replace(GRAPH, tenant_id=""), "tenant_id", "tenant id"),
+        (replace(GRAPH, client_secret=None), "client_secret", "client secret or a certificate"),
+        (
+            IntegrationInput("dav", "D", "caldav", "delegate", username="u", password=Secret("pw12")),
+            "url",
+            "needs a url",
+        ),
+        (IntegrationInput("f", "D", "folder"), "url", "the folder's path"),
+        (replace(GRAPH, autodiscover="a@b.com"), "autodiscover", "only for ews"),
+    ],
+)
+def test_connection_rules_per_type(
+    service: IntegrationService, given: IntegrationInput, where: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        service.add(given)
+    assert caught.value.where == where
+
+
+def test_the_defaults_and_a_valid_integration_of_each_kind(service: IntegrationService) -> None:
+    view = service.add(EWS)
+    assert (view.days_back, view.days_forward, view.interval_minutes, view.two_way) == (30, 30, 20, True)
+    assert view.has_password and not view.has_client_secret and not view.has_certificate
+    service.add(GRAPH)
+    service.add(replace(GRAPH, name="cert", client_secret=None, certificate=Secret("-----BEGIN PRIVATE KEY-----")))
+    service.add(IntegrationInput("local", "L", "folder", url="/srv/calendars"))
+    service.add(replace(EWS, name="auto", url="", autodiscover="svc@acme.com", auth_mode="delegate"))
+    assert [v.name for v in service.integrations()] == ["acme", "auto", "cert", "contoso", "local"]
+    assert service.get("cert").has_certificate
+
+
+def test_the_limits_themselves_are_allowed(service: IntegrationService) -> None:
+    view = service.add(replace(EWS, days_back=60, days_forward=0, full_sync_minutes=0, interval_minutes=1))
+    assert (view.days_back, view.days_forward, view.full_sync_minutes, view.interval_minutes) == (60, 0, 0, 1)
+
+
+def test_a_taken_name_and_an_unknown_name_are_config_errors(service: IntegrationService) -> None:
+    service.add(EWS)
+    with pytest.raises(ConfigError, match="already exists") as caught:
+        service.add(EWS)
+    assert caught.value.where == "name"
+    with pytest.raises(ConfigError, match="no integration called 'nope'; known: acme"):
+        service.get("nope")
+    with pytest.raises(ConfigError, match="no integration called"):
+        service.remove("nope")
+
+
+@pytest.mark.parametrize(
+    ("start", "stored"),
+    [
+        (None, None),
+        (NOW - timedelta(days=3), NOW - timedelta(days=3)),
+        (NOW - timedelta(days=30), NOW - timedelta(days=30)),
+        (NOW + timedelta(minutes=1), NOW - timedelta(days=30)),
+        (NOW - timedelta(days=30, seconds=1), NOW - timedelta(days=30)),
+        (NOW - timedelta(days=400), NOW - timedelta(days=30)),
+    ],
+)
+def test_start_of_sync_is_clamped_to_30_days_back(
+    service: IntegrationService, start: datetime | None, stored: datetime | None
+) -> None:
+    assert service.add(replace(EWS, start_of_sync=start)).start_of_sync == stored
+    assert service.get("acme").start_of_sync == stored
+
+
+def test_update_changes_only_what_is_given_and_keeps_the_secrets(service: IntegrationService) -> None:
+    service.add(EWS)
+    view = service.update("acme", IntegrationPatch(two_way=False, days_back=7, start_of_sync=NOW + timedelta(days=1)))
+    assert (view.two_way, view.days_back, view.company) == (False, 7, "ACME")
+    assert view.start_of_sync == NOW - timedelta(days=30)
+    assert view.has_password
+    assert service.credentials("acme").password == Secret(PASSWORD)
+    service.update("acme", IntegrationPatch(password=Secret("a-new-password")))
+    assert service.credentials("acme").password == Secret("a-new-password")
+    with pytest.raises(ConfigError, match="between 0 and 1440") as caught:
+        service.update("acme", IntegrationPatch(full_sync_minutes=2000))
+    assert caught.value.where == "full_sync_minutes"
+    with pytest.raises(ConfigError, match="client id"):
+        service.update("acme", IntegrationPatch(auth_mode="oauth"))
+    assert service.get("acme").full_sync_minutes == 1440
+
+
+def test_users_start_with_every_option_on(service: IntegrationService) -> None:
+    service.add(EWS)
+    user = service.add_user("acme", "anna", "anna@acme.com")
+    assert user.flags == UserFlags()
+    assert all(asdict(user.flags).values())
+    assert {f.name for f in fields(UserFlags)} == {
+        *("appointments", "delete_in_calendar", "delete_in_business", "no_private_appointments", "tasks"),
+        *("delete_tasks_in_calendar", "delete_tasks_in_business", "no_private_tasks", "contacts"),
+    }
+    assert service.users("acme") == [user]
+
+
+def test_user_rules_name_their_field(service: IntegrationService) -> None:
+    service.add(EWS)
+    service.add_user("acme", "anna", "anna@acme.com")
+    cases = [
+        (("acme", "bob", "not-an-address"), "users.mailbox", "not an e-mail address"),
+        (("acme", "bob", ""), "users.mailbox", "required"),
+        (("acme", "bob", "ANNA@acme.com"), "users.mailbox", "already mapped to 'anna'"),
+        (("acme", "anna", "anna2@acme.com"), "users.business_user", "already a user"),
+        (("acme", "b b", "b@acme.com"), "users.business_user", "not a valid name"),
+        (("nope", "bob", "b@acme.com"), "integration", "no integration called"),
+    ]
+    for args, where, message in cases:
+        with pytest.raises(ConfigError, match=message) as caught:
+            service.add_user(*args)
+        assert caught.value.where == where
+
+
+def test_update_and_remove_a_user(service: IntegrationService) -> None:
+    service.add(IntegrationInput("dav", "D", "caldav", "delegate", url="https://dav.example/", username="u",
+                                 password=Secret("pw12")))  # fmt: skip
+    service.add_user("dav", "anna", "/principals/anna/")
+    view = service.update_user("dav", "anna", UserPatch(tasks=False, contacts=False, mailbox="/principals/a/"))
+    assert view.flags == UserFlags(tasks=False, contacts=False)
+    assert view.mailbox == "/principals/a/"
+    with pytest.raises(ConfigError, match="no user 'bob'"):
+        service.update_user("dav", "bob", UserPatch(tasks=False))
+    service.remove_user("dav", "anna")
+    assert service.users("dav") == []
+    with pytest.raises(ConfigError, match="no user 'anna'"):
+        service.remove_user("dav", "anna")
+
+
+def test_secrets_never_appear_in_a_view_or_a_repr(service: IntegrationService) -> None:
+    service.add(EWS)
+    service.add(GRAPH)
+    shown = " ".join(repr(x) for x in (EWS, GRAPH, service.integrations(), service.credentials("acme")))
+    shown += repr(service.credentials("contoso")) + repr(IntegrationPatch(password=Secret(PASSWORD)))
+    assert PASSWORD not in shown
+    assert CLIENT_SECRET not in shown
+    assert service.credentials("contoso").client_secret == Secret(CLIENT_SECRET)
+
+
+def test_secrets_are_stored_encrypted(tmp_path: Path) -> None:
+    for _ in make_service(str(tmp_path / "state.db")):
+        pass
+    store = open_admin_store(str(tmp_path / "state.db"))
+    service = IntegrationService(store, Cipher([new_key()], origin="test"))
+    service.add(EWS)
+    store.close()
+    assert PASSWORD.encode() not in (tmp_path / "state.db").read_bytes()
+
+
+def test_a_wrong_key_is_a_clear_error_when_secrets_are_read(tmp_path: Path) -> None:
+    url = str(tmp_path / "state.db")
+    store = open_admin_store(url)
+    IntegrationService(store, Cipher([new_key()], origin="first")).add(EWS)
+    with pytest.raises(StateError, match="key from second: the key is not the one"):
+        IntegrationService(store, Cipher([new_key()], origin="second")).credentials("acme")
+    store.close()
+
+
+def settings_for(tmp_path: Path) -> Settings:
+    return Settings(tmp_path / "calsync.toml", StateSettings(str(tmp_path / "state.db")))
+
+
+def test_rotating_the_key_file_re_encrypts_every_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    settings = settings_for(tmp_path)
+    with open_integrations(settings) as service:
+        service.add(EWS)
+        service.add(GRAPH)
+    old_key = (tmp_path / KEY_FILE_NAME).read_bytes()
+    assert rotate_secret_key(settings) == 2
+    assert (tmp_path / KEY_FILE_NAME).read_bytes() != old_key
+    assert not (tmp_path / f"{KEY_FILE_NAME}.new").exists()
+    with open_integrations(settings) as service:
+        assert service.credentials("acme").password == Secret(PASSWORD)
+        assert service.credentials("contoso").client_secret == Secret(CLIENT_SECRET)
+    monkeypatch.setenv(KEY_ENV, old_key.decode().strip())
+    with open_integrations(settings) as service, pytest.raises(StateError):
+        service.credentials("acme")
+
+
+def test_rotating_a_key_from_the_environment_needs_the_new_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(tmp_path)
+    monkeypatch.setenv(KEY_ENV, new_key().decode())
+    with open_integrations(settings) as service:
+        service.add(EWS)
+    with pytest.raises(ConfigError, match="give the new key too"):
+        rotate_secret_key(settings)
+    fresh = new_key().decode()
+    assert rotate_secret_key(settings, Secret(fresh)) == 1
+    monkeypatch.setenv(KEY_ENV, fresh)
+    with open_integrations(settings) as service:
+        assert service.credentials("acme").password == Secret(PASSWORD)
+    assert not (tmp_path / KEY_FILE_NAME).exists()
+
+
+def test_several_integrations_side_by_side_on_postgresql(postgres_url: str) -> None:
+    for service in make_service(postgres_url):
+        service.add(EWS)
+        service.add(replace(GRAPH, start_of_sync=NOW - timedelta(days=90)))
+        service.add_user("acme", "anna", "anna@acme.com")
+        service.add_user("contoso", "anna", "anna@contoso.com")
+        service.update_user("contoso", "anna", UserPatch(delete_in_business=False))
+        assert service.get("contoso").start_of_sync == NOW - timedelta(days=30)
+        assert service.users("acme")[0].flags == UserFlags()
+        assert service.users("contoso")[0].flags == UserFlags(delete_in_business=False)
+        assert service.credentials("acme").password == Secret(PASSWORD)
+        service.remove("acme")
+        assert [v.name for v in service.integrations()] == ["contoso"]
+
+
+def test_a_stored_start_of_sync_is_not_clamped_again_by_an_unrelated_update(tmp_path: Path) -> None:
+    store = open_admin_store(str(tmp_path / "state.db"))
+    cipher = Cipher([new_key()], origin="test")
+    IntegrationService(store, cipher, clock=lambda: NOW).add(replace(EWS, start_of_sync=NOW - timedelta(days=10)))
+    later = IntegrationService(store, cipher, clock=lambda: NOW + timedelta(days=40))
+    assert later.update("acme", IntegrationPatch(days_back=5)).start_of_sync == NOW - timedelta(days=10)
+    changed = later.update("acme", IntegrationPatch(start_of_sync=NOW))
+    assert changed.start_of_sync == NOW + timedelta(days=10)
+    store.close()

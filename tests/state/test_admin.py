@@ -1,0 +1,86 @@
+"""The AdminStore on SQLite and PostgreSQL: integrations and users round trip, cascade, re-encryption."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from calsync.errors import StateError
+from calsync.state.admin import SQLAdminStore, open_admin_store
+from calsync.state.admin_port import IntegrationRecord, UserFlags, UserRecord
+from tests.state.conftest import Backend
+
+ACME = IntegrationRecord(
+    "acme", "ACME", "ews", "impersonation", url="https://ews.example.com/", username="svc", password_enc="tok-1",
+    start_of_sync=datetime(2026, 11, 1, 8, 0, tzinfo=UTC), two_way=False, days_back=12,
+)  # fmt: skip
+
+
+@pytest.fixture
+def admin(backend: Backend) -> Iterator[SQLAdminStore]:
+    opened = open_admin_store(backend.url)
+    yield opened
+    opened.close()
+
+
+def test_an_integration_round_trips_with_every_field(admin: SQLAdminStore) -> None:
+    admin.add_integration(ACME)
+    assert admin.integration("acme") == ACME
+    assert admin.integration("other") is None
+    admin.add_integration(replace(ACME, name="beta", password_enc=None))
+    assert [r.name for r in admin.integrations()] == ["acme", "beta"]
+
+
+def test_a_taken_name_is_a_state_error(admin: SQLAdminStore) -> None:
+    admin.add_integration(ACME)
+    with pytest.raises(StateError):
+        admin.add_integration(ACME)
+
+
+def test_replace_overwrites_and_reports_an_unknown_name(admin: SQLAdminStore) -> None:
+    admin.add_integration(ACME)
+    assert admin.replace_integration(replace(ACME, company="ACME Ltd", days_back=60))
+    assert admin.integration("acme") == replace(ACME, company="ACME Ltd", days_back=60)
+    assert not admin.replace_integration(replace(ACME, name="nobody"))
+
+
+def test_users_round_trip_and_go_with_their_integration(admin: SQLAdminStore) -> None:
+    admin.add_integration(ACME)
+    anna = UserRecord("anna", "anna@acme.com", UserFlags(tasks=False))
+    assert admin.put_user("acme", anna)
+    assert admin.put_user("acme", UserRecord("bob", "bob@acme.com"))
+    assert not admin.put_user("nobody", anna)
+    assert admin.users("acme")[0] == anna
+    assert admin.put_user("acme", replace(anna, flags=UserFlags()))  # replaces
+    assert admin.users("acme")[0].flags == UserFlags()
+    assert admin.remove_user("acme", "bob")
+    assert not admin.remove_user("acme", "bob")
+    assert admin.remove_integration("acme")
+    assert not admin.remove_integration("acme")
+    assert admin.users("acme") == []
+
+
+def test_a_mailbox_is_mapped_once_per_integration(admin: SQLAdminStore) -> None:
+    admin.add_integration(ACME)
+    admin.put_user("acme", UserRecord("anna", "anna@acme.com"))
+    with pytest.raises(StateError):
+        admin.put_user("acme", UserRecord("bob", "anna@acme.com"))
+
+
+def test_reencrypt_replaces_every_ciphertext_in_one_transaction(admin: SQLAdminStore) -> None:
+    admin.add_integration(replace(ACME, client_secret_enc="tok-2"))
+    admin.add_integration(replace(ACME, name="beta", password_enc=None))
+    assert admin.reencrypt(lambda token: token + "!") == 2
+    assert admin.integration("acme") == replace(ACME, password_enc="tok-1!", client_secret_enc="tok-2!")
+
+    def fail_on_second(token: str) -> str:
+        if token.startswith("tok-2"):
+            raise StateError("key does not fit")
+        return "changed"
+
+    with pytest.raises(StateError):
+        admin.reencrypt(fail_on_second)
+    assert admin.integration("acme") == replace(ACME, password_enc="tok-1!", client_secret_enc="tok-2!")
