@@ -5,8 +5,9 @@ leave out, and why (each is a limit of the formats or of this model's mapping, d
 ``calsync.model.ical`` and ``calsync.model.vcard``):
 
 - text without control characters other than ``\\n``, without a byte-order mark (icalendar drops U+FEFF on
-  write) and without Unicode line or paragraph separators (content lines are split on line ends), without a backslash before a capital N (icalendar writes it as a newline),
-  and identifiers without surrounding spaces (UIDs are read stripped);
+  write), without Unicode line or paragraph separators (content lines are split on line ends), without a
+  backslash before a capital N (icalendar writes it as a newline), and identifiers without surrounding
+  spaces (UIDs are read stripped);
 - times to the second (iCalendar has no fractions), ``fold=0``, years 1971-2037, zones from a fixed list;
 - RRULE text in icalendar's part order (``FREQ`` first, then ``UNTIL``/``COUNT``, ``INTERVAL``, ``BY…``),
   which is the order the reader gives back;

@@ -37,6 +37,23 @@ class EwsAuth(StrEnum):
     DELEGATE = "delegate"
 
 
+class DavAuth(StrEnum):
+    """How a CalDAV/CardDAV connection sends its credentials."""
+
+    BASIC = "basic"
+    DIGEST = "digest"
+
+
+class DavServer(StrEnum):
+    """The servers with a row in the DAV quirks table; unset, the server is recognised from its headers."""
+
+    RADICALE = "radicale"
+    XANDIKOS = "xandikos"
+    NEXTCLOUD = "nextcloud"
+    ICLOUD = "icloud"
+    GOOGLE = "google"
+
+
 class LogLevel(StrEnum):
     """How much calsync logs (to standard error)."""
 
@@ -100,7 +117,12 @@ class MemoryConnection:
 
 @dataclass(frozen=True, slots=True)
 class DavConnection:
-    """A CalDAV or CardDAV account (``type`` says which)."""
+    """A CalDAV or CardDAV account (``type`` says which) and how to reach it.
+
+    ``ca_bundle`` replaces the system CAs (a private CA); ``client_cert``/``client_key`` are for servers that
+    ask for a client certificate (the key may be inside the certificate file); ``server`` names the quirks-table
+    row when detection from the response headers would guess wrong (e.g. behind a reverse proxy).
+    """
 
     name: str
     type: ConnectionType
@@ -109,6 +131,13 @@ class DavConnection:
     password: SecretRef
     verify_tls: bool = True
     read_only: bool = False
+    auth: DavAuth = DavAuth.BASIC
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    proxy: str | None = None
+    timeout: float = 30.0
+    server: DavServer | None = None
 
 
 @dataclass(frozen=True, slots=True)

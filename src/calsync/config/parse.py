@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 from calsync.config.model import (
     Connection,
     ConnectionType,
+    DavAuth,
     DavConnection,
+    DavServer,
     EndpointRef,
     EwsAuth,
     EwsConnection,
@@ -183,7 +185,50 @@ def _dav(t: Table, name: str, kind: ConnectionType, read_only: bool) -> DavConne
     url = _http_url(t, "url", required=True)
     password = t.secret("password")
     assert password is not None
-    return DavConnection(name, kind, url, t.text("username"), password, t.flag("verify_tls", True), read_only)
+    client_cert = _pem_file(t, "client_cert")
+    client_key = _pem_file(t, "client_key")
+    if client_key is not None and client_cert is None:
+        raise t.error("client_key", "needs client_cert (the certificate the key belongs to)")
+    server = t.choice("server", DavServer) if t.has("server") else None
+    return DavConnection(
+        name,
+        kind,
+        url,
+        t.text("username"),
+        password,
+        verify_tls=t.flag("verify_tls", True),
+        read_only=read_only,
+        auth=t.choice("auth", DavAuth, DavAuth.BASIC),
+        ca_bundle=_pem_file(t, "ca_bundle"),
+        client_cert=client_cert,
+        client_key=client_key,
+        proxy=_proxy_url(t, "proxy"),
+        timeout=t.number("timeout", 30.0, 0.0, 600.0),
+        server=server,
+    )
+
+
+def _proxy_url(t: Table, key: str) -> str | None:
+    """An optional http(s) proxy URL; its password, like every secret, may not be written in the file."""
+    value = t.text(key, "")
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise t.error(key, f"{value!r} is not an http:// or https:// URL")
+    if parts.password:
+        raise t.error(key, "a password may not be part of the proxy URL")
+    return value
+
+
+def _pem_file(t: Table, key: str) -> Path | None:
+    """An optional PEM file that must exist now: a typo found when the file is loaded, not at the first sync."""
+    if not t.has(key):
+        return None
+    path = t.path_value(key)
+    if not path.is_file():
+        raise t.error(key, f"no such file: {path}")
+    return path
 
 
 def _ews(t: Table, name: str, kind: ConnectionType, read_only: bool) -> EwsConnection:

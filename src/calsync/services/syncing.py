@@ -250,7 +250,14 @@ class _Connectors:
                 name=connection.name,
                 username=connection.username,
                 password=connection.password.reveal(),
+                auth=connection.auth.value,
                 verify_tls=connection.verify_tls,
+                ca_bundle=connection.ca_bundle,
+                client_cert=connection.client_cert,
+                client_key=connection.client_key,
+                proxy=connection.proxy,
+                timeout=connection.timeout,
+                server=connection.server.value if connection.server else "",
                 read_only=connection.read_only,
             )
         if isinstance(connection, GraphConnection):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -21,6 +22,15 @@ import httpx
 
 USER = "alice"
 PASSWORD = "wonderland"  # a test-only credential of a throwaway loopback server
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """A test CA and a certificate with its key, issued by that CA, for a server on 127.0.0.1."""
+
+    ca: Path
+    certificate: Path
+    key: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +52,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait(process: subprocess.Popen[bytes], url: str, auth: httpx.Auth | None) -> None:
+def _wait(process: subprocess.Popen[bytes], url: str, auth: httpx.Auth | None, verify: ssl.SSLContext | bool) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.request("PROPFIND", url, auth=auth, headers={"Depth": "0"}, timeout=2).status_code < 500:
+            probe = httpx.request("PROPFIND", url, auth=auth, headers={"Depth": "0"}, timeout=2, verify=verify)
+            if probe.status_code < 500:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"the server at {url} did not start")
 
 
 @contextlib.contextmanager
-def radicale(root: Path) -> Iterator[Server]:
-    """Radicale 3 with htpasswd (plain) auth on a free loopback port."""
+def radicale(root: Path, tls: TlsFiles | None = None) -> Iterator[Server]:
+    """Radicale 3 with htpasswd (plain) auth on a free loopback port; HTTPS with ``tls``."""
     port = free_port()
     users = root / "users"
     users.write_text(f"{USER}:{PASSWORD}\n", encoding="utf-8")
@@ -66,8 +77,11 @@ def radicale(root: Path) -> Iterator[Server]:
         "--auth-type", "htpasswd", "--auth-htpasswd-filename", str(users), "--auth-htpasswd-encryption", "plain",
         "--auth-delay", "0", "--logging-level", "error", "--storage-use-mtime-and-size-for-item-cache", "True",
     ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    with _running(args, url, httpx.BasicAuth(USER, PASSWORD)):
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
+    if tls is not None:
+        args += ["--server-ssl", "True", "--server-certificate", str(tls.certificate), "--server-key", str(tls.key)]
+    verify = ssl.create_default_context(cafile=str(tls.ca)) if tls else True
+    with _running(args, url, httpx.BasicAuth(USER, PASSWORD), verify):
         home = f"{url}{USER}/"
         yield Server("radicale", url, home, home, root, USER, PASSWORD)
 
@@ -81,15 +95,15 @@ def xandikos(root: Path) -> Iterator[Server]:
         "--no-detect-systemd",
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
-    with _running(args, url, None):
+    with _running(args, url, None, True):
         yield Server("xandikos", url, f"{url}user/calendars/", f"{url}user/contacts/", root)
 
 
 @contextlib.contextmanager
-def _running(args: list[str], url: str, auth: httpx.Auth | None) -> Iterator[None]:
+def _running(args: list[str], url: str, auth: httpx.Auth | None, verify: ssl.SSLContext | bool) -> Iterator[None]:
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait(process, url, auth)
+        _wait(process, url, auth, verify)
         yield
     finally:
         process.terminate()

@@ -47,10 +47,16 @@ ADDRESSBOOKS = HomeKind(
 
 
 def start_url(base: str, kind: HomeKind) -> str:
-    """Where discovery starts: a URL as given, or ``https://<domain>/.well-known/<kind>`` for an e-mail address."""
+    """Where discovery starts: a URL as given, or ``https://<domain>/.well-known/<kind>`` for an e-mail address.
+
+    A well-known URL keeps its exact path (RFC 6764 section 5 has no trailing slash): servers behind an exact
+    ``location = /.well-known/caldav`` rule (the documented nginx setup of Nextcloud) answer 404 to the slashed one.
+    """
     if "://" not in base:
-        domain = base.rpartition("@")[2]
+        domain = base.rpartition("@")[2].rstrip("/")
         return f"https://{domain}/.well-known/{kind.well_known}"
+    if urlsplit(base).path.rstrip("/").startswith("/.well-known/"):
+        return base.rstrip("/")
     return base if base.endswith("/") else base + "/"
 
 

@@ -71,6 +71,7 @@ class DavStore:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.name = name
+        self.given_url = url
         self.url = url if url.endswith("/") else url + "/"
         self.http = DavTransport(settings, connector=name, transport=transport)
         self.quirks: Quirks = quirks_for(server)
@@ -250,7 +251,7 @@ class DavStore:
         """The collections of ``kind`` in the home found from the URL; ids are relative to the URL when the
         home is the URL itself (as ``collection_url`` resolves them), absolute paths otherwise."""
         with _translate(self.name, self.url):
-            home = find_home(self._discovery_send, self.url, kind)
+            home = find_home(self._discovery_send, self.given_url, kind)
             found = list_collections(self._discovery_send, home, kind)
         if home == self.url:
             return found
