@@ -9,14 +9,9 @@ server root, a principal or an e-mail address when the URL is not it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import httpx
-
 from calsync.connectors.dav import xml
 from calsync.connectors.dav.discovery import CALENDARS
 from calsync.connectors.dav.store import DavStore, Flavor
-from calsync.connectors.dav.transport import AuthScheme, TransportSettings
 from calsync.model.canonical import ICALENDAR
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
@@ -36,36 +31,7 @@ class CalDavConnector(DavStore):
 
     flavor = CALENDAR
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        name: str = "caldav",
-        username: str = "",
-        password: str = "",
-        auth: AuthScheme | str = AuthScheme.BASIC,
-        verify_tls: bool = True,
-        ca_bundle: Path | None = None,
-        client_cert: Path | None = None,
-        client_key: Path | None = None,
-        proxy: str | None = None,
-        timeout: float = 30.0,
-        read_only: bool = False,
-        server: str = "",
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        settings = TransportSettings(
-            username=username,
-            password=password,
-            auth=AuthScheme(auth),
-            verify_tls=verify_tls,
-            ca_bundle=ca_bundle,
-            client_cert=client_cert,
-            client_key=client_key,
-            proxy=proxy,
-            timeout=timeout,
-        )
-        super().__init__(url, name=name, settings=settings, read_only=read_only, server=server, transport=transport)
+    default_name = "caldav"
 
     def discover(self) -> list[CollectionInfo]:
         """The calendars in the home, with display name, colour, components and writability."""

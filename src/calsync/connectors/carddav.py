@@ -7,14 +7,9 @@ is passed through as it is, whichever version it is, so a vCard 4 stays a vCard 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import httpx
-
 from calsync.connectors.dav import xml
 from calsync.connectors.dav.discovery import ADDRESSBOOKS
 from calsync.connectors.dav.store import DavStore, Flavor
-from calsync.connectors.dav.transport import AuthScheme, TransportSettings
 from calsync.model.canonical import VCARD
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
@@ -33,36 +28,7 @@ class CardDavConnector(DavStore):
 
     flavor = ADDRESSBOOK
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        name: str = "carddav",
-        username: str = "",
-        password: str = "",
-        auth: AuthScheme | str = AuthScheme.BASIC,
-        verify_tls: bool = True,
-        ca_bundle: Path | None = None,
-        client_cert: Path | None = None,
-        client_key: Path | None = None,
-        proxy: str | None = None,
-        timeout: float = 30.0,
-        read_only: bool = False,
-        server: str = "",
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        settings = TransportSettings(
-            username=username,
-            password=password,
-            auth=AuthScheme(auth),
-            verify_tls=verify_tls,
-            ca_bundle=ca_bundle,
-            client_cert=client_cert,
-            client_key=client_key,
-            proxy=proxy,
-            timeout=timeout,
-        )
-        super().__init__(url, name=name, settings=settings, read_only=read_only, server=server, transport=transport)
+    default_name = "carddav"
 
     def discover(self) -> list[CollectionInfo]:
         """The address books in the home, with display name, colour and writability."""

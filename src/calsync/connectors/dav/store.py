@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
@@ -20,7 +21,7 @@ from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFaile
 from calsync.connectors.dav import xml
 from calsync.connectors.dav.discovery import HomeKind, find_home, list_collections
 from calsync.connectors.dav.quirks import Quirks, quirks_for
-from calsync.connectors.dav.transport import DavTransport, TransportSettings, raise_for_status
+from calsync.connectors.dav.transport import AuthScheme, DavTransport, TransportSettings, raise_for_status
 from calsync.connectors.dav.transport import translate_errors as _translate
 from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ProtocolError, ReadOnly
 from calsync.model.content import Content
@@ -60,16 +61,38 @@ class DavStore:
 
     flavor: Flavor
 
+    default_name = "dav"
+
     def __init__(
         self,
         url: str,
         *,
-        name: str,
-        settings: TransportSettings,
+        name: str = "",
+        username: str = "",
+        password: str = "",
+        auth: AuthScheme | str = AuthScheme.BASIC,
+        verify_tls: bool = True,
+        ca_bundle: Path | None = None,
+        client_cert: Path | None = None,
+        client_key: Path | None = None,
+        proxy: str | None = None,
+        timeout: float = 30.0,
         read_only: bool = False,
         server: str = "",
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        name = name or self.default_name
+        settings = TransportSettings(
+            username=username,
+            password=password,
+            auth=AuthScheme(auth),
+            verify_tls=verify_tls,
+            ca_bundle=ca_bundle,
+            client_cert=client_cert,
+            client_key=client_key,
+            proxy=proxy,
+            timeout=timeout,
+        )
         self.name = name
         self.given_url = url
         self.url = url if url.endswith("/") else url + "/"
