@@ -13,11 +13,11 @@ import pytest
 from calsync.config import Settings, StateSettings
 from calsync.crypto import KEY_ENV, KEY_FILE_NAME, Cipher, Secret, new_key
 from calsync.errors import ConfigError, StateError
+from calsync.model.users import UserOptions
 from calsync.services.integrations import (
     IntegrationInput,
     IntegrationPatch,
     IntegrationService,
-    UserFlags,
     UserPatch,
     open_integrations,
     rotate_secret_key,
@@ -171,9 +171,9 @@ def test_update_changes_only_what_is_given_and_keeps_the_secrets(service: Integr
 def test_users_start_with_every_option_on(service: IntegrationService) -> None:
     service.add(EWS)
     user = service.add_user("acme", "anna", "anna@acme.com")
-    assert user.flags == UserFlags()
+    assert user.flags == UserOptions()
     assert all(asdict(user.flags).values())
-    assert {f.name for f in fields(UserFlags)} == {
+    assert {f.name for f in fields(UserOptions)} == {
         *("appointments", "delete_in_calendar", "delete_in_business", "no_private_appointments", "tasks"),
         *("delete_tasks_in_calendar", "delete_tasks_in_business", "no_private_tasks", "contacts"),
     }
@@ -202,7 +202,7 @@ def test_update_and_remove_a_user(service: IntegrationService) -> None:
                                  password=Secret("pw12")))  # fmt: skip
     service.add_user("dav", "anna", "/principals/anna/")
     view = service.update_user("dav", "anna", UserPatch(tasks=False, contacts=False, mailbox="/principals/a/"))
-    assert view.flags == UserFlags(tasks=False, contacts=False)
+    assert view.flags == UserOptions(tasks=False, contacts=False)
     assert view.mailbox == "/principals/a/"
     with pytest.raises(ConfigError, match="no user 'bob'"):
         service.update_user("dav", "bob", UserPatch(tasks=False))
@@ -286,8 +286,8 @@ def test_several_integrations_side_by_side_on_postgresql(postgres_url: str) -> N
         service.add_user("contoso", "anna", "anna@contoso.com")
         service.update_user("contoso", "anna", UserPatch(delete_in_business=False))
         assert service.get("contoso").start_of_sync == NOW - timedelta(days=30)
-        assert service.users("acme")[0].flags == UserFlags()
-        assert service.users("contoso")[0].flags == UserFlags(delete_in_business=False)
+        assert service.users("acme")[0].flags == UserOptions()
+        assert service.users("contoso")[0].flags == UserOptions(delete_in_business=False)
         assert service.credentials("acme").password == Secret(PASSWORD)
         service.remove("acme")
         assert [v.name for v in service.integrations()] == ["contoso"]

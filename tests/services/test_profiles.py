@@ -13,7 +13,8 @@ import pytest
 
 from calsync.crypto import Secret
 from calsync.errors import ConfigError
-from calsync.services.integrations import IntegrationService, UserFlags, UserPatch
+from calsync.model.users import UserOptions
+from calsync.services.integrations import IntegrationService, UserPatch
 from calsync.services.profiles import export_profile, import_profile, read_profile, write_profile
 from tests.services.test_integrations import CLIENT_SECRET, EWS, GRAPH, NOW, PASSWORD, make_service
 
@@ -46,8 +47,8 @@ def test_a_profile_round_trips_with_its_users_and_secrets(
     assert view == source.get("acme")
     assert target.credentials("acme").password == Secret(PASSWORD)
     assert [(u.business_user, u.flags) for u in target.users("acme")] == [
-        ("anna", UserFlags()),
-        ("bob", UserFlags(contacts=False, tasks=False)),
+        ("anna", UserOptions()),
+        ("bob", UserOptions(contacts=False, tasks=False)),
     ]
 
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from calsync.errors import StateError
+from calsync.model.users import UserOptions
 from calsync.state.admin import SQLAdminStore, open_admin_store
-from calsync.state.admin_port import IntegrationRecord, UserFlags, UserRecord
+from calsync.state.admin_port import IntegrationRecord, UserRecord
 from tests.state.conftest import Backend
 
 ACME = IntegrationRecord(
@@ -49,13 +50,13 @@ def test_replace_overwrites_and_reports_an_unknown_name(admin: SQLAdminStore) ->
 
 def test_users_round_trip_and_go_with_their_integration(admin: SQLAdminStore) -> None:
     admin.add_integration(ACME)
-    anna = UserRecord("anna", "anna@acme.com", UserFlags(tasks=False))
+    anna = UserRecord("anna", "anna@acme.com", UserOptions(tasks=False))
     assert admin.put_user("acme", anna)
     assert admin.put_user("acme", UserRecord("bob", "bob@acme.com"))
     assert not admin.put_user("nobody", anna)
     assert admin.users("acme")[0] == anna
-    assert admin.put_user("acme", replace(anna, flags=UserFlags()))  # replaces
-    assert admin.users("acme")[0].flags == UserFlags()
+    assert admin.put_user("acme", replace(anna, flags=UserOptions()))  # replaces
+    assert admin.users("acme")[0].flags == UserOptions()
     assert admin.remove_user("acme", "bob")
     assert not admin.remove_user("acme", "bob")
     assert admin.remove_integration("acme")

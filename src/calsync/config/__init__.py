@@ -36,10 +36,10 @@ from calsync.config.model import (
     SecretRef,
     Settings,
     StateSettings,
-    UserOptions,
     redact_url,
 )
 from calsync.config.parse import DEFAULT_STATE_FILE, ENV_OVERRIDES, load_settings, parse_settings
+from calsync.model.users import UserOptions
 
 __all__ = [
     "DEFAULT_STATE_FILE",

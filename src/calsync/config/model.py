@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from calsync.errors import ConfigError
+from calsync.model.users import UserOptions
 from calsync.sync.rules import ConflictPolicy, MassDeleteGuard, Mode
 
 _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
@@ -169,21 +170,6 @@ class GraphConnection:
 
 
 Connection = FolderConnection | MemoryConnection | DavConnection | EwsConnection | GraphConnection
-
-
-@dataclass(frozen=True, slots=True)
-class UserOptions:
-    """What is synced for one user; all on when a user is added (DESIGN.md, user mapping)."""
-
-    appointments: bool = True
-    delete_in_calendar: bool = True
-    delete_in_business: bool = True
-    no_private_appointments: bool = True
-    tasks: bool = True
-    delete_tasks_in_calendar: bool = True
-    delete_tasks_in_business: bool = True
-    no_private_tasks: bool = True
-    contacts: bool = True
 
 
 @dataclass(frozen=True, slots=True)

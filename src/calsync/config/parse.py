@@ -34,10 +34,10 @@ from calsync.config.model import (
     PairSettings,
     Settings,
     StateSettings,
-    UserOptions,
 )
 from calsync.config.reader import NAME, NAME_HINT, REQUIRED, Table, parse_choice
 from calsync.errors import ConfigError
+from calsync.model.users import UserOptions
 from calsync.model.window import MAX_DAYS
 from calsync.sync.rules import ConflictPolicy, MassDeleteGuard, Mode
 

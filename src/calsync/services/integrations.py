@@ -20,6 +20,7 @@ from typing import Any
 from calsync.config import Settings
 from calsync.crypto import KEY_ENV, Cipher, Secret, commit_key, default_key_file, load_cipher, new_key, stage_key
 from calsync.errors import ConfigError
+from calsync.model.users import UserOptions
 from calsync.services.integration_rules import (
     AuthMode,
     CalendarType,
@@ -29,7 +30,7 @@ from calsync.services.integration_rules import (
     check_name,
     clamp_start,
 )
-from calsync.state.admin_port import AdminStore, IntegrationRecord, UserFlags, UserRecord
+from calsync.state.admin_port import AdminStore, IntegrationRecord, UserRecord
 
 __all__ = [
     "AuthMode",
@@ -39,7 +40,7 @@ __all__ = [
     "IntegrationPatch",
     "IntegrationService",
     "IntegrationView",
-    "UserFlags",
+    "UserOptions",
     "UserPatch",
     "UserView",
     "open_integrations",
@@ -112,7 +113,7 @@ class UserView:
     integration: str
     business_user: str
     mailbox: str
-    flags: UserFlags
+    flags: UserOptions
 
 
 @dataclass(frozen=True, slots=True)

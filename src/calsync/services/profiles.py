@@ -18,7 +18,8 @@ from typing import Any
 
 from calsync.crypto import SCRYPT_N, Secret, new_salt, seal, unseal
 from calsync.errors import ConfigError
-from calsync.services.integrations import IntegrationInput, IntegrationService, IntegrationView, UserFlags, UserPatch
+from calsync.model.users import UserOptions
+from calsync.services.integrations import IntegrationInput, IntegrationService, IntegrationView, UserPatch
 
 FORMAT = "calsync-integration-profile"
 VERSION = 1
@@ -119,10 +120,10 @@ def _integration(plain: object, secrets: dict[str, Any], where: str) -> Integrat
         raise ConfigError(f"'integration' is incomplete: {exc}", where=where) from exc
 
 
-def _users(users: object, where: str) -> list[tuple[str, str, UserFlags]]:
+def _users(users: object, where: str) -> list[tuple[str, str, UserOptions]]:
     if not isinstance(users, list):
         raise ConfigError("'users' must be a list", where=where)
     try:
-        return [(str(u["business_user"]), str(u["mailbox"]), UserFlags(**u.get("options", {}))) for u in users]
+        return [(str(u["business_user"]), str(u["mailbox"]), UserOptions(**u.get("options", {}))) for u in users]
     except (TypeError, KeyError, AttributeError) as exc:
         raise ConfigError(f"a user entry is malformed: {exc}", where=where) from exc

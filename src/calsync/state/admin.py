@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import URL, Connection, RowMapping, delete, select, update
 
-from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserFlags, UserRecord
+from calsync.model.users import UserOptions
+from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserRecord
 from calsync.state.db import Database, database_url
 from calsync.state.tables import USER_FLAGS, integration_users, integrations
 
@@ -133,5 +134,5 @@ def _record(row: RowMapping) -> IntegrationRecord:
 
 
 def _user(row: RowMapping) -> UserRecord:
-    flags = UserFlags(**{flag: bool(row[flag]) for flag in USER_FLAGS})
+    flags = UserOptions(**{flag: bool(row[flag]) for flag in USER_FLAGS})
     return UserRecord(row["business_user"], row["mailbox"], flags)

@@ -13,20 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class UserFlags:
-    """The per-user options; all on when a user is added (DESIGN.md, user mapping)."""
-
-    appointments: bool = True
-    delete_in_calendar: bool = True
-    delete_in_business: bool = True
-    no_private_appointments: bool = True
-    tasks: bool = True
-    delete_tasks_in_calendar: bool = True
-    delete_tasks_in_business: bool = True
-    no_private_tasks: bool = True
-    contacts: bool = True
+from calsync.model.users import UserOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +22,7 @@ class UserRecord:
 
     business_user: str
     mailbox: str
-    flags: UserFlags = field(default_factory=UserFlags)
+    flags: UserOptions = field(default_factory=UserOptions)
 
 
 @dataclass(frozen=True, slots=True)

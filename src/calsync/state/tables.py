@@ -206,7 +206,7 @@ USER_FLAGS = (
     "no_private_tasks",
     "contacts",
 )
-"""The per-user options, each a boolean column of ``integration_users`` (the fields of ``admin_port.UserFlags``)."""
+"""The per-user options, each a boolean column of ``integration_users`` (the fields of ``admin_port.UserOptions``)."""
 
 integration_users = Table(
     "integration_users",
