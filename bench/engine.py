@@ -4,6 +4,9 @@ Both tools run as the command a user types (start-up included), one process per 
 wall time, client CPU seconds (user + system of that process) and its peak RSS, read with ``os.wait4``. For each
 N it runs an initial sync into an empty folder, then a no-op rerun, and checks that every item arrived.
 
+``--in-process`` also times the engine alone in this process (no start-up, no CLI), the figure to watch when
+optimising the engine itself.
+
 Usage (vdirsyncer comes with the ``bench`` extra)::
 
     pip install -e '.[bench]'
@@ -106,11 +109,45 @@ def measure_tool(name: str, setup: object, source: Path, count: int, runs: int) 
     return best
 
 
+def in_process(source: Path, count: int) -> dict[str, Measure]:
+    """The engine alone, in this process (no start-up, no CLI): the figure to watch when optimising it."""
+    import resource
+
+    from calsync.connectors.folder import FolderConnector
+    from calsync.state.sql import open_store
+    from calsync.sync.engine import PairSpec, sync_pair
+    from calsync.sync.observe import Endpoint
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
+        root = Path(tmp)
+        shutil.copytree(source, root / "a" / "cal")
+        (root / "b" / "cal").mkdir(parents=True)
+        store = open_store(str(root / "state.db"))
+        spec = PairSpec(
+            "bench", Endpoint(FolderConnector(root / "a"), "cal"), Endpoint(FolderConnector(root / "b"), "cal")
+        )
+        for phase in ("initial", "no-op"):
+            start, cpu = time.perf_counter(), time.process_time()
+            sync_pair(spec, store)
+            results[phase] = Measure(
+                time.perf_counter() - start,
+                time.process_time() - cpu,
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            )
+        store.close()
+        arrived = sum(1 for p in (root / "b" / "cal").iterdir() if p.suffix == ".ics")
+        if arrived != count:
+            raise SystemExit(f"in-process: {arrived} of {count} items arrived")
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated item counts")
     parser.add_argument("--runs", type=int, default=1, help="runs per measurement; the best is shown")
     parser.add_argument("--no-vdirsyncer", action="store_true", help="measure calsync only")
+    parser.add_argument("--in-process", action="store_true", help="also time the engine alone, without start-up")
     parser.add_argument(
         "--dir",
         default=None,
@@ -130,6 +167,8 @@ def main() -> None:
             source = Path(tmp) / "items"
             write_folder(source, count)
             results = {name: measure_tool(name, setup, source, count, args.runs) for name, setup in tools}
+            if args.in_process:
+                results["engine"] = in_process(source, count)
         for name, phases in results.items():
             for phase, m in phases.items():
                 print(
