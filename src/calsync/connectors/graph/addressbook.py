@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed
 from calsync.connectors.graph import contacts, operations, residue
-from calsync.connectors.graph.transport import Json, Transport, check
-from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ReadOnly
+from calsync.connectors.graph.transport import Json, Transport, check, read_items
+from calsync.errors import AlreadyExists, PreconditionFailed, ReadOnly
 from calsync.model.canonical import VCARD
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
@@ -67,14 +67,7 @@ class GraphContactsConnector:
         """Contacts in batches of 20; one missing or unreadable contact is a value."""
         mailbox = operations.mailbox_of(collection)
         replies = self.transport.batch([contacts.get_contact(collection, h) for h in hrefs], mailbox)
-        for href, reply in zip(hrefs, replies, strict=True):
-            try:
-                body = check(reply, self.name, href).body
-                yield Fetched(ItemRef(href, str(body["@odata.etag"])), _content(body))
-            except (NotFound, InvalidItem) as exc:
-                yield FetchFailed(href, exc)
-            except (KeyError, ValueError, TypeError) as exc:
-                yield FetchFailed(href, InvalidItem(f"unreadable contact: {exc}", connector=self.name, href=href))
+        yield from read_items(hrefs, replies, self.name, "contact", _content)
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
         """Find the key's contact (a retried create) or make it."""

@@ -28,8 +28,8 @@ from calsync.connectors.graph import availability, categories, checks, convert, 
 from calsync.connectors.graph.addressbook import GraphContactsConnector
 from calsync.connectors.graph.auth import AUTHORITY_HOST, Credentials, TokenSource
 from calsync.connectors.graph.tasks import GraphTasksConnector
-from calsync.connectors.graph.transport import GRAPH_URL, Call, DeltaExpired, Json, Transport, check
-from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ReadOnly
+from calsync.connectors.graph.transport import GRAPH_URL, Call, DeltaExpired, Json, Transport, check, read_items
+from calsync.errors import AlreadyExists, PreconditionFailed, ReadOnly
 from calsync.model.content import Content
 from calsync.model.item import Item
 from calsync.model.refs import CollectionInfo, ItemRef
@@ -179,14 +179,7 @@ class GraphConnector:
         """Events in batches of 20; a series is read with its exceptions."""
         mailbox = operations.mailbox_of(collection)
         replies = self.transport.batch([operations.get_event(collection, h) for h in hrefs], mailbox)
-        for href, reply in zip(hrefs, replies, strict=True):
-            try:
-                event = check(reply, self.name, href).body
-                yield Fetched(ItemRef(href, str(event["@odata.etag"])), self._content(collection, event))
-            except (NotFound, InvalidItem) as exc:
-                yield FetchFailed(href, exc)
-            except (KeyError, ValueError, TypeError) as exc:
-                yield FetchFailed(href, InvalidItem(f"unreadable event: {exc}", connector=self.name, href=href))
+        yield from read_items(hrefs, replies, self.name, "event", lambda event: self._content(collection, event))
 
     def _content(self, collection: str, event: Json) -> Content:
         props = operations.properties(event)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed
 from calsync.connectors.graph import operations, todo
-from calsync.connectors.graph.transport import Call, DeltaExpired, Json, Transport, check
-from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ReadOnly
+from calsync.connectors.graph.transport import Call, DeltaExpired, Json, Transport, check, read_items
+from calsync.errors import AlreadyExists, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
@@ -84,14 +84,7 @@ class GraphTasksConnector:
         """Tasks in batches of 20; one missing or unreadable task is a value."""
         mailbox, list_id = self._where(collection)
         replies = self.transport.batch([todo.get_task(mailbox, list_id, h) for h in hrefs], mailbox)
-        for href, reply in zip(hrefs, replies, strict=True):
-            try:
-                task = check(reply, self.name, href).body
-                yield Fetched(ItemRef(href, str(task["@odata.etag"])), _content(task))
-            except (NotFound, InvalidItem) as exc:
-                yield FetchFailed(href, exc)
-            except (KeyError, ValueError, TypeError) as exc:
-                yield FetchFailed(href, InvalidItem(f"unreadable task: {exc}", connector=self.name, href=href))
+        yield from read_items(hrefs, replies, self.name, "task", _content)
 
     # -- writing ------------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from calsync.connectors.base import Fetched, FetchFailed
 from calsync.connectors.graph.auth import TokenSource
 from calsync.errors import (
     AuthError,
@@ -31,6 +32,8 @@ from calsync.errors import (
     RateLimited,
     Unavailable,
 )
+from calsync.model.content import Content
+from calsync.model.refs import ItemRef
 
 if TYPE_CHECKING:
     import httpx
@@ -246,3 +249,25 @@ def _access_hint(code: str, text: str) -> str:
 
 def _path(url: str) -> str:
     return url.split("?", 1)[0]
+
+
+def read_items(
+    hrefs: Sequence[str],
+    replies: Sequence[Reply],
+    connector: str,
+    what: str,
+    to_content: Callable[[Json], Content],
+) -> Iterator[Fetched | FetchFailed]:
+    """The items of a batch of GETs, one failure a value (the Connector port's ``get`` contract).
+
+    One place for every Graph collection (events, tasks, contacts): a missing item is ``NotFound``, a body that
+    cannot be converted is ``InvalidItem`` naming ``what`` it was.
+    """
+    for href, reply in zip(hrefs, replies, strict=True):
+        try:
+            body = check(reply, connector, href).body
+            yield Fetched(ItemRef(href, str(body["@odata.etag"])), to_content(body))
+        except (NotFound, InvalidItem) as exc:
+            yield FetchFailed(href, exc)
+        except (KeyError, ValueError, TypeError) as exc:
+            yield FetchFailed(href, InvalidItem(f"unreadable {what}: {exc}", connector=connector, href=href))
