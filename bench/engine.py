@@ -12,6 +12,9 @@ Usage (vdirsyncer comes with the ``bench`` extra)::
     pip install -e '.[bench]'
     python bench/engine.py                 # N = 1,000 and 10,000
     python bench/engine.py --sizes 2000 --runs 3
+
+With ``--runs`` above one each figure is the run of median wall time, not the best: on a shared machine the
+best run is the lucky one.
 """
 
 from __future__ import annotations
@@ -91,22 +94,29 @@ def vdirsyncer_setup(root: Path, source: Path) -> list[str]:
 
 
 def measure_tool(name: str, setup: object, source: Path, count: int, runs: int) -> dict[str, Measure]:
-    """Best of ``runs`` for the initial sync and the no-op rerun, each on fresh folders."""
-    best: dict[str, Measure] = {}
+    """The median of ``runs`` initial syncs and no-op reruns, each pair on fresh folders.
+
+    Why the median and not the best: on a shared machine the best run is the one that happened to run alone,
+    and a figure that only luck reproduces says little.
+    """
+    measured: dict[str, list[Measure]] = {"initial": [], "no-op": []}
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
             root = Path(tmp)
             argv = setup(root, source)  # type: ignore[operator]
-            initial = run(argv, root)
+            measured["initial"].append(run(argv, root))
             target = root / "b" / "cal" if name == "calsync" else root / "b"
             arrived = sum(1 for p in target.iterdir() if p.suffix == ".ics")
             if arrived != count:
                 raise SystemExit(f"{name}: {arrived} of {count} items arrived")
-            noop = run(argv, root)
-            for phase, m in (("initial", initial), ("no-op", noop)):
-                if phase not in best or m.wall < best[phase].wall:
-                    best[phase] = m
-    return best
+            measured["no-op"].append(run(argv, root))
+    return {phase: median(measures) for phase, measures in measured.items()}
+
+
+def median(measures: list[Measure]) -> Measure:
+    """The run of median wall time (of two, the slower: a conservative figure)."""
+    ordered = sorted(measures, key=lambda m: m.wall)
+    return ordered[len(ordered) // 2]
 
 
 def in_process(source: Path, count: int) -> dict[str, Measure]:
@@ -145,7 +155,7 @@ def in_process(source: Path, count: int) -> dict[str, Measure]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated item counts")
-    parser.add_argument("--runs", type=int, default=1, help="runs per measurement; the best is shown")
+    parser.add_argument("--runs", type=int, default=1, help="runs per measurement; the median is shown")
     parser.add_argument("--no-vdirsyncer", action="store_true", help="measure calsync only")
     parser.add_argument("--in-process", action="store_true", help="also time the engine alone, without start-up")
     parser.add_argument(
@@ -168,7 +178,8 @@ def main() -> None:
             write_folder(source, count)
             results = {name: measure_tool(name, setup, source, count, args.runs) for name, setup in tools}
             if args.in_process:
-                results["engine"] = in_process(source, count)
+                engine = [in_process(source, count) for _ in range(args.runs)]
+                results["engine"] = {phase: median([r[phase] for r in engine]) for phase in ("initial", "no-op")}
         for name, phases in results.items():
             for phase, m in phases.items():
                 print(

@@ -22,11 +22,12 @@ import os
 import secrets as random
 from collections.abc import Mapping
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from typing import TYPE_CHECKING
 
 from calsync.errors import ConfigError, StateError
+
+if TYPE_CHECKING:  # ``cryptography`` is imported where a secret is handled: `calsync sync` needs none
+    from cryptography.fernet import Fernet
 
 KEY_ENV = "CALSYNC_SECRET_KEY"
 """The environment variable that holds the Fernet key; it wins over the key file."""
@@ -113,6 +114,8 @@ class Cipher:
     def __init__(self, keys: list[bytes], *, origin: str) -> None:
         if not keys:
             raise ConfigError("no secret key", where=origin)
+        from cryptography.fernet import MultiFernet
+
         self.origin = origin
         self._fernet = MultiFernet([_fernet(key, origin) for key in keys])
 
@@ -122,6 +125,8 @@ class Cipher:
 
     def decrypt(self, token: str) -> Secret:
         """The secret in ``token``; raises ``StateError`` when it was encrypted with another key."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return Secret(self._fernet.decrypt(token.encode("ascii")).decode("utf-8"))
         except (InvalidToken, UnicodeError) as exc:
@@ -133,6 +138,8 @@ class Cipher:
 
 def new_key() -> bytes:
     """A fresh random Fernet key."""
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key()
 
 
@@ -186,6 +193,8 @@ def seal(secret: Secret, passphrase: Secret, salt: bytes) -> str:
 
 def unseal(token: str, passphrase: Secret, salt: bytes, *, where: str) -> Secret:
     """The secret sealed in ``token``; raises ``ConfigError`` naming ``where`` for a wrong passphrase."""
+    from cryptography.fernet import InvalidToken
+
     try:
         return Secret(_passphrase_fernet(passphrase, salt).decrypt(token.encode("ascii")).decode("utf-8"))
     except (InvalidToken, UnicodeError) as exc:
@@ -198,11 +207,16 @@ def new_salt() -> bytes:
 
 
 def _passphrase_fernet(passphrase: Secret, salt: bytes) -> Fernet:
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
     kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=8, p=1)
     return Fernet(base64.urlsafe_b64encode(kdf.derive(passphrase.reveal().encode("utf-8"))))
 
 
 def _fernet(key: bytes, origin: str) -> Fernet:
+    from cryptography.fernet import Fernet
+
     try:
         return Fernet(key)
     except (ValueError, TypeError) as exc:

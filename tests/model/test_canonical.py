@@ -233,3 +233,10 @@ def test_server_style_rewrites_never_change_the_digest(seed: int, width: int, cr
         folded.append(("\r\n " if crlf else "\n ").join(chunks))
     text = ("\r\n" if crlf else "\n").join(folded)
     assert digest(text) == digest(base)
+
+
+@pytest.mark.parametrize("tzid", ["Europe", "America/", "/", "Bogus/Zone", "../../etc/passwd"])
+def test_a_tzid_that_names_no_zone_is_floating_not_a_crash(tzid: str) -> None:
+    lo, hi = scan(event("z1", tzid=tzid)).facts.span
+    day = datetime(2026, 11, 23, 9, tzinfo=UTC).timestamp()
+    assert lo is not None and hi is not None and lo < day < hi

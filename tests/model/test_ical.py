@@ -86,15 +86,17 @@ def facts(text: str) -> list[tuple[Any, ...]]:
         if component.name not in ("VEVENT", "VTODO"):
             continue
         attendees = component.get("ATTENDEE", [])
-        result.append((
-            str(component["UID"]),
-            str(component.get("SUMMARY", "")),
-            str(component.get("LOCATION", "")),
-            _start(component.get("DTSTART")),
-            component.get("RRULE").to_ical().decode() if "RRULE" in component else "",
-            len(attendees) if isinstance(attendees, list) else 1,
-            len([sub for sub in component.subcomponents if sub.name == "VALARM"]),
-        ))  # fmt: skip
+        result.append(
+            (
+                str(component["UID"]),
+                str(component.get("SUMMARY", "")),
+                str(component.get("LOCATION", "")),
+                _start(component.get("DTSTART")),
+                component.get("RRULE").to_ical().decode() if "RRULE" in component else "",
+                len(attendees) if isinstance(attendees, list) else 1,
+                len([sub for sub in component.subcomponents if sub.name == "VALARM"]),
+            )
+        )
     return sorted(result, key=repr)
 
 
@@ -332,3 +334,57 @@ def test_unwritable_items_raise_invalid_item() -> None:
         item_to_ical(Item("a", start=date(2024, 1, 1), recurrence=Recurrence("every tuesday")))
     with pytest.raises(InvalidItem, match="unknown"):
         item_to_ical(Item("a", unknown=("BEGIN:VALARM",)))
+
+
+# -- the fast serialiser writes exactly what icalendar writes ---------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from calsync.model import ical_write  # noqa: E402
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200)
+
+
+@settings(max_examples=60, deadline=None)
+@given(title=_TEXT, description=_TEXT, location=_TEXT, categories=st.lists(_TEXT.filter(bool), max_size=3))
+def test_the_fast_serialiser_writes_what_icalendar_writes(
+    title: str, description: str, location: str, categories: list[str]
+) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from calsync.model.item import Body, Item
+
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    item = Item(
+        uid="fast-1",
+        title=title,
+        body=Body(description),
+        location=location,
+        start=start,
+        end=start,
+        categories=tuple(categories),
+        last_modified=start,
+    )
+    for one in (item, replace(item, title=title * 3)):
+        calendar = ical_write._calendar(one)
+        assert ical_write._serialise(calendar) == calendar.to_ical(sorted=False).decode()
+
+
+def test_the_fast_serialiser_matches_icalendar_on_every_sample_file() -> None:
+    from pathlib import Path
+
+    from calsync.errors import InvalidItem
+    from calsync.model.ical import ical_to_item
+
+    checked = 0
+    for path in sorted(Path(__file__).parents[1].glob("data/ical/*.ics")):
+        try:
+            item = ical_to_item(path.read_text())
+        except InvalidItem:
+            continue
+        calendar = ical_write._calendar(item)
+        assert ical_write._serialise(calendar) == calendar.to_ical(sorted=False).decode(), path.name
+        checked += 1
+    assert checked >= 3

@@ -14,12 +14,14 @@ order, and equivalent durations (``-PT60M`` and ``-PT1H``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
 
 from calsync.errors import InvalidItem
 from calsync.model.contentlines import canonical_duration, canonical_tzid, split_line, unescape, unfold
-from calsync.model.facts import FactReader, Facts
+from calsync.model.facts import FactReader, Facts, Props
 from calsync.model.item import ItemKind
 
 __all__ = [
@@ -73,6 +75,22 @@ _FACT_PROPS = frozenset(
 )
 _SPECIAL = _TEXT_PROPS | {"TRIGGER", "DURATION", "RRULE", "EXRULE"}
 
+_BEGIN_END, _FACT, _SKIP, _WORK = 1, 2, 4, 8
+
+
+def _roles() -> dict[str, int]:
+    roles = {"BEGIN": _BEGIN_END, "END": _BEGIN_END}
+    for names, role in ((_FACT_PROPS, _FACT), (_IGNORED, _SKIP), (_SPECIAL, _WORK)):
+        for name in names:
+            roles[name] = roles.get(name, 0) | role
+    return roles
+
+
+_ROLES = _roles()
+"""What the scan does with a property, by name, in one lookup: nest, note a fact, skip it, or respell it."""
+_HEADS_KEPT = 4096
+"""How many distinct property heads (name and parameters) ``_canonical_head`` remembers."""
+
 
 @dataclass(frozen=True, slots=True)
 class Scan:
@@ -87,10 +105,12 @@ class _Component:
     name: str
     lines: list[str]
     children: list[_Component]
-    props: dict[str, tuple[list[str], str]]
+    props: Props
 
     def canonical(self) -> str:
-        inner = sorted(self.lines) + sorted(child.canonical() for child in self.children)
+        inner = sorted(self.lines)
+        if self.children:
+            inner += sorted(child.canonical() for child in self.children)
         return "BEGIN:" + self.name + "\n" + "\n".join(inner) + "\nEND:" + self.name
 
 
@@ -124,45 +144,90 @@ def _scan_ical(text: str) -> Scan:
 def _components(lines: list[str]) -> list[_Component]:
     """The item components (with nested VALARMs) of a VCALENDAR, each with its lines canonicalised.
 
-    This loop is the hot path of every sync: it handles the common line (no parameters, nothing to normalise)
-    inline and calls out only for the few that need work.
+    This loop is the hot path of every sync. What a line means does not depend on where it stands, and many
+    lines repeat across a calendar (``BEGIN:VALARM``, ``ACTION:DISPLAY``, ``DTSTART;TZID=…`` heads, categories),
+    so each distinct line is read once (``_read_line``) and remembered; the loop only places it.
     """
     stack: list[_Component] = []
     items: list[_Component] = []
+    props: Props | None = None
+    keep: Callable[[str], None] = _ignore
     skip_depth = 0
-    ignored, facts, special = _IGNORED, _FACT_PROPS, _SPECIAL
-    params: list[str] | None
-    for line in lines[1:]:
-        colon = line.find(":")
-        if colon <= 0:
-            raise InvalidItem(f"not a content line: {line[:60]!r}")
-        head = line[:colon]
-        if '"' in head:
-            bare, params, value = split_line(line)
-        else:
-            semi = head.find(";")
-            bare = head if semi < 0 else head[:semi]
-            if not bare.isupper():
-                bare = bare.upper()
-            params = None if semi < 0 else head[semi + 1 :].split(";")
-            value = line[colon + 1 :]
-        if bare in ("BEGIN", "END"):
-            skip_depth = _nest(bare, value.strip().upper(), stack, items, skip_depth)
-            continue
-        if skip_depth or not stack:
-            continue
-        component = stack[-1]
-        if bare in facts and bare not in component.props:
-            component.props[bare] = (params or [], value)
-        if bare in ignored:
-            continue
-        if params is None and bare not in special:
-            component.lines.append(bare + ":" + value)
-        else:
-            component.lines.append(_canonical_line(bare, params or [], value))
+    known, remember, nesting = _LINES.get, _remember_line, _BEGIN_END
+    for line in islice(lines, 1, None):
+        role, key, fact, canonical = known(line) or remember(line)
+        if role & nesting:
+            skip_depth = _nest(key, canonical, stack, items, skip_depth)
+            current = stack[-1] if stack and not skip_depth else None
+            props, keep = (current.props, current.lines.append) if current is not None else (None, _ignore)
+        elif props is not None:
+            if fact is not None and key not in props:
+                props[key] = fact
+            if canonical:
+                keep(canonical)
     if stack or skip_depth:
         raise InvalidItem("the calendar is cut short: a BEGIN has no matching END")
     return items
+
+
+_Line = tuple[int, str, tuple[tuple[str, ...], str] | None, str]
+"""A content line read: its role, its name, its fact entry (name -> parameters, value) and its canonical form
+(for BEGIN and END: the component's name)."""
+_LINES: dict[str, _Line] = {}
+_LINES_KEPT = 8192
+_SHORT = 200
+"""At most ``_LINES_KEPT`` lines of at most ``_SHORT`` characters are remembered: a few megabytes at worst."""
+
+
+def _ignore(_line: str) -> None:
+    """Where the lines outside any item component go."""
+
+
+def _remember_line(line: str) -> _Line:
+    """``_read_line``, remembered for short lines (long ones rarely repeat, and must not fill memory)."""
+    read = _read_line(line)
+    if len(line) <= _SHORT:
+        if len(_LINES) >= _LINES_KEPT:
+            _LINES.clear()
+        _LINES[line] = read
+    return read
+
+
+def _read_line(line: str) -> _Line:
+    """What one content line means, wherever it stands: the fast path for parameters without quotes, the slow
+    one (``split_line``) for quoted parameters, which may hold ``:`` and ``;``."""
+    colon = line.find(":")
+    if colon <= 0:
+        raise InvalidItem(f"not a content line: {line[:60]!r}")
+    semi = line.find(";", 0, colon)
+    if semi >= 0 and line.find('"', 0, colon) >= 0:
+        bare, params, value = split_line(line)
+        role = _ROLES.get(bare, 0)
+        if role & _BEGIN_END:
+            return role, bare, None, value.strip().upper()
+        canonical = "" if role & _SKIP else _canonical_line(bare, params, value)
+        return role, bare, (tuple(params), value) if role & _FACT else None, canonical
+    bare = line[:colon] if semi < 0 else line[:semi]
+    as_written = bare.isupper()
+    if not as_written:
+        bare = bare.upper()
+    role = _ROLES.get(bare, 0)
+    value = line[colon + 1 :]
+    if role & _BEGIN_END:
+        return role, bare, None, value.strip().upper()
+    fact = (() if semi < 0 else tuple(line[semi + 1 : colon].split(";")), value) if role & _FACT else None
+    if role & _SKIP:
+        canonical = ""
+    elif semi >= 0:
+        head = line[:colon]
+        head, respell = _canonical_head(head) if len(head) <= _SHORT else _canonical_head.__wrapped__(head)
+        canonical = head + ":" + (_canonical_value(bare, value) if respell else value)
+    elif role & _WORK:
+        respelled = _canonical_value(bare, value)
+        canonical = line if as_written and respelled is value else bare + ":" + respelled
+    else:
+        canonical = line if as_written else bare + line[colon:]
+    return role, bare, fact, canonical
 
 
 def _nest(keyword: str, name: str, stack: list[_Component], items: list[_Component], skip_depth: int) -> int:
@@ -178,6 +243,28 @@ def _nest(keyword: str, name: str, stack: list[_Component], items: list[_Compone
         done = stack.pop()
         (stack[-1].children if stack else items).append(done)
     return skip_depth
+
+
+@lru_cache(maxsize=_HEADS_KEPT)
+def _canonical_head(head: str) -> tuple[str, bool]:
+    """A property's name and parameters (no quotes in them) in canonical form, and whether its value needs
+    respelling too (TEXT, a duration that is not a date-time, a rule)."""
+    semi = head.find(";")
+    name = head[:semi].upper()
+    params = _canonical_params(name, head[semi + 1 :].split(";"))
+    respell = name in _TEXT_PROPS or name in ("RRULE", "EXRULE")
+    respell = respell or (name in ("TRIGGER", "DURATION") and "VALUE=DATE-TIME" not in params)
+    return name + "".join(";" + p for p in params), respell
+
+
+def _canonical_value(name: str, value: str) -> str:
+    """A value in the spelling the digest uses; ``name`` is one of ``_SPECIAL`` (TRIGGER and DURATION here are
+    durations: a ``VALUE=DATE-TIME`` trigger has parameters, so ``_canonical_head`` decides for it)."""
+    if name in _TEXT_PROPS:
+        return _canonical_text(value)
+    if name in ("TRIGGER", "DURATION"):
+        return canonical_duration(value)
+    return ";".join(sorted(part.upper() for part in value.split(";") if part))
 
 
 def _canonical_line(name: str, params: list[str], value: str) -> str:
@@ -209,8 +296,17 @@ def _canonical_params(name: str, params: list[str]) -> list[str]:
 
 
 def _canonical_text(value: str) -> str:
-    """TEXT in one escaping: servers differ in whether they escape commas and how they spell newlines."""
-    if "\\" not in value and "," not in value and ";" not in value:
+    """TEXT in one escaping: servers differ in whether they escape commas and how they spell newlines.
+
+    Most values are already in that escaping: every backslash starts one of ``\\n``, ``\\,`` and ``\\;``, and
+    every ``,`` and ``;`` is escaped; counting (these escapes cannot overlap) proves it without rebuilding the
+    value.
+    """
+    escapes = value.count("\\")
+    if "," not in value and ";" not in value and (not escapes or escapes == value.count("\\n")):
+        return value
+    commas, semis = value.count("\\,"), value.count("\\;")
+    if escapes == value.count("\\n") + commas + semis and value.count(",") == commas and value.count(";") == semis:
         return value
     return unescape(value).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 

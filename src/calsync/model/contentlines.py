@@ -21,6 +21,8 @@ def unfold(text: str) -> list[str]:
     if "\n " in text or "\n\t" in text:
         text = text.replace("\n ", "").replace("\n\t", "")
     lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the line ending of the last line
     return [line for line in lines if line] if "" in lines else lines
 
 

@@ -7,6 +7,7 @@ offset), because "inside" only means the item is looked at, while "outside" mean
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -16,11 +17,14 @@ from calsync.errors import InvalidItem
 from calsync.model.contentlines import DURATION, canonical_tzid, unescape
 from calsync.model.item import ItemKind, Sensitivity
 
-Props = dict[str, tuple[list[str], str]]
-"""The first occurrence of each property of one component: name -> (parameters, value)."""
+Props = dict[str, tuple[tuple[str, ...], str]]
+"""The first occurrence of each property of one component: name -> (parameters, value). Tuples, because the scan
+shares one entry among every item holding the same line."""
 
 _KINDS = frozenset(kind.value for kind in ItemKind)
 _SLACK = 14 * 3600  # floating and unresolved times may be anywhere from UTC-12 to UTC+14
+_MOMENTS_KEPT = 8192
+_SHORT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,7 @@ class FactReader:
     def read(self, component: str, props: Props) -> None:
         """Take in one component (VEVENT, VTODO …) of the item, by its first property values."""
         self.has_attendees = self.has_attendees or "ATTENDEE" in props
-        uid = props.get("UID", ([], ""))[1].strip()
+        uid = props.get("UID", ((), ""))[1].strip()
         if not uid:
             raise InvalidItem(f"a {component} has no UID")
         if self.uid and uid != self.uid:
@@ -89,21 +93,20 @@ class FactReader:
     def _note_stamps(self, props: Props) -> None:
         """Keep the latest LAST-MODIFIED of all components (an edited occurrence is an edit of the item), and
         the latest DTSTAMP for items that have none. UTC basic-format stamps compare correctly as text."""
-        for name, latest in (("LAST-MODIFIED", "modified_stamp"), ("DTSTAMP", "dtstamp")):
-            prop = props.get(name)
-            if prop is not None:
-                value = prop[1].strip()
-                if value > getattr(self, latest):
-                    setattr(self, latest, value)
+        modified, stamp = props.get("LAST-MODIFIED"), props.get("DTSTAMP")
+        if modified is not None:
+            self.modified_stamp = max(self.modified_stamp, modified[1].strip())
+        if stamp is not None:
+            self.dtstamp = max(self.dtstamp, stamp[1].strip())
 
     def _read_master_facts(self, component: str, props: Props) -> None:
-        kind = props.get("X-CALSYNC-KIND", ([], ""))[1].strip().lower()
+        kind = props.get("X-CALSYNC-KIND", ((), ""))[1].strip().lower()
         if component == "VTODO":
             self.kind = ItemKind.TASK
         elif kind in _KINDS:
             self.kind = ItemKind(kind)
-        self.title = unescape(props.get("SUMMARY", ([], ""))[1])
-        klass = props.get("CLASS", ([], "PUBLIC"))[1].strip().lower()
+        self.title = unescape(props.get("SUMMARY", ((), ""))[1])
+        klass = props.get("CLASS", ((), "PUBLIC"))[1].strip().lower()
         self.sensitivity = Sensitivity(klass) if klass in {"private", "confidential"} else Sensitivity.PUBLIC
 
     def _read_span(self, component: str, props: Props) -> None:
@@ -115,7 +118,7 @@ class FactReader:
         end = self._end(props, start_prop, start)
         if "RRULE" in props or "RDATE" in props:
             self.recurring = True
-            end = _series_end(props.get("RRULE", ([], ""))[1], end, start)
+            end = _series_end(props.get("RRULE", ((), ""))[1], end, start)
         lo = None if start is None else start - slack
         hi = None if end is None else end + slack
         self.unbounded_start |= lo is None
@@ -124,7 +127,7 @@ class FactReader:
         self.hi = hi if self.hi is None or (hi is not None and hi > self.hi) else self.hi
 
     @staticmethod
-    def _end(props: Props, start_prop: tuple[list[str], str], start: float | None) -> float | None:
+    def _end(props: Props, start_prop: tuple[tuple[str, ...], str], start: float | None) -> float | None:
         end_prop = props.get("DTEND") or props.get("DUE")
         if end_prop is not None:
             return _instant(*end_prop)[0]
@@ -150,9 +153,23 @@ class FactReader:
         )
 
 
-def _instant(params: list[str], value: str) -> tuple[float | None, float]:
+def _instant(params: Sequence[str], value: str) -> tuple[float | None, float]:
     """POSIX seconds of a DATE or DATE-TIME value and the slack its zone leaves (0 when exact)."""
+    tzid = ""
+    for param in params:
+        if param[:5].upper() == "TZID=":
+            tzid = param[5:].strip('"')
+            break
     value = value.strip().split(",")[0]
+    if len(value) > _SHORT or len(tzid) > _SHORT:
+        return _moment.__wrapped__(value, tzid)  # not remembered: a huge key must not stay in memory
+    return _moment(value, tzid)
+
+
+@lru_cache(maxsize=_MOMENTS_KEPT)
+def _moment(value: str, tzid: str) -> tuple[float | None, float]:
+    """``_instant`` of one value in one zone, remembered: appointments start on few distinct hours, so most
+    values repeat across a calendar, and building a zoned datetime costs more than looking it up."""
     try:
         if len(value) == 8:
             return datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), tzinfo=UTC).timestamp(), _SLACK
@@ -168,7 +185,6 @@ def _instant(params: list[str], value: str) -> tuple[float | None, float]:
         raise InvalidItem(f"not a date or date-time: {value[:40]!r}") from None
     if value.endswith(("Z", "z")):
         return moment.replace(tzinfo=UTC).timestamp(), 0.0
-    tzid = next((p.partition("=")[2].strip('"') for p in params if p.upper().startswith("TZID=")), "")
     zone = _zone(tzid) if tzid else None
     if zone is None:
         return moment.replace(tzinfo=UTC).timestamp(), _SLACK
@@ -177,9 +193,11 @@ def _instant(params: list[str], value: str) -> tuple[float | None, float]:
 
 @lru_cache(maxsize=256)
 def _zone(tzid: str) -> ZoneInfo | None:
+    """The zone of an IANA or Windows TZID; ``None`` for anything else, including a name of a folder of the zone
+    database (``Europe``), which ``ZoneInfo`` fails to open with an ``OSError`` rather than "not found"."""
     try:
         return ZoneInfo(canonical_tzid(tzid))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 

@@ -16,12 +16,15 @@ from itertools import groupby
 from typing import Any
 
 from icalendar import Alarm, Calendar, Component, Event, Timezone, Todo, vCalAddress, vText
+from icalendar.parser.string import _foldline
+from icalendar.parser_tools import to_unicode
 
 from calsync.errors import InvalidItem
 from calsync.model import ical_maps as maps
 from calsync.model.item import Item, ItemKind, Moment, Reminder, Sensitivity, ShowAs, TaskInfo
 from calsync.model.timezones import resolve_tzid
 
+_FOLD_AT = 75  # icalendar folds a line once it would reach 75 octets
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "UCT", "Etc/UCT"})
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _TZID_PARAM = re.compile(r";TZID=(\"[^\"]*\"|[^;:]*)", re.IGNORECASE)
@@ -34,15 +37,40 @@ _BUSINESS_KINDS = maps.invert(maps.BUSINESS_KINDS)
 
 def write_item(item: Item) -> str:
     """The item, its overrides and their VTIMEZONEs as one VCALENDAR (CRLF, folded at 75 octets)."""
+    text = _serialise(_calendar(item))
+    zones = "".join(_vtimezone_text(*zone) for zone in _vtimezones(item))
+    if not zones:
+        return text
+    first_component = text.index("\r\nBEGIN:", text.index("BEGIN:VCALENDAR")) + 2
+    return text[:first_component] + zones + text[first_component:]
+
+
+def _calendar(item: Item) -> Calendar:
+    """The VCALENDAR of the item and its overrides, without VTIMEZONEs (``write_item`` adds their cached text)."""
     todo = item.kind is ItemKind.TASK
     calendar = Calendar()
     calendar.add("PRODID", maps.PRODID)
     calendar.add("VERSION", "2.0")
-    for vtimezone in _vtimezones(item):
-        calendar.add_component(vtimezone)
     for one in (item, *item.overrides):
         calendar.add_component(_component(one, todo))
-    return str(calendar.to_ical(sorted=False).decode())
+    return calendar
+
+
+def _serialise(component: Component) -> str:
+    """``component.to_ical(sorted=False)`` as text, made the same way but without icalendar's per-character
+    folding of lines that need none (most lines are short ASCII): it is most of the time writing an item takes.
+    A test holds the two to the same output."""
+    lines = []
+    for name, value in component.property_items(sorted=False):
+        params = getattr(value, "params", None)
+        if isinstance(value, bytes) or type(value) is str:  # BEGIN and END (vText is a str too, and escapes)
+            text = to_unicode(value)
+        else:
+            text = to_unicode(value.to_ical() if hasattr(value, "to_ical") else vText(str(value)).to_ical())
+        rendered = to_unicode(params.to_ical(sorted=False)) if params else ""
+        line = f"{name};{rendered}:{text}" if rendered else f"{name}:{text}"
+        lines.append(line if len(line) < _FOLD_AT and line.isascii() else _foldline(line))
+    return "\r\n".join(lines) + "\r\n"
 
 
 def _component(item: Item, todo: bool) -> Component:
@@ -277,7 +305,7 @@ def _moments(item: Item) -> Iterator[Moment]:
             yield from one.recurrence.exdates
 
 
-def _vtimezones(item: Item) -> list[Component]:
+def _vtimezones(item: Item) -> list[tuple[str, tzinfo, date, date]]:
     """A VTIMEZONE for every zone the item uses, covering the years it spans (to 2038 for a series)."""
     zones: dict[str, tzinfo] = {}
     years: list[int] = []
@@ -296,7 +324,7 @@ def _vtimezones(item: Item) -> list[Component]:
     last = date(max(years, default=2000) + 1, 1, 1)
     if any(one.is_recurring for one in (item, *item.overrides)):
         last = max(last, Timezone.DEFAULT_LAST_DATE)
-    return [_vtimezone(tzid, zone, first, last) for tzid, zone in zones.items()]
+    return [(tzid, zone, first, last) for tzid, zone in zones.items()]
 
 
 def _tzid(zone: tzinfo, moment: datetime) -> str:
@@ -310,6 +338,13 @@ def _known_zone(tzid: str) -> tzinfo | None:
         return resolve_tzid(tzid)
     except InvalidItem:
         return None
+
+
+@lru_cache(maxsize=256)
+def _vtimezone_text(tzid: str, zone: tzinfo, first: date, last: date) -> str:
+    """The VTIMEZONE's text, folded and CRLF-terminated: most items use one of a few zones and years, and
+    serialising a VTIMEZONE costs more than the event it goes with."""
+    return str(_vtimezone(tzid, zone, first, last).to_ical().decode())
 
 
 @lru_cache(maxsize=256)

@@ -37,6 +37,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     make_url,
     select,
 )
@@ -99,7 +100,7 @@ class Database:
         self.shown = url.render_as_string(hide_password=True)
         self.dialect = url.get_backend_name()
         self.closed = False
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[str, _RowTuple | None]] = {}
+        self._statements: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], tuple[str, _RowTuple | None]] = {}
         with translate_errors(f"state store {self.shown}"):
             self.engine = _sqlite_engine(url) if self.dialect == "sqlite" else _postgres_engine(url)
 
@@ -169,14 +170,27 @@ class Database:
         so the SQL is compiled once per shape and rows must hold driver values: strings and numbers as they
         are, anything else converted once per batch with ``driver_value``.
         """
-        if not rows:
-            return
-        shape = (table.name, tuple(keys), tuple(rows[0]))
-        if shape not in self._upserts:
-            compiled = self.upsert(table, keys).compile(dialect=conn.dialect, column_keys=list(shape[2]))
+        if rows:
+            self._many(conn, ("upsert", table.name, tuple(keys)), lambda: self.upsert(table, keys), rows)
+
+    def insert_many(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
+        """A plain ``INSERT`` of many rows (at least two columns each), driver values only, as ``upsert_many``."""
+        if rows:
+            self._many(conn, ("insert", table.name, ()), lambda: insert(table), rows)
+
+    def _many(
+        self,
+        conn: Connection,
+        kind: tuple[str, str, tuple[str, ...]],
+        build: Callable[[], Insert],
+        rows: Sequence[Mapping[str, object]],
+    ) -> None:
+        shape = (*kind, tuple(rows[0]))
+        if shape not in self._statements:
+            compiled = build().compile(dialect=conn.dialect, column_keys=list(shape[3]))
             order = compiled.positiontup if compiled.positional else None
-            self._upserts[shape] = (compiled.string, itemgetter(*order) if order else None)
-        sql, as_tuple = self._upserts[shape]
+            self._statements[shape] = (compiled.string, itemgetter(*order) if order else None)
+        sql, as_tuple = self._statements[shape]
         conn.exec_driver_sql(sql, [as_tuple(row) for row in rows] if as_tuple else [dict(row) for row in rows])
 
     def ensure_schema(self) -> None:

@@ -48,7 +48,6 @@ _LINK_NAMES = (
     *("pending_target", "pending_source_href", "pending_source_version", "pending_source_digest"),
     "pending_digest",
 )
-_NO_PENDING = (None,) * 5
 _LINK_COLUMNS = tuple(links.c[name] for name in _LINK_NAMES)
 _LINE_NAMES = tuple(field.name for field in fields(ItemLine))
 
@@ -181,7 +180,7 @@ class SQLStore:
                 select(func.coalesce(func.max(job_lines.c.seq), 0)).where(job_lines.c.job_id == job_id)
             ).scalar_one()
             rows = [_line_row(job_id, int(last) + n, line) for n, line in enumerate(lines, start=1)]
-            conn.execute(insert(job_lines), rows)
+            self._db.insert_many(conn, job_lines, rows)
 
     def finish_job(self, job_id: int, outcome: JobOutcome, counts: Mapping[str, int], message: str = "") -> None:
         """Record the end of a run; raises ``StateError`` for an unknown job."""
@@ -364,30 +363,33 @@ def _collector_paused() -> Iterator[None]:
 def _link(row: Sequence[Any]) -> Link:
     a, b = SideStatus(row[1], row[2], row[3]), SideStatus(row[4], row[5], row[6])
     if row[9] is None:
-        return Link(row[0], a, b, kind=row[7], parked=row[8])
+        return Link(row[0], a, b, None, row[7], row[8])  # positional: this runs for every link of every run
     source = SideStatus(row[10], row[11], row[12])
-    return Link(row[0], a, b, Pending(Side(row[9]), source, row[13]), kind=row[7], parked=row[8])
+    return Link(row[0], a, b, Pending(Side(row[9]), source, row[13]), row[7], row[8])
 
 
 def _link_row(pair_id: int, link: Link, stamp: object) -> dict[str, object]:
+    """The row of one link, written out key by key: this runs for every write of a run."""
     a, b, pending = link.a, link.b, link.pending
-    values: tuple[object, ...] = (
-        link.ident,
-        a.href,
-        a.version,
-        a.digest,
-        b.href,
-        b.version,
-        b.digest,
-        link.kind,
-        link.parked,
-    )
-    if pending is None:
-        values += _NO_PENDING
-    else:
-        source = pending.source
-        values += (pending.target.value, source.href, source.version, source.digest, pending.digest)
-    return {"pair_id": pair_id, "updated_at": stamp, **dict(zip(_LINK_NAMES, values, strict=True))}
+    source = pending.source if pending is not None else None
+    return {
+        "pair_id": pair_id,
+        "ident": link.ident,
+        "a_href": a.href,
+        "a_version": a.version,
+        "a_digest": a.digest,
+        "b_href": b.href,
+        "b_version": b.version,
+        "b_digest": b.digest,
+        "kind": link.kind,
+        "parked": link.parked,
+        "pending_target": pending.target.value if pending is not None else None,
+        "pending_source_href": source.href if source is not None else None,
+        "pending_source_version": source.version if source is not None else None,
+        "pending_source_digest": source.digest if source is not None else None,
+        "pending_digest": pending.digest if pending is not None else None,
+        "updated_at": stamp,
+    }
 
 
 def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:

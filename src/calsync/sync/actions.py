@@ -22,6 +22,8 @@ from calsync.sync.plan import WINDOW, Action, ActionKind, Seen, State, decide, k
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
+_COPIES = (ActionKind.CREATE, ActionKind.UPDATE)
+
 AfterWrite = Callable[[Action], None]
 """Called after each remote write and before its link is recorded; tests raise from it to simulate a crash."""
 
@@ -54,40 +56,36 @@ class Executor:
         self.written: dict[Side, list[ItemRef]] = {Side.A: [], Side.B: []}
 
     def run(self, actions: list[Action]) -> None:
-        """Carry out every action in batches: intents committed, writes made, links committed."""
+        """Carry out every action in batches: intents committed, writes made, links committed.
+
+        One transaction per batch: it commits the batch's intents together with the links of the batch before,
+        whose writes are all made by then. Committing those links a batch later changes nothing for a crash:
+        their intents were committed before their writes, so a rerun settles them either way.
+        """
         self._prefetch_sources(actions)
         for start in range(0, len(actions), self.batch):
             chunk = actions[start : start + self.batch]
-            if self._record_intents(chunk):
-                self.state.checkpoint()
+            self._record_intents(chunk)
+            self.state.checkpoint()
             for action in chunk:
                 self._one(action)
-            self.state.checkpoint()
             if self.progress is not None:
                 self.progress("writing", start + len(chunk), len(actions))
+        self.state.checkpoint()
 
-    def _record_intents(self, chunk: list[Action]) -> bool:
+    def _record_intents(self, chunk: list[Action]) -> None:
         """Record, before writing, what each copy in ``chunk`` is meant to write (see ``calsync.sync.intents``)."""
-        recorded = False
         for action in chunk:
-            if action.kind not in (ActionKind.CREATE, ActionKind.UPDATE) or action.source is None:
+            source, ident = action.source, action.ident
+            if source is None or action.kind not in _COPIES:
                 continue
-            seen = self._seen(action.ident, action.source)
+            seen = self._seen(ident, source)
             if seen is None or seen.content is None:
                 continue
-            source = self._status(action.ident, action.source)
+            status = SideStatus(seen.ref.href, seen.ref.version, seen.digest)
             self.state.put_link(
-                intent(
-                    action.ident,
-                    self.links.get(action.ident),
-                    action.source.other,
-                    source,
-                    seen.content.digest,
-                    self._kind(action.ident),
-                )
+                intent(ident, self.links.get(ident), source.other, status, seen.content.digest, self._kind(ident))
             )
-            recorded = True
-        return recorded
 
     def _one(self, action: Action) -> None:
         try:
@@ -139,13 +137,10 @@ class Executor:
             ref = endpoint.connector.update(endpoint.collection, self._target_ref(action.ident, target), content)
         self.written[target].append(ref)
         self._wrote(action)
-        statuses = {
-            source: self._status(action.ident, source),
-            target: SideStatus(ref.href, ref.version, content.digest),
-        }
+        copied, written = self._status(action.ident, source), SideStatus(ref.href, ref.version, content.digest)
+        a, b = (copied, written) if target is Side.B else (written, copied)
         parked = WINDOW if action.park_after else ""
-        link = Link(action.ident, statuses[Side.A], statuses[Side.B], kind=self._kind(action.ident), parked=parked)
-        self._record(action, link, href=ref.href)
+        self._record(action, Link(action.ident, a, b, kind=self._kind(action.ident), parked=parked), href=ref.href)
 
     def _delete(self, action: Action) -> None:
         assert action.target is not None

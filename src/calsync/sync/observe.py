@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from calsync.connectors.base import ChangeSet, Connector, Fetched
 from calsync.errors import InvalidItem, NotFound
@@ -98,10 +99,11 @@ class Observer:
         self.window = window
         self.full = full
         self.progress = progress
-        self.by_href = {link.side(side).href: ident for ident, link in links.items()}
-        for ident, link in links.items():
-            if link.pending is not None:
-                self.by_href.update(dict.fromkeys(hrefs_of(link, side), ident))
+        status = attrgetter("a" if side is Side.A else "b")  # every link, every run: no method call per link
+        self.by_href = {status(link).href: ident for ident, link in links.items()}
+        self.pending = {ident: link for ident, link in links.items() if link.pending is not None}
+        for ident, link in self.pending.items():
+            self.by_href.update(dict.fromkeys(hrefs_of(link, side), ident))
         self.by_href.pop("", None)
         self.vanished: set[str] = set()
         self.fetched: dict[str, str | None] = {}
@@ -159,7 +161,7 @@ class Observer:
     def _intent_targets(self, already: set[str]) -> list[str]:
         """The hrefs of this side's unconfirmed writes: only their content says whether the write happened."""
         hrefs = []
-        for link in self.links.values():
+        for link in self.pending.values():
             href = link.side(self.side).href
             if link.pending is not None and link.pending.target is self.side and href and href not in already:
                 hrefs.append(href)
