@@ -14,11 +14,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, inspect
+from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from calsync.errors import StateError
-from calsync.state.migrations import HEAD, alembic_config
+from calsync.state.migrations import HEAD, alembic_config, is_empty
 from calsync.state.sql import SQLStore, database_url, open_store
 from calsync.state.tables import metadata
 from tests.state.conftest import Backend
@@ -88,8 +88,62 @@ def test_opening_a_database_at_head_does_not_import_alembic(backend: Backend, st
     assert backend.run_python(_OPEN_STORE, "0") == "[]"
 
 
-def test_opening_an_empty_database_does_import_alembic(backend: Backend) -> None:
-    assert "'alembic'" in backend.run_python(_OPEN_STORE, "0")
+def test_opening_an_empty_database_creates_it_without_alembic(backend: Backend) -> None:
+    assert backend.run_python(_OPEN_STORE, "0") == "[]"
+    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
+
+
+def schema_of(conn: Connection) -> dict[str, object]:
+    """Everything the database says about its tables: columns with types, nullability and server defaults,
+    every constraint and index by name, and how many rows each holds (a migration may insert some)."""
+    inspector = inspect(conn)
+    schema: dict[str, object] = {}
+    for table in sorted(inspector.get_table_names()):
+        columns = [
+            (c["name"], c["type"].compile(conn.dialect), c["nullable"], c.get("default"))
+            for c in inspector.get_columns(table)
+        ]
+        keys = sorted(
+            (fk["name"], fk["constrained_columns"], fk["referred_table"], fk["referred_columns"], fk["options"])
+            for fk in inspector.get_foreign_keys(table)
+        )
+        indexes = sorted((ix["name"], ix["column_names"], ix["unique"]) for ix in inspector.get_indexes(table))
+        uniques = sorted((uq["name"], uq["column_names"]) for uq in inspector.get_unique_constraints(table))
+        checks = sorted((ck["name"], ck["sqltext"]) for ck in inspector.get_check_constraints(table))
+        rows = conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()  # seed data counts too
+        schema[table] = (columns, inspector.get_pk_constraint(table), keys, indexes, uniques, checks, rows)
+    return schema
+
+
+def test_a_database_created_at_head_is_the_migrated_database(backend: Backend) -> None:
+    created = open_store(backend.url)
+    created.close()
+    with connect(backend) as conn:
+        at_head = schema_of(conn)
+    with connect(backend) as conn, conn.begin():
+        metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE alembic_version"))
+    config = alembic_config()
+    with connect(backend) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    with connect(backend) as conn:
+        migrated = schema_of(conn)
+    assert set(at_head) == {table.name for table in metadata.sorted_tables} | {"alembic_version"}
+    assert at_head == migrated
+    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
+
+
+def test_only_a_database_without_any_of_the_tables_is_created_at_head(backend: Backend) -> None:
+    with connect(backend) as conn, conn.begin():
+        conn.execute(text("CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)"))
+        assert is_empty(conn)
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        assert not is_empty(conn)
+    store = open_store(backend.url)  # an emptied version table: migrated by Alembic from the start
+    store.close()
+    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
+    assert tables_of(backend) >= {table.name for table in metadata.sorted_tables}
 
 
 def test_a_schema_from_a_newer_calsync_is_refused(backend: Backend, store: SQLStore) -> None:

@@ -93,6 +93,8 @@ class JobOutcome(StrEnum):
     COMPLETED = "completed"
     WARNINGS = "completed-with-warnings"
     FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not run: the previous run of the same pair or integration was still going when this turn came."""
 
 
 @dataclass(frozen=True, slots=True)

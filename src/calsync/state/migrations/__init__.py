@@ -2,7 +2,9 @@
 
 Opening a store runs on every CLI call, so the common case must stay cheap: ``current_revision`` reads the
 ``alembic_version`` table with plain SQLAlchemy and the store compares it with ``HEAD``; Alembic itself is
-only imported by ``upgrade`` when the database is behind (a test checks that ``HEAD`` is Alembic's real head).
+only imported by ``upgrade`` when an existing database is behind (a test checks that ``HEAD`` is Alembic's real
+head). An empty database is created from the tables module and stamped at ``HEAD`` without Alembic, which a
+test proves gives the schema the migrations give.
 
 Why a lock around ``upgrade``: two processes opening a fresh database at once must not both create the
 tables. The caller's transaction holds the database's write lock on SQLite (``BEGIN IMMEDIATE``); on
@@ -25,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from calsync.errors import StateError
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Connection
 
-HEAD = "0002"
+HEAD = "0007"
 """The newest revision in ``versions/``; the store migrates whenever the database is anywhere else."""
 
 VERSION_TABLE = "alembic_version"
@@ -73,24 +75,62 @@ def alembic_config(url: str | None = None) -> Config:
 def upgrade(connection: Connection) -> None:
     """Bring the database behind ``connection`` to ``HEAD`` inside the caller's open transaction.
 
-    The caller commits. Raises ``StateError`` when the database holds a revision these migrations do not know
-    (a newer calsync wrote it): downgrading code must not touch such a schema.
+    The caller commits. An empty database is created from the tables module and stamped at ``HEAD`` (see
+    ``create_at_head``); any other is migrated by Alembic. Raises ``StateError`` when the database holds a
+    revision these migrations do not know (a newer calsync wrote it): downgrading code must not touch such a
+    schema.
     """
+    with _MIGRATING:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(_PG_LOCK))
+        if is_empty(connection):
+            create_at_head(connection)
+            return
+        _upgrade_with_alembic(connection)
+
+
+def is_empty(connection: Connection) -> bool:
+    """Whether the database (the current schema on PostgreSQL) holds none of the store's tables, not even
+    Alembic's version table: only then may it be created without running the migrations."""
+    from calsync.state.tables import metadata
+
+    present = set(inspect(connection).get_table_names())
+    return not present & ({VERSION_TABLE} | set(metadata.tables))
+
+
+def create_at_head(connection: Connection) -> None:
+    """Create every table from the tables module and record ``HEAD`` as Alembic would.
+
+    Why not run the migrations: on a first run they cost more than the sync itself (Alembic's import and one
+    step per revision), and a test proves that this gives the very schema the migrations give, on SQLite and
+    PostgreSQL, names of constraints and indexes included.
+    """
+    from calsync.state.tables import metadata
+
+    metadata.create_all(connection, checkfirst=False)
+    version = Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    )
+    version.create(connection)
+    connection.execute(version.insert().values(version_num=HEAD))
+
+
+def _upgrade_with_alembic(connection: Connection) -> None:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     config = alembic_config()
     config.attributes["connection"] = connection
-    with _MIGRATING:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text(_PG_LOCK))
-        heads = MigrationContext.configure(connection).get_current_heads()
-        known = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
-        unknown = sorted(set(heads) - known)
-        if unknown:
-            raise StateError(
-                f"the state database is at schema revision {', '.join(unknown)}, which this version of "
-                f"calsync does not know (its newest is {HEAD}); it was written by a newer calsync"
-            )
-        command.upgrade(config, "head")
+    heads = MigrationContext.configure(connection).get_current_heads()
+    known = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
+    unknown = sorted(set(heads) - known)
+    if unknown:
+        raise StateError(
+            f"the state database is at schema revision {', '.join(unknown)}, which this version of "
+            f"calsync does not know (its newest is {HEAD}); it was written by a newer calsync"
+        )
+    command.upgrade(config, "head")
