@@ -47,6 +47,7 @@ class RunOptions:
     full: bool = False
     dry_run: bool = False
     allow_mass_delete: bool = False
+    reject_mass_delete: bool = False
     now: datetime | None = None
     owner: str = field(default_factory=run_owner)
     checkpoint_every: int = 200
@@ -169,18 +170,34 @@ class _Run:
             deletions = sum(1 for a in actions if a.kind is ActionKind.DELETE and a.target is side)
             total = len(links) + sum(1 for i in observations[side].view.seen if i not in links)
             if deletions and self.spec.policy.guard.trips(deletions, total):
-                self.report.warnings.append(
-                    f"{deletions} of {total} items would be deleted on {side.value.upper()}: more than the "
-                    "mass-deletion guard allows; nothing was deleted there. Check the other side, then run "
-                    "again with --allow-mass-delete to let the deletions go through."
-                )
-                actions = [
-                    replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
-                    if a.kind is ActionKind.DELETE and a.target is side
-                    else a
-                    for a in actions
-                ]
+                actions = self._held(actions, side, deletions, total)
         return actions
+
+    def _held(self, actions: list[Action], side: Side, deletions: int, total: int) -> list[Action]:
+        """The deletions on ``side`` held, or, when the run rejects them, undone: each item is created again
+        where it was deleted, from the copy ``side`` still holds."""
+        if self.options.reject_mass_delete:
+            other = side.other.value.upper()
+            self.report.warnings.append(
+                f"{deletions} held deletions on {side.value.upper()} rejected: re-created on {other}"
+            )
+            return [
+                Action(ActionKind.CREATE, a.ident, side.other, f"{a.rule}; deletion rejected: re-created on {other}")
+                if a.kind is ActionKind.DELETE and a.target is side
+                else a
+                for a in actions
+            ]
+        self.report.warnings.append(
+            f"{deletions} of {total} items would be deleted on {side.value.upper()}: more than the "
+            "mass-deletion guard allows; nothing was deleted there. Check the other side, then run "
+            "again with --allow-mass-delete to let the deletions go through."
+        )
+        return [
+            replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
+            if a.kind is ActionKind.DELETE and a.target is side
+            else a
+            for a in actions
+        ]
 
     def _store_tokens(self, observations: Mapping[Side, Observation], executor: Executor) -> None:
         for side, endpoint in self._endpoints().items():

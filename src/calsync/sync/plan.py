@@ -136,16 +136,21 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
     A linked item observed on neither side is SAME on both and needs nothing, so only observed identities are
     visited: a no-op run over a large pair costs nothing here.
     """
+    from calsync.sync import itemrules  # imports this module's types
+
     idents = sorted(set(a.seen) | set(b.seen) | a.gone | b.gone | a.outside | b.outside)
     actions: list[Action] = []
     for ident in idents:
         link = links.get(ident)
         sa, sb = a.state(ident, link, Side.A), b.state(ident, link, Side.B)
-        mode = policy.mode_for(kind_of(ident, link, a, b))
+        kind = kind_of(ident, link, a, b)
+        mode = policy.mode_for(kind)
         if link is not None and link.parked:
             action = _parked(ident, link, sa, sb, a, b, policy, mode)
         else:
             action = decide(ident, sa, sb, a, b, policy, mode)
+        if action is not None and policy.items is not None:
+            action = itemrules.apply(action, link, a, b, policy.items, kind)
         if action is None and link is not None and not link.parked and _moved(ident, link, a, b):
             action = Action(ActionKind.LINK, ident, rule="unchanged; new version or href recorded")
         if action is not None:

@@ -73,6 +73,46 @@ class MassDeleteGuard:
 
 
 @dataclass(frozen=True, slots=True)
+class Selection:
+    """Which new items are exported to the calendar (A -> B) and imported from it (B -> A); all off = every item
+    in the window. Selection decides only whether an item is *linked*: a synced item stays synced.
+
+    Export: ``only_flagged`` items whose business sync flag is set; ``only_future`` items starting after the
+    time of the run. Import: ``tag`` calendar items whose title carries it (e.g. ``[sync]``); ``single_only`` no
+    recurring series; ``within_days`` items starting after the run and ending within that many days (0 = off).
+    """
+
+    only_flagged: bool = False
+    only_future: bool = False
+    tag: str = ""
+    single_only: bool = False
+    within_days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRules:
+    """The rules of a hub pair, where A is the business side and B a user's calendar (DESIGN.md, sync semantics).
+
+    - ``skip_private``: new private items are not synced on either side (an item made private after it was
+      synced stays synced: the change, private flag included, is copied, so it is private on both sides);
+    - ``calendar_owned``: idents of meetings with attendees created in the calendar: calendar edits and
+      deletions never change the business side, and business edits never overwrite the meeting;
+    - ``business_placed``: kinds the business side places in calendars (assignments, order lines): a deletion
+      or decline in the calendar is undone, and the business side's deletion or reassignment always removes it;
+    - ``selection`` of new items; ``now`` (POSIX seconds) is the time of the run for the "after now" checks;
+    - ``kinds``: the kinds this pair carries (a calendar that holds events and tasks is read by both the events
+      pair and the tasks pair; each takes only its own; empty: all).
+    """
+
+    skip_private: bool = True
+    calendar_owned: frozenset[str] = frozenset()
+    business_placed: frozenset[ItemKind] = frozenset({ItemKind.ASSIGNMENT, ItemKind.ORDER_LINE})
+    selection: Selection = field(default_factory=Selection)
+    now: float = 0.0
+    kinds: frozenset[ItemKind] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class PairPolicy:
     """Everything ``plan()`` needs to know about a pair besides what it observed."""
 
@@ -84,6 +124,7 @@ class PairPolicy:
     read_only_b: bool = False
     guard: MassDeleteGuard = field(default_factory=MassDeleteGuard)
     kind_modes: Mapping[ItemKind, Mode] = field(default_factory=dict)
+    items: ItemRules | None = None
 
     def mode_for(self, kind: str) -> Mode:
         """The mode for items of ``kind``: a kind's own mode (order lines are one-way from the business side,

@@ -1,0 +1,179 @@
+"""How a business item looks in a calendar and back: categories, marker, priority, text enrichment, attendees.
+
+The business store keeps each item in its *business form*; calendars get its *calendar form*. ``export_item``
+turns the first into the second, ``import_item`` the second into the first. Both are pure and deterministic, so
+the content a connector serves is stable (its digest does not change between runs) and an item that went out
+and came back unchanged is the same business item.
+
+Why attendees are dropped on export: a business appointment written as a meeting would make the server send
+invitations (and cancellations on delete) to customers and technicians. Items are appointments of the mailbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from urllib.parse import quote_plus
+
+from calsync.model.item import Body, BusinessExtras, Item, ItemKind
+
+ENRICHMENT_SEPARATOR = "\n\n---\n"
+"""Put before the lines text enrichment adds to a description, so they can be told apart on import."""
+
+_LABELS = ("Priority: ", "Equipment: ", "Map: ")
+PRIORITY_WORDS = {1: "High", 5: "Normal", 9: "Low"}
+"""iCalendar PRIORITY values for High/Normal/Low (RFC 5545 3.8.1.9: 1-4 high, 5 normal, 6-9 low)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityType:
+    """A business activity type and how it shows as a calendar category."""
+
+    code: str
+    number: str = ""
+    description: str = ""
+    colour: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MappingRules:
+    """An integration's mappings between business items and calendar items.
+
+    ``category_template`` names the category of an activity type (``{code}``, ``{number}``, ``{description}``);
+    empty means activity types are not shown as categories. ``marker`` is a category put on every exported item
+    ("Received from ERP"), empty for none. ``enrich_*`` append lines to the exported description.
+    """
+
+    activity_types: tuple[ActivityType, ...] = ()
+    category_template: str = ""
+    marker: str = ""
+    enrich_priority: bool = False
+    enrich_equipment: bool = False
+    enrich_map_link: bool = False
+    map_url: str = "https://www.openstreetmap.org/search?query={query}"
+    default_appointment_activity: str = ""
+    default_task_activity: str = ""
+
+    def category_of(self, code: str) -> str:
+        """The category an activity type shows as ("" when none)."""
+        if not self.category_template or not code:
+            return ""
+        for activity in self.activity_types:
+            if activity.code == code:
+                return _render(self.category_template, activity)
+        return _render(self.category_template, ActivityType(code))
+
+    def activity_of(self, category: str) -> str:
+        """The activity type a category stands for ("" when it is no activity type's category)."""
+        if not self.category_template:
+            return ""
+        return next((a.code for a in self.activity_types if _render(self.category_template, a) == category), "")
+
+    @property
+    def shapes_export(self) -> bool:
+        """Whether ``export_item`` changes anything but attendees (categories, marker or enrichment are set)."""
+        return bool(
+            self.category_template
+            or self.marker
+            or self.enrich_priority
+            or self.enrich_equipment
+            or self.enrich_map_link
+        )
+
+    def shapes_import(self, kind: ItemKind, text: str) -> bool:
+        """Whether ``import_item`` may change a new calendar item of ``kind`` whose text is ``text``."""
+        default = self.default_task_activity if kind is ItemKind.TASK else self.default_appointment_activity
+        return bool(self.category_template or self.marker or default or ENRICHMENT_SEPARATOR.strip() in text)
+
+    def fingerprint(self) -> str:
+        """A short hash of the rules: part of every served version, so changed rules re-export every item."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _render(template: str, activity: ActivityType) -> str:
+    return template.format(
+        code=activity.code, number=activity.number or activity.code, description=activity.description or activity.code
+    )
+
+
+def export_item(item: Item, rules: MappingRules) -> Item:
+    """The calendar form of a business item: no attendees, categories from the activity type and the marker,
+    and the description enriched as configured."""
+    categories = [c for c in item.categories if c]
+    for extra in (rules.category_of(item.extras.activity_type), rules.marker):
+        if extra and extra not in categories:
+            categories.append(extra)
+    lines = _enrichment(item, rules)
+    body = item.body
+    if lines:
+        body = Body(text=body.text + ENRICHMENT_SEPARATOR + "\n".join(lines), html="")
+    overrides = tuple(replace(o, attendees=(), organizer=None) for o in item.overrides)
+    return replace(item, attendees=(), organizer=None, categories=tuple(categories), body=body, overrides=overrides)
+
+
+def _enrichment(item: Item, rules: MappingRules) -> list[str]:
+    lines = []
+    if rules.enrich_priority and item.priority:
+        lines.append(f"Priority: {PRIORITY_WORDS.get(_level(item.priority), 'Normal')}")
+    if rules.enrich_equipment and item.extras.equipment:
+        lines.append("Equipment: " + ", ".join(item.extras.equipment))
+    address = item.extras.customer_address
+    if rules.enrich_map_link and address is not None and address.one_line():
+        lines.append("Map: " + rules.map_url.format(query=quote_plus(address.one_line())))
+    return lines
+
+
+def _level(priority: int) -> int:
+    """1 (high), 5 (normal) or 9 (low) for any RFC 5545 priority; 0 (undefined) is normal."""
+    if 1 <= priority <= 4:
+        return 1
+    if priority >= 6:
+        return 9
+    return 5
+
+
+def import_item(item: Item, rules: MappingRules, previous: Item | None = None) -> Item:
+    """The business form of a calendar item: the activity type from its categories (else the previous one, else
+    the default for its kind), the marker and activity categories removed, enrichment lines stripped, and the
+    business extras a calendar may have dropped (customer address, equipment …) taken from ``previous``."""
+    activity = next((a for a in (rules.activity_of(c) for c in item.categories) if a), "")
+    kept = tuple(c for c in item.categories if c != rules.marker and not rules.activity_of(c))
+    extras = item.extras if previous is None else _merged(previous.extras, item.extras)
+    if not activity:
+        activity = extras.activity_type or _default_activity(item.kind, rules)
+    body = Body(text=strip_enrichment(item.body.text), html=item.body.html if not _enriched(item.body.text) else "")
+    kind = previous.kind if previous is not None else item.kind
+    return replace(item, kind=kind, categories=kept, body=body, extras=replace(extras, activity_type=activity))
+
+
+def _merged(previous: BusinessExtras, calendar: BusinessExtras) -> BusinessExtras:
+    """Business fields the calendar kept win; those it dropped come from the previous business form."""
+    return BusinessExtras(
+        customer_address=calendar.customer_address or previous.customer_address,
+        equipment=calendar.equipment or previous.equipment,
+        activity_type=calendar.activity_type or previous.activity_type,
+        sync_flag=calendar.sync_flag or previous.sync_flag,
+        needs_review=previous.needs_review,
+    )
+
+
+def _default_activity(kind: ItemKind, rules: MappingRules) -> str:
+    return rules.default_task_activity if kind is ItemKind.TASK else rules.default_appointment_activity
+
+
+_ENRICHED = re.compile(r"(?:\n(?:" + "|".join(re.escape(label) for label in _LABELS) + r")[^\n]*)+\n?\Z")
+
+
+def _enriched(text: str) -> bool:
+    at = text.rfind(ENRICHMENT_SEPARATOR)
+    return at >= 0 and _ENRICHED.fullmatch("\n" + text[at + len(ENRICHMENT_SEPARATOR) :]) is not None
+
+
+def strip_enrichment(text: str) -> str:
+    """``text`` without the lines ``export_item`` appended (a description without them is returned as is)."""
+    normalized = text.replace("\r\n", "\n")
+    if not _enriched(normalized):
+        return text
+    return normalized[: normalized.rfind(ENRICHMENT_SEPARATOR)]
