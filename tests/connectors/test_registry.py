@@ -20,13 +20,11 @@ def test_every_runnable_entry_names_an_importable_class() -> None:
         assert callable(connector_class(name))
 
 
-def test_a_planned_type_says_it_cannot_sync_yet() -> None:
-    with pytest.raises(ConfigError) as info:
-        connector_class("ews", where="calsync.toml: pairs[1].b")
-    assert info.value.where == "calsync.toml: pairs[1].b"
-    assert str(info.value).endswith(
-        "ews connections cannot sync yet in this version; runnable types: folder, memory, caldav, carddav, graph"
-    )
+def test_ews_is_runnable() -> None:
+    from calsync.connectors.ews.connector import EwsConnector
+
+    assert connector_class("ews", where="calsync.toml: pairs[1].b") is EwsConnector
+    assert PLANNED == ()
 
 
 def test_an_unknown_type_lists_the_known_ones() -> None:

@@ -38,6 +38,15 @@ class EwsAuth(StrEnum):
     DELEGATE = "delegate"
 
 
+class EwsLogon(StrEnum):
+    """How an EWS service account proves who it is: a UPN and password (Basic or NTLM), or OAuth2 client
+    credentials of an app registration (hybrid modern authentication)."""
+
+    BASIC = "basic"
+    NTLM = "ntlm"
+    OAUTH2 = "oauth2"
+
+
 class DavAuth(StrEnum):
     """How a CalDAV/CardDAV connection sends its credentials."""
 
@@ -143,16 +152,32 @@ class DavConnection:
 
 @dataclass(frozen=True, slots=True)
 class EwsConnection:
-    """An Exchange service account reached through EWS, at ``url`` or found by autodiscover."""
+    """An Exchange service account reached through EWS, at ``url`` or found by autodiscover.
+
+    ``auth`` picks how the account opens the users' mailboxes (ApplicationImpersonation or delegate access),
+    ``logon`` how it signs in (``password`` for basic/NTLM; ``client_id``, ``tenant_id`` and ``client_secret``
+    for OAuth2). ``version`` (``15.1`` or a full build) skips version probing; ``ca_bundle`` is a PEM file
+    of CAs trusted instead of the system's; ``timezone`` is the IANA zone all-day items are written in;
+    ``autodiscover_url`` names the autodiscover service when the address's domain does not lead to it.
+    """
 
     name: str
     auth: EwsAuth
     username: str
-    password: SecretRef
+    password: SecretRef | None
     url: str = ""
     autodiscover_email: str = ""
     verify_tls: bool = True
     read_only: bool = False
+    logon: EwsLogon = EwsLogon.BASIC
+    version: str = ""
+    ca_bundle: Path | None = None
+    timezone: str = "UTC"
+    autodiscover_url: str = ""
+    client_id: str = ""
+    tenant_id: str = ""
+    client_secret: SecretRef | None = None
+    timeout: float = 60.0
     type: ConnectionType = ConnectionType.EWS
 
 

@@ -24,6 +24,7 @@ from calsync.config.model import (
     EndpointRef,
     EwsAuth,
     EwsConnection,
+    EwsLogon,
     FolderConnection,
     GraphConnection,
     Integration,
@@ -52,6 +53,7 @@ DEFAULT_STATE_FILE = "calsync.db"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _TENANT = re.compile(r"^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EWS_VERSION = re.compile(r"^\d{1,2}\.\d{1,2}(\.\d{1,5}){0,2}$")
 _DB_URL = re.compile(r"^(sqlite|postgresql|postgres)(\+\w+)?://", re.IGNORECASE)
 _FOLDER_NAME = re.compile(r"^(?!\.\.?$)[^/\\\x00]*$")
 _CALENDAR_TYPES = frozenset(ConnectionType) - {ConnectionType.CARDDAV}
@@ -233,14 +235,45 @@ def _pem_file(t: Table, key: str) -> Path | None:
 
 def _ews(t: Table, name: str, kind: ConnectionType, read_only: bool) -> EwsConnection:
     auth = t.choice("auth", EwsAuth)
-    username = t.text("username")
-    password = t.secret("password")
-    assert password is not None
+    logon = t.choice("logon", EwsLogon, EwsLogon.BASIC)
+    username = t.text("username", "" if logon is EwsLogon.OAUTH2 else REQUIRED)
+    if "\\" in username:
+        raise t.error("username", "give the user principal name (svc-calsync@contoso.com), not DOMAIN\\user")
+    password = t.secret("password", required=logon is not EwsLogon.OAUTH2)
     url = _http_url(t, "url", required=False)
     email = t.text("autodiscover_email", "", pattern=_EMAIL, hint="an e-mail address")
     if bool(url) == bool(email):
         raise t.error("url", "give the EWS url or autodiscover_email (exactly one of them)")
-    return EwsConnection(name, auth, username, password, url, email, t.flag("verify_tls", True), read_only)
+    oauth = logon is EwsLogon.OAUTH2
+    return EwsConnection(
+        name,
+        auth,
+        username,
+        password,
+        url,
+        email,
+        t.flag("verify_tls", True),
+        read_only,
+        logon=logon,
+        version=t.text("version", "", pattern=_EWS_VERSION, hint="an Exchange version such as 15.1 or 15.1.2507.6"),
+        ca_bundle=_pem_file(t, "ca_bundle"),
+        timezone=_zone_name(t, "timezone"),
+        autodiscover_url=_http_url(t, "autodiscover_url", required=False),
+        client_id=t.text("client_id", REQUIRED if oauth else "", pattern=_GUID, hint="the app's client id, a GUID"),
+        tenant_id=t.text("tenant_id", REQUIRED if oauth else "", pattern=_TENANT, hint="the tenant's GUID or domain"),
+        client_secret=t.secret("client_secret", required=oauth),
+        timeout=t.number("timeout", 60.0, 0.0, 600.0),
+    )
+
+
+def _zone_name(t: Table, key: str) -> str:
+    """An IANA zone that has a Windows name (Exchange knows zones only by those)."""
+    from calsync.model.timezones import iana_to_windows
+
+    value = t.text(key, "UTC")
+    if value != "UTC" and iana_to_windows(value) is None:
+        raise t.error(key, f"{value!r} is not an IANA time zone with a Windows name (such as Europe/Berlin)")
+    return value
 
 
 def _graph(t: Table, name: str, kind: ConnectionType, read_only: bool) -> GraphConnection:

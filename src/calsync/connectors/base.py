@@ -124,6 +124,56 @@ class Connector(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One answer of a connection check: for the server/account, or for one mailbox/principal.
+
+    ``problem`` is a short code an admin UI can act on (``"ok"``, ``"bad_password"``, ``"no_impersonation"``,
+    ``"mailbox_not_found"`` …, each connector documents its own); ``line`` is one line of plain words for a person.
+    A line never holds a secret.
+    """
+
+    subject: str
+    problem: str
+    line: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong."""
+        return self.problem == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReport:
+    """What "check connection" and "check users" found: the server's answer ("Connected to Exchange 15.1 (build
+    …)", or why not) and one answer per mailbox/principal asked about, in the order asked."""
+
+    server: Check
+    principals: tuple[Check, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the server and every principal can be reached."""
+        return self.server.ok and all(p.ok for p in self.principals)
+
+    def lines(self) -> list[str]:
+        """Every answer's line, the server's first."""
+        return [self.server.line, *(p.line for p in self.principals)]
+
+
+@runtime_checkable
+class Checkable(Protocol):
+    """A connector that can check its account and its mailboxes without syncing (the admin's "Check connection").
+
+    Never raises for what it checks: an unreachable server or a refused mailbox is the answer, in the report.
+    """
+
+    def check_connection(self, principals: Sequence[str] = ()) -> ConnectionReport:
+        """Reach the server with the configured credentials, then each of ``principals`` (mailboxes, or DAV
+        principals/collections), and say what worked and what did not."""
+        ...
+
+
 def href_for_key(key: str, extension: str) -> str:
     """A deterministic href for an identity key: the key itself when it is a safe name, else its hash.
 

@@ -9,6 +9,8 @@ server root, a principal or an e-mail address when the URL is not it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from calsync.connectors.dav import xml
 from calsync.connectors.dav.discovery import CALENDARS
 from calsync.connectors.dav.store import DavStore, Flavor
@@ -49,6 +51,9 @@ class CalDavConnector(DavStore):
             refs.update((ref.href, ref) for ref in self._refs(url, response))
         return list(refs.values())
 
-    def create_calendar(self, collection: str, display_name: str = "", color: str = "") -> None:
-        """Make a calendar for events and tasks (MKCALENDAR, RFC 4791 section 5.3.1); an existing one stays."""
-        self.make(collection, "MKCALENDAR", xml.mkcalendar(display_name or collection, color, COMPONENTS))
+    def create_calendar(
+        self, collection: str, display_name: str = "", color: str = "", components: Sequence[str] = COMPONENTS
+    ) -> None:
+        """Make a calendar for ``components`` (events and tasks by default; MKCALENDAR, RFC 4791 section 5.3.1);
+        an existing one stays as it is."""
+        self.make(collection, "MKCALENDAR", xml.mkcalendar(display_name or collection, color, components))

@@ -22,10 +22,11 @@ RUNNABLE: dict[str, str] = {
     "caldav": "calsync.connectors.caldav:CalDavConnector",
     "carddav": "calsync.connectors.carddav:CardDavConnector",
     "graph": "calsync.connectors.graph.connector:GraphConnector",
+    "ews": "calsync.connectors.ews.connector:EwsConnector",
 }
 """Types this version can sync, as ``module:Class``."""
 
-PLANNED = ("ews",)
+PLANNED: tuple[str, ...] = ()
 """Types the configuration accepts already; their connectors arrive in later versions."""
 
 

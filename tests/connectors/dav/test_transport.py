@@ -88,3 +88,19 @@ def test_multiget_body_escapes_hrefs() -> None:
 
 def xml_ref(href: str) -> ItemRef:
     return ItemRef(href, '"e1"')
+
+
+def test_a_server_that_refuses_every_connection_is_unavailable_not_an_httpx_error() -> None:
+    import socket
+
+    from calsync.errors import Unavailable
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conn = CalDavConnector(f"http://127.0.0.1:{port}/home/")
+    slept: list[float] = []
+    conn.http._sleep = slept.append
+    with pytest.raises(Unavailable, match=r"cannot connect to 127\.0\.0\.1"):
+        conn.delete("cal", xml_ref("a.ics"))
+    assert len(slept) == conn.http.settings.retries

@@ -17,9 +17,17 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed, hrefs_for_key, other_identity
-from calsync.connectors.dav import xml
-from calsync.connectors.dav.discovery import HomeKind, find_home, list_collections
+from calsync.connectors.base import (
+    Capabilities,
+    ChangeSet,
+    ConnectionReport,
+    Fetched,
+    FetchFailed,
+    hrefs_for_key,
+    other_identity,
+)
+from calsync.connectors.dav import checks, xml
+from calsync.connectors.dav.discovery import HomeKind, find_home, kind_for, list_collections, user_home
 from calsync.connectors.dav.quirks import Quirks, quirks_for
 from calsync.connectors.dav.transport import AuthScheme, DavTransport, TransportSettings, raise_for_status
 from calsync.connectors.dav.transport import translate_errors as _translate
@@ -280,6 +288,21 @@ class DavStore:
             return found
         base = urlsplit(home).path
         return [replace(info, id=base + info.id) if not info.id.startswith("/") else info for info in found]
+
+    def home(self) -> str:
+        """The account's own home URL, found from the configured URL or address."""
+        with _translate(self.name, self.url):
+            return find_home(self._discovery_send, self.given_url, kind_for(self.flavor.report))
+
+    def user_collections(self, principal: str) -> tuple[str, list[CollectionInfo]]:
+        """Another user's home and its collections (ids are absolute paths), the user named by ``principal``
+        as ``discovery.principal_url`` reads it; ``NotFound``/``AuthError`` when it is missing or refused."""
+        with _translate(self.name, self.url):
+            return user_home(self._discovery_send, self.given_url, principal, kind_for(self.flavor.report))
+
+    def check_connection(self, principals: Sequence[str] = ()) -> ConnectionReport:
+        """The server and each principal's home, one plain line each (see ``dav.checks``); never raises."""
+        return checks.check_connection(self, principals)
 
     def make(self, collection: str, method: str, body: bytes) -> None:
         """MKCALENDAR or extended MKCOL at ``collection``; one that exists already (405) is left as it is."""

@@ -111,9 +111,12 @@ class DavTransport:
         while True:
             try:
                 response = self._send_once(method, url, body, sent)
-            except httpx.ConnectError:
+            except httpx.ConnectError as exc:
                 if attempt >= self.settings.retries:
-                    raise
+                    host = httpx.URL(url).host
+                    raise Unavailable(
+                        f"cannot connect to {host} ({attempt + 1} attempts): {exc}", connector=self.connector
+                    ) from exc
                 self._sleep(backoff(attempt))
             else:
                 if response.status_code not in _RETRY_STATUSES or attempt >= self.settings.retries:

@@ -1,9 +1,10 @@
 """Check connection and check users: can calsync get a token for the tenant, and reach each mapped mailbox?
 
 Each answer is a value with a ``Problem`` (data the admin UI can act on) and one line of plain words (what the
-admin reads). Nothing here raises for what it checks: a refused token or an unreachable mailbox is the answer.
-The secret never appears: lines are built from our own words and Graph's error codes and messages, which do
-not contain it.
+admin reads); the values are the connector port's ``Check`` and ``ConnectionReport`` (``connectors.base``), so the
+check service reads a Graph report as it reads any other. Nothing here raises for what it checks: a refused token
+or an unreachable mailbox is the answer. The secret never appears: lines are built from our own words and Graph's
+error codes and messages, which do not contain it.
 https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
 https://learn.microsoft.com/en-us/graph/auth-limit-mailbox-access
 https://learn.microsoft.com/en-us/graph/api/user-list-calendars
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from calsync.connectors import base
 from calsync.connectors.graph import operations
 from calsync.connectors.graph.auth import TokenRefused, TokenSource
 from calsync.connectors.graph.transport import Reply, Transport
@@ -59,12 +61,10 @@ _WORDS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
-    """The answer for one subject (the tenant, or one mailbox): a problem and one line of plain words."""
+class Check(base.Check):
+    """The answer for one subject (the tenant, or one mailbox): the port's ``Check`` with a Graph ``Problem``."""
 
-    subject: str
     problem: Problem
-    line: str
 
     @property
     def ok(self) -> bool:
@@ -72,18 +72,21 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionReport:
-    """The tenant's check and each mailbox's, in the order asked."""
+class ConnectionReport(base.ConnectionReport):
+    """The port's report: the tenant's check is the server's, each mailbox's a principal's, in the order asked."""
 
-    tenant: Check
-    mailboxes: tuple[Check, ...] = ()
+    server: Check
+    principals: tuple[Check, ...] = ()
 
     @property
-    def ok(self) -> bool:
-        return self.tenant.ok and all(m.ok for m in self.mailboxes)
+    def tenant(self) -> Check:
+        """The tenant's check (the port's ``server``)."""
+        return self.server
 
-    def lines(self) -> list[str]:
-        return [self.tenant.line, *(m.line for m in self.mailboxes)]
+    @property
+    def mailboxes(self) -> tuple[Check, ...]:
+        """Each mailbox's check (the port's ``principals``)."""
+        return self.principals
 
 
 def check_connection(

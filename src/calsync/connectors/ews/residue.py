@@ -1,0 +1,48 @@
+"""Keeping the digest stable: what Exchange cannot hold travels in an extended property, guarded by a signature.
+
+Exchange holds less than iCalendar: one body form, three importance levels, Windows zones, no X- properties, no
+business extras, and calsync writes no attendees (that would make the item a meeting). Writing an item and
+reading it back would then give another digest and every run would see a change (ping-pong). So on write
+calsync computes the *projection* (the item as Exchange will give it back) and, when its digest differs from
+the content's, stores ``<projection digest>\\n<the original iCalendar text>`` in the residue property. On read:
+
+- projection unchanged (its digest equals the signature): the original text is returned, digest and all;
+- changed in Outlook: the projection is returned, with what Exchange has no field for at all taken over from the
+  original (kind, business extras, unknown properties), so an Outlook edit wins for every field it can touch and
+  loses nothing it cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from calsync.errors import InvalidItem
+from calsync.model.canonical import ICALENDAR
+from calsync.model.content import Content
+from calsync.model.item import Item
+
+_NONE = "-"
+
+
+def encode(content: Content, projection: Item) -> str:
+    """The residue property's value for writing ``content`` whose projection is ``projection``."""
+    signature = Content.from_item(projection).digest
+    if signature == content.digest:
+        return _NONE
+    return f"{signature}\n{content.text}"
+
+
+def decode(value: str, projection: Item, media_type: str = ICALENDAR) -> Content:
+    """The content an item holds, given its projection and its residue property (``""`` when absent); a contact's
+    original text is a vCard (``media_type``)."""
+    plain = Content.from_item(projection)
+    if not value or value == _NONE:
+        return plain
+    signature, _, text = value.partition("\n")
+    if signature == plain.digest:
+        return Content.from_text(text, media_type)
+    try:
+        original = Content.from_text(text, media_type).item
+    except InvalidItem:
+        return plain
+    return Content.from_item(replace(projection, kind=original.kind, extras=original.extras, unknown=original.unknown))

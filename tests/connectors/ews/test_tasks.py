@@ -1,0 +1,77 @@
+"""Exchange tasks as a connector: the shared contract with VTODOs in place of VEVENTs, plus what a task holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from calsync.connectors.base import Connector, Fetched
+from calsync.connectors.ews.connector import EwsConnector
+from calsync.model.content import Content
+from calsync.model.item import TaskStatus
+from tests.connectors import contract
+from tests.connectors.contract import ConnectorContract
+from tests.connectors.ews import outlook
+from tests.connectors.ews.conftest import new_mailbox
+from tests.connectors.ews.fake.server import FakeEws
+from tests.samples import task
+
+DONE = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync tests//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n"
+    "DTSTAMP:20261101T080000Z\r\nDTSTART;VALUE=DATE:20261120\r\nDUE;VALUE=DATE:20261124\r\nSUMMARY:Order parts\r\n"
+    "STATUS:COMPLETED\r\nCOMPLETED:20261122T101500Z\r\nPRIORITY:1\r\nCATEGORIES:Service\r\n"
+    "DESCRIPTION:Two valves\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"
+)
+
+
+def _as_task(uid: str, title: str = "Visit", *, day: str = "20261123", **_: object) -> str:
+    """The contract's ``event(uid, title, day=...)`` as a VTODO due that day."""
+    return task(uid, title, due=day)
+
+
+class TestEwsTasksContract(ConnectorContract):
+    """The shared contract, its samples swapped for tasks in this class only (the contract itself is unchanged)."""
+
+    @pytest.fixture(autouse=True)
+    def _fake(
+        self, fake: FakeEws, connect: Callable[..., EwsConnector], monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[None]:
+        monkeypatch.setattr(contract, "event", _as_task)
+        self.fake = fake
+        self.connect = connect
+        self.collection = new_mailbox(fake)
+        yield
+
+    def make(self, *, read_only: bool = False) -> Connector:
+        return self.connect(read_only=read_only, mailboxes=[self.collection]).tasks()
+
+    def put_external(self, connector: Connector, href: str, text: str) -> None:
+        outlook.put(self.fake, self.collection, href, text, folder="tasks")
+
+    def remove_external(self, connector: Connector, href: str) -> None:
+        outlook.remove(self.fake, self.collection, href)
+
+
+def test_what_exchange_holds_for_a_completed_task(fake: FakeEws, connect: Callable[..., EwsConnector]) -> None:
+    mailbox = new_mailbox(fake)
+    tasks = connect(mailboxes=[mailbox]).tasks()
+    content = Content.from_text(DONE.format(uid="t-done"))
+    ref = tasks.create(mailbox, content, "t-done")
+    stored = fake.store.items[ref.href]
+    assert stored.folder == "tasks"
+    assert (stored.value("Status"), stored.value("PercentComplete"), stored.value("Importance")) == (
+        "Completed",
+        "100",
+        "High",
+    )
+    (got,) = tasks.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched) and got.content.digest == content.digest
+    outlook.put(
+        fake, mailbox, ref.href, DONE.format(uid="t-done").replace("COMPLETED\r\n", "IN-PROCESS\r\n"), folder="tasks"
+    )
+    (edited,) = tasks.get(mailbox, [ref.href])
+    assert isinstance(edited, Fetched)
+    item = edited.content.item
+    assert item.task is not None and item.task.status is TaskStatus.IN_PROCESS and item.title == "Order parts"
+    assert item.uid == "t-done"
