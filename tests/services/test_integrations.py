@@ -302,3 +302,23 @@ def test_a_stored_start_of_sync_is_not_clamped_again_by_an_unrelated_update(tmp_
     changed = later.update("acme", IntegrationPatch(start_of_sync=NOW))
     assert changed.start_of_sync == NOW + timedelta(days=10)
     store.close()
+
+
+def test_rotating_the_key_re_encrypts_webhook_signing_secrets_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.services.access import EventType, open_access
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    settings = settings_for(tmp_path)
+    with open_integrations(settings) as service:
+        service.add(EWS)
+    with open_access(settings) as access:
+        access.webhooks.add("acme", "https://127.0.0.1:9/hook", secret=Secret("s" * 20))
+    assert rotate_secret_key(settings) == 2
+    with open_access(settings) as access:
+        access.webhooks.enqueue("acme", EventType.PING, {}, "p1")
+        access.webhooks.deliver_due(datetime.now(UTC) + timedelta(days=1))
+        (delivery,) = access.webhooks.deliveries("acme")
+    assert "decrypt" not in delivery.last_error and "key" not in delivery.last_error, delivery.last_error
+    assert delivery.attempts == 1

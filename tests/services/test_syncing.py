@@ -106,18 +106,20 @@ def test_no_pairs_at_all_is_a_config_error(tmp_path: Path) -> None:
         run(settings_for(tmp_path, ""))
 
 
-def test_a_connection_type_that_cannot_run_yet_names_the_pair_key(tmp_path: Path) -> None:
-    dav = (
+def test_every_connection_type_runs_and_an_exchange_pair_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.connectors.ews.connector import EwsConnector
+
+    monkeypatch.setenv("P", "the-service-password")
+    ews = (
         '[[connections]]\nname = "dav"\ntype = "ews"\nauth = "impersonation"\nurl = "https://ews.example.com/"\n'
         'username = "u"\npassword_env = "P"\n'
     )
-    settings = settings_for(tmp_path, pair("p", "biz:x", "dav:anna"), extra=dav)
-    assert [c.name for c in connections_not_runnable(settings)] == ["dav"]
-    with pytest.raises(
-        ConfigError, match=r"ews connections cannot sync yet.*runnable types: folder, memory, caldav"
-    ) as info:
-        build_pair_specs(settings)
-    assert info.value.where == f"{tmp_path / 'calsync.toml'}: pairs[1].b"
+    settings = settings_for(tmp_path, pair("p", "biz:x", "dav:anna"), extra=ews)
+    assert connections_not_runnable(settings) == []
+    (spec,) = build_pair_specs(settings)
+    assert isinstance(spec.b.connector, EwsConnector)
 
 
 def test_sync_copies_both_ways_and_a_rerun_writes_nothing(tmp_path: Path) -> None:

@@ -311,17 +311,19 @@ def rotate_secret_key(settings: Settings, given_key: Secret | None = None) -> in
     safe). With ``CALSYNC_SECRET_KEY``: ``given_key`` is required, and the admin sets the variable to it afterwards.
     Raises ``ConfigError`` for a malformed new key, ``StateError`` when the current key does not fit.
     """
+    from calsync.services.access import open_access
+
     key_file = default_key_file(settings.state.url, settings.source)
-    with open_integrations(settings) as service:
+    with open_integrations(settings) as service, open_access(settings) as access:
         key = given_key.reveal().encode("ascii", "replace") if given_key is not None else new_key()
         new = Cipher([key], origin="the new key")
         if service.key_origin == KEY_ENV:
             if given_key is None:
                 raise ConfigError(f"the key comes from {KEY_ENV}: give the new key too", where="new key")
-            return service.rotate_key(new)
+            return service.rotate_key(new) + access.webhooks.rotate_key(new)
         assert key_file is not None  # load_cipher needed it
         stage_key(key_file, key)
-        count = service.rotate_key(new)
+        count = service.rotate_key(new) + access.webhooks.rotate_key(new)
         commit_key(key_file)
     logger.info("re-encrypted %d secrets with a new key", count)
     return count

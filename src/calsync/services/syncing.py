@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 from calsync.config import (
     Connection,
     DavConnection,
+    EwsConnection,
     FolderConnection,
     GraphConnection,
     MemoryConnection,
@@ -270,6 +271,30 @@ class _Connectors:
                 mailboxes=self._mailboxes(connection.name),
                 read_only=connection.read_only,
             )
+        if isinstance(connection, EwsConnection):
+            from calsync.config.model import EwsAuth
+            from calsync.connectors.ews.settings import Access, EwsSettings, Logon, Patience
+
+            secret = connection.client_secret
+            settings = EwsSettings(
+                username=connection.username,
+                password=connection.password.reveal() if connection.password is not None else "",
+                url=connection.url,
+                autodiscover_email=connection.autodiscover_email,
+                autodiscover_url=connection.autodiscover_url,
+                logon=Logon(connection.logon.value),
+                access=Access.DELEGATE if connection.auth is EwsAuth.DELEGATE else Access.IMPERSONATION,
+                version=connection.version,
+                verify_tls=connection.verify_tls,
+                ca_bundle=connection.ca_bundle,
+                client_id=connection.client_id,
+                client_secret=secret.reveal() if secret is not None else "",
+                tenant_id=connection.tenant_id,
+                timezone=connection.timezone,
+                patience=Patience(timeout=connection.timeout),
+            )
+            mailboxes = self._mailboxes(connection.name)
+            return factory(connection.name, settings=settings, mailboxes=mailboxes, read_only=connection.read_only)
         raise ConfigError(f"{connection.type} connections cannot sync yet in this version", where=where)
 
     def _mailboxes(self, connection: str) -> list[str]:

@@ -1,0 +1,130 @@
+"""Integrations declared in the configuration file, applied to the state database (configuration as code).
+
+The service runs what is in the database (the admin UI and the CLI edit it there). A deployment that keeps its
+integrations in ``calsync.toml`` (with secrets from the environment or files) has them applied when
+``calsync serve`` or ``calsync worker`` starts, and with ``calsync integrations apply``: each is added, or
+updated to what the file says; users in the file are added or updated. Nothing the file does not name is
+removed, so integrations made in the admin UI live beside the file's.
+
+Why through ``IntegrationService``: its checks and its encryption of secrets apply to these as to any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+
+from calsync.config import (
+    Connection,
+    DavConnection,
+    EwsConnection,
+    FolderConnection,
+    GraphConnection,
+    Integration,
+    Settings,
+)
+from calsync.crypto import Secret
+from calsync.errors import ConfigError
+from calsync.services.integrations import IntegrationInput, IntegrationPatch, UserPatch, open_integrations
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What applying the file did: integrations added and updated, users added and updated."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    users: int = 0
+
+
+def apply_configured_integrations(settings: Settings) -> Applied:
+    """Add or update every ``[[integrations]]`` of the file in the database. Raises ``ConfigError`` naming the
+    integration whose connection is missing, of a kind an integration cannot use, or whose secret is unset."""
+    added, updated, users = [], [], 0
+    with open_integrations(settings) as service:
+        known = {view.name for view in service.integrations()}
+        for integration in settings.integrations:
+            given = _input(integration, settings.connection(integration.calendar))
+            if integration.name in known:
+                service.update(integration.name, _patch(given))
+                updated.append(integration.name)
+            else:
+                service.add(given)
+                added.append(integration.name)
+            present = {u.business_user for u in service.users(integration.name)}
+            for user in integration.users:
+                if user.business_user not in present:
+                    service.add_user(integration.name, user.business_user, user.mailbox)
+                options = {f.name: getattr(user.options, f.name) for f in fields(user.options)}
+                service.update_user(integration.name, user.business_user, UserPatch(mailbox=user.mailbox, **options))
+                users += 1
+    if added or updated:
+        logger.info("configured integrations applied: %d added, %d updated", len(added), len(updated))
+    return Applied(tuple(added), tuple(updated), users)
+
+
+def _input(integration: Integration, connection: Connection) -> IntegrationInput:
+    base = IntegrationInput(
+        name=integration.name,
+        company=integration.company,
+        connection_type="folder",
+        description=integration.description,
+        department=integration.department,
+        two_way=integration.two_way,
+        days_back=integration.days_back,
+        days_forward=integration.days_forward,
+        interval_minutes=integration.interval_minutes,
+        full_sync_minutes=integration.full_sync_minutes,
+    )
+    where = f"integrations.{integration.name}.calendar"
+    if isinstance(connection, DavConnection):
+        password = _secret(connection.password.reveal, where)
+        return replace(
+            base,
+            connection_type=connection.type.value,
+            url=connection.url,
+            username=connection.username,
+            password=password,
+        )
+    if isinstance(connection, EwsConnection):
+        ews_password = _secret(connection.password.reveal, where) if connection.password is not None else None
+        return replace(
+            base,
+            connection_type="ews",
+            auth_mode=connection.auth.value,
+            url=connection.url,
+            autodiscover=connection.autodiscover_email,
+            username=connection.username,
+            password=ews_password,
+        )
+    if isinstance(connection, GraphConnection):
+        secret, certificate = connection.client_secret, connection.certificate
+        return replace(
+            base,
+            connection_type="graph",
+            auth_mode="oauth",
+            tenant_id=connection.tenant_id,
+            client_id=connection.client_id,
+            client_secret=_secret(secret.reveal, where) if secret else None,
+            certificate=_secret(certificate.reveal, where) if certificate else None,
+        )
+    if isinstance(connection, FolderConnection):
+        return replace(base, url=str(connection.path))
+    raise ConfigError(f"a {connection.type} connection cannot be an integration's calendar", where=where)
+
+
+def _secret(reveal: Callable[[], str], where: str) -> Secret:
+    """A secret read from the environment or a file the file names; ``ConfigError`` says which integration."""
+    try:
+        return Secret(reveal())
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}", where=where) from None
+
+
+def _patch(given: IntegrationInput) -> IntegrationPatch:
+    """Everything the file says, as a patch (a secret the file does not give is left as stored)."""
+    names = {f.name for f in fields(IntegrationPatch)}
+    return IntegrationPatch(**{f.name: getattr(given, f.name) for f in fields(given) if f.name in names})

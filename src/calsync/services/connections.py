@@ -1,0 +1,323 @@
+"""The connectors of a stored integration, and each user's calendar, task list and address book on them.
+
+``integration_connectors(settings, name)`` builds, from the integration in the state database and its decrypted
+credentials, one connector per kind through the registry: events, tasks (``None`` when the protocol has no task
+lists) and contacts (``None`` when it has no address books). ``user_collection(connector, mailbox, kind)`` finds a
+user's default collection of a kind by discovery and makes one where the protocol allows it and none exists.
+
+CalDAV/CardDAV with one service account: the integration's ``url`` (or an e-mail address/domain, found through
+DNS SRV/TXT and ``/.well-known``) reaches the service account's own principal; a user's ``mailbox`` is that user's
+principal, given as a name (``bob``), a path (``/remote.php/dav/principals/users/bob/``) or a URL. A name is put
+in place of the last segment of the service account's principal path (Radicale ``/alice/`` -> ``/bob/``,
+Nextcloud ``…/principals/users/calsync/`` -> ``…/principals/users/bob/``), and that principal's
+``calendar-home-set``/``addressbook-home-set`` is the user's home.
+
+Why one service account with rights on every user's home, instead of one account per user: it is how the other
+connection types work (EWS impersonation, a Graph app registration), the admin stores one secret instead of one
+per user, and a user changing a password does not stop the sync. So the admin must let the service account reach
+the users' homes. On Radicale (``[rights] type = from_file``), a rights file such as::
+
+    [calsync]
+    user: calsync
+    collection: .*
+    permissions: RrWw
+
+    [principal]
+    user: .+
+    collection: {user}
+    permissions: RW
+
+    [calendars]
+    user: .+
+    collection: {user}/[^/]+
+    permissions: rw
+
+(the last two sections keep Radicale's ``owner_only`` behaviour for everyone else). On Nextcloud, each user shares
+the calendar with the service account, or an admin delegates it (calendar proxy). A home the account may not reach
+is an ``AuthError`` naming the mailbox; a principal that does not exist is ``NotFound`` naming it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from calsync.config import Settings
+from calsync.connectors.base import Connector
+from calsync.connectors.registry import connector_class
+from calsync.errors import AuthError, ConfigError, NotFound
+from calsync.model.refs import CollectionInfo
+from calsync.services.integration_rules import CalendarType
+from calsync.services.integrations import Credentials, IntegrationView, open_integrations
+
+
+class CollectionKind(StrEnum):
+    """Which of a user's collections: the calendar for appointments, the task list, the address book."""
+
+    EVENTS = "events"
+    TASKS = "tasks"
+    CONTACTS = "contacts"
+
+    @property
+    def component(self) -> str:
+        """The iCalendar component (or vCard) a collection of this kind holds."""
+        return {"events": "VEVENT", "tasks": "VTODO", "contacts": "VCARD"}[self.value]
+
+
+_MADE = {
+    CollectionKind.EVENTS: ("calsync-events", "Appointments"),
+    CollectionKind.TASKS: ("calsync-tasks", "Tasks"),
+    CollectionKind.CONTACTS: ("calsync-contacts", "Contacts"),
+}
+"""The name and display name of the collection made for a user who has none: a prefixed name, so it is never
+taken for (or collides with) a calendar the user made."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationConnectors:
+    """The connectors of one integration, one per kind; ``None`` where its server keeps no such collections.
+
+    ``events`` is ``None`` only for a carddav integration (address books alone): giving the CardDAV connector as
+    ``events`` would let a caller sync contacts as appointments. ``tasks`` may be the ``events`` connector itself
+    (CalDAV keeps tasks in calendars).
+    """
+
+    events: Connector | None
+    tasks: Connector | None = None
+    contacts: Connector | None = None
+
+    @property
+    def primary(self) -> Connector:
+        """The connector that speaks for the server (events', else contacts'), for checking the connection."""
+        found = self.events or self.contacts or self.tasks
+        assert found is not None, "an integration has at least one connector"
+        return found
+
+    def close(self) -> None:
+        """Close every connector that holds connections, each once."""
+        seen: list[Connector] = []
+        for connector in (self.events, self.tasks, self.contacts):
+            if connector is not None and not any(connector is s for s in seen):
+                seen.append(connector)
+                closer: Callable[[], None] | None = getattr(connector, "close", None)
+                if closer is not None:
+                    closer()
+
+
+def integration_connectors(settings: Settings, integration: str) -> IntegrationConnectors:
+    """The connectors of the stored integration called ``integration``, built with its decrypted credentials.
+
+    caldav: events and tasks on one CalDAV connector, contacts on a CardDAV connector for the same server and
+    account; carddav: contacts only; graph: events, To Do tasks and contacts for the integration's users'
+    mailboxes; folder: events only (``url`` is the path). The caller closes them (``close()``). Nothing is read or
+    written yet, except DNS for an address without a URL. Raises ``ConfigError`` for an unknown integration and
+    for ``ews`` while this version has no EWS connector.
+    """
+    with open_integrations(settings) as service:
+        view = service.get(integration)
+        secrets = service.credentials(integration)
+        mailboxes = [user.mailbox for user in service.users(integration)]
+    return build_connectors(view, secrets, mailboxes)
+
+
+def build_connectors(view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str]) -> IntegrationConnectors:
+    """``integration_connectors`` for an integration already read (``mailboxes``: its users', for Graph)."""
+    kind = CalendarType(view.connection_type)
+    if kind is CalendarType.FOLDER:
+        return IntegrationConnectors(connector_class("folder", where="connection_type")(view.url, name=view.name))
+    if kind is CalendarType.CALDAV:
+        calendars = _dav("caldav", view, secrets)
+        return IntegrationConnectors(calendars, calendars, _dav("carddav", view, secrets))
+    if kind is CalendarType.CARDDAV:
+        return IntegrationConnectors(None, None, _dav("carddav", view, secrets))
+    if kind is CalendarType.GRAPH:
+        return _graph(view, secrets, mailboxes)
+    return _ews(view, secrets, mailboxes)
+
+
+def _dav(type_name: str, view: IntegrationView, secrets: Credentials) -> Connector:
+    """A CalDAV or CardDAV connector on the integration's URL, or on the URL DNS names for its address."""
+    from calsync.connectors.dav.discovery import kind_for, service_url
+
+    address = view.url or view.autodiscover
+    if "://" not in address:
+        address = service_url(address, kind_for("calendar" if type_name == "caldav" else "address"))
+    password = secrets.password.reveal() if secrets.password is not None else ""
+    factory = connector_class(type_name, where="connection_type")
+    return factory(address, name=view.name, username=view.username, password=password)
+
+
+@runtime_checkable
+class _SharesTransport(Protocol):
+    """A connection whose task and contact connectors share its token cache and transport (Graph)."""
+
+    def tasks(self) -> Connector: ...
+
+    def contacts(self) -> Connector: ...
+
+
+def _graph(view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str]) -> IntegrationConnectors:
+    """One Graph connection for calendars; To Do and contacts share its token cache and transport."""
+    events = connector_class("graph", where="connection_type")(
+        view.name,
+        tenant_id=view.tenant_id,
+        client_id=view.client_id,
+        client_secret=secrets.client_secret.reveal() if secrets.client_secret is not None else "",
+        certificate_pem=secrets.certificate.reveal() if secrets.certificate is not None else "",
+        mailboxes=mailboxes,
+    )
+    if not isinstance(events, _SharesTransport):
+        raise ConfigError("the graph connector offers no To Do or contacts connectors", where="connection_type")
+    return IntegrationConnectors(events, events.tasks(), events.contacts())
+
+
+def _ews(view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str]) -> IntegrationConnectors:
+    """EWS: one session for the service account; calendars, tasks and contacts of every mapped mailbox."""
+    factory = connector_class("ews", where="connection_type")
+    from calsync.connectors.ews.connector import EwsConnector
+    from calsync.connectors.ews.settings import Access, EwsSettings, Logon
+
+    oauth = view.auth_mode == "oauth"
+    settings = EwsSettings(
+        username=view.username,
+        password=secrets.password.reveal() if secrets.password is not None else "",
+        url=view.url,
+        autodiscover_email=view.autodiscover,
+        logon=Logon.OAUTH2 if oauth else Logon.BASIC,
+        access=Access.DELEGATE if view.auth_mode == "delegate" else Access.IMPERSONATION,
+        client_id=view.client_id,
+        client_secret=secrets.client_secret.reveal() if secrets.client_secret is not None else "",
+        tenant_id=view.tenant_id,
+    )
+    events = factory(view.name, settings=settings, mailboxes=mailboxes)
+    assert isinstance(events, EwsConnector)
+    return IntegrationConnectors(events, events.tasks(), events.contacts())
+
+
+# -- one user's collections --------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class _DavHomes(Protocol):
+    """A DAV store that reaches other users' homes (``DavStore.user_collections``)."""
+
+    name: str
+
+    def user_collections(self, principal: str) -> tuple[str, list[CollectionInfo]]: ...
+
+
+@runtime_checkable
+class _PerMailbox(Protocol):
+    """A connector built for a list of mailboxes whose default collection is named by the mailbox (Graph)."""
+
+    name: str
+    mailboxes: tuple[str, ...]
+
+    def discover(self) -> list[CollectionInfo]: ...
+
+
+def user_collection(connector: Connector, mailbox: str, kind: CollectionKind) -> str:
+    """The collection id of ``mailbox``'s default collection of ``kind`` on ``connector``.
+
+    Found by discovery; made when none exists and the protocol allows it (CalDAV MKCALENDAR, CardDAV extended
+    MKCOL), so a second call finds the one the first call made. Idempotent. Raises ``NotFound`` when the mailbox
+    or principal does not exist, ``AuthError`` when the account may not reach it, ``ConfigError`` when the
+    connector keeps no collections of ``kind``; each names the mailbox.
+    """
+    try:
+        if isinstance(connector, _DavHomes):
+            return _dav_collection(connector, mailbox, kind)
+        if isinstance(connector, _PerMailbox):
+            return _mailbox_collection(connector, mailbox, kind)
+        return _named_collection(connector, mailbox, kind)
+    except (NotFound, AuthError) as exc:
+        if str(exc).startswith(f"{mailbox}:"):
+            raise
+        raise type(exc)(f"{mailbox}: {exc}", connector=exc.connector, href=exc.href) from exc
+
+
+def _dav_collection(connector: _DavHomes, mailbox: str, kind: CollectionKind) -> str:
+    """The user's own calendar (events: one holding VEVENT, only events first; tasks: a task list holding only
+    VTODO, since a mixed calendar is the events' already) or address book; else the one calsync makes."""
+    made = _maker(connector, kind, mailbox)
+    home, found = connector.user_collections(mailbox)
+    chosen = _choose(found, kind)
+    if chosen is not None:
+        return chosen
+    name, display = _MADE[kind]
+    path = urlsplit(home).path.rstrip("/") + "/" + name
+    made(path, display)
+    chosen = _choose(connector.user_collections(mailbox)[1], kind)
+    if chosen is None:
+        raise NotFound(f"{mailbox}: {path} was made but does not hold {kind.component}", connector=connector.name)
+    return chosen
+
+
+def _choose(found: Sequence[CollectionInfo], kind: CollectionKind) -> str | None:
+    """The best writable collection of ``kind``: calsync's own, then one holding nothing else, then (events
+    only) a calendar holding tasks too; ties by id, so every call picks the same."""
+    mine = _MADE[kind][0]
+    ranked = []
+    for info in found:
+        others = info.components - {kind.component, "VJOURNAL"}
+        if kind.component not in info.components or not info.writable or (others and kind is CollectionKind.TASKS):
+            continue
+        ranked.append((not info.id.rstrip("/").endswith("/" + mine), bool(others), info.id))
+    return min(ranked)[2] if ranked else None
+
+
+def _maker(connector: _DavHomes, kind: CollectionKind, mailbox: str) -> Callable[[str, str], None]:
+    """How to make a collection of ``kind`` on this DAV store; ``ConfigError`` when it keeps none of that kind."""
+    if kind is CollectionKind.CONTACTS:
+        make_book: Callable[[str, str], None] | None = getattr(connector, "create_addressbook", None)
+        if make_book is not None:
+            return make_book
+    else:
+        make_calendar: Callable[..., None] | None = getattr(connector, "create_calendar", None)
+        if make_calendar is not None:
+            calendar = make_calendar
+            return lambda path, display: calendar(path, display, components=(kind.component,))
+    raise ConfigError(f"{mailbox}: {connector.name} keeps no {kind} collections", where="users.mailbox")
+
+
+def _mailbox_collection(connector: _PerMailbox, mailbox: str, kind: CollectionKind) -> str:
+    """The mailbox's default collection, named by the mailbox (Graph's default calendar, To Do list, Contacts).
+
+    Why a shallow copy: ``discover()`` walks every mailbox the connector was built for, so asking for one user's
+    would cost one request per user of the integration; the copy shares the token cache and connection pool and
+    walks only ``mailbox``.
+    """
+    known = {m.lower(): m for m in connector.mailboxes}
+    if mailbox.lower() not in known:
+        raise ConfigError(f"{mailbox} is not a mailbox {connector.name} was built for", where="users.mailbox")
+    scoped = copy.copy(connector)
+    scoped.mailboxes = (known[mailbox.lower()],)
+    found = scoped.discover()
+    default = next((c for c in found if c.id.lower() == mailbox.lower()), None)
+    if default is None:
+        raise NotFound(f"{mailbox}: no default {kind} collection", connector=connector.name)
+    if kind.component not in default.components:
+        raise ConfigError(f"{mailbox}: {connector.name} keeps no {kind} collections here", where="users.mailbox")
+    return default.id
+
+
+def _named_collection(connector: Connector, mailbox: str, kind: CollectionKind) -> str:
+    """A collection named after the mailbox (folder, memory), made when missing."""
+    if any(info.id == mailbox for info in connector.discover()):
+        return mailbox
+    if not mailbox or mailbox.startswith(".") or "/" in mailbox or "\\" in mailbox:
+        raise ConfigError(f"{mailbox!r} cannot name a collection of {connector.name}", where="users.mailbox")
+    make: Callable[[str], None] | None = getattr(connector, "make_collection", None)
+    root: Path | None = getattr(connector, "root", None)
+    if make is not None:
+        make(mailbox)
+    elif isinstance(root, Path):
+        (root / mailbox).mkdir(exist_ok=True)
+    else:
+        raise NotFound(f"{mailbox}: no {kind} collection on {connector.name}", connector=connector.name)
+    return mailbox

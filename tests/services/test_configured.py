@@ -1,0 +1,64 @@
+"""Integrations declared in the configuration file reach the database: added, then updated, secrets encrypted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from calsync.config import load_settings
+from calsync.errors import ConfigError
+from calsync.services.configured import apply_configured_integrations
+from calsync.services.integrations import open_integrations
+
+CONFIG = """
+[state]
+url = "state.db"
+
+[[connections]]
+name = "dav"
+type = "caldav"
+url = "https://dav.example.com/"
+username = "calsync"
+password_env = "CALSYNC_TEST_DAV_PASSWORD"
+
+[[integrations]]
+name = "acme"
+company = "ACME"
+calendar = "dav"
+days_back = {days_back}
+
+[[integrations.users]]
+business_user = "T1"
+mailbox = "anna"
+"""
+
+
+def test_configured_integrations_are_added_then_updated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALSYNC_TEST_DAV_PASSWORD", "dav-secret-from-env")
+    config = tmp_path / "calsync.toml"
+    config.write_text(CONFIG.format(days_back=10), encoding="utf-8")
+    first = apply_configured_integrations(load_settings(config))
+    assert (first.added, first.updated, first.users) == (("acme",), (), 1)
+    config.write_text(CONFIG.format(days_back=20), encoding="utf-8")
+    second = apply_configured_integrations(load_settings(config))
+    assert (second.added, second.updated) == ((), ("acme",))
+    with open_integrations(load_settings(config)) as service:
+        view = service.get("acme")
+        assert (view.connection_type, view.url, view.days_back, view.has_password) == (
+            "caldav",
+            "https://dav.example.com/",
+            20,
+            True,
+        )
+        assert service.credentials("acme").password is not None
+        assert [u.mailbox for u in service.users("acme")] == ["anna"]
+    assert b"dav-secret-from-env" not in (tmp_path / "state.db").read_bytes()
+
+
+def test_an_unset_secret_names_the_integration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALSYNC_TEST_DAV_PASSWORD", raising=False)
+    config = tmp_path / "calsync.toml"
+    config.write_text(CONFIG.format(days_back=10), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"integrations\.acme\.calendar"):
+        apply_configured_integrations(load_settings(config))
