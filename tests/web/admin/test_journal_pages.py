@@ -1,0 +1,92 @@
+"""The journal page through the ASGI transport, on entries written by real runs of a folder integration: the
+newest entries, the filter by business id, the escaped content, "Restore" and the CSRF refusal."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from calsync.config import Settings
+from calsync.services.hub import open_hub
+from tests.web.admin.conftest import Admin
+from tests.web.admin.hub_setup import FolderHub
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def world(settings: Settings, tmp_path: Path) -> FolderHub:
+    made = FolderHub(settings, tmp_path / "calendars")
+    made.push("anna", "Boiler service", "Pump check")
+    made.sync()
+    return made
+
+
+def deleted_in_calendar(world: FolderHub) -> int:
+    """Delete the boiler visit from anna's calendar and sync: the deletion reaches the business store. Returns
+    the id of the journal entry that recorded it."""
+    (boiler,) = [p for p in world.files("anna") if "Boiler service" in p.read_text(encoding="utf-8")]
+    boiler.unlink()
+    world.sync()
+    with open_hub(world.settings) as hub:
+        entry = hub.journal("acme", "Boilerservice", 1)[0]
+    assert (entry.side, entry.action.value, entry.rule) == ("business", "deleted", "deleted on B")
+    return entry.id
+
+
+async def test_the_newest_entries_are_listed_with_their_content_escaped(admin: Admin, world: FolderHub) -> None:
+    world.push("bob", "<script>alert('x')</script>")
+    world.sync()
+    page = await admin.get("/admin/integrations/acme/journal")
+    assert page.status_code == 200
+    rows = re.findall(r'<th scope="row">#(\d+)</th>', page.text)
+    assert rows == ["3", "2", "1"]  # newest first
+    assert '<a href="/admin/integrations/acme/journal?item=Boilerservice">Boilerservice</a>' in page.text
+    assert "<td>created</td>" in page.text
+    assert "<td>new on A</td>" in page.text
+    assert "<summary>Before and after</summary>" in page.text
+    assert "No item before this change." in page.text
+    assert re.search(r'<pre class="content">BEGIN:VCALENDAR.*SUMMARY:Boiler service', page.text, re.S)
+    assert "<script>" not in page.text
+    assert "SUMMARY:&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page.text
+    assert 'aria-label="Restore Boilerservice from entry 1"' in page.text
+    assert (await admin.get("/admin/integrations/nothing/journal")).status_code == 404
+
+
+async def test_the_filter_shows_one_items_entries(admin: Admin, world: FolderHub) -> None:
+    page = await admin.get("/admin/integrations/acme/journal?item=Pumpcheck")
+    assert re.findall(r'journal\?item=(\w+)">', page.text) == ["Pumpcheck"]
+    assert 'id="f-item" name="item" value="Pumpcheck"' in page.text
+    empty = await admin.get("/admin/integrations/acme/journal?item=nothing")
+    assert "No entries for nothing." in empty.text
+
+
+async def test_restore_brings_a_deleted_item_back_and_the_next_sync_writes_it(admin: Admin, world: FolderHub) -> None:
+    entry = deleted_in_calendar(world)
+    assert world.deleted("Boilerservice")
+    restored = await admin.post(f"/admin/integrations/acme/journal/{entry}/restore")
+    assert restored.status_code == 303
+    assert restored.headers["location"] == f"/admin/integrations/acme/journal?item=Boilerservice&restored={entry}"
+    assert not world.deleted("Boilerservice")
+    page = await admin.get(restored.headers["location"])
+    assert f"The item was restored from entry {entry}" in page.text
+    assert "<td>restored</td>" in page.text
+    world.sync()
+    assert any("Boiler service" in p.read_text(encoding="utf-8") for p in world.files("anna"))
+    assert "restored=abc" not in (await admin.get("/admin/integrations/acme/journal?restored=abc")).text
+    assert "was restored" not in (await admin.get("/admin/integrations/acme/journal?restored=abc")).text
+
+
+async def test_an_unknown_entry_cannot_be_restored(admin: Admin, world: FolderHub) -> None:
+    answer = await admin.post("/admin/integrations/acme/journal/999/restore")
+    assert answer.status_code == 404
+    assert "no journal entry 999 in integration &#39;acme&#39;" in answer.text
+
+
+async def test_a_restore_without_the_sessions_token_is_refused(admin: Admin, world: FolderHub) -> None:
+    entry = deleted_in_calendar(world)
+    forged = await admin.client.post(f"/admin/integrations/acme/journal/{entry}/restore", data={"csrf": "forged"})
+    assert forged.status_code == 403
+    assert world.deleted("Boilerservice")
