@@ -107,6 +107,9 @@ def test_users_add_list_update_remove(config: Path) -> None:
 def test_export_and_import_a_profile(config: Path, tmp_path: Path) -> None:
     add_acme(config)
     run(config, "users", "add", "anna", "-i", "acme", "--mailbox", "anna@acme.com")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"selection": {"tag": "[sync]"}, "mapping": {"marker": "From ERP"}}))
+    assert run(config, "rules", "acme", "--set", str(rules)).exit_code == 0
     profile = tmp_path / "acme.json"
     exported = run(config, "export-profile", "acme", "--file", str(profile), prompt=f"{PASSPHRASE}\n{PASSPHRASE}\n")
     assert exported.exit_code == 0, exported.output
@@ -118,6 +121,8 @@ def test_export_and_import_a_profile(config: Path, tmp_path: Path) -> None:
     imported = run(config, "import-profile", "--file", str(profile), "--passphrase-env", "PP")
     assert imported.exit_code == 0, imported.output
     assert "anna@acme.com" in run(config, "integrations", "show", "acme").output
+    shown = json.loads(run(config, "rules", "acme").output)
+    assert shown["selection"]["tag"] == "[sync]" and shown["mapping"]["marker"] == "From ERP"
 
 
 def test_rotate_key_keeps_the_secrets_readable(config: Path, tmp_path: Path) -> None:

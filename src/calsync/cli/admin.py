@@ -12,6 +12,7 @@ company, ``update`` changes only what is given.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -149,6 +150,19 @@ def remove(ctx: typer.Context, name: Annotated[str, typer.Argument()], config: C
     typer.echo(f"Removed integration {name}.")
 
 
+@integrations_app.command("apply")
+def apply(ctx: typer.Context, config: ConfigOption) -> None:
+    """Add or update the integrations the configuration file declares ([[integrations]]); `serve` and `worker`
+    do this when they start."""
+    from calsync.services.configured import apply_configured_integrations
+
+    applied = apply_configured_integrations(_settings(ctx, config))
+    typer.echo(
+        f"{len(applied.added)} added ({', '.join(applied.added) or 'none'}), {len(applied.updated)} updated "
+        f"({', '.join(applied.updated) or 'none'}), {applied.users} users applied"
+    )
+
+
 @users_app.command("add")
 def add_user(
     ctx: typer.Context,
@@ -224,12 +238,16 @@ def export_profile(
     passphrase_env: _Env = None,
 ) -> None:
     """Write an integration and its users to a JSON file, secrets sealed with a passphrase."""
+    from calsync.services.hub import open_hub
     from calsync.services.profiles import export_profile as export
     from calsync.services.profiles import write_profile
 
     passphrase = _passphrase(passphrase_env, confirm=True)
-    with _service(ctx, config) as service:
-        write_profile(file, export(service, name, passphrase))
+    settings = _settings(ctx, config)
+    with open_integrations_of(settings) as service, open_hub(settings) as hub:
+        document = export(service, name, passphrase)
+        document["rules"] = json.loads(hub.rules(name).to_json())  # the item rules and mappings travel too
+        write_profile(file, document)
     typer.echo(f"Exported integration {name} to {file}.")
 
 
@@ -240,13 +258,18 @@ def import_profile(
     passphrase_env: _Env = None,
 ) -> None:
     """Add the integration and users in a profile file, re-encrypting its secrets with this installation's key."""
+    from calsync.services.hub import open_hub
     from calsync.services.profiles import import_profile as load
     from calsync.services.profiles import read_profile
 
     document = read_profile(file)
     passphrase = _passphrase(passphrase_env, confirm=False)
-    with _service(ctx, config) as service:
+    settings = _settings(ctx, config)
+    with open_integrations_of(settings) as service:
         view = load(service, document, passphrase, where=str(file))
+    if isinstance(document, dict) and document.get("rules") is not None:
+        with open_hub(settings) as hub:
+            hub.set_rules(view.name, document["rules"])
     typer.echo(f"Imported integration {view.name} from {file}.")
 
 
@@ -275,9 +298,14 @@ def _settings(ctx: typer.Context, config: Path) -> Settings:
 
 
 def _service(ctx: typer.Context, config: Path) -> AbstractContextManager[IntegrationService]:
+    return open_integrations_of(_settings(ctx, config))
+
+
+def open_integrations_of(settings: Settings) -> AbstractContextManager[IntegrationService]:
+    """The integrations service on the settings' database (imported only when a command runs)."""
     from calsync.services.integrations import open_integrations
 
-    return open_integrations(_settings(ctx, config))
+    return open_integrations(settings)
 
 
 def _plain(given: dict[str, Any]) -> dict[str, Any]:

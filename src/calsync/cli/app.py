@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 from typer.core import TyperGroup
 
-from calsync.cli import admin
+from calsync.cli import access, accounts, admin, hub, serve
 from calsync.errors import CalsyncError
 
 if TYPE_CHECKING:
@@ -116,10 +116,27 @@ def demo(
     ctx: typer.Context,
     directory: Annotated[
         Path,
-        typer.Option("--dir", metavar="DIR", file_okay=False, help="Where to put the sample folders and config."),
+        typer.Option("--dir", metavar="DIR", file_okay=False, help="Where the demo keeps its state and server."),
     ] = DEFAULT_DEMO_DIR,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="The admin UI's and API's port.")] = 8080,
+    caldav_port: Annotated[int, typer.Option("--caldav-port", min=0, max=65535, help="0: any free port.")] = 0,
 ) -> None:
-    """Create two sample calendar folders and a config, sync them, and show what happened."""
+    """Start calsync on its embedded defaults: a demo CalDAV server, two technicians and sample business data;
+    the admin UI, the API and the scheduler run until Ctrl-C."""
+    from calsync.cli.demo_service import run_demo
+
+    run_demo(ctx, directory, port=port, caldav_port=caldav_port)
+
+
+@app.command("demo-folders")
+def demo_folders(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path,
+        typer.Option("--dir", metavar="DIR", file_okay=False, help="Where to put the sample folders and config."),
+    ] = Path("demo-folders"),
+) -> None:
+    """Create two sample calendar folders and a config, sync them, and show what happened (no server)."""
     from calsync.cli import render
     from calsync.cli.demo import prepare
     from calsync.services.syncing import sync_pairs
@@ -197,3 +214,7 @@ def _configure_logging(level: int) -> None:
 
 
 admin.register(app)
+accounts.register(app)
+access.register(app)
+hub.register(app)
+serve.register(app)

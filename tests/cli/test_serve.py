@@ -1,0 +1,167 @@
+"""``calsync serve`` and ``calsync worker`` as real processes: start, serve, log JSON, stop on a signal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from calsync.cli.serve import LogFormat, configure_logging
+from calsync.crypto import redactor
+from calsync.state.schedule import open_schedule_store
+from calsync.state.schedule_port import SCHEDULER_LEASE
+
+SECRET = "hunter2-very-secret"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    file = tmp_path / "calsync.toml"
+    file.write_text('[state]\nurl = "state.db"\n\n[log]\nlevel = "info"\n', encoding="utf-8")
+    return file
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "CALSYNC_TICK_SECONDS": "1", "CALSYNC_SHUTDOWN_GRACE": "5"}
+    command = [sys.executable, "-c", "from calsync.cli.app import app; app()", *args]
+    return subprocess.Popen(command, cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def stop(process: subprocess.Popen[str], sig: signal.Signals) -> list[dict[str, str]]:
+    """Send ``sig``, wait for the exit, and parse every line the process logged (each must be JSON)."""
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    return [json.loads(line) for line in err.splitlines()]
+
+
+def wait_for_lease(state: Path, timeout: float = 30.0) -> str:
+    schedule = open_schedule_store(state)
+    try:
+        deadline = time.monotonic() + timeout
+        while (holder := schedule.lease_holder(SCHEDULER_LEASE)) is None:
+            assert time.monotonic() < deadline, "no scheduler took the lease"
+            time.sleep(0.05)
+        return holder
+    finally:
+        schedule.close()
+
+
+def lease_holder(state: Path) -> str | None:
+    schedule = open_schedule_store(state)
+    try:
+        return schedule.lease_holder(SCHEDULER_LEASE)
+    finally:
+        schedule.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_worker_schedules_until_sigterm_then_gives_its_lease_up(config: Path) -> None:
+    worker = start("worker", "--config", str(config), cwd=config.parent)
+    try:
+        holder = wait_for_lease(config.parent / "state.db")
+    finally:
+        lines = stop(worker, signal.SIGTERM)
+    assert holder.endswith(f":{worker.pid}")
+    messages = [line["message"] for line in lines]
+    assert any("holds the lease" in m for m in messages)
+    assert any("SIGTERM received" in m for m in messages)
+    assert messages[-1].endswith("stopped")
+    assert {"time", "level", "logger", "thread", "message"} <= set(lines[0])
+    assert lease_holder(config.parent / "state.db") is None
+
+
+def test_a_second_worker_on_the_same_database_waits(config: Path) -> None:
+    first = start("worker", "--config", str(config), cwd=config.parent)
+    log = config.parent / "second.log"
+    try:
+        wait_for_lease(config.parent / "state.db")
+        with log.open("w", encoding="utf-8") as err:
+            command = [sys.executable, "-c", "from calsync.cli.app import app; app()", "worker", "-c", str(config)]
+            second = subprocess.Popen(command, cwd=config.parent, stderr=err, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while " waits: " not in log.read_text(encoding="utf-8"):
+                assert second.poll() is None and time.monotonic() < deadline, log.read_text(encoding="utf-8")
+                time.sleep(0.05)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(60) == 0
+        assert wait_for_lease(config.parent / "state.db").endswith(f":{first.pid}")
+    finally:
+        stop(first, signal.SIGTERM)
+    waits = [json.loads(line)["message"] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert any(f":{first.pid} holds the lease" in message for message in waits)
+
+
+def test_serve_answers_http_and_runs_the_scheduler_until_sigint(config: Path) -> None:
+    port = free_port()
+    server = start("serve", "--config", str(config), "--port", str(port), cwd=config.parent)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.1)
+        assert health.json()["status"] == "ok"
+        assert wait_for_lease(config.parent / "state.db").endswith(f":{server.pid}")
+    finally:
+        lines = stop(server, signal.SIGINT)
+    loggers = {line["logger"] for line in lines}
+    assert {"uvicorn.error", "uvicorn.access", "calsync.scheduler.worker"} <= loggers
+    assert lease_holder(config.parent / "state.db") is None
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root, calsync = logging.getLogger(), logging.getLogger("calsync")
+    saved = (list(root.handlers), root.level, list(calsync.handlers), calsync.level, calsync.propagate)
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]
+    calsync.handlers[:], calsync.level, calsync.propagate = saved[2], saved[3], saved[4]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_log_lines_are_json_with_secrets_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    redactor().register(SECRET)
+    configure_logging(logging.INFO, LogFormat.JSON)
+    log = logging.getLogger("calsync.test")
+    log.info("connecting with %s", SECRET)
+    try:
+        raise ValueError(f"refused {SECRET}")
+    except ValueError:
+        log.exception("it failed")
+    log.debug("not at this level")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("info", "connecting with ***"),
+        ("error", "it failed"),
+    ]
+    assert "refused ***" in lines[1]["exception"]
+    assert SECRET not in json.dumps(lines)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_text_log_lines_for_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(logging.WARNING, LogFormat.TEXT)
+    logging.getLogger("uvicorn.error").warning("plain")
+    assert capsys.readouterr().err.rstrip().endswith("WARNING uvicorn.error: plain")
