@@ -12,7 +12,7 @@ from calsync.model.content import Content
 from calsync.model.item import ItemKind, PartStat, Sensitivity
 from calsync.model.refs import Side
 from calsync.state.store import Link
-from calsync.sync.plan import Action, ActionKind, SideView
+from calsync.sync.decisions import Action, ActionKind, SideView
 from calsync.sync.rules import ItemRules
 
 _DAY = 86400.0

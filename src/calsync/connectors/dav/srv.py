@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dns.exception
 import dns.name
 import dns.resolver
 
-from calsync.connectors.dav.discovery import HomeKind
 from calsync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from calsync.connectors.dav.discovery import HomeKind
 
 logger = logging.getLogger(__name__)
 
