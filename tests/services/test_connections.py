@@ -226,8 +226,10 @@ def test_a_folder_integration_makes_a_folder_per_user(settings: Settings, tmp_pa
 
 def test_ews_builds_calendars_tasks_and_contacts_and_an_unknown_integration_is_named(settings: Settings) -> None:
     from calsync.connectors.ews.addressbook import EwsContactsConnector
+    from calsync.connectors.ews.cache import Discovered
     from calsync.connectors.ews.connector import EwsConnector
     from calsync.connectors.ews.tasks import EwsTasksConnector
+    from calsync.services.connector_cache import StoredAutodiscoverCache
 
     add(
         settings,
@@ -240,7 +242,17 @@ def test_ews_builds_calendars_tasks_and_contacts_and_an_unknown_integration_is_n
     built = integration_connectors(settings, "exchange")
     assert isinstance(built.events, EwsConnector)
     assert isinstance(built.tasks, EwsTasksConnector) and isinstance(built.contacts, EwsContactsConnector)
+    cache = built.events.session.cache
+    assert isinstance(cache, StoredAutodiscoverCache)  # in the state database, not exchangelib's temp file
+    cache.put("example.com|svc@example.com", Discovered("https://mail.example.com/EWS/Exchange.asmx", "15.1.2507.6"))
     built.close()
+    again = integration_connectors(settings, "exchange")
+    assert isinstance(again.events, EwsConnector)
+    found = again.events.session.cache.get("example.com|svc@example.com")
+    assert found == Discovered("https://mail.example.com/EWS/Exchange.asmx", "15.1.2507.6")
+    again.events.session.cache.forget("example.com|svc@example.com")
+    assert again.events.session.cache.get("example.com|svc@example.com") is None
+    again.close()
     with pytest.raises(ConfigError, match="no integration called 'nope'"):
         integration_connectors(settings, "nope")
 

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from calsync.config import Settings
@@ -54,6 +54,9 @@ from calsync.errors import AuthError, ConfigError, NotFound
 from calsync.model.refs import CollectionInfo
 from calsync.services.integration_rules import CalendarType
 from calsync.services.integrations import Credentials, IntegrationView, open_integrations
+
+if TYPE_CHECKING:
+    from sqlalchemy import URL
 
 
 class CollectionKind(StrEnum):
@@ -115,18 +118,23 @@ def integration_connectors(settings: Settings, integration: str) -> IntegrationC
     caldav: events and tasks on one CalDAV connector, contacts on a CardDAV connector for the same server and
     account; carddav: contacts only; graph: events, To Do tasks and contacts for the integration's users'
     mailboxes; folder: events only (``url`` is the path). The caller closes them (``close()``). Nothing is read or
-    written yet, except DNS for an address without a URL. Raises ``ConfigError`` for an unknown integration and
-    for ``ews`` while this version has no EWS connector.
+    written yet, except DNS for an address without a URL. EWS keeps its autodiscover results in the state database.
+    Raises ``ConfigError`` for an unknown integration.
     """
+    from calsync.services.hub import state_url
+
     with open_integrations(settings) as service:
         view = service.get(integration)
         secrets = service.credentials(integration)
         mailboxes = [user.mailbox for user in service.users(integration)]
-    return build_connectors(view, secrets, mailboxes)
+    return build_connectors(view, secrets, mailboxes, cache_url=state_url(settings))
 
 
-def build_connectors(view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str]) -> IntegrationConnectors:
-    """``integration_connectors`` for an integration already read (``mailboxes``: its users', for Graph)."""
+def build_connectors(
+    view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str], *, cache_url: URL | None = None
+) -> IntegrationConnectors:
+    """``integration_connectors`` for an integration already read (``mailboxes``: its users', for Graph;
+    ``cache_url``: the state database where EWS keeps autodiscover results, else they live in memory)."""
     kind = CalendarType(view.connection_type)
     if kind is CalendarType.FOLDER:
         return IntegrationConnectors(connector_class("folder", where="connection_type")(view.url, name=view.name))
@@ -137,7 +145,7 @@ def build_connectors(view: IntegrationView, secrets: Credentials, mailboxes: Seq
         return IntegrationConnectors(None, None, _dav("carddav", view, secrets))
     if kind is CalendarType.GRAPH:
         return _graph(view, secrets, mailboxes)
-    return _ews(view, secrets, mailboxes)
+    return _ews(view, secrets, mailboxes, cache_url)
 
 
 def _dav(type_name: str, view: IntegrationView, secrets: Credentials) -> Connector:
@@ -176,7 +184,9 @@ def _graph(view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str]
     return IntegrationConnectors(events, events.tasks(), events.contacts())
 
 
-def _ews(view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str]) -> IntegrationConnectors:
+def _ews(
+    view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str], cache_url: URL | None
+) -> IntegrationConnectors:
     """EWS: one session for the service account; calendars, tasks and contacts of every mapped mailbox."""
     factory = connector_class("ews", where="connection_type")
     from calsync.connectors.ews.connector import EwsConnector
@@ -194,7 +204,10 @@ def _ews(view: IntegrationView, secrets: Credentials, mailboxes: Sequence[str]) 
         client_secret=secrets.client_secret.reveal() if secrets.client_secret is not None else "",
         tenant_id=view.tenant_id,
     )
-    events = factory(view.name, settings=settings, mailboxes=mailboxes)
+    from calsync.services.connector_cache import StoredAutodiscoverCache
+
+    cache = StoredAutodiscoverCache(cache_url) if cache_url is not None else None
+    events = factory(view.name, settings=settings, mailboxes=mailboxes, cache=cache)
     assert isinstance(events, EwsConnector)
     return IntegrationConnectors(events, events.tasks(), events.contacts())
 

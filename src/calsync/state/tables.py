@@ -463,3 +463,17 @@ graph_subscriptions = Table(
     UniqueConstraint("subscription_id"),
     UniqueConstraint("integration_id", "business_user"),
 )
+
+# -- connector cache (0008) -------------------------------------------------------------------------------------
+# What connectors learn about servers and may keep between runs (EWS autodiscover results), by namespace and key.
+# Never a secret: keys are domains and account names, values what the server answered.
+
+connector_cache = Table(
+    "connector_cache",
+    metadata,
+    Column("namespace", String(32), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("namespace", "key"),
+)
