@@ -177,3 +177,51 @@ def strip_enrichment(text: str) -> str:
     if not _enriched(normalized):
         return text
     return normalized[: normalized.rfind(ENRICHMENT_SEPARATOR)]
+
+
+OUTLOOK_PRESETS: dict[str, tuple[int, int, int]] = {
+    "preset0": (0xE7, 0x48, 0x56),  # red
+    "preset1": (0xFF, 0x8C, 0x00),  # orange
+    "preset2": (0xAB, 0x6B, 0x3E),  # brown
+    "preset3": (0xFF, 0xF1, 0x00),  # yellow
+    "preset4": (0x47, 0xD0, 0x41),  # green
+    "preset5": (0x30, 0xC6, 0xCC),  # teal
+    "preset6": (0x73, 0xAA, 0x24),  # olive
+    "preset7": (0x00, 0x78, 0xD4),  # blue
+    "preset8": (0x88, 0x64, 0xC5),  # purple
+    "preset9": (0xE3, 0x00, 0x8C),  # cranberry
+    "preset10": (0x8D, 0xA3, 0xAF),  # steel
+    "preset11": (0x4A, 0x5C, 0x67),  # dark steel
+    "preset12": (0xA0, 0xA0, 0xA0),  # gray
+    "preset13": (0x5A, 0x5A, 0x5A),  # dark gray
+    "preset14": (0x00, 0x00, 0x00),  # black
+    "preset15": (0x75, 0x0B, 0x1C),  # dark red
+    "preset16": (0xCA, 0x50, 0x10),  # dark orange
+    "preset17": (0x5D, 0x3E, 0x1F),  # dark brown
+    "preset18": (0xC1, 0x9C, 0x00),  # dark yellow
+    "preset19": (0x0B, 0x6A, 0x0B),  # dark green
+    "preset20": (0x03, 0x83, 0x87),  # dark teal
+    "preset21": (0x49, 0x5E, 0x15),  # dark olive
+    "preset22": (0x00, 0x3A, 0x8C),  # dark blue
+    "preset23": (0x4B, 0x2E, 0x83),  # dark purple
+    "preset24": (0x82, 0x00, 0x4B),  # dark cranberry
+}
+"""Outlook's 25 category colours (Graph's ``outlookCategory.color`` presets), as Outlook shows them."""
+
+
+def nearest_preset(colour: str) -> str:
+    """The Outlook preset closest to a ``#rrggbb`` colour (``none`` for an empty or malformed one): Outlook
+    categories take one of 25 colours, the admin picks any."""
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", colour or ""):
+        return "none"
+    rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return min(OUTLOOK_PRESETS, key=lambda p: sum((a - b) ** 2 for a, b in zip(OUTLOOK_PRESETS[p], rgb, strict=True)))
+
+
+def category_colours(rules: MappingRules) -> dict[str, str]:
+    """Each activity type's category with the Outlook preset nearest its colour (types without a colour left out)."""
+    return {
+        rules.category_of(activity.code): nearest_preset(activity.colour)
+        for activity in rules.activity_types
+        if activity.colour and rules.category_of(activity.code)
+    }

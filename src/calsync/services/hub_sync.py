@@ -24,7 +24,7 @@ from calsync.connectors.base import Connector
 from calsync.connectors.business import BusinessConnector, ImportOptions, collection_id
 from calsync.errors import AuthError, CalsyncError, ConfigError
 from calsync.model.item import ItemKind
-from calsync.model.mapping import MappingRules
+from calsync.model.mapping import MappingRules, category_colours
 from calsync.model.refs import Side
 from calsync.services.connections import CollectionKind, IntegrationConnectors, integration_connectors, user_collection
 from calsync.services.hub import state_url
@@ -162,6 +162,8 @@ class _IntegrationRunner:
     def user(self, user: UserView, options: RunOptions) -> list[PairOutcome]:
         """The pairs of one user, each run on its own."""
         outcomes = []
+        if options.full and not options.dry_run:
+            self._categories(user)
         for kind in _kinds(user, self.connectors):
             name = f"{self.view.name}/{user.business_user}/{kind.value}"
             outcome = partial(
@@ -185,6 +187,18 @@ class _IntegrationRunner:
                 logger.exception("pair %s failed unexpectedly", name)
                 outcomes.append(outcome(error=exc))
         return outcomes
+
+    def _categories(self, user: UserView) -> None:
+        """Give the user's mailbox a category, in its colour, for each activity type that has one (servers with
+        a category list: Microsoft 365). Never recolours what the user changed; a failure is a warning only."""
+        wanted = category_colours(self._mapping())
+        provision = getattr(self.connectors.events, "provision_categories", None)
+        if not wanted or provision is None:
+            return
+        try:
+            provision(user.mailbox, wanted)
+        except CalsyncError as exc:
+            logger.warning("categories of %s not provisioned: %s", user.mailbox, exc)
 
     def _spec(self, name: str, user: UserView, kind: CollectionKind) -> PairSpec:
         calendar = _connector(self.connectors, kind)
