@@ -396,7 +396,7 @@ def test_a_user_removed_before_a_scheduled_run_is_skipped_but_a_typo_is_an_error
 def test_a_colour_maps_to_the_nearest_outlook_preset() -> None:
     from calsync.model.mapping import nearest_preset
 
-    assert [nearest_preset(c) for c in ("#ff0000", "#0078d4", "#000001", "", "red")] == [
+    assert [nearest_preset(c) for c in ("#e84a55", "#0078d4", "#000001", "", "red")] == [
         "preset0",
         "preset7",
         "preset14",

@@ -42,10 +42,11 @@ def split_collection(collection: str) -> tuple[str, str]:
     return owner, name
 
 
-def business_id_for(uid: str) -> str:
-    """The business id calsync gives an item created in a calendar: derived from its UID, so a retried create
-    finds the first copy, and short enough for any business system's key column."""
-    return "cal-" + hashlib.sha256(uid.encode()).hexdigest()[:24]
+def business_id_for(owner: str, collection: str, uid: str) -> str:
+    """The business id calsync gives an item created in a calendar: derived from the collection and the UID, so
+    a retried create finds the first copy and a meeting in two technicians' calendars is two business items;
+    short enough for any business system's key column."""
+    return "cal-" + hashlib.sha256(f"{owner}/{collection}/{uid}".encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,22 +120,27 @@ class BusinessConnector:
                 yield FetchFailed(href, exc)
 
     def calendar_meetings(self, collection: str) -> Sequence[str]:
-        """UIDs of the collection's meetings with attendees that were created in a calendar: the calendar owns
-        them (``calsync.sync.rules.ItemRules.calendar_owned``). The text is searched before anything is parsed."""
+        """UIDs of the collection's meetings with attendees that were created in a calendar, deleted ones too: the
+        calendar owns them (``calsync.sync.rules.ItemRules.calendar_owned``), whatever the business side did to
+        them since. The text is searched before anything is parsed."""
         owner, name = split_collection(collection)
-        return [row.uid for row in self.store.with_attendees(self.integration, owner, name) if _has_attendees(row)]
+        return [
+            row.uid
+            for row in self.store.with_attendees(self.integration, owner, name)
+            if row.business_id == business_id_for(owner, name, row.uid) and _has_attendees(row)
+        ]
 
     # -- writing ------------------------------------------------------------------------------------------------
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
         """Store an item created in a calendar; a retry with the same content returns the first copy."""
         owner, name = split_collection(collection)
-        existing = self.store.by_uid(self.integration, [key]).get(key)
+        existing = self.store.by_uid(self.integration, owner, name, [key]).get(key)
         if existing is not None and not existing.deleted:
             if self._served(existing).digest == content.digest:
                 return self._ref(existing)
             raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=existing.business_id)
-        business_id = existing.business_id if existing is not None else business_id_for(key)
+        business_id = existing.business_id if existing is not None else business_id_for(owner, name, key)
         write = self._write(business_id, key, owner, name, content, None, None)
         return self._commit(write, collection)
 

@@ -145,7 +145,18 @@ def import_item(item: Item, rules: MappingRules, previous: Item | None = None) -
         activity = extras.activity_type or _default_activity(item.kind, rules)
     body = Body(text=strip_enrichment(item.body.text), html=item.body.html if not _enriched(item.body.text) else "")
     kind = previous.kind if previous is not None else item.kind
-    return replace(item, kind=kind, categories=kept, body=body, extras=replace(extras, activity_type=activity))
+    imported = replace(item, kind=kind, categories=kept, body=body, extras=replace(extras, activity_type=activity))
+    return imported if previous is None else _kept_from(previous, imported)
+
+
+def _kept_from(previous: Item, imported: Item) -> Item:
+    """What the export hid from the calendar comes back from the previous business form: attendees and organizer
+    (business items go out without them) and the HTML body (dropped when the text was enriched)."""
+    if not imported.attendees and not imported.organizer and (previous.attendees or previous.organizer):
+        imported = replace(imported, attendees=previous.attendees, organizer=previous.organizer)
+    if not imported.body.html and previous.body.html and imported.body.text == previous.body.text:
+        imported = replace(imported, body=Body(imported.body.text, previous.body.html))
+    return imported
 
 
 def _merged(previous: BusinessExtras, calendar: BusinessExtras) -> BusinessExtras:

@@ -187,19 +187,21 @@ def _wait_until_up(process: subprocess.Popen[bytes], url: str, passwords: dict[s
 def seed_demo(settings: Settings, server: DemoServer, directory: Path) -> DemoAccess:
     """The demo integration (pointed at this run's server), its technicians, sample business data, an admin
     account and an API token; what exists already is kept (a second start changes nothing else)."""
-    _integration(settings, server)
-    with open_hub(settings) as hub:
-        results = hub.put_items(INTEGRATION, sample_items(datetime.now(UTC)))
-    failed = [r for r in results if r.status == "error"]
-    if failed:
-        raise ConfigError(f"the demo's sample item {failed[0].business_id} was refused: {failed[0].error}")
+    if _integration(settings, server):  # a second start keeps the items as the first and the syncs left them
+        with open_hub(settings) as hub:
+            results = hub.put_items(INTEGRATION, sample_items(datetime.now(UTC)))
+        failed = [r for r in results if r.status == "error"]
+        if failed:
+            raise ConfigError(f"the demo's sample item {failed[0].business_id} was refused: {failed[0].error}")
     return _access(settings, directory)
 
 
-def _integration(settings: Settings, server: DemoServer) -> None:
+def _integration(settings: Settings, server: DemoServer) -> bool:
+    """The demo integration pointed at this run's server; True when it was made now."""
     password = Secret(server.passwords[SERVICE_ACCOUNT])
     with open_integrations(settings) as service:
-        if INTEGRATION in {view.name for view in service.integrations()}:
+        made = INTEGRATION not in {view.name for view in service.integrations()}
+        if not made:
             service.update(INTEGRATION, IntegrationPatch(url=server.url, password=password))
         else:
             service.add(
@@ -221,6 +223,7 @@ def _integration(settings: Settings, server: DemoServer) -> None:
         for business_user, principal in TECHNICIANS.items():
             if business_user not in users:
                 service.add_user(INTEGRATION, business_user, principal)
+    return made
 
 
 def _access(settings: Settings, directory: Path) -> DemoAccess:

@@ -82,6 +82,7 @@ class ItemView:
     deleted: bool
     origin: Origin
     needs_review: bool
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +146,8 @@ class HubService:
     def _row(
         self, integration: str, given: BusinessItem, old: BusinessRow | None, rules: HubRules, owners: set[str] | None
     ) -> BusinessRow:
-        if not given.business_id.strip() or len(given.business_id) > 200:
-            raise InvalidItem("an item needs an id of 1 to 200 characters")
+        if not given.business_id.strip() or len(given.business_id) > 200 or "/" in given.business_id:
+            raise InvalidItem("an item needs an id of 1 to 200 characters without '/'")
         kind = given.item.kind
         if kind is ItemKind.CONTACT and given.owner:
             raise InvalidItem("contacts go to every user who takes contacts: give no user")
@@ -154,6 +155,8 @@ class HubService:
             _check_owner(integration, given.owner, owners)
         uid = old.uid if old is not None else f"{given.business_id}@{integration}"
         item = replace(given.item, uid=uid)
+        if old is not None and "ATTENDEE" in old.content and not item.attendees:
+            item = _with_attendees_of(old, item)  # the API cannot name attendees: a meeting keeps its own
         if given.priority_level:
             item = replace(item, priority=rules.calendar_priority(given.priority_level))
         content = Content.from_item(item)
@@ -171,7 +174,8 @@ class HubService:
         """Delete items (synced as deletions to calendars where the users' options allow)."""
         if len(business_ids) > MAX_BATCH:
             raise ConfigError(f"at most {MAX_BATCH} items per request", where="ids")
-        done = self.store.remove(integration, list(business_ids))
+        business_ids = list(dict.fromkeys(business_ids))  # an id given twice is deleted (and reported) once
+        done = self.store.remove(integration, business_ids)
         return [ItemResult(b, "deleted" if d else "missing") for b, d in zip(business_ids, done, strict=True)]
 
     def items(self, integration: str, business_ids: Sequence[str]) -> list[ItemView]:
@@ -244,8 +248,25 @@ class HubService:
 
 
 def view(row: BusinessRow, rules: HubRules) -> ItemView:
-    """A stored row as the business system reads it."""
-    item = Content.from_text(row.content, row.media_type).item
+    """A stored row as the business system reads it. An item a calendar wrote that cannot be read as a whole is
+    still listed (its id, kind and title, and ``error`` saying why): one bad item must not block the feed."""
+    content = Content.from_text(row.content, row.media_type)
+    try:
+        item = content.item
+    except InvalidItem as exc:
+        title = _title(content)
+        item = Item(uid=row.uid, kind=ItemKind(row.kind) if row.kind in _KINDS else ItemKind.EVENT, title=title)
+        return ItemView(
+            row.business_id,
+            row.owner,
+            item,
+            "",
+            row.version,
+            row.deleted,
+            row.origin,
+            row.needs_review,
+            error=f"the calendar's item cannot be read: {exc}",
+        )
     return ItemView(
         row.business_id,
         row.owner,
@@ -256,6 +277,26 @@ def view(row: BusinessRow, rules: HubRules) -> ItemView:
         row.origin,
         row.needs_review,
     )
+
+
+_KINDS = frozenset(kind.value for kind in ItemKind)
+
+
+def _title(content: Content) -> str:
+    try:
+        return content.facts.title
+    except InvalidItem:
+        return ""
+
+
+def _with_attendees_of(old: BusinessRow, item: Item) -> Item:
+    """``item`` with the attendees and organizer of the stored item (a meeting made in a calendar), so that
+    the business system's edit of its fields does not turn it into an appointment of the mailbox."""
+    try:
+        stored = Content.from_text(old.content, old.media_type).item
+    except InvalidItem:
+        return item
+    return replace(item, attendees=stored.attendees, organizer=stored.organizer)
 
 
 def _check_owner(integration: str, owner: str, owners: set[str] | None) -> None:

@@ -14,7 +14,7 @@ Every write is journaled with its rule (the business store journals its own side
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -97,13 +97,13 @@ def sync_integration(
     state = open_state_store(settings)
     try:
         head = business.feed_head(integration)
-        run = _IntegrationRunner(view, business, state, built, HubRules.from_json(business.rules(integration)))
+        rules = HubRules.from_json(business.rules(integration))
+        run = _IntegrationRunner(view, business, state, built, rules, reject_held=reject_mass_delete)
         options = RunOptions(
             kind=kind,
             full=full,
             dry_run=dry_run,
             allow_mass_delete=allow_mass_delete,
-            reject_mass_delete=reject_mass_delete,
         )
         result = IntegrationRun(integration, [o for user in chosen for o in run.user(user, options)])
         if not dry_run:
@@ -158,6 +158,7 @@ class _IntegrationRunner:
     state: StateStore
     connectors: IntegrationConnectors
     rules: HubRules
+    reject_held: bool = False
 
     def user(self, user: UserView, options: RunOptions) -> list[PairOutcome]:
         """The pairs of one user, each run on its own."""
@@ -175,8 +176,9 @@ class _IntegrationRunner:
             try:
                 spec = self._spec(name, user, kind)
                 journal = _Journal(self.business, self.view.name, name, kind)
+                pair_options = replace(options, after_write=journal.after_write, rejected=self._rejected(name))
                 try:
-                    report = sync_pair(spec, self.state, _with_hook(options, journal.after_write))
+                    report = sync_pair(spec, self.state, pair_options)
                 finally:
                     journal.flush()
                 outcomes.append(outcome(report=report))
@@ -187,6 +189,14 @@ class _IntegrationRunner:
                 logger.exception("pair %s failed unexpectedly", name)
                 outcomes.append(outcome(error=exc))
         return outcomes
+
+    def _rejected(self, pair: str) -> frozenset[str]:
+        """The items whose deletion the pair's latest run held, when the admin rejects them (else none)."""
+        if not self.reject_held:
+            return frozenset()
+        latest = self.state.jobs(pair, limit=1)
+        lines = self.state.job_lines(latest[0].id) if latest else iter(())
+        return frozenset(line.ident for line in lines if line.outcome == "held")
 
     def _categories(self, user: UserView) -> None:
         """Give the user's mailbox a category, in its colour, for each activity type that has one (servers with
@@ -282,10 +292,6 @@ def _connector(connectors: IntegrationConnectors, kind: CollectionKind) -> Conne
     return found
 
 
-def _with_hook(options: RunOptions, hook: Callable[[Action], None]) -> RunOptions:
-    return replace(options, after_write=hook)
-
-
 @dataclass(slots=True)
 class _Journal:
     """Records each write of a run with its rule: on A (the store journaled it already) by naming the rule, on
@@ -308,7 +314,9 @@ class _Journal:
         """Record what was gathered."""
         if not self.pending:
             return
-        rows = self.business.by_uid(self.integration, [a.ident for a in self.pending])
+        owner, _, collection = self.pair.removeprefix(f"{self.integration}/").rpartition("/")
+        owner = "" if collection == "contacts" else owner
+        rows = self.business.by_uid(self.integration, owner, collection, [a.ident for a in self.pending])
         named: list[tuple[str, str]] = []
         entries: list[NewJournal] = []
         for action in self.pending:

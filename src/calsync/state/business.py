@@ -126,13 +126,13 @@ class SQLBusinessStore:
             ident = self._id(conn, integration)
             return {} if ident is None else rows_by(conn, ident, business_items.c.business_id, business_ids)
 
-    def by_uid(self, integration: str, uids: Sequence[str]) -> dict[str, BusinessRow]:
-        """Items by UID, deleted ones included."""
+    def by_uid(self, integration: str, owner: str, collection: str, uids: Sequence[str]) -> dict[str, BusinessRow]:
+        """Items of one collection by UID, deleted ones included."""
         with self._db.read() as conn:
             ident = self._id(conn, integration)
             if ident is None:
                 return {}
-            found = rows_by(conn, ident, business_items.c.uid, uids)
+            found = rows_by(conn, ident, business_items.c.uid, uids, (owner, collection))
         return {row.uid: row for row in found.values()}
 
     def collections(self, integration: str) -> list[tuple[str, str]]:
@@ -163,15 +163,14 @@ class SQLBusinessStore:
             return [business_row(r) for r in conn.execute(stmt).mappings()], head
 
     def with_attendees(self, integration: str, owner: str, collection: str) -> list[BusinessRow]:
-        """Calendar-made live items of a collection whose text names an ATTENDEE."""
+        """Items of a collection made in a calendar (ids ``cal-…``), deleted ones too, whose text names an ATTENDEE."""
         with self._db.read() as conn:
             ident = self._id(conn, integration)
             stmt = select(business_items).where(
                 business_items.c.integration_id == ident,
                 business_items.c.owner == owner,
                 business_items.c.collection == collection,
-                business_items.c.deleted.is_(False),
-                business_items.c.origin == Origin.CALENDAR.value,
+                business_items.c.business_id.startswith("cal-"),
                 business_items.c.content.contains("ATTENDEE"),
             )
             return [business_row(r) for r in conn.execute(stmt).mappings()]
@@ -318,11 +317,13 @@ class SQLBusinessStore:
             return int(conn.execute(stmt).scalar_one_or_none() or 0)
 
     def mark_reviewed(self, integration: str, business_ids: Sequence[str]) -> int:
-        """Clear the needs-review flag of items."""
+        """Clear the needs-review flag of items (under the writer lock, so a sync's write of the same item, which
+        copies the flag it read, cannot set it again)."""
         with self._db.write() as conn:
             ident = self._id(conn, integration)
             if ident is None:
                 return 0
+            self._locked(conn, integration)
             stmt = update(business_items).where(
                 business_items.c.integration_id == ident,
                 business_items.c.business_id.in_(list(business_ids)),

@@ -164,8 +164,9 @@ class BusinessStore(Protocol):
         """Items by business id, deleted ones included."""
         ...
 
-    def by_uid(self, integration: str, uids: Sequence[str]) -> dict[str, BusinessRow]:
-        """Items by UID, deleted ones included."""
+    def by_uid(self, integration: str, owner: str, collection: str, uids: Sequence[str]) -> dict[str, BusinessRow]:
+        """Items of one collection by UID, deleted ones included (a UID is unique within a collection only: a
+        meeting that invites two technicians is in both their calendars)."""
         ...
 
     def collections(self, integration: str) -> list[tuple[str, str]]:
@@ -177,8 +178,8 @@ class BusinessStore(Protocol):
         ...
 
     def with_attendees(self, integration: str, owner: str, collection: str) -> list[BusinessRow]:
-        """The live items of one collection that came from a calendar and name attendees (a text search: the
-        caller checks the content)."""
+        """The items of one collection made in a calendar (business ids ``cal-…``; deleted ones too) whose text
+        names attendees (a text search: the caller checks the content)."""
         ...
 
     def changes(self, integration: str, owner: str, collection: str, since: int) -> LoggedChanges:

@@ -26,7 +26,10 @@ BY_BUSINESS_ID = select(business_items).where(
     business_items.c.business_id.in_(bindparam("keys", expanding=True)),
 )
 BY_UID = select(business_items).where(
-    business_items.c.integration_id == bindparam("ident"), business_items.c.uid.in_(bindparam("keys", expanding=True))
+    business_items.c.integration_id == bindparam("ident"),
+    business_items.c.owner == bindparam("owner"),
+    business_items.c.collection == bindparam("collection"),
+    business_items.c.uid.in_(bindparam("keys", expanding=True)),
 )
 ANNOTATE_FEED, ANNOTATE_JOURNAL = (
     update(table)
@@ -47,12 +50,17 @@ def item_key(ident: int, business_id: str) -> Any:
     return and_(business_items.c.integration_id == ident, business_items.c.business_id == business_id)
 
 
-def rows_by(conn: Connection, ident: int, column: Any, values: Iterable[str]) -> dict[str, BusinessRow]:
+def rows_by(
+    conn: Connection, ident: int, column: Any, values: Iterable[str], where: tuple[str, str] | None = None
+) -> dict[str, BusinessRow]:
+    """Rows by business id, or by UID within one ``(owner, collection)`` (``where``)."""
     found: dict[str, BusinessRow] = {}
     wanted = list(dict.fromkeys(values))
     stmt = BY_UID if column is business_items.c.uid else BY_BUSINESS_ID
+    scope = {"owner": where[0], "collection": where[1]} if where is not None else {}
     for start in range(0, len(wanted), CHUNK):
-        for mapping in conn.execute(stmt, {"ident": ident, "keys": wanted[start : start + CHUNK]}).mappings():
+        params = {"ident": ident, "keys": wanted[start : start + CHUNK], **scope}
+        for mapping in conn.execute(stmt, params).mappings():
             row = business_row(mapping)
             found[row.business_id] = row
     return found

@@ -253,7 +253,8 @@ business_items = Table(
     Column("needs_review", Boolean, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("integration_id", "business_id"),
-    UniqueConstraint("integration_id", "uid"),
+    # One UID per collection, not per integration: a meeting that invites two technicians is in both calendars.
+    UniqueConstraint("integration_id", "owner", "collection", "uid"),
     Index(None, "integration_id", "owner", "collection"),
 )
 

@@ -20,7 +20,7 @@ from calsync.state.store import JobKind, JobOutcome, Link, PairState, StateStore
 from calsync.sync.actions import AfterWrite, Executor
 from calsync.sync.intents import settle
 from calsync.sync.observe import Endpoint, Observation, Observer, Progress, TokenEnvelope, retry_item
-from calsync.sync.plan import Action, ActionKind, plan
+from calsync.sync.plan import Action, ActionKind, guard_read_only, plan
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
@@ -47,7 +47,7 @@ class RunOptions:
     full: bool = False
     dry_run: bool = False
     allow_mass_delete: bool = False
-    reject_mass_delete: bool = False
+    rejected: frozenset[str] = frozenset()
     now: datetime | None = None
     owner: str = field(default_factory=run_owner)
     checkpoint_every: int = 200
@@ -109,7 +109,7 @@ class _Run:
             for a in plan(links, observations[Side.A].view, observations[Side.B].view, self.spec.policy)
             if a.ident not in blocked
         ]
-        actions = self._guard_mass_deletion(actions, links, observations)
+        actions = self._guard_mass_deletion(self._reject(actions), links, observations)
         self.report.planned = actions
         touched = {a.ident for a in actions} | blocked
         self.report.unchanged = sum(1 for ident in links if ident not in touched)
@@ -173,20 +173,23 @@ class _Run:
                 actions = self._held(actions, side, deletions, total)
         return actions
 
+    def _reject(self, actions: list[Action]) -> list[Action]:
+        """Deletions an admin rejected (``RunOptions.rejected``) undone, whatever the guard says now: each item
+        is created again where it was deleted, from the copy the other side still holds."""
+        if not self.options.rejected:
+            return actions
+        return [
+            self._undone(a) if a.kind is ActionKind.DELETE and a.ident in self.options.rejected else a for a in actions
+        ]
+
+    def _undone(self, deletion: Action) -> Action:
+        assert deletion.target is not None
+        where = deletion.target.other
+        rule = f"{deletion.rule}; deletion rejected: re-created on {where.value.upper()}"
+        return guard_read_only(Action(ActionKind.CREATE, deletion.ident, where, rule), self.spec.policy)
+
     def _held(self, actions: list[Action], side: Side, deletions: int, total: int) -> list[Action]:
-        """The deletions on ``side`` held, or, when the run rejects them, undone: each item is created again
-        where it was deleted, from the copy ``side`` still holds."""
-        if self.options.reject_mass_delete:
-            other = side.other.value.upper()
-            self.report.warnings.append(
-                f"{deletions} held deletions on {side.value.upper()} rejected: re-created on {other}"
-            )
-            return [
-                Action(ActionKind.CREATE, a.ident, side.other, f"{a.rule}; deletion rejected: re-created on {other}")
-                if a.kind is ActionKind.DELETE and a.target is side
-                else a
-                for a in actions
-            ]
+        """The deletions on ``side`` held (reported as such, retried at the next run)."""
         self.report.warnings.append(
             f"{deletions} of {total} items would be deleted on {side.value.upper()}: more than the "
             "mass-deletion guard allows; nothing was deleted there. Check the other side, then run "

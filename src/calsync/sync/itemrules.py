@@ -24,7 +24,7 @@ def apply(action: Action, link: Link | None, a: SideView, b: SideView, rules: It
     if ident in rules.calendar_owned:
         return _calendar_owned(action)
     if kind in rules.business_placed:
-        placed = _business_placed(action, b, kind)
+        placed = _business_placed(action, link, b, kind)
         if placed is not None:
             return placed
     if link is None and action.kind is ActionKind.CREATE and action.source is not None:
@@ -57,9 +57,17 @@ def _calendar_owned(action: Action) -> Action:
     return action
 
 
-def _business_placed(action: Action, b: SideView, kind: str) -> Action | None:
+def _business_placed(action: Action, link: Link | None, b: SideView, kind: str) -> Action | None:
     """Assignments and order lines: the business side decides whether they are in the calendar."""
     label = "order line" if kind == ItemKind.ORDER_LINE else str(kind)
+    if action.kind is ActionKind.CREATE and action.target is Side.A and link is not None:
+        # gone from A (deleted or reassigned) while edited in the calendar: the business side decides
+        return Action(
+            ActionKind.DELETE,
+            action.ident,
+            Side.B,
+            f"{label} deleted or reassigned by the business side: removed from this calendar, its edit there with it",
+        )
     deleted_on_b = (action.kind is ActionKind.DELETE and action.target is Side.A) or (
         action.kind is ActionKind.PARK and action.park == Side.B.value
     )

@@ -25,7 +25,19 @@ from calsync.sync import itemrules
 from calsync.sync.decisions import Action, ActionKind, Seen, SideView, State
 from calsync.sync.rules import ConflictPolicy, Mode, PairPolicy
 
-__all__ = ["WINDOW", "Action", "ActionKind", "Seen", "SideView", "State", "decide", "kind_of", "plan", "resolve"]
+__all__ = [
+    "WINDOW",
+    "Action",
+    "ActionKind",
+    "Seen",
+    "SideView",
+    "State",
+    "decide",
+    "guard_read_only",
+    "kind_of",
+    "plan",
+    "resolve",
+]
 
 
 def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy) -> list[Action]:
@@ -50,7 +62,7 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
         if action is None and link is not None and not link.parked and _moved(ident, link, a, b):
             action = Action(ActionKind.LINK, ident, rule="unchanged; new version or href recorded")
         if action is not None:
-            actions.append(_guard_read_only(action, policy))
+            actions.append(guard_read_only(action, policy))
     return actions
 
 
@@ -234,7 +246,7 @@ def _moved(ident: str, link: Link, a: SideView, b: SideView) -> bool:
     return False
 
 
-def _guard_read_only(action: Action, policy: PairPolicy) -> Action:
+def guard_read_only(action: Action, policy: PairPolicy) -> Action:
     if action.writes and action.target is not None and policy.read_only(action.target):
         return Action(
             ActionKind.SKIP,

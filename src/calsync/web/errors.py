@@ -14,6 +14,7 @@ from calsync.errors import (
     AuthError,
     CalsyncError,
     ConfigError,
+    InvalidItem,
     NotFound,
     PairLocked,
     PreconditionFailed,
@@ -31,6 +32,7 @@ _STATUS: tuple[tuple[type[CalsyncError], int], ...] = (
     (AuthError, 502),
     (Unavailable, 503),
     (ConfigError, 422),
+    (InvalidItem, 422),
 )
 
 

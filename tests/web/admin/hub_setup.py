@@ -31,12 +31,15 @@ class FolderHub:
                 service.add_user("acme", user, user)
 
     def push(self, user: str, *titles: str) -> None:
-        """Store business items (business id = title without blanks) for ``user``, tomorrow."""
+        """Store business items (business id = title without blanks, "/" as "-") for ``user``, tomorrow."""
         items = [
-            BusinessItem(title.replace(" ", ""), user, Item(uid="", kind=ItemKind.EVENT, title=title, start=START,
-                                                            end=START + timedelta(hours=1)))
+            BusinessItem(
+                title.replace(" ", "").replace("/", "-"),
+                user,
+                Item(uid="", kind=ItemKind.EVENT, title=title, start=START, end=START + timedelta(hours=1)),
+            )
             for title in titles
-        ]  # fmt: skip
+        ]
         with open_hub(self.settings) as hub:
             assert {r.status for r in hub.put_items("acme", items)} <= {"created", "updated"}
 

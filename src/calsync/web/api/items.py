@@ -91,8 +91,11 @@ async def get_item(business_id: str, token: Token, hub: Hub) -> dict[str, Any]:
 
 @router.delete("/items/{business_id}", summary="Delete one item")
 async def delete_item(business_id: str, token: Token, hub: Hub) -> dict[str, Any]:
-    """Delete an item; synced as a deletion to calendars where the users' options allow."""
+    """Delete an item; synced as a deletion to calendars where the users' options allow. 404 when there is no
+    live item of that id."""
     result = (await run_in_threadpool(hub.delete_items, token.integration, [business_id]))[0]
+    if result.status == "missing":
+        raise HTTPException(404, detail=f"no item {business_id!r}")
     return _result(result)
 
 
@@ -175,6 +178,8 @@ def item_json(view: ItemView) -> dict[str, Any]:
     """A stored item as the API shows it."""
     data = {"id": view.business_id, "user": view.owner, "priority": view.priority_level, **from_item(view.item)}
     data.update(version=view.version, deleted=view.deleted, origin=view.origin.value, needs_review=view.needs_review)
+    if view.error:
+        data["error"] = view.error
     return data
 
 

@@ -80,7 +80,7 @@ class RecurrenceIn(_Strict):
 class ItemIn(_Strict):
     """One item as the business system sends it."""
 
-    id: Annotated[str, Field(min_length=1, max_length=200)]
+    id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/]+$")]
     kind: Literal["event", "assignment", "order-line", "task", "contact"] = "event"
     user: str = ""
     title: Annotated[str, Field(max_length=1000)] = ""

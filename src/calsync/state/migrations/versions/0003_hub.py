@@ -77,7 +77,9 @@ def _business_items() -> None:
         sa.Column("updated_at", _TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_business_items"),
         sa.UniqueConstraint("integration_id", "business_id", name="uq_business_items_integration_id_business_id"),
-        sa.UniqueConstraint("integration_id", "uid", name="uq_business_items_integration_id_uid"),
+        sa.UniqueConstraint(
+            "integration_id", "owner", "collection", "uid", name="uq_business_items_integration_id_owner_collection_uid"
+        ),
     )
     op.create_index(
         "ix_business_items_integration_id_owner_collection", "business_items", ["integration_id", "owner", "collection"]

@@ -1,0 +1,130 @@
+"""The hub where rules meet each other: rejections after the guard calmed down, meetings the business side edits
+or deletes, one meeting in two calendars, assignments edited and reassigned at once, what the export hid, and a
+calendar item that cannot be read."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from calsync.model.content import Content
+from calsync.model.item import Body, ItemKind
+from calsync.services.hub import BusinessItem, open_hub
+from calsync.state.business_port import Change
+from tests.services.hubworld import HubWorld, event, make_world, meeting
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> HubWorld:
+    return make_world(tmp_path)
+
+
+def test_rejecting_held_deletions_restores_them_even_when_the_guard_would_no_longer_hold_them(world: HubWorld) -> None:
+    world.push(*[(f"A{n}", "tech1", event(f"Visit {n}")) for n in range(10)])
+    world.sync()
+    for n in range(6):
+        world.remove("tech1", f"Visit {n}")
+    world.sync()  # 6 of 10: held
+    world.push(*[(f"N{n}", "tech1", event(f"New {n}")) for n in range(6)])  # now 6 of 16 would not trip
+    world.sync(reject_mass_delete=True)
+    assert not any(world.business_row(f"A{n}").deleted for n in range(10))
+    assert {f"Visit {n}" for n in range(10)} <= set(world.calendar("tech1"))
+
+
+def test_a_calendar_meeting_edited_or_deleted_by_the_business_side_stays_as_it_is_in_the_calendar(
+    world: HubWorld,
+) -> None:
+    world.add_in_calendar("tech1", meeting("Team meeting", "meet-1"))
+    world.sync()
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        (entry,) = hub.feed("acme")
+        hub.put_items("acme", [BusinessItem(entry.business_id, "tech1", event("Renamed by the ERP"))])
+    assert world.business(entry.business_id).attendees  # the API cannot name attendees: they are kept
+    world.sync()
+    kept = world.calendar("tech1")
+    assert "Team meeting" in kept and kept["Team meeting"].attendees
+    world.delete(entry.business_id)
+    world.sync()
+    assert "Team meeting" in world.calendar("tech1")
+
+
+def test_one_meeting_in_two_technicians_calendars_is_two_business_items(world: HubWorld) -> None:
+    world.add_in_calendar("tech1", meeting("Planning", "shared-meeting"))
+    world.add_in_calendar("tech2", meeting("Planning", "shared-meeting"))
+    run = world.sync()
+    problems = [line for o in run.outcomes if o.report for line in o.report.lines if line.outcome != "done"]
+    assert problems == []
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        created = [e for e in hub.feed("acme") if e.change is Change.CREATED]
+    assert sorted(e.owner for e in created) == ["tech1", "tech2"]
+    assert len({e.business_id for e in created}) == 2
+    again = world.sync()
+    assert all(o.report is not None and o.report.writes == 0 for o in again.outcomes)
+
+
+def test_an_assignment_edited_in_the_calendar_then_reassigned_moves_with_the_business_side(world: HubWorld) -> None:
+    world.push(("AS1", "tech1", event("Repair", kind=ItemKind.ASSIGNMENT)))
+    world.sync()
+    world.edit("tech1", "Repair", location="Edited by tech1")
+    world.push(("AS1", "tech2", event("Repair", kind=ItemKind.ASSIGNMENT)))
+    world.sync()
+    world.sync()
+    assert "Repair" not in world.calendar("tech1")
+    assert "Repair" in world.calendar("tech2")
+
+
+def test_an_assignment_edited_in_the_calendar_then_deleted_by_the_business_side_is_gone(world: HubWorld) -> None:
+    world.push(("AS1", "tech1", event("Repair", kind=ItemKind.ASSIGNMENT)))
+    world.sync()
+    world.edit("tech1", "Repair", location="Edited by tech1")
+    world.delete("AS1")
+    world.sync()
+    assert "Repair" not in world.calendar("tech1")
+    assert world.business_row("AS1").deleted
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        assert hub.feed("acme") == []
+
+
+def test_a_calendar_edit_keeps_what_the_export_hid_html_and_attendees(world: HubWorld) -> None:
+    world.set_rules({"mapping": {"enrich_priority": True}})
+    rich = replace(event("Visit", priority=1), body=Body("Bring the key", "<p>Bring the <b>key</b></p>"))
+    rich = replace(rich, attendees=meeting("x", "y").attendees, organizer=meeting("x", "y").organizer)
+    world.push(("A1", "tech1", rich))
+    world.sync()
+    world.edit("tech1", "Visit", location="Gate 2")
+    world.sync()
+    back = world.business("A1")
+    assert back.location == "Gate 2"
+    assert back.body == Body("Bring the key", "<p>Bring the <b>key</b></p>")
+    assert back.attendees == rich.attendees and back.organizer == rich.organizer
+
+
+def test_a_calendar_item_that_cannot_be_read_is_listed_with_its_error_and_the_feed_goes_on(world: HubWorld) -> None:
+    from calsync.services.integrations import IntegrationPatch, open_integrations
+
+    with open_integrations(world.settings) as service:  # no mapping at all: imports are stored as they came
+        service.update("acme", IntegrationPatch(appointment_activity=""))
+    good = Content.from_item(replace(event("Odd"), uid="odd-1")).text
+    broken = good.replace("BEGIN:VEVENT\r\n", "BEGIN:VEVENT\r\nPRIORITY:high\r\n", 1)
+    world.calendars.put_raw("tech1@acme.test", "odd-1.ics", broken)
+    world.add_in_calendar("tech1", replace(event("Fine"), uid="fine-1"))
+    world.sync()
+    with open_hub(world.settings) as hub:
+        feed = hub.feed("acme")
+    assert sorted(e.item.item.title for e in feed if e.item) == ["Fine", "Odd"]
+    odd = next(e.item for e in feed if e.item and e.item.item.title == "Odd")
+    assert "cannot be read" in odd.error
+
+
+def test_a_calendar_item_that_cannot_be_mapped_is_a_failed_line_of_the_job_and_the_rest_syncs(world: HubWorld) -> None:
+    good = Content.from_item(replace(event("Odd"), uid="odd-1")).text
+    broken = good.replace("BEGIN:VEVENT\r\n", "BEGIN:VEVENT\r\nPRIORITY:high\r\n", 1)
+    world.calendars.put_raw("tech1@acme.test", "odd-1.ics", broken)
+    world.add_in_calendar("tech1", replace(event("Fine"), uid="fine-1"))
+    run = world.sync()
+    lines = [line for o in run.outcomes if o.report for line in o.report.lines]
+    assert [(line.outcome, line.title) for line in lines if line.outcome != "done"] == [("error", "Odd")]
+    with open_hub(world.settings) as hub:
+        assert [e.item.item.title for e in hub.feed("acme") if e.item] == ["Fine"]
