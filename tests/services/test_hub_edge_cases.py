@@ -128,3 +128,17 @@ def test_a_calendar_item_that_cannot_be_mapped_is_a_failed_line_of_the_job_and_t
     assert [(line.outcome, line.title) for line in lines if line.outcome != "done"] == [("error", "Odd")]
     with open_hub(world.settings) as hub:
         assert [e.item.item.title for e in hub.feed("acme") if e.item] == ["Fine"]
+
+
+def test_held_deletions_wait_for_a_decision_even_when_the_guard_would_no_longer_hold_them(world: HubWorld) -> None:
+    world.push(*[(f"A{n}", "tech1", event(f"Visit {n}")) for n in range(10)])
+    world.sync()
+    for n in range(6):
+        world.remove("tech1", f"Visit {n}")
+    world.sync()  # 6 of 10: held
+    world.push(*[(f"N{n}", "tech1", event(f"New {n}")) for n in range(6)])  # 6 of 16 would not trip any more
+    world.sync()
+    world.sync()
+    assert not any(world.business_row(f"A{n}").deleted for n in range(6)), "a hold lapsed without a decision"
+    world.sync(allow_mass_delete=True)
+    assert all(world.business_row(f"A{n}").deleted for n in range(6))

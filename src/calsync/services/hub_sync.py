@@ -176,7 +176,13 @@ class _IntegrationRunner:
             try:
                 spec = self._spec(name, user, kind)
                 journal = _Journal(self.business, self.view.name, name, kind)
-                pair_options = replace(options, after_write=journal.after_write, rejected=self._rejected(name))
+                held = self._held(name)
+                pair_options = replace(
+                    options,
+                    after_write=journal.after_write,
+                    rejected=held if self.reject_held else frozenset(),
+                    held=frozenset() if self.reject_held or options.allow_mass_delete else held,
+                )
                 try:
                     report = sync_pair(spec, self.state, pair_options)
                 finally:
@@ -190,10 +196,8 @@ class _IntegrationRunner:
                 outcomes.append(outcome(error=exc))
         return outcomes
 
-    def _rejected(self, pair: str) -> frozenset[str]:
-        """The items whose deletion the pair's latest run held, when the admin rejects them (else none)."""
-        if not self.reject_held:
-            return frozenset()
+    def _held(self, pair: str) -> frozenset[str]:
+        """The items whose deletion the pair's latest run held (waiting for an admin's decision)."""
         latest = self.state.jobs(pair, limit=1)
         lines = self.state.job_lines(latest[0].id) if latest else iter(())
         return frozenset(line.ident for line in lines if line.outcome == "held")

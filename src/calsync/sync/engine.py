@@ -41,13 +41,19 @@ class PairSpec:
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """How to run: full or incremental, dry or for real, and the hooks a caller may attach."""
+    """How to run: full or incremental, dry or for real, and the hooks a caller may attach.
+
+    ``rejected``: items whose held deletion an admin rejected (created again where they were deleted);
+    ``held``: items whose deletion an earlier run held and no admin has decided on yet (held again, whatever the
+    guard says now: a hold waits for a decision, it does not lapse when other changes dilute the ratio).
+    """
 
     kind: JobKind = JobKind.INTERVAL
     full: bool = False
     dry_run: bool = False
     allow_mass_delete: bool = False
     rejected: frozenset[str] = frozenset()
+    held: frozenset[str] = frozenset()
     now: datetime | None = None
     owner: str = field(default_factory=run_owner)
     checkpoint_every: int = 200
@@ -166,6 +172,12 @@ class _Run:
         """Hold a side's deletions when they are more than its guard allows and the run was not told to allow."""
         if self.options.allow_mass_delete:
             return actions
+        actions = [
+            replace(a, kind=ActionKind.HOLD, rule=a.rule + "; still held: waiting for an admin to approve or reject")
+            if a.kind is ActionKind.DELETE and a.ident in self.options.held
+            else a
+            for a in actions
+        ]
         for side in (Side.A, Side.B):
             deletions = sum(1 for a in actions if a.kind is ActionKind.DELETE and a.target is side)
             total = len(links) + sum(1 for i in observations[side].view.seen if i not in links)
