@@ -142,3 +142,18 @@ def test_held_deletions_wait_for_a_decision_even_when_the_guard_would_no_longer_
     assert not any(world.business_row(f"A{n}").deleted for n in range(6)), "a hold lapsed without a decision"
     world.sync(allow_mass_delete=True)
     assert all(world.business_row(f"A{n}").deleted for n in range(6))
+
+
+def test_an_event_edited_in_the_old_calendar_while_reassigned_moves_without_a_second_business_item(
+    world: HubWorld,
+) -> None:
+    world.push(("E1", "tech1", event("Inspection")))
+    world.sync()
+    world.edit("tech1", "Inspection", location="Edited by tech1")
+    world.push(("E1", "tech2", event("Inspection")))
+    world.sync()
+    world.sync()
+    assert "Inspection" not in world.calendar("tech1")
+    assert "Inspection" in world.calendar("tech2")
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        assert [e for e in hub.feed("acme") if e.change is Change.CREATED] == []

@@ -309,8 +309,23 @@ def test_held_deletions_are_approved_or_rejected(world: HubWorld) -> None:
     assert not any(world.business_row(f"A{n}").deleted for n in range(8))
     for n in range(8):
         world.remove("tech1", f"Visit {n}")
+    world.sync()  # held again
+    assert not any(world.business_row(f"A{n}").deleted for n in range(8))
+    world.sync(allow_mass_delete=True)  # approves what the latest run held
+    assert all(world.business_row(f"A{n}").deleted for n in range(8))
+
+
+def test_approving_lets_through_only_what_was_held(world: HubWorld) -> None:
+    world.push(*[(f"A{n}", "tech1", event(f"Visit {n}")) for n in range(16)])
+    world.sync()
+    for n in range(8):
+        world.remove("tech1", f"Visit {n}")
+    world.sync()  # 8 of 16 held
+    for n in range(8, 16):
+        world.remove("tech1", f"Visit {n}")  # the rest of the calendar goes after the admin looked
     world.sync(allow_mass_delete=True)
     assert all(world.business_row(f"A{n}").deleted for n in range(8))
+    assert not any(world.business_row(f"A{n}").deleted for n in range(8, 16)), "unreviewed deletions went through"
 
 
 def test_a_preview_lists_what_would_happen_and_writes_nothing(world: HubWorld) -> None:

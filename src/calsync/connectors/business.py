@@ -130,6 +130,12 @@ class BusinessConnector:
             if row.business_id == business_id_for(owner, name, row.uid) and _has_attendees(row)
         ]
 
+    def moved_away(self, collection: str) -> Sequence[str]:
+        """UIDs of items the business side moved from this collection to another user's (a reassignment): a move,
+        not a deletion, so an edit left behind in the old calendar does not make a second business item."""
+        owner, name = split_collection(collection)
+        return self.store.moved_away(self.integration, owner, name)
+
     # -- writing ------------------------------------------------------------------------------------------------
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:

@@ -83,8 +83,9 @@ def sync_integration(
 
     Raises ``ConfigError`` for an unknown integration or user, before anything runs. ``connectors`` are used
     instead of building the integration's own (tests, and callers that keep them open).
-    ``allow_mass_delete`` lets deletions the guard would hold go through (approval); ``reject_mass_delete``
-    undoes them instead, creating each item again where it was deleted (rejection).
+    ``allow_mass_delete`` approves the deletions each pair's latest run held: they are made, and the guard still
+    weighs any other deletion; ``reject_mass_delete`` undoes them instead, creating each held item again where it
+    was deleted. Without either, held deletions stay held.
     """
     from calsync.state.business import open_business_store
 
@@ -98,13 +99,9 @@ def sync_integration(
     try:
         head = business.feed_head(integration)
         rules = HubRules.from_json(business.rules(integration))
-        run = _IntegrationRunner(view, business, state, built, rules, reject_held=reject_mass_delete)
-        options = RunOptions(
-            kind=kind,
-            full=full,
-            dry_run=dry_run,
-            allow_mass_delete=allow_mass_delete,
-        )
+        decision = "reject" if reject_mass_delete else "approve" if allow_mass_delete else ""
+        run = _IntegrationRunner(view, business, state, built, rules, decision=decision)
+        options = RunOptions(kind=kind, full=full, dry_run=dry_run)
         result = IntegrationRun(integration, [o for user in chosen for o in run.user(user, options)])
         if not dry_run:
             _announce(settings, integration, head, business.feed_head(integration), result)
@@ -158,7 +155,7 @@ class _IntegrationRunner:
     state: StateStore
     connectors: IntegrationConnectors
     rules: HubRules
-    reject_held: bool = False
+    decision: str = ""  # what an admin decided on the held deletions: "approve", "reject" or nothing yet
 
     def user(self, user: UserView, options: RunOptions) -> list[PairOutcome]:
         """The pairs of one user, each run on its own."""
@@ -180,8 +177,9 @@ class _IntegrationRunner:
                 pair_options = replace(
                     options,
                     after_write=journal.after_write,
-                    rejected=held if self.reject_held else frozenset(),
-                    held=frozenset() if self.reject_held or options.allow_mass_delete else held,
+                    rejected=held if self.decision == "reject" else frozenset(),
+                    approved=held if self.decision == "approve" else frozenset(),
+                    held=held if not self.decision else frozenset(),
                 )
                 try:
                     report = sync_pair(spec, self.state, pair_options)
@@ -254,6 +252,7 @@ class _IntegrationRunner:
             selection=self.rules.selection,
             now=datetime.now(UTC).timestamp(),
             kinds=_KINDS_OF[kind],
+            moved=frozenset(business.moved_away(collection_id(owner, kind.value))),
         )
         return PairPolicy(
             mode=Mode.TWO_WAY if two_way else Mode.A_TO_B_MERGE,

@@ -175,6 +175,24 @@ class SQLBusinessStore:
             )
             return [business_row(r) for r in conn.execute(stmt).mappings()]
 
+    def moved_away(self, integration: str, owner: str, collection: str) -> list[str]:
+        """UIDs of live items whose change log passed through this collection and that now live in another."""
+        here = select(business_log.c.business_id).where(
+            business_log.c.integration_id == business_items.c.integration_id,
+            business_log.c.business_id == business_items.c.business_id,
+            business_log.c.owner == owner,
+            business_log.c.collection == collection,
+        )
+        with self._db.read() as conn:
+            ident = self._id(conn, integration)
+            stmt = select(business_items.c.uid).where(
+                business_items.c.integration_id == ident,
+                business_items.c.deleted.is_(False),
+                (business_items.c.owner != owner) | (business_items.c.collection != collection),
+                here.exists(),
+            )
+            return list(conn.execute(stmt).scalars())
+
     def changes(self, integration: str, owner: str, collection: str, since: int) -> LoggedChanges:
         """Items logged for this collection after ``since``: still there (changed) or not (gone)."""
         with self._db.read() as conn:

@@ -182,6 +182,10 @@ class BusinessStore(Protocol):
         names attendees (a text search: the caller checks the content)."""
         ...
 
+    def moved_away(self, integration: str, owner: str, collection: str) -> list[str]:
+        """UIDs of items once in this collection that now live in another (reassigned by the business side)."""
+        ...
+
     def changes(self, integration: str, owner: str, collection: str, since: int) -> LoggedChanges:
         """What changed in one collection after cursor ``since``."""
         ...

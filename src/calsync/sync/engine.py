@@ -45,7 +45,8 @@ class RunOptions:
 
     ``rejected``: items whose held deletion an admin rejected (created again where they were deleted);
     ``held``: items whose deletion an earlier run held and no admin has decided on yet (held again, whatever the
-    guard says now: a hold waits for a decision, it does not lapse when other changes dilute the ratio).
+    guard says now: a hold waits for a decision, it does not lapse when other changes dilute the ratio);
+    ``approved``: items whose held deletion an admin approved (deleted; the guard still weighs the others).
     """
 
     kind: JobKind = JobKind.INTERVAL
@@ -54,6 +55,7 @@ class RunOptions:
     allow_mass_delete: bool = False
     rejected: frozenset[str] = frozenset()
     held: frozenset[str] = frozenset()
+    approved: frozenset[str] = frozenset()
     now: datetime | None = None
     owner: str = field(default_factory=run_owner)
     checkpoint_every: int = 200
@@ -179,11 +181,14 @@ class _Run:
             for a in actions
         ]
         for side in (Side.A, Side.B):
-            deletions = sum(1 for a in actions if a.kind is ActionKind.DELETE and a.target is side)
+            deletions = sum(1 for a in actions if self._unapproved_deletion(a) and a.target is side)
             total = len(links) + sum(1 for i in observations[side].view.seen if i not in links)
             if deletions and self.spec.policy.guard.trips(deletions, total):
                 actions = self._held(actions, side, deletions, total)
         return actions
+
+    def _unapproved_deletion(self, action: Action) -> bool:
+        return action.kind is ActionKind.DELETE and action.ident not in self.options.approved
 
     def _reject(self, actions: list[Action]) -> list[Action]:
         """Deletions an admin rejected (``RunOptions.rejected``) undone, whatever the guard says now: each item
@@ -209,7 +214,7 @@ class _Run:
         )
         return [
             replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
-            if a.kind is ActionKind.DELETE and a.target is side
+            if self._unapproved_deletion(a) and a.target is side
             else a
             for a in actions
         ]

@@ -23,6 +23,14 @@ def apply(action: Action, link: Link | None, a: SideView, b: SideView, rules: It
     ident = action.ident
     if ident in rules.calendar_owned:
         return _calendar_owned(action)
+    if ident in rules.moved and _undoes_a_removal_from_a(action):  # unlinked too: a copy a crash left behind
+        return Action(
+            ActionKind.DELETE,
+            ident,
+            Side.B,
+            "reassigned to another user by the business side: removed "
+            "from this calendar (an edit made here goes with it)",
+        )
     if kind in rules.business_placed:
         placed = _business_placed(action, link, b, kind)
         if placed is not None:
@@ -34,6 +42,14 @@ def apply(action: Action, link: Link | None, a: SideView, b: SideView, rules: It
             if reason:
                 return Action(ActionKind.SKIP, ident, action.target, reason)
     return action
+
+
+def _undoes_a_removal_from_a(action: Action) -> bool:
+    """Whether the action keeps an item in B that A no longer has here: re-creating it on A (an edit on B wins
+    over a deletion) or parking the link with B's copy kept."""
+    return (action.kind is ActionKind.CREATE and action.target is Side.A) or (
+        action.kind is ActionKind.PARK and action.park == Side.A.value
+    )
 
 
 def _calendar_owned(action: Action) -> Action:

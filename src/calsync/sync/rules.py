@@ -100,6 +100,8 @@ class ItemRules:
     - ``business_placed``: kinds the business side places in calendars (assignments, order lines): a deletion
       or decline in the calendar is undone, and the business side's deletion or reassignment always removes it;
     - ``selection`` of new items; ``now`` (POSIX seconds) is the time of the run for the "after now" checks;
+    - ``moved``: idents the business side moved to another user's collection (reassigned): they leave this
+      calendar, an edit made here with them;
     - ``kinds``: the kinds this pair carries (a calendar that holds events and tasks is read by both the events
       pair and the tasks pair; each takes only its own; empty: all).
     """
@@ -110,6 +112,7 @@ class ItemRules:
     selection: Selection = field(default_factory=Selection)
     now: float = 0.0
     kinds: frozenset[ItemKind] = frozenset()
+    moved: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
