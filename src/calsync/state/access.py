@@ -26,7 +26,7 @@ from calsync.state.access_port import (
     SubscriptionRecord,
     TokenRecord,
 )
-from calsync.state.db import Database, database_url
+from calsync.state.db import OwnDatabase
 from calsync.state.tables import api_tokens, integrations, webhook_outbox, webhook_subscriptions
 
 CLAIM_CANDIDATES = 16
@@ -40,19 +40,8 @@ def open_access_store(url_or_path: str | os.PathLike[str] | URL) -> SQLAccessSto
     return SQLAccessStore(url_or_path)
 
 
-class SQLAccessStore:
+class SQLAccessStore(OwnDatabase):
     """Tokens, subscriptions and the outbox on a SQLAlchemy database; thread-safe across calls."""
-
-    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
-        self._db = Database(database_url(url))
-        try:
-            self._db.ensure_schema()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SQLAccessStore({self._db.shown!r})"
 
     def integration_exists(self, name: str) -> bool:
         """Whether the integration ``name`` exists."""
@@ -215,10 +204,6 @@ class SQLAccessStore:
                 conn.execute(stmt.values(secret_enc=transform(row.secret_enc)))
                 count += 1
         return count
-
-    def close(self) -> None:
-        """Dispose of the connection pool."""
-        self._db.close()
 
     @staticmethod
     def _disable(conn: Connection, subscription_id: int, result: DeliveryResult) -> None:

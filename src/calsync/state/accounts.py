@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import URL, Connection, RowMapping, delete, select, update
 
 from calsync.state.accounts_port import AccountRecord, SessionRecord, SignInFailures
-from calsync.state.db import Database, database_url
+from calsync.state.db import OwnDatabase
 from calsync.state.tables import admin_accounts, admin_sessions, admin_sign_in_failures
 
 _SESSION_COLUMNS = (
@@ -30,19 +30,8 @@ def open_account_store(url_or_path: str | os.PathLike[str] | URL) -> SQLAccountS
     return SQLAccountStore(url_or_path)
 
 
-class SQLAccountStore:
+class SQLAccountStore(OwnDatabase):
     """Accounts, sessions and failed sign-ins on a SQLAlchemy database; thread-safe across calls."""
-
-    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
-        self._db = Database(database_url(url))
-        try:
-            self._db.ensure_schema()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SQLAccountStore({self._db.shown!r})"
 
     def add_account(self, username: str, password_hash: str, now: datetime) -> bool:
         """Insert an account unless the name is taken (checked in the same write transaction)."""
@@ -164,10 +153,6 @@ class SQLAccountStore:
         """Delete the row of ``username``."""
         with self._db.write() as conn:
             conn.execute(delete(admin_sign_in_failures).where(admin_sign_in_failures.c.username == username))
-
-    def close(self) -> None:
-        """Dispose of the connection pool."""
-        self._db.close()
 
     @staticmethod
     def _id(conn: Connection, username: str) -> int | None:

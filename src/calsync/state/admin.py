@@ -15,7 +15,7 @@ from sqlalchemy import URL, Connection, RowMapping, delete, select, update
 
 from calsync.model.users import UserOptions
 from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserRecord
-from calsync.state.db import Database, database_url
+from calsync.state.db import OwnDatabase
 from calsync.state.tables import USER_FLAGS, integration_users, integrations
 
 _RECORD_FIELDS = tuple(f.name for f in fields(IntegrationRecord))
@@ -26,19 +26,8 @@ def open_admin_store(url_or_path: str | os.PathLike[str] | URL) -> SQLAdminStore
     return SQLAdminStore(url_or_path)
 
 
-class SQLAdminStore:
+class SQLAdminStore(OwnDatabase):
     """Integrations and users on a SQLAlchemy database; thread-safe across calls."""
-
-    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
-        self._db = Database(database_url(url))
-        try:
-            self._db.ensure_schema()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SQLAdminStore({self._db.shown!r})"
 
     def add_integration(self, record: IntegrationRecord) -> None:
         """Insert ``record``; a taken name is a ``StateError`` (unique constraint)."""
@@ -118,10 +107,6 @@ class SQLAdminStore:
                     conn.execute(update(integrations).where(integrations.c.id == row["id"]).values(**changed))
                     count += len(changed)
         return count
-
-    def close(self) -> None:
-        """Dispose of the connection pool."""
-        self._db.close()
 
     @staticmethod
     def _id(conn: Connection, name: str) -> int | None:

@@ -44,7 +44,7 @@ from calsync.state.business_sql import (
     row_values,
     rows_by,
 )
-from calsync.state.db import Database, database_url
+from calsync.state.db import OwnDatabase
 from calsync.state.tables import business_feed, business_items, business_log, integration_rules, journal
 
 
@@ -53,19 +53,8 @@ def open_business_store(url_or_path: str | os.PathLike[str] | URL) -> SQLBusines
     return SQLBusinessStore(url_or_path)
 
 
-class SQLBusinessStore:
+class SQLBusinessStore(OwnDatabase):
     """Business items, change log, feed and journal on a SQLAlchemy database; thread-safe across calls."""
-
-    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
-        self._db = Database(database_url(url))
-        try:
-            self._db.ensure_schema()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SQLBusinessStore({self._db.shown!r})"
 
     # -- the business system's writes -------------------------------------------------------------------------
 
@@ -412,10 +401,6 @@ class SQLBusinessStore:
             ident = self._require(conn, integration)
             stmt = self._db.upsert(integration_rules, ["integration_id"])
             conn.execute(stmt.values(integration_id=ident, rules=rules, updated_at=datetime.now(UTC)))
-
-    def close(self) -> None:
-        """Release connections."""
-        self._db.close()
 
     # -- internals ----------------------------------------------------------------------------------------------
 

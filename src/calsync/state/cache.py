@@ -7,25 +7,16 @@ with the container and shared with strangers. Values are JSON text the caller wr
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
-from sqlalchemy import URL, delete, select
+from sqlalchemy import delete, select
 
-from calsync.state.db import Database, database_url
+from calsync.state.db import OwnDatabase
 from calsync.state.tables import connector_cache
 
 
-class SQLConnectorCache:
+class SQLConnectorCache(OwnDatabase):
     """Values by ``(namespace, key)``; opens its own engine, so close it (or use it for one operation)."""
-
-    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
-        self._db = Database(database_url(url))
-        try:
-            self._db.ensure_schema()
-        except BaseException:
-            self._db.close()
-            raise
 
     def get(self, namespace: str, key: str) -> str | None:
         """The value stored under the key, if any."""
@@ -48,7 +39,3 @@ class SQLConnectorCache:
             conn.execute(
                 delete(connector_cache).where(connector_cache.c.namespace == namespace, connector_cache.c.key == key)
             )
-
-    def close(self) -> None:
-        """Release connections."""
-        self._db.close()

@@ -271,3 +271,24 @@ def _postgres_engine(url: URL) -> Engine:
         raise ConfigError(
             f"PostgreSQL needs its driver: install calsync[postgres] ({exc})", where="state database"
         ) from exc
+
+
+class OwnDatabase:
+    """The base of a store that opens its own ``Database``: created or migrated on construction (and closed
+    again if that fails), released by ``close()``. Why each store has its own: the services use one without
+    the others (the web app the hub and access stores, the CLI one at a time)."""
+
+    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
+        self._db = Database(database_url(url))
+        try:
+            self._db.ensure_schema()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._db.shown!r})"
+
+    def close(self) -> None:
+        """Release the connections; later calls raise ``StateError``."""
+        self._db.close()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import URL, Connection, RowMapping, Select, delete, select, update
 
-from calsync.state.db import Database, database_url
+from calsync.state.db import OwnDatabase
 from calsync.state.notifications_port import GraphSubscriptionRecord
 from calsync.state.tables import graph_subscriptions, integrations
 
@@ -29,19 +29,8 @@ def open_notification_store(url_or_path: str | os.PathLike[str] | URL) -> SQLNot
     return SQLNotificationStore(url_or_path)
 
 
-class SQLNotificationStore:
+class SQLNotificationStore(OwnDatabase):
     """Graph subscriptions on a SQLAlchemy database; thread-safe across calls."""
-
-    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
-        self._db = Database(database_url(url))
-        try:
-            self._db.ensure_schema()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SQLNotificationStore({self._db.shown!r})"
 
     def graph_subscriptions(self) -> list[GraphSubscriptionRecord]:
         """Every subscription, by integration name and business user."""
@@ -86,10 +75,6 @@ class SQLNotificationStore:
         with self._db.write() as conn:
             stmt = delete(graph_subscriptions).where(_gs.subscription_id == subscription_id)
             return bool(conn.execute(stmt).rowcount)
-
-    def close(self) -> None:
-        """Dispose of the connection pool."""
-        self._db.close()
 
 
 def _integration_id(conn: Connection, name: str) -> int | None:

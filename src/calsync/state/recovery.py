@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import URL, func, select, update
 
-from calsync.state.db import Database, database_url
+from calsync.state.db import OwnDatabase
 from calsync.state.recovery_port import INTERRUPTED, Interrupted
 from calsync.state.store import JobOutcome, owner_is_dead
 from calsync.state.tables import jobs, locks
@@ -31,19 +31,8 @@ def open_job_recovery(url_or_path: str | os.PathLike[str] | URL) -> SQLJobRecove
     return SQLJobRecovery(url_or_path)
 
 
-class SQLJobRecovery:
+class SQLJobRecovery(OwnDatabase):
     """Finds and closes orphaned jobs; thread-safe across calls."""
-
-    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
-        self._db = Database(database_url(url))
-        try:
-            self._db.ensure_schema()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SQLJobRecovery({self._db.shown!r})"
 
     def interrupt_orphans(self, at: datetime, message: str = INTERRUPTED) -> list[Interrupted]:
         """Close the running jobs whose run cannot still be going (see the module's docstring)."""
@@ -66,10 +55,6 @@ class SQLJobRecovery:
             if _orphaned(held.get(f"pair:{row.pair}"), superseded=newest.get(row.pair, row.id) > row.id)
         ]
         return [job for job in orphans if self._close(job.id, at, message)]
-
-    def close(self) -> None:
-        """Dispose of the connection pool."""
-        self._db.close()
 
     def _close(self, job_id: int, at: datetime, message: str) -> bool:
         values = {"outcome": JobOutcome.FAILED.value, "finished_at": at, "message": message}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import URL, Connection, Row, delete, exists, insert, or_, select, update
 
 from calsync.errors import StateError
-from calsync.state.db import Database, database_url
+from calsync.state.db import OwnDatabase
 from calsync.state.schedule_port import (
     IntegrationPlan,
     JobTotal,
@@ -54,19 +54,8 @@ def open_schedule_store(url_or_path: str | os.PathLike[str] | URL) -> SQLSchedul
     return SQLScheduleStore(url_or_path)
 
 
-class SQLScheduleStore:
+class SQLScheduleStore(OwnDatabase):
     """The scheduler's state on a SQLAlchemy database; thread-safe across calls."""
-
-    def __init__(self, url: str | os.PathLike[str] | URL) -> None:
-        self._db = Database(database_url(url))
-        try:
-            self._db.ensure_schema()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __repr__(self) -> str:
-        return f"SQLScheduleStore({self._db.shown!r})"
 
     # -- integrations and their schedule ------------------------------------------------------------------------
 
@@ -302,10 +291,6 @@ class SQLScheduleStore:
         query = select(jobs).where(jobs.c.finished_at >= since).order_by(jobs.c.started_at, jobs.c.id)
         with self._db.read() as conn:
             return [JobTotal(row.started_at, _outcome(row), _counts(row)) for row in conn.execute(query).all()]
-
-    def close(self) -> None:
-        """Dispose of the connection pool."""
-        self._db.close()
 
     # -- helpers ------------------------------------------------------------------------------------------------
 
