@@ -102,7 +102,7 @@ def test_a_webhook_is_added_with_its_secret_shown_once_and_delivers_signed(
         access.webhooks.enqueue("acme", EventType.CHANGES, {"cursor": 7}, "evt-1")
     delivered = run(settings, "webhooks", "deliver", hidden=(secret,))
     assert "Delivered 1, retrying 0, failed 0" in delivered.output
-    assert "INFO calsync.services.access: delivered event evt-1 to webhook 1" in delivered.output
+    assert "INFO calsync.services.webhooks: delivered event evt-1 to webhook 1" in delivered.output
     got = receiver.received[0]
     assert verify_signature(secret, got.headers["Calsync-Signature"], got.body, time.time())
     assert run(settings, "webhooks", "remove", "1", "-i", "acme").exit_code == 0
