@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 from typer.core import TyperGroup
 
-from calsync.cli import access, accounts, admin, hub, serve
+from calsync.cli import access, accounts, admin, hub, presence, serve
 from calsync.errors import CalsyncError
 
 if TYPE_CHECKING:
@@ -218,3 +218,4 @@ accounts.register(app)
 access.register(app)
 hub.register(app)
 serve.register(app)
+presence.register(app)
