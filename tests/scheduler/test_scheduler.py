@@ -259,3 +259,37 @@ def test_a_request_is_a_plain_json_document_for_a_distributed_queue() -> None:
 
     request = RunRequest("acme", JobKind.FULL, full=True, users=("T1",), request_ids=(3, 4))
     assert RunRequest.from_args(json.loads(json.dumps(request.as_args()))) == request
+
+
+def test_a_refused_mailbox_in_a_one_user_run_does_not_take_the_integration_offline(rig: Rig) -> None:
+    rig.add("acme", full=0)
+    rig.tick()  # the first turn: both users fine
+    jobs = JobService(rig.store, rig.schedule, rig.schedule, clock=rig.clock, wake=rig.scheduler.wake)
+    rig.runner.errors["T1"] = AuthError("403 ErrorAccessDenied: T1 is outside the application access policy")
+    jobs.sync_now("acme", "T1")
+    rig.tick()
+    entry = rig.schedule.entry("acme")
+    assert entry.online is True and entry.failures == 0, entry
+    assert rig.schedule.backoffs("acme")["T1"].failures == 1
+    rig.clock.advance(20)
+    rig.tick()
+    last = rig.runner.calls[-1]  # the next interval turn still runs T2
+    assert last.users is None or "T2" in last.users
+
+
+def test_a_turn_that_meets_a_running_manual_run_waits_for_it_instead_of_being_skipped(rig: Rig) -> None:
+    rig.add("acme", full=0)
+    rig.tick()
+    rig.clock.advance(20)
+    jobs = JobService(rig.store, rig.schedule, rig.schedule, clock=rig.clock, wake=rig.scheduler.wake)
+    rig.runner.gate = threading.Event()
+    jobs.sync_now("acme", "T1")  # a change notification, say, just before the turn
+    rig.scheduler.tick()
+    rig.wait_for_calls(2)
+    rig.clock.advance(1)
+    rig.scheduler.tick()  # the manual run is still going: the due turn waits, it is not skipped
+    rig.runner.gate.set()
+    rig.drain()
+    rig.tick()
+    assert [c.kind for c in rig.runner.calls] == [JobKind.INTERVAL, JobKind.MANUAL, JobKind.INTERVAL]
+    assert not [job for job in rig.store.jobs() if job.outcome is JobOutcome.SKIPPED]

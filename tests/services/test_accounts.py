@@ -182,3 +182,36 @@ def test_open_accounts_uses_the_configured_database(tmp_path: Path) -> None:
         accounts.add("ann", Secret(PASSWORD))
     with open_accounts(settings) as accounts:
         assert [view.username for view in accounts.accounts()] == ["ann"]
+
+
+def test_parallel_guesses_cannot_pass_the_lock_while_the_hash_runs(
+    service: AccountService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from calsync.services import accounts
+
+    service.add("admin", Secret("correct horse battery"))
+    checked: list[str] = []
+    real = accounts.verify_password
+
+    def slow(password: str, stored: str) -> bool:
+        checked.append(password)
+        time.sleep(0.05)  # the window the race used: the hash is slow
+        return real(password, stored)
+
+    monkeypatch.setattr(accounts, "verify_password", slow)
+    start = threading.Barrier(20)
+
+    def guess(n: int) -> None:
+        start.wait()
+        service.sign_in("admin", f"guess {n}")
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checked) <= accounts.MAX_FAILURES, f"{len(checked)} guesses were checked"
+    assert service.sign_in("admin", "correct horse battery").outcome is accounts.SignInOutcome.LOCKED

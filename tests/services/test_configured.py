@@ -43,6 +43,8 @@ def test_configured_integrations_are_added_then_updated(tmp_path: Path, monkeypa
     config.write_text(CONFIG.format(days_back=20), encoding="utf-8")
     second = apply_configured_integrations(load_settings(config))
     assert (second.added, second.updated) == ((), ("acme",))
+    third = apply_configured_integrations(load_settings(config))  # an unchanged file is not an admin's edit
+    assert (third.added, third.updated) == ((), ())
     with open_integrations(load_settings(config)) as service:
         view = service.get("acme")
         assert (view.connection_type, view.url, view.days_back, view.has_password) == (

@@ -120,11 +120,14 @@ class RunRecorder:
         self._note_mailboxes(plan, started, tally)
         outcome = tally.outcome()
         failures, until, reason = entry.failures, entry.backoff_until, entry.offline_reason
-        if outcome is not JobOutcome.SKIPPED:  # (every pair held by another run: nothing learnt)
+        # A run of some users (sync now of one user, a notification) speaks for their mailboxes only: one refused
+        # mailbox must not take the whole integration offline, nor one good one clear its back-off.
+        whole = not request.users or set(plan.users) <= set(request.users)
+        if outcome is not JobOutcome.SKIPPED and whole:  # (every pair held by another run: nothing learnt)
             failures = entry.failures + 1 if outcome is JobOutcome.FAILED else 0
             until = started + cadence.backoff(plan, failures, self._cap) if failures else None
             reason = _plain(tally.refused[0].error) if tally.refused and not tally.ran else ""
-        full = request.full and outcome in (JobOutcome.COMPLETED, JobOutcome.WARNINGS)
+        full = whole and request.full and outcome in (JobOutcome.COMPLETED, JobOutcome.WARNINGS)
         note = RunNote(
             started_at=started,
             outcome=outcome,

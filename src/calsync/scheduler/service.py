@@ -110,6 +110,7 @@ class Scheduler:
         self.owner = owner or run_owner()
         self._leader: bool | None = None  # unknown until the first tick, so the first answer is logged
         self._pruned_at: datetime | None = None
+        self._manual: set[str] = set()  # integrations whose running run is a "sync now": their turns wait for it
         self._wake = threading.Event()
         self._duties = tuple(duties)
         self._recovery = recovery
@@ -121,6 +122,7 @@ class Scheduler:
         if not self._hold_lease():
             return TickReport(leader=False)
         tick = _Tick(self._clock(), set(self._queue.busy()))
+        self._manual &= tick.busy
         housekeeping = self._housekeeping_due(tick.now)
         pruned = self._prune(tick.now) if housekeeping else 0
         interrupted = self._recover(tick.now) if took or housekeeping else 0
@@ -202,6 +204,7 @@ class Scheduler:
             tick.busy.add(plan.name)
             tick.requested.add(plan.name)
             tick.submitted.append(request)
+            self._manual.add(plan.name)
 
     def _turn(self, plan: IntegrationPlan, entry: ScheduleEntry, tick: _Tick) -> None:
         turn = cadence.turn(plan, entry, tick.now)
@@ -210,8 +213,10 @@ class Scheduler:
             if entry.next_run_at != due:
                 self._schedule.note_next_run(plan.name, due)
             return
-        if plan.name in tick.requested:
-            return  # a manual run was just queued: the turn waits for it rather than being skipped
+        if plan.name in tick.requested or plan.name in self._manual:
+            # a manual run (sync now, a change notification) is queued or going: the turn waits for it and runs
+            # when it ends, instead of being skipped for a whole interval
+            return
         next_at = turn.next_at
         if plan.name in tick.busy:
             self._record_skip(plan.name, turn)

@@ -121,16 +121,23 @@ class AccountService:
         """Check the name and password and open a session; count a failure and lock the name after too many."""
         name = username.strip().lower()
         now = self._clock()
+        # The attempt is counted before the lock is looked at and the password checked (and uncounted when it
+        # was right): checking first let parallel guesses all pass the lock test while the slow hash ran.
+        attempts = self._store.count_failure(name, now)
         held = self._store.failures(name)
         if held is not None and held.locked_until is not None and held.locked_until > now:
             return SignIn(SignInOutcome.LOCKED, locked_until=held.locked_until)
+        if attempts > MAX_FAILURES:
+            self._store.lock(name, now + LOCK_FOR, now)
+            return SignIn(SignInOutcome.LOCKED, locked_until=now + LOCK_FOR)
         account = self._store.account(name)
         if account is None:
             verify_password(password, _dummy_hash())  # the same work as a real check
         elif verify_password(password, account.password_hash):
             self._store.clear_failures(name)
             return SignIn(SignInOutcome.SIGNED_IN, session=self._open_session(name, now))
-        if self._store.count_failure(name, now) >= MAX_FAILURES:
+        counted = self._store.failures(name)
+        if counted is not None and counted.failures >= MAX_FAILURES:
             self._store.lock(name, now + LOCK_FOR, now)
             logger.warning("admin sign-in locked for %s after %d failures", name, MAX_FAILURES)
             return SignIn(SignInOutcome.LOCKED, locked_until=now + LOCK_FOR)

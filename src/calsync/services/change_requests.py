@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from calsync.config import Settings
 from calsync.errors import ConfigError
 from calsync.services.jobs import JobService
-from calsync.state.schedule_port import ScheduleStore
+from calsync.state.schedule_port import ScheduleEntry, ScheduleStore
 
 __all__ = ["CLOCK_SKEW", "RunRequests", "Wanted", "stored_users"]
 
@@ -81,14 +81,29 @@ class RunRequests:
 
 
 def stored_users(settings: Settings, connection_type: str = "graph") -> list[Wanted]:
-    """Every user of an integration of ``connection_type`` in the state database who syncs appointments."""
+    """Every user who syncs appointments, of the integrations of ``connection_type`` that are neither offline nor
+    backing off. Why leave those out: a subscription or a pull opens the mailbox with the service account, and an
+    offline integration's credentials are refused; asking again every minute locks an Active Directory account."""
     from calsync.services.integrations import open_integrations
+    from calsync.services.jobs import open_schedule
 
-    with open_integrations(settings) as service:
-        views = [view for view in service.integrations() if view.connection_type == connection_type]
-        return [
-            Wanted(v.name, u.business_user, u.mailbox)
-            for v in views
-            for u in service.users(v.name)
-            if u.flags.appointments
-        ]
+    now = datetime.now(UTC)
+    schedule = open_schedule(settings)
+    try:
+        with open_integrations(settings) as service:
+            views = [view for view in service.integrations() if view.connection_type == connection_type]
+            resting = {v.name for v in views if _resting(schedule.entry(v.name), now)}
+            return [
+                Wanted(v.name, u.business_user, u.mailbox)
+                for v in views
+                if v.name not in resting
+                for u in service.users(v.name)
+                if u.flags.appointments
+            ]
+    finally:
+        schedule.close()
+
+
+def _resting(entry: ScheduleEntry, now: datetime) -> bool:
+    """Whether an integration is offline (credentials refused) or backing off after failed runs."""
+    return bool(entry.offline_reason) or (entry.backoff_until is not None and entry.backoff_until > now)

@@ -26,7 +26,16 @@ from calsync.config import (
 )
 from calsync.crypto import Secret
 from calsync.errors import ConfigError
-from calsync.services.integrations import IntegrationInput, IntegrationPatch, UserPatch, open_integrations
+from calsync.services.integrations import (
+    Credentials,
+    IntegrationInput,
+    IntegrationPatch,
+    IntegrationView,
+    UserPatch,
+    open_integrations,
+)
+
+_SECRETS = ("password", "client_secret", "certificate")
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +58,10 @@ def apply_configured_integrations(settings: Settings) -> Applied:
         for integration in settings.integrations:
             given = _input(integration, settings.connection(integration.calendar))
             if integration.name in known:
-                service.update(integration.name, _patch(given))
-                updated.append(integration.name)
+                patch = _changes(given, service.get(integration.name), service.credentials(integration.name))
+                if patch is not None:  # an unchanged file touches nothing (an edit brings an offline one back)
+                    service.update(integration.name, patch)
+                    updated.append(integration.name)
             else:
                 service.add(given)
                 added.append(integration.name)
@@ -124,7 +135,22 @@ def _secret(reveal: Callable[[], str], where: str) -> Secret:
         raise ConfigError(f"{exc}", where=where) from None
 
 
-def _patch(given: IntegrationInput) -> IntegrationPatch:
-    """Everything the file says, as a patch (a secret the file does not give is left as stored)."""
+def _changes(given: IntegrationInput, view: IntegrationView, secrets: Credentials) -> IntegrationPatch | None:
+    """What the file says differently from what is stored, as a patch; ``None`` when nothing differs.
+
+    Why not always update: an update is an admin's edit, and an edit brings an offline integration back to try
+    its credentials again; re-applying an unchanged file at every start would do that at every restart.
+    """
     names = {f.name for f in fields(IntegrationPatch)}
-    return IntegrationPatch(**{f.name: getattr(given, f.name) for f in fields(given) if f.name in names})
+    changed: dict[str, object] = {}
+    for f in fields(given):
+        if f.name not in names:
+            continue
+        value = getattr(given, f.name)
+        stored = getattr(secrets, f.name) if f.name in _SECRETS else getattr(view, f.name, None)
+        if f.name in _SECRETS:
+            if value is not None and (stored is None or stored.reveal() != value.reveal()):
+                changed[f.name] = value
+        elif value != stored:
+            changed[f.name] = value
+    return IntegrationPatch(**changed) if changed else None  # type: ignore[arg-type]
