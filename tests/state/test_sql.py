@@ -267,12 +267,25 @@ def test_racing_stores_get_exactly_one_lock(backend: Backend) -> None:
     assert len(refused) == racers - 1
 
 
+def test_a_long_run_keeps_its_lock_by_renewing_it(backend: Backend, store: SQLStore) -> None:
+    other = open_store(backend.url)
+    try:
+        with store.lock_pair("p", "long run", ttl_seconds=0.6):
+            time.sleep(1.5)  # well past the TTL: renewed every 0.2 s
+            with pytest.raises(PairLocked, match="long run"), other.lock_pair("p", "second"):
+                pass
+        assert backend.scalar("SELECT count(*) FROM locks") == 0
+    finally:
+        other.close()
+
+
 def test_an_expired_lock_is_taken_over_and_its_old_owner_does_not_release_it(backend: Backend, store: SQLStore) -> None:
     other = open_store(backend.url)
     try:
         with ExitStack() as taken_over:
-            with store.lock_pair("p", "slow", ttl_seconds=0.3):
-                time.sleep(0.5)
+            with store.lock_pair("p", "slow", ttl_seconds=60):
+                # the holder stopped renewing (its machine froze, say): the lease ran out
+                backend.scalar("UPDATE locks SET expires_at = :past", past=datetime(2000, 1, 1))
                 taken_over.enter_context(other.lock_pair("p", "next", ttl_seconds=60))
             assert backend.scalar("SELECT owner FROM locks") == "next"
             with pytest.raises(PairLocked, match="next"), store.lock_pair("p", "third"):

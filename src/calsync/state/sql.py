@@ -23,7 +23,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from sqlalchemy import URL, Connection, Row, delete, func, insert, select, updat
 from calsync.errors import PairLocked, StateError
 from calsync.model.refs import Side
 from calsync.state.db import Database, database_url, translate_errors
+from calsync.state.lease import Lease, Renewer
 from calsync.state.store import ItemLine, JobKind, JobOutcome, JobRecord, Link, Pending, SideStatus, owner_is_dead
 from calsync.state.tables import job_lines, jobs, links, locks, pairs, sync_tokens
 
@@ -55,13 +56,6 @@ _LINE_NAMES = tuple(field.name for field in fields(ItemLine))
 def open_store(url_or_path: str | os.PathLike[str] | URL) -> SQLStore:
     """Open (and create or migrate, when needed) the state store at a URL or SQLite file path."""
     return SQLStore(database_url(url_or_path))
-
-
-@dataclass(frozen=True, slots=True)
-class _Lease:
-    name: str
-    owner: str
-    expires_at: datetime
 
 
 class SQLStore:
@@ -108,18 +102,21 @@ class SQLStore:
         """Hold the lease ``pair:<name>`` for the block.
 
         Raises ``PairLocked`` at once if another owner's lease has not expired; a lease is not re-entrant, so
-        the same owner is refused too. Leaving the block deletes the lease only if it is still ours (it may
-        have expired and been taken over). There is no renewal: choose ``ttl_seconds`` above the longest run.
+        the same owner is refused too. While the block runs, a thread renews the lease every third of
+        ``ttl_seconds``, so a run longer than the TTL keeps it (a crashed run's lease still expires: nothing renews
+        it). Leaving the block deletes the lease only if it is still ours (it may have been taken over).
         """
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, not {ttl_seconds}")
         lease = self._acquire(f"pair:{name}", owner, ttl_seconds, what=f"pair {name!r}")
+        renewer = Renewer(self._renew, lease, ttl_seconds)
+        renewer.start()
         try:
             yield
         finally:
-            self._release(lease)
+            self._release(renewer.stop())
 
-    def _acquire(self, name: str, owner: str, ttl_seconds: float, *, what: str) -> _Lease:
+    def _acquire(self, name: str, owner: str, ttl_seconds: float, *, what: str) -> Lease:
         try:
             return self._try_acquire(name, owner, ttl_seconds, what=what)
         except PairLocked as locked:
@@ -132,10 +129,10 @@ class SQLStore:
         logger.warning("took over the lease %s of %s, which is no longer running", name, holder)
         return self._try_acquire(name, owner, ttl_seconds, what=what)
 
-    def _try_acquire(self, name: str, owner: str, ttl_seconds: float, *, what: str) -> _Lease:
+    def _try_acquire(self, name: str, owner: str, ttl_seconds: float, *, what: str) -> Lease:
         with self._db.write() as conn:
             now = self._db.now(conn)
-            lease = _Lease(name, owner, now + timedelta(seconds=ttl_seconds))
+            lease = Lease(name, owner, now + timedelta(seconds=ttl_seconds))
             stmt = self._db.upsert(locks, ("name",), where=locks.c.expires_at <= now)
             row = {"name": name, "owner": owner, "expires_at": lease.expires_at}
             # Only UPDATE and DELETE keep their row count unasked; the upsert's says whether it took the row.
@@ -145,7 +142,18 @@ class SQLStore:
         held_by = f"{holder.owner!r} until {holder.expires_at:%Y-%m-%d %H:%M:%S} UTC" if holder else "another run"
         raise PairLocked(f"{what} is locked by {held_by}", holder=holder.owner if holder else "")
 
-    def _release(self, lease: _Lease) -> None:
+    def _renew(self, lease: Lease, ttl_seconds: float) -> Lease | None:
+        """The lease moved ``ttl_seconds`` past now, if it is still ours; ``None`` when it was lost."""
+        with self._db.write() as conn:
+            renewed = Lease(lease.name, lease.owner, self._db.now(conn) + timedelta(seconds=ttl_seconds))
+            done = conn.execute(
+                update(locks)
+                .where(locks.c.name == lease.name, locks.c.owner == lease.owner, locks.c.expires_at == lease.expires_at)
+                .values(expires_at=renewed.expires_at)
+            )
+        return renewed if done.rowcount == 1 else None
+
+    def _release(self, lease: Lease) -> None:
         with self._db.write() as conn:
             conn.execute(
                 delete(locks).where(
