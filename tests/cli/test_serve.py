@@ -78,7 +78,7 @@ def test_worker_schedules_until_sigterm_then_gives_its_lease_up(config: Path) ->
         holder = wait_for_lease(config.parent / "state.db")
     finally:
         lines = stop(worker, signal.SIGTERM)
-    assert holder.endswith(f":{worker.pid}")
+    assert f":{worker.pid}:" in holder  # host:pid:incarnation
     messages = [line["message"] for line in lines]
     assert any("holds the lease" in m for m in messages)
     assert any("SIGTERM received" in m for m in messages)
@@ -103,11 +103,11 @@ def test_a_second_worker_on_the_same_database_waits(config: Path) -> None:
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(60) == 0
-        assert wait_for_lease(config.parent / "state.db").endswith(f":{first.pid}")
+        assert f":{first.pid}:" in wait_for_lease(config.parent / "state.db")
     finally:
         stop(first, signal.SIGTERM)
     waits = [json.loads(line)["message"] for line in log.read_text(encoding="utf-8").splitlines()]
-    assert any(f":{first.pid} holds the lease" in message for message in waits)
+    assert any(f":{first.pid}:" in message and "holds the lease" in message for message in waits)
 
 
 def test_serve_answers_http_and_runs_the_scheduler_until_sigint(config: Path) -> None:
@@ -123,7 +123,7 @@ def test_serve_answers_http_and_runs_the_scheduler_until_sigint(config: Path) ->
                 assert server.poll() is None and time.monotonic() < deadline, "the server did not come up"
                 time.sleep(0.1)
         assert health.json()["status"] == "ok"
-        assert wait_for_lease(config.parent / "state.db").endswith(f":{server.pid}")
+        assert f":{server.pid}:" in wait_for_lease(config.parent / "state.db")
     finally:
         lines = stop(server, signal.SIGINT)
     loggers = {line["logger"] for line in lines}

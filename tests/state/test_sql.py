@@ -406,3 +406,16 @@ def test_a_lease_left_by_a_killed_process_on_this_host_is_taken_over(store: SQLS
         held.enter_context(store.lock_pair("q", f"{host}:1"))  # a process that is running
         with pytest.raises(PairLocked), store.lock_pair("q", "rerun"):
             pass
+
+
+def test_a_lease_of_this_pid_from_an_earlier_process_is_taken_over(store: SQLStore) -> None:
+    """A restarted container keeps its host name and is PID 1 again: the old incarnation's lease is void."""
+    import os
+    import socket
+
+    from calsync.state.store import owner_is_dead, run_owner
+
+    earlier = f"{socket.gethostname()}:{os.getpid()}:0ldrun00"
+    assert owner_is_dead(earlier) and not owner_is_dead(run_owner())
+    with store.lock_pair("p", earlier, ttl_seconds=3600), store.lock_pair("p", run_owner()):
+        pass  # taken over at once, not after an hour

@@ -14,6 +14,7 @@ because every create is idempotent by identity and the plan recognises a side th
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -197,20 +198,33 @@ class StateStore(Protocol):
         ...
 
 
+_INCARNATION = secrets.token_hex(4)
+"""Tells this process from an earlier one with the same host name and PID (a restarted container is PID 1 again)."""
+
+
 def run_owner() -> str:
-    """The owner name of a run in this process: ``host:pid``, so a lease left by a killed run can be recognised."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """The owner name of a run in this process: ``host:pid:incarnation``, so a lease left by a killed run can be
+    recognised, also by its own restarted container."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_INCARNATION}"
 
 
 def owner_is_dead(owner: str) -> bool:
-    """Whether ``owner`` (``host:pid``) was a process on this machine that is no longer running.
+    """Whether ``owner`` (``host:pid:incarnation``, or an older ``host:pid``) was a process on this machine that is
+    no longer running.
 
     Why: a run killed with SIGKILL cannot release its lease, and an hour-long lease would then block every rerun.
-    Only a process of this host can be checked; another machine's lease waits for its expiry.
+    Only a process of this host can be checked; another machine's lease waits for its expiry. A lease of this
+    very PID under another incarnation was left by an earlier process (a restarted container): it is dead too.
     """
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+    parts = owner.split(":")
+    if len(parts) >= 3 and parts[-2].isdigit():
+        host, pid, incarnation = ":".join(parts[:-2]), parts[-2], parts[-1]
+    else:
+        host, pid, incarnation = owner.rpartition(":")[0], owner.rpartition(":")[2], ""
+    if host != socket.gethostname() or not pid.isdigit():
         return False
+    if int(pid) == os.getpid():
+        return bool(incarnation) and incarnation != _INCARNATION
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
