@@ -112,3 +112,12 @@ def test_shutdown_gives_up_after_its_bound_and_names_what_still_runs(handler: Ga
 def test_at_least_one_worker() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         InProcessQueue(lambda request: None, workers=0)
+
+
+def test_shutdown_tells_which_queued_requests_it_dropped(handler: Gated) -> None:
+    queue = InProcessQueue(handler, workers=1)
+    first, second = run("a"), run("b")
+    assert queue.submit(first) and queue.submit(second)
+    wait_for(lambda: len(handler.started) == 1)
+    assert queue.shutdown(0.1) == {first.key}
+    assert queue.dropped() == [second]

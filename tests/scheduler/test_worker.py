@@ -100,3 +100,21 @@ def test_the_real_hub_syncs_an_integration_on_schedule(tmp_path: Path) -> None:
     finally:
         store.close()
     assert pairs["acme/tech1/events"] == (JobKind.FULL, JobOutcome.COMPLETED)
+
+
+def test_a_turn_whose_run_was_dropped_at_stop_is_due_again_after_a_restart(rig: Rig) -> None:
+    rig.add("acme", full=0)
+    rig.add("beta", full=0)  # one worker: beta's run waits in the queue behind acme's
+    rig.runner.gate = threading.Event()
+    running = process(rig, grace=0.2)
+    running.start()
+    wait_for(lambda: rig.runner.calls)
+    wait_for(lambda: rig.schedule.entry("acme").last_turn_at and rig.schedule.entry("beta").last_turn_at)
+    waiting = "beta" if rig.runner.calls[0].integration == "acme" else "acme"
+    noted = rig.schedule.entry(waiting).last_turn_at
+    assert noted is not None
+    running.stop()  # the queued run is dropped before it started
+    rig.runner.gate.set()
+    entry = rig.schedule.entry(waiting)
+    assert entry.last_turn_at is not None and entry.last_turn_at < noted  # its turn is due again
+    assert entry.next_run_at == noted

@@ -37,6 +37,7 @@ class InProcessQueue:
         self._running: set[str] = set()
         self._changed = threading.Condition()
         self._closed = False
+        self._dropped: list[RunRequest] = []
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{n}", daemon=True) for n in range(1, workers + 1)
         ]
@@ -61,7 +62,14 @@ class InProcessQueue:
         """Refuse new requests, drop the queued ones, wait up to ``timeout`` for the running ones."""
         with self._changed:
             self._closed = True
-            self._keys &= self._running  # queued requests are dropped by the workers below
+            self._keys &= self._running  # queued requests are dropped here; a worker that races for one drops it too
+            while True:
+                try:
+                    waiting = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is not None:
+                    self._dropped.append(waiting)
         for _ in self._threads:
             self._pending.put(None)
         deadline = time.monotonic() + max(0.0, timeout)
@@ -73,11 +81,17 @@ class InProcessQueue:
             logger.warning("stopping with runs still going: %s", ", ".join(sorted(still)))
         return still
 
+    def dropped(self) -> list[RunRequest]:
+        """The requests ``shutdown`` dropped before they started."""
+        with self._changed:
+            return list(self._dropped)
+
     def _work(self) -> None:
         while (request := self._pending.get()) is not None:
             with self._changed:
                 if self._closed:
-                    continue  # dropped: the scheduler runs it again at its next turn
+                    self._dropped.append(request)  # dropped: the scheduler makes its turn due again
+                    continue
                 self._running.add(request.key)
             try:
                 self._handler(request)

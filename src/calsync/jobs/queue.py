@@ -89,3 +89,7 @@ class JobQueue(Protocol):
         the process; the engine's write-ahead records make a cut-off run safe to resume on the next turn.
         """
         ...
+
+    def dropped(self) -> list[RunRequest]:
+        """The requests ``shutdown`` dropped before they started (the scheduler makes their turns due again)."""
+        ...

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from calsync.config import Settings
 from calsync.errors import StateError
-from calsync.jobs.queue import JobQueue
+from calsync.jobs.queue import JobQueue, RunRequest
+from calsync.scheduler import cadence
 from calsync.scheduler.duties import InBackground, WebhookDelivery
 from calsync.scheduler.runner import Clock, IntegrationResult, IntegrationRunner, RunRecorder
 from calsync.scheduler.service import Scheduler, SchedulerConfig
@@ -157,11 +158,24 @@ class SchedulerProcess:
         self._thread.join()
         deadline = time.monotonic() + self.options.grace_seconds
         still = self._queue.shutdown(self.options.grace_seconds)
+        self._turns_due_again(self._queue.dropped())
         settled = [duty.join(max(0.0, deadline - time.monotonic())) for duty in self.duties]
         if not still and all(settled):  # a chore cut off is safe: a webhook is sent again, a subscription renewed
             self._close_stores()  # with runs still going, their stores stay open until the process ends
         logger.info("scheduler %s stopped", self.scheduler.owner)
         return still
+
+    def _turns_due_again(self, dropped: list[RunRequest]) -> None:
+        """Turns whose runs were dropped before they started are due again (at the next start), instead of
+        waiting a whole interval; manual requests stay in the database anyway."""
+        turns = [request for request in dropped if request.due_at is not None]
+        if not turns or self._schedule is None:
+            return
+        plans = {plan.name: plan for plan in self._schedule.plans()}
+        for request in turns:
+            plan = plans.get(request.integration)
+            if plan is not None and request.due_at is not None:
+                self._schedule.note_turn(plan.name, request.due_at - cadence.interval(plan), request.due_at)
 
     def _close_stores(self) -> None:
         closers = [store.close for store in (self._schedule, self._state) if store is not None] + self._closers
