@@ -15,12 +15,14 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from calsync.connectors.base import Connector
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import Unavailable
 from calsync.model.canonical import scan
@@ -90,6 +92,18 @@ class SyncMachine(RuleBasedStateMachine):
         self.since_agreement: dict[str, dict[Side, str | None]] = {}
         self.conflicts: set[str] = set()
         self.counter = itertools.count()
+
+    def sync_b_on(self, side: Any, connector: Connector, collection: str, name: str) -> None:
+        """Put B on a real connector's ``collection``; ``side`` is how the test edits it as a user would (anything
+        with the memory store's ``put_raw``/``remove_raw``/``texts``). A stays a memory store that fails writes on
+        demand. For the connector-specific machines (Graph, EWS)."""
+        self.b = side
+        self.a = MemoryConnector("a", fail_writes=self._fault)
+        self.a.make_collection(COLL)
+        policy = PairPolicy(mode=self.mode)
+        self.spec = PairSpec(
+            f"{name}-pair-{next(_pairs)}", Endpoint(self.a, COLL), Endpoint(connector, collection), policy, window=None
+        )
 
     def teardown(self) -> None:
         self.store.close()

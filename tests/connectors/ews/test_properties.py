@@ -21,11 +21,7 @@ from hypothesis.stateful import rule
 
 from calsync.connectors.ews.connector import EwsConnector
 from calsync.connectors.ews.settings import Patience
-from calsync.connectors.memory import MemoryConnector
 from calsync.errors import CalsyncError
-from calsync.sync.engine import PairSpec
-from calsync.sync.observe import Endpoint
-from calsync.sync.rules import PairPolicy
 from tests.connectors.ews import outlook
 from tests.connectors.ews.conftest import new_mailbox, settings_for
 from tests.connectors.ews.fake.server import FakeEws, Fault
@@ -82,13 +78,7 @@ class EwsMachine(core.SyncMachine):
         assert isinstance(fake, FakeEws) and isinstance(conn, EwsConnector)
         self.fake = fake
         mailbox = new_mailbox(fake)
-        self.b = EwsSide(fake, mailbox)  # type: ignore[assignment]
-        self.a = MemoryConnector("a", fail_writes=self._fault)
-        self.a.make_collection(core.COLL)
-        policy = PairPolicy(mode=self.mode)
-        self.spec = PairSpec(
-            f"ews-pair-{next(_pairs)}", Endpoint(self.a, core.COLL), Endpoint(conn, mailbox), policy, window=None
-        )
+        self.sync_b_on(EwsSide(fake, mailbox), conn, mailbox, "ews")
 
     def teardown(self) -> None:
         self.fake.faults.clear()

@@ -21,11 +21,7 @@ from hypothesis.stateful import rule
 
 from calsync.connectors.graph import operations
 from calsync.connectors.graph.connector import GraphConnector
-from calsync.connectors.memory import MemoryConnector
 from calsync.errors import CalsyncError
-from calsync.sync.engine import PairSpec
-from calsync.sync.observe import Endpoint
-from calsync.sync.rules import PairPolicy
 from tests.connectors.graph import outlook
 from tests.connectors.graph.conftest import CLIENT_ID, SECRET, new_mailbox
 from tests.connectors.graph.fake.server import FakeGraph, Fault
@@ -78,13 +74,7 @@ class GraphMachine(core.SyncMachine):
         assert isinstance(fake, FakeGraph) and isinstance(conn, GraphConnector)
         self.fake = fake
         mailbox = new_mailbox(fake)
-        self.b = GraphSide(fake, mailbox)  # type: ignore[assignment]
-        self.a = MemoryConnector("a", fail_writes=self._fault)
-        self.a.make_collection(core.COLL)
-        policy = PairPolicy(mode=self.mode)
-        self.spec = PairSpec(
-            f"graph-pair-{next(_pairs)}", Endpoint(self.a, core.COLL), Endpoint(conn, mailbox), policy, window=None
-        )
+        self.sync_b_on(GraphSide(fake, mailbox), conn, mailbox, "graph")
 
     def teardown(self) -> None:
         self.fake.faults.clear()
