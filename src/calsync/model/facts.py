@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,8 @@ shares one entry among every item holding the same line."""
 _KINDS = frozenset(kind.value for kind in ItemKind)
 _SLACK = 14 * 3600  # floating and unresolved times may be anywhere from UTC-12 to UTC+14
 _MOMENTS_KEPT = 8192
+_EPOCH = datetime(1970, 1, 1)
+"""The POSIX epoch, naive: ``(naive - _EPOCH)`` is the value's seconds read as UTC."""
 _SHORT = 64
 
 
@@ -172,7 +174,7 @@ def _moment(value: str, tzid: str) -> tuple[float | None, float]:
     values repeat across a calendar, and building a zoned datetime costs more than looking it up."""
     try:
         if len(value) == 8:
-            return datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), tzinfo=UTC).timestamp(), _SLACK
+            return (datetime(int(value[:4]), int(value[4:6]), int(value[6:8])) - _EPOCH).total_seconds(), _SLACK
         moment = datetime(
             int(value[:4]),
             int(value[4:6]),
@@ -183,12 +185,14 @@ def _moment(value: str, tzid: str) -> tuple[float | None, float]:
         )
     except (ValueError, IndexError):
         raise InvalidItem(f"not a date or date-time: {value[:40]!r}") from None
+    seconds = (moment - _EPOCH).total_seconds()  # as if UTC: arithmetic, where .timestamp() costs 8x more
     if value.endswith(("Z", "z")):
-        return moment.replace(tzinfo=UTC).timestamp(), 0.0
+        return seconds, 0.0
     zone = _zone(tzid) if tzid else None
     if zone is None:
-        return moment.replace(tzinfo=UTC).timestamp(), _SLACK
-    return moment.replace(tzinfo=zone).timestamp(), 0.0
+        return seconds, _SLACK
+    offset = zone.utcoffset(moment)  # fold=0, as .timestamp() of the zoned value takes it
+    return seconds - (offset.total_seconds() if offset is not None else 0.0), 0.0
 
 
 @lru_cache(maxsize=256)

@@ -54,6 +54,7 @@ class Executor:
         self.after_write = after_write
         self.progress = progress
         self.written: dict[Side, list[ItemRef]] = {Side.A: [], Side.B: []}
+        self._kinds: dict[str, str] = {}
 
     def run(self, actions: list[Action]) -> None:
         """Carry out every action in batches: intents committed, writes made, links committed.
@@ -179,8 +180,12 @@ class Executor:
         return self.observations[side].view.seen.get(ident)
 
     def _kind(self, ident: str) -> str:
-        views = self.observations
-        return kind_of(ident, self.links.get(ident), views[Side.A].view, views[Side.B].view)
+        """``kind_of`` the item, remembered: the intent, the link and the report each ask for it."""
+        kind = self._kinds.get(ident)
+        if kind is None:
+            views = self.observations
+            kind = self._kinds[ident] = kind_of(ident, self.links.get(ident), views[Side.A].view, views[Side.B].view)
+        return kind
 
     def _status(self, ident: str, side: Side) -> SideStatus:
         seen = self._seen(ident, side)
@@ -244,6 +249,7 @@ class Executor:
             return
         view = self.observations[action.target].view
         view.seen[action.ident] = Seen(found.ref, scan.digest, None, found.content)
+        self._kinds.pop(action.ident, None)  # what the target holds may say what the item is
         views = {side: self.observations[side].view for side in (Side.A, Side.B)}
         mode = self.policy.mode_for(self._kind(action.ident))
         again = decide(action.ident, State.NEW, State.NEW, views[Side.A], views[Side.B], self.policy, mode)
