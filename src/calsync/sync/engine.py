@@ -18,6 +18,7 @@ from calsync.model.refs import Side
 from calsync.model.window import Window
 from calsync.state.store import JobKind, JobOutcome, Link, PairState, StateStore, run_owner
 from calsync.sync.actions import AfterWrite, Executor
+from calsync.sync.collector import relaxed_collector
 from calsync.sync.intents import settle
 from calsync.sync.observe import Endpoint, Observation, Observer, Progress, TokenEnvelope, retry_item
 from calsync.sync.plan import Action, ActionKind, guard_read_only, plan
@@ -70,7 +71,7 @@ def sync_pair(spec: PairSpec, store: StateStore, options: RunOptions | None = No
     (a side unreachable, the state store failing); the job is then stored as Failed with the error's message.
     """
     options = options or RunOptions()
-    with store.lock_pair(spec.name, options.owner):
+    with relaxed_collector(), store.lock_pair(spec.name, options.owner):
         if options.dry_run:
             with store.open_pair(spec.name) as state:
                 return _Run(spec, state, options).run()
