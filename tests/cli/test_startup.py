@@ -2,7 +2,7 @@
 
 Each forbidden package costs tens of milliseconds at every start (Alembic alone costs more than syncing 1,000
 unchanged items); they belong to other commands (the web app, the Exchange and Graph connectors) or to the
-full codec, which a text-to-text sync never needs.
+full codec, which a text-to-text sync never needs. Nor does it import the modules of the other commands.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ NOT_FOR_SYNC = (
     "vobject",
     "cryptography",
     "dns",
+    "pydantic",  # Typer's converter of option values; calsync.cli.params converts plain ones without it
 )
+OTHER_COMMANDS = tuple(f"calsync.cli.{name}" for name in ("admin", "accounts", "access", "hub", "serve", "presence"))
 
 _RUN = """
 import json, sys
@@ -39,7 +41,7 @@ except SystemExit as exit:
     code = exit.code
 else:
     code = 0
-print(json.dumps({"code": code, "modules": sorted({name.split(".")[0] for name in sys.modules})}), file=sys.stderr)
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
 """
 
 
@@ -65,5 +67,6 @@ def test_a_first_and_a_second_sync_import_nothing_they_do_not_use(tmp_path: Path
     for run in ("first (a fresh state database)", "second"):
         code, modules = _sync_in_a_new_process(config)
         assert code == 0, run
-        assert sorted(modules & set(NOT_FOR_SYNC)) == [], run
+        assert sorted({name.split(".")[0] for name in modules} & set(NOT_FOR_SYNC)) == [], run
+        assert sorted(modules & set(OTHER_COMMANDS)) == [], run
     assert [path.suffix for path in (tmp_path / "phone/anna").iterdir()] == [".ics"]

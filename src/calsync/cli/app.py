@@ -3,20 +3,25 @@
 Errors are rendered in one place, ``_Group.invoke``: a ``CalsyncError`` becomes one red line on standard
 error and exit status 1 (usage errors keep Typer's status 2), never a traceback unless ``--debug`` is given.
 Why the imports sit inside the commands: ``calsync --help`` must stay fast, and the state store (SQLAlchemy)
-and rich's live display are only needed once a command runs.
+and rich's live display are only needed once a command runs. For the same reason the commands of the other
+modules (``admin``, ``hub``, ``serve`` …) are built only when one of them is run or listed (``_Commands``), and
+plain option values skip Typer's pydantic conversion (``calsync.cli.params``): in a no-op ``calsync sync``,
+start-up is most of the run.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
+from typer.main import get_group
 
-from calsync.cli import access, accounts, admin, hub, presence, serve
 from calsync.errors import CalsyncError
 
 if TYPE_CHECKING:
@@ -28,8 +33,41 @@ if TYPE_CHECKING:
 DEFAULT_DEMO_DIR = Path("demo")
 
 
+_ELSEWHERE: dict[str, str] = {
+    "export-profile": "admin",
+    "import-profile": "admin",
+    "rotate-key": "admin",
+    "run": "hub",
+    "held": "hub",
+    "rules": "hub",
+    "journal": "hub",
+    "restore": "hub",
+    "serve": "serve",
+    "worker": "serve",
+    "presence": "presence",
+    "integrations": "admin",
+    "users": "admin",
+    "admin-user": "accounts",
+    "tokens": "access",
+    "webhooks": "access",
+}
+"""The commands that ``register()`` of another ``calsync.cli`` module adds, by name, in the order ``calsync --help``
+lists them (commands before groups, as Typer orders them). ``tests/cli/test_commands.py`` keeps it in step."""
+
+
 class _Group(TyperGroup):
-    """The command group that renders every error the commands raise, in one place."""
+    """The root command group: renders every error the commands raise, in one place, and builds the commands of
+    the other modules on demand."""
+
+    def __init__(self, *, commands: Mapping[str, Any] | None = None, **attrs: Any) -> None:
+        super().__init__(commands=dict(commands or {}), **attrs)
+        _plain_values(self)
+        self.commands = _Commands(self.commands)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        _plain_values(option=option)
+        return option
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -50,6 +88,70 @@ class _Group(TyperGroup):
 def _render_error(message: str) -> None:
     """One red line on standard error."""
     typer.secho(f"error: {' '.join(message.split())}", fg="red", err=True)
+
+
+class _Command(TyperCommand):
+    """A command of this module: its ``--help`` option, made when the command is first parsed, skips pydantic."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        _plain_values(option=option)
+        return option
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The root group's commands by name: those of this module as built, those of ``_ELSEWHERE`` built the first
+    time one of them is looked up (to run it, to show its help, or to list every command in ``calsync --help``).
+
+    Why: building a command costs Typer about a millisecond (signatures, type hints) and importing the modules
+    more; ``calsync sync`` needs one command of 37. Every name is known without building, so "No such command",
+    its "did you mean" and completion see all of them. A module's commands are built together, by its own
+    ``register()``, on an application with the root's settings: exactly as if they had been registered on it.
+    """
+
+    def __init__(self, built: Mapping[str, Any]) -> None:
+        self._commands: dict[str, Any] = {**built, **dict.fromkeys(_ELSEWHERE)}
+
+    def __getitem__(self, name: str) -> Any:
+        if self._commands[name] is None:
+            for built_name, command in _built_by(_ELSEWHERE[name]).items():
+                _plain_values(command)
+                self._commands[built_name] = command
+        return self._commands[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._commands
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._commands[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._commands[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._commands)
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+
+def _built_by(module: str) -> dict[str, Any]:
+    """The commands that ``calsync.cli.<module>`` registers, built as the root application builds its own."""
+    part = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    importlib.import_module(f"calsync.cli.{module}").register(part)
+    return dict(get_group(part).commands)
+
+
+def _plain_values(command: Any = None, *, option: Any = None) -> None:
+    """Let the options of ``command`` (or ``option``) of plain types skip pydantic (``calsync.cli.params``)."""
+    try:
+        from calsync.cli import params
+    except ImportError:  # a Typer without typer._coercion converts without pydantic anyway
+        return
+    if command is not None:
+        params.install(command)
+    if option is not None:
+        params.install_param(option)
 
 
 app = typer.Typer(
@@ -83,7 +185,7 @@ def _root(
     """calsync: a self-hosted hub between a business system and its users' calendars."""
 
 
-@app.command()
+@app.command(cls=_Command)
 def sync(
     ctx: typer.Context,
     config: ConfigOption,
@@ -111,7 +213,7 @@ def sync(
     _show(console, outcomes, dry_run=dry_run)
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     ctx: typer.Context,
     directory: Annotated[
@@ -128,7 +230,7 @@ def demo(
     run_demo(ctx, directory, port=port, caldav_port=caldav_port)
 
 
-@app.command("demo-folders")
+@app.command("demo-folders", cls=_Command)
 def demo_folders(
     ctx: typer.Context,
     directory: Annotated[
@@ -157,7 +259,7 @@ def demo_folders(
     render.demo_next_steps(console, directory, config)
 
 
-@app.command("check-config")
+@app.command("check-config", cls=_Command)
 def check_config(ctx: typer.Context, config: ConfigOption) -> None:
     """Load and check a configuration file, and show what it configures."""
     from calsync.cli import render
@@ -211,11 +313,3 @@ def _configure_logging(level: int) -> None:
     handler.addFilter(redactor())
     logger.addHandler(handler)
     logger.setLevel(level)
-
-
-admin.register(app)
-accounts.register(app)
-access.register(app)
-hub.register(app)
-serve.register(app)
-presence.register(app)

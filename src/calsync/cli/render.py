@@ -43,11 +43,15 @@ def consoles() -> tuple[Console, Console]:
 
 @contextmanager
 def progress_bar(console: Console) -> Iterator[PairProgress]:
-    """A live bar per pair while the block runs, fed by the callback it yields; off when not on a terminal."""
+    """A live bar per pair while the block runs, fed by the callback it yields; off when not on a terminal
+    (then rich's progress display is not even imported: a cron job or a pipe starts faster)."""
+    if not console.is_terminal:
+        yield _unseen
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
         def update(pair: str, phase: str, done: int, total: int) -> None:
@@ -56,6 +60,10 @@ def progress_bar(console: Console) -> Iterator[PairProgress]:
             bar.update(tasks[pair], description=f"{pair}: {phase}", completed=done, total=total or None)
 
         yield update
+
+
+def _unseen(pair: str, phase: str, done: int, total: int) -> None:
+    """The progress callback when there is no terminal to show it on."""
 
 
 def summary(console: Console, outcomes: Sequence[PairOutcome], *, dry_run: bool) -> None:
