@@ -24,6 +24,7 @@ CALENDAR = Flavor(
     report="calendar",
     data_prop=f"{{{xml.CALDAV}}}calendar-data",
     uid_conflict=f"{{{xml.CALDAV}}}no-uid-conflict",
+    queries_window=True,
 )
 COMPONENTS = ("VEVENT", "VTODO")
 
@@ -41,8 +42,13 @@ class CalDavConnector(DavStore):
 
     def list(self, collection: str, window: Window | None) -> list[ItemRef]:
         """Refs of events and tasks overlapping ``window`` by calendar-query (RFC 4791 section 7.8), one per
-        component; recurring series that started before the window are matched by the server (section 9.9)."""
-        if window is None:
+        component; recurring series that started before the window are matched by the server (section 9.9).
+
+        Every item's ref where the server's time-range query costs more than reading everything
+        (``quirks.time_range_query``; ``capabilities.filters_window`` is then false, so the engine applies the
+        window itself).
+        """
+        if window is None or not self.quirks.time_range_query:
             return self.list_all(collection)
         url = self.collection_url(collection)
         refs: dict[str, ItemRef] = {}

@@ -55,19 +55,25 @@ _INVALID_CONTENT = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Flavor:
-    """What differs between CalDAV and CardDAV collections, as data."""
+    """What differs between CalDAV and CardDAV collections, as data.
+
+    ``queries_window``: ``list(window)`` asks the server for the window (a calendar-query), where the server's
+    quirks allow it; an address book's listing is whole anyway (contacts have no time), so it always honours one.
+    """
 
     media_type: str
     extension: str
     report: str
     data_prop: str
     uid_conflict: str
+    queries_window: bool = False
 
 
 class DavStore:
     """Items of collections under one home URL, reached through one transport."""
 
     flavor: Flavor
+    quirks: Quirks
 
     default_name = "dav"
 
@@ -105,15 +111,11 @@ class DavStore:
         self.given_url = url
         self.url = url if url.endswith("/") else url + "/"
         self.http = DavTransport(settings, connector=name, transport=transport)
-        self.quirks: Quirks = quirks_for(server)
         self._server_named = bool(server)
         self.capabilities = Capabilities(
-            has_sync_token=True,
-            filters_window=True,
-            max_batch=self.quirks.max_batch,
-            read_only=read_only,
-            formats=frozenset({self.flavor.media_type}),
+            has_sync_token=True, read_only=read_only, formats=frozenset({self.flavor.media_type})
         )
+        self._use(quirks_for(server))
 
     # -- addresses ----------------------------------------------------------------------------------------------
 
@@ -333,10 +335,18 @@ class DavStore:
             sent["Depth"] = depth
         response = self.http.request(method, url, body=body, headers=sent)
         if not self._server_named:
-            self.quirks = quirks_for("", response.headers)
-            self.capabilities = replace(self.capabilities, max_batch=self.quirks.max_batch)
+            self._use(quirks_for("", response.headers))
             self._server_named = True
         return response
+
+    def _use(self, quirks: Quirks) -> None:
+        """Take ``quirks`` as the server's, with the capabilities that follow from them."""
+        self.quirks = quirks
+        self.capabilities = replace(
+            self.capabilities,
+            max_batch=quirks.max_batch,
+            filters_window=quirks.time_range_query or not self.flavor.queries_window,
+        )
 
     def _put(self, url: str, content: Content, guard: dict[str, str]) -> httpx.Response:
         headers = {"Content-Type": f"{self.flavor.media_type}; charset=utf-8", **guard}
