@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from calsync.connectors.caldav import CalDavConnector
 from calsync.connectors.dav import xml
-from calsync.connectors.dav.transport import retry_delay
+from calsync.connectors.dav.transport import TransportSettings, retry_delay, ssl_context
 from calsync.errors import AuthError, ProtocolError, RateLimited
 from calsync.model.refs import ItemRef
+from tests.connectors.dav.pki import make_pki
 from tests.connectors.dav.servers import Server
 
 
@@ -104,3 +107,20 @@ def test_a_server_that_refuses_every_connection_is_unavailable_not_an_httpx_erro
     with pytest.raises(Unavailable, match=r"cannot connect to 127\.0\.0\.1"):
         conn.delete("cal", xml_ref("a.ics"))
     assert len(slept) == conn.http.settings.retries
+
+
+def test_tls_contexts_are_shared_until_a_certificate_file_changes(tmp_path: Path) -> None:
+    """One CA store read per process, not per connector and run; a replaced bundle is read afresh."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first_ca = make_pki(tmp_path / "first").ca
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(first_ca.read_bytes())
+    settings = TransportSettings(ca_bundle=bundle)
+    context = ssl_context(settings)
+    assert ssl_context(TransportSettings(ca_bundle=bundle)) is context
+    assert ssl_context(TransportSettings()) is not context  # the system store: another context
+    bundle.write_bytes(make_pki(tmp_path / "second").ca.read_bytes() + first_ca.read_bytes())  # renewed
+    renewed = ssl_context(settings)
+    assert renewed is not context
+    assert len(renewed.get_ca_certs()) == 2
