@@ -7,10 +7,18 @@ slower as a collection grows and a bare number says little:
   plain httpx client PUTting the same items one after another on one keep-alive connection;
 - reruns on a collection of ``--filled`` items (filled once, fast: Radicale's storage written directly, Xandikos
   by one git commit) that each tool first downloaded into an empty folder: a no-op rerun, against one no-change
-  sync-collection REPORT; and a rerun after ``--changes`` edits in the folder.
+  sync-collection REPORT; and a rerun after ``--changes`` edits in the folder;
+- the same reruns as calsync's service runs them (tool ``calsync (warm)``): ``calsync serve`` / ``calsync worker``
+  sync at intervals in one long-running process, so an interval sync pays no start-up. One process loads the
+  same calsync.toml with calsync's own ``load_settings`` and calls ``sync_pairs`` (the service function behind
+  ``calsync sync``) three times: the download (which also warms the imports and caches; its row still counts
+  the modules imported on first use), the no-op rerun and the rerun after the edits. Each call builds its
+  connectors and opens the state store afresh, as the service does, and is timed inside that process with
+  ``perf_counter`` (CPU with ``process_time``, peak RSS of the process so far); requests are counted by the
+  server as for every other row.
 
-Tools run as the command a user types (start-up included), one process per run, timed from outside: wall time,
-client CPU (user + system) and peak RSS via ``os.wait4``. Requests are counted inside the server
+Other tools run as the command a user types (start-up included), one process per run, timed from outside: wall
+time, client CPU (user + system) and peak RSS via ``os.wait4``. Requests are counted inside the server
 (``bench/davserver.py`` wraps its application), with the seconds spent in it ("server s"). Radicale runs without
 authentication (htpasswd costs ~65 ms per request in Radicale, which would swamp the figures) and keeps its
 storage on /dev/shm when there is one.
@@ -66,8 +74,7 @@ class Server:
 
     def stats(self) -> tuple[int, float]:
         """Requests answered so far and the seconds spent answering them."""
-        count, seconds = httpx.get(self.url + ".bench-stats", timeout=10).text.split()
-        return int(count), float(seconds)
+        return server_stats(self.url)
 
     def make_calendar(self, name: str) -> str:
         """A new empty calendar; returns its URL."""
@@ -110,6 +117,12 @@ class Row:
 
 
 # -- servers -------------------------------------------------------------------------------------------------
+
+
+def server_stats(url: str) -> tuple[int, float]:
+    """Requests the server at root ``url`` answered so far and its seconds answering them (not counted itself)."""
+    count, seconds = httpx.get(url + ".bench-stats", timeout=10).text.split()
+    return int(count), float(seconds)
 
 
 def free_port() -> int:
@@ -266,7 +279,8 @@ def vdirsyncer_setup(root: Path, server: Server, url: str, folder: Path | None) 
     return [*argv, "sync"]
 
 
-TOOLS = {"calsync": calsync_setup, "vdirsyncer": vdirsyncer_setup}
+WARM = "calsync (warm)"
+TOOLS = {"calsync": calsync_setup, WARM: calsync_setup, "vdirsyncer": vdirsyncer_setup}
 IMPORTS = {
     "calsync": "import calsync.cli.app, calsync.services.syncing, calsync.state.sql, calsync.connectors.caldav",
     "vdirsyncer": "import vdirsyncer.cli, vdirsyncer.sync, vdirsyncer.storage.dav, vdirsyncer.storage.filesystem",
@@ -280,6 +294,46 @@ def measured(server: Server, argv: list[str], cwd: Path) -> tuple[Measure, int, 
     measure = run(argv, cwd)
     after = server.stats()
     return measure, after[0] - before[0], after[1] - before[1]
+
+
+def warm(root: Path, server_url: str, changes: int) -> dict[str, dict[str, float]]:
+    """The reruns as calsync's service runs them, in this process (``--warm``, started in ``root``): the config
+    loaded once, then ``sync_pairs`` for the download, the no-op rerun and the rerun after ``changes`` edits.
+
+    Each phase maps to its wall and CPU seconds, the peak RSS so far, the requests the server answered and its
+    seconds. Exits when a pair fails: a figure of a failed run would mean nothing.
+    """
+    import resource
+
+    from calsync.config import load_settings
+    from calsync.services.syncing import sync_pairs
+
+    settings = load_settings(root / "calsync.toml")
+    results: dict[str, dict[str, float]] = {}
+    for phase in ("download", "no-op", f"{changes} changes"):
+        if phase.endswith("changes"):
+            edit(root / "a" / "cal", changes)
+        before = server_stats(server_url)
+        start_time, cpu = time.perf_counter(), time.process_time()
+        outcomes = sync_pairs(settings, dry_run=False, full=False, allow_mass_delete=False)
+        wall, cpu = time.perf_counter() - start_time, time.process_time() - cpu
+        after = server_stats(server_url)
+        if failed := [f"{o.name}: {o.message}" for o in outcomes if o.failed]:
+            raise SystemExit(f"warm {phase} failed: {'; '.join(failed)}")
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        requests, server_s = after[0] - before[0], after[1] - before[1]
+        results[phase] = {"wall": wall, "cpu": cpu, "rss_mb": rss_mb, "requests": requests, "server_s": server_s}
+    return results
+
+
+def warm_rows(server: Server, root: Path, count: int, changes: int, reference: float) -> list[Row]:
+    """Run ``warm`` in a process of its own in ``root`` (set up by ``calsync_setup``) and turn it into rows."""
+    run([sys.executable, str(Path(__file__).resolve()), "--warm", str(root), server.url, str(changes)], root)
+    phases = json.loads((root / "warm.json").read_text())
+    return [
+        Row(WARM, phase, count, Measure(f["wall"], f["cpu"], f["rss_mb"]), int(f["requests"]), f["server_s"], reference)
+        for phase, f in phases.items()
+    ]
 
 
 def edit(folder: Path, count: int) -> None:
@@ -316,14 +370,19 @@ def reruns(server: Server, filled: Path, count: int, changes: int, tools: Sequen
     rows: list[Row] = []
     like: str | None = None
     for tool in tools:
-        url = server.make_calendar(f"{tool}-filled")
+        slug = tool.replace(" (", "-").rstrip(")")
+        url = server.make_calendar(f"{slug}-filled")
         started = time.perf_counter()
         fill(server, url, filled, like)
         like = url
         print(f"# filled {url} in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
         reference = noop_report(url)
-        root = work / f"{tool}-filled"
+        root = work / f"{slug}-filled"
         argv = TOOLS[tool](root, server, url, None)
+        if tool == WARM:
+            rows.extend(warm_rows(server, root, count, changes, reference))
+            _check_arrived(tool, root, count, server.kind)
+            continue
         startup = run([sys.executable, "-c", IMPORTS[tool]], root)
         rows.append(Row(tool, "start-up", 0, startup, 0, 0.0, reference))
         for phase in ("download", "no-op", f"{changes} changes"):
@@ -331,9 +390,13 @@ def reruns(server: Server, filled: Path, count: int, changes: int, tools: Sequen
                 edit(root / "a" / "cal", changes)
             measure, requests, server_s = measured(server, argv, root)
             rows.append(Row(tool, phase, count, measure, requests, server_s, reference))
-        if (arrived := len(list((root / "a" / "cal").glob("*.ics")))) != count:
-            raise SystemExit(f"{tool}: {arrived} of {count} items arrived in the folder from {server.kind}")
+        _check_arrived(tool, root, count, server.kind)
     return rows
+
+
+def _check_arrived(tool: str, root: Path, count: int, kind: str) -> None:
+    if (arrived := len(list((root / "a" / "cal").glob("*.ics")))) != count:
+        raise SystemExit(f"{tool}: {arrived} of {count} items arrived in the folder from {kind}")
 
 
 def print_rows(kind: str, rows: Sequence[Row]) -> None:
@@ -341,7 +404,7 @@ def print_rows(kind: str, rows: Sequence[Row]) -> None:
         m = r.measure
         ratio = m.wall / r.reference
         print(
-            f"{kind:<9} {r.tool:<10} {r.phase:<11} {r.items:>6} {m.wall:>8.2f} {r.requests:>6} {r.server_s:>8.2f} "
+            f"{kind:<9} {r.tool:<14} {r.phase:<11} {r.items:>6} {m.wall:>8.2f} {r.requests:>6} {r.server_s:>8.2f} "
             f"{m.cpu:>6.2f} {m.rss_mb:>7.1f} {r.reference:>8.3f} {ratio:>7.2f}x",
             flush=True,
         )
@@ -356,16 +419,21 @@ def main() -> None:
     parser.add_argument("--no-vdirsyncer", action="store_true", help="measure calsync only")
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None, help="storage folder")
     parser.add_argument("--put", nargs=2, metavar=("URL", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument("--warm", nargs=3, metavar=("ROOT", "SERVER", "CHANGES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.put:
         Path("floor.json").write_text(json.dumps(put_floor(args.put[0], Path(args.put[1]))))
         return
-    tools = ["calsync"] if args.no_vdirsyncer else ["calsync", "vdirsyncer"]
+    if args.warm:
+        root = Path(args.warm[0])
+        (root / "warm.json").write_text(json.dumps(warm(root, args.warm[1], int(args.warm[2]))))
+        return
+    tools = ["calsync", WARM] if args.no_vdirsyncer else ["calsync", WARM, "vdirsyncer"]
     if "vdirsyncer" in tools and not (BIN / "vdirsyncer").exists():
         raise SystemExit("vdirsyncer is not installed here: pip install -e '.[bench]'")
     os.environ[PASSWORD_ENV] = "unused"  # the servers run without authentication
     print(
-        f"{'server':<9} {'tool':<10} {'phase':<11} {'items':>6} {'wall s':>8} {'reqs':>6} {'server s':>8} "
+        f"{'server':<9} {'tool':<14} {'phase':<11} {'items':>6} {'wall s':>8} {'reqs':>6} {'server s':>8} "
         f"{'cpu s':>6} {'peak MB':>7} {'ref s':>8} {'/ ref':>8}"
     )
     with tempfile.TemporaryDirectory(prefix="bench-caldav-", dir=args.dir) as tmp:
@@ -376,13 +444,15 @@ def main() -> None:
             (base / kind / "work").mkdir(parents=True)
             with start(kind, base / kind / "storage") as server:
                 work = base / kind / "work"
-                print_rows(kind, initial(server, base / "initial", args.initial, tools, work))
+                print_rows(kind, initial(server, base / "initial", args.initial, [t for t in tools if t != WARM], work))
                 print_rows(kind, reruns(server, base / "filled", args.filled, args.changes, tools, work))
             print(f"# {kind}: load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs at the end", flush=True)
     print(
         "ref s: initial and floor rows: the floor's PUT loop (without its process start-up); other rows: one "
         "no-change sync-collection REPORT on the filled calendar. / ref: wall s divided by ref s. start-up: the "
-        "interpreter importing what the tool needs before its first request.",
+        "interpreter importing what the tool needs before its first request. calsync (warm): the reruns as the "
+        "service (calsync serve / worker) runs them, sync_pairs called in one process that ran the download "
+        "before: timed inside it, no start-up; requests counted by the server as for the other rows.",
     )
 
 
