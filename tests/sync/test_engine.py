@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -347,3 +348,47 @@ def test_a_users_file_named_like_our_key_is_never_overwritten(tmp_path: Path, st
     assert idents(b) == {"dentist": "Dentist", "team-meeting": "Team meeting"}
     assert idents(a) == {"dentist": "Dentist", "team-meeting": "Team meeting"}
     assert sync_pair(spec, store, RUN).writes == 0
+
+
+def test_a_rerun_with_no_change_on_either_side_loads_no_link(
+    tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, a, _b = folders(tmp_path)
+    for i in range(5):
+        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    sync_pair(spec, store, RUN)
+    monkeypatch.setattr("calsync.state.sql._SQLPairState.links", lambda self: pytest.fail("links were loaded"))
+    report = sync_pair(spec, store, RUN)
+    assert report.writes == 0 and report.unchanged == 5 and report.lines == []
+    assert store.jobs()[0].outcome is JobOutcome.COMPLETED and store.jobs()[0].counts["unchanged"] == 5
+
+
+def test_a_change_on_one_side_or_a_write_in_flight_makes_a_run_load_the_links(
+    tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.state import sql
+    from calsync.state.store import Pending
+
+    spec, a, b = folders(tmp_path)
+    for i in range(3):
+        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    sync_pair(spec, store, RUN)
+    loads: list[int] = []
+    real = sql._SQLPairState.links
+
+    def counted(self: sql._SQLPairState) -> dict[str, object]:
+        loads.append(1)
+        return real(self)  # type: ignore[return-value]
+
+    monkeypatch.setattr(sql._SQLPairState, "links", counted)
+    copy = next(p for p in b.glob("*.ics") if scan(p.read_text(encoding="utf-8")).facts.ident == "e0")
+    copy.write_text(event("e0", "edited on B"), encoding="utf-8")
+    assert sync_pair(spec, store, RUN).a.updated == 1 and loads == [1]
+    with store.open_pair("folders") as state:  # a write of a run that died, recorded before it was made
+        link = state.links()["e1"]
+        state.put_link(replace(link, pending=Pending(Side.B, link.a, "a digest B does not hold")))
+    loads.clear()
+    report = sync_pair(spec, store, RUN)
+    assert loads == [1] and report.writes == 0  # settled from what B holds: the old copy stands
+    with store.open_pair("folders") as state:
+        assert state.census().pending == 0

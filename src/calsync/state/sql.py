@@ -33,7 +33,17 @@ from calsync.errors import PairLocked, StateError
 from calsync.model.refs import Side
 from calsync.state.db import Database, database_url, translate_errors
 from calsync.state.lease import Lease, Renewer
-from calsync.state.store import ItemLine, JobKind, JobOutcome, JobRecord, Link, Pending, SideStatus, owner_is_dead
+from calsync.state.store import (
+    ItemLine,
+    JobKind,
+    JobOutcome,
+    JobRecord,
+    Link,
+    LinkCensus,
+    Pending,
+    SideStatus,
+    owner_is_dead,
+)
 from calsync.state.tables import job_lines, jobs, links, locks, pairs, sync_tokens
 
 if TYPE_CHECKING:
@@ -289,6 +299,16 @@ class _SQLPairState:
             found.pop(ident, None)
         found.update(self._puts)
         return found
+
+    def census(self) -> LinkCensus:
+        if self._puts or self._drops:  # links not written yet: count them the way links() sees them
+            found = self.links()
+            return LinkCensus(len(found), sum(1 for link in found.values() if link.pending is not None))
+        pending = func.count(links.c.pending_target)  # COUNT of a column counts its non-NULL values
+        query = select(func.count(), pending).where(links.c.pair_id == self._pair_id)
+        with self._db.read() as conn:
+            total, in_flight = conn.execute(query).one()
+        return LinkCensus(int(total), int(in_flight))
 
     def token(self, side: Side) -> str | None:
         if side in self._tokens:

@@ -78,6 +78,14 @@ class Link:
         return self.a if side is Side.A else self.b
 
 
+@dataclass(frozen=True, slots=True)
+class LinkCensus:
+    """A pair's links counted: all of them, and those with a write in flight (``Link.pending``)."""
+
+    links: int
+    pending: int
+
+
 class JobKind(StrEnum):
     """Why a run happened."""
 
@@ -131,6 +139,11 @@ class PairState(Protocol):
 
     def links(self) -> dict[str, Link]:
         """Every link of the pair, by identity."""
+        ...
+
+    def census(self) -> LinkCensus:
+        """How many links the pair has and how many hold a write in flight, without loading them: a run whose
+        sides both report no change needs nothing more."""
         ...
 
     def token(self, side: Side) -> str | None:

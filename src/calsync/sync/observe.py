@@ -78,6 +78,15 @@ class Observation:
     blocked: set[str] = field(default_factory=set)
 
 
+def read_changes(endpoint: Endpoint, token: str | None, *, full: bool, window: Window | None) -> ChangeSet:
+    """What changed on ``endpoint`` since ``token``: the store's changes, or, for a store without tokens (or a
+    full sync), its complete listing."""
+    connector, collection = endpoint.connector, endpoint.collection
+    if connector.capabilities.has_sync_token:
+        return connector.changes(collection, None if full else token)
+    return ChangeSet(connector.list(collection, window), (), None, complete=True)
+
+
 class Observer:
     """Reads one side of one pair for one run."""
 
@@ -109,10 +118,12 @@ class Observer:
         self.fetched: dict[str, str | None] = {}
         self.elsewhere: dict[str, str] = {}
 
-    def observe(self, stored_token: str | None) -> Observation:
-        """List or ask for changes, fetch what must be read, and sort it all into a view."""
+    def observe(self, stored_token: str | None, changes: ChangeSet | None = None) -> Observation:
+        """List or ask for changes (unless the caller asked already: ``changes``), fetch what must be read, and
+        sort it all into a view."""
         envelope = TokenEnvelope.decode(stored_token)
-        changes = self._changes(envelope.token)
+        if changes is None:
+            changes = read_changes(self.endpoint, envelope.token, full=self.full, window=self.window)
         obs = Observation(SideView(), changes)
         listed: set[str] = set()
         to_fetch: list[str] = []
@@ -166,12 +177,6 @@ class Observer:
             if link.pending is not None and link.pending.target is self.side and href and href not in already:
                 hrefs.append(href)
         return hrefs
-
-    def _changes(self, token: str | None) -> ChangeSet:
-        connector, collection = self.endpoint.connector, self.endpoint.collection
-        if connector.capabilities.has_sync_token:
-            return connector.changes(collection, None if self.full else token)
-        return ChangeSet(connector.list(collection, self.window), (), None, complete=True)
 
     def _windowed_listing(self) -> bool:
         caps = self.endpoint.connector.capabilities
