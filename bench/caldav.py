@@ -51,7 +51,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.engine import BIN, Measure, run
+from bench.engine import BIN, Measure, compile_bytecode, run
 from bench.items import write_folder
 
 HERE = Path(__file__).resolve().parent
@@ -428,6 +428,7 @@ def main() -> None:
         root = Path(args.warm[0])
         (root / "warm.json").write_text(json.dumps(warm(root, args.warm[1], int(args.warm[2]))))
         return
+    compile_bytecode()
     tools = ["calsync", WARM] if args.no_vdirsyncer else ["calsync", WARM, "vdirsyncer"]
     if "vdirsyncer" in tools and not (BIN / "vdirsyncer").exists():
         raise SystemExit("vdirsyncer is not installed here: pip install -e '.[bench]'")
