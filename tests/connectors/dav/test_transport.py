@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
@@ -124,3 +125,21 @@ def test_tls_contexts_are_shared_until_a_certificate_file_changes(tmp_path: Path
     renewed = ssl_context(settings)
     assert renewed is not context
     assert len(renewed.get_ca_certs()) == 2
+
+
+def test_a_bundle_rewritten_in_place_with_its_mtime_put_back_is_read_again(tmp_path: Path) -> None:
+    """``cp -p`` or ``rsync -t`` over the old file: same inode, same size, same mtime; only the ctime tells."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    old, new = make_pki(tmp_path / "old").ca.read_bytes(), make_pki(tmp_path / "new").ca.read_bytes()
+    size = max(len(old), len(new))
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(old.ljust(size, b"\n"))  # text outside a PEM block is ignored
+    settings = TransportSettings(ca_bundle=bundle)
+    before, stat = ssl_context(settings), bundle.stat()
+    bundle.write_bytes(new.ljust(size, b"\n"))
+    os.utime(bundle, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert bundle.stat().st_ctime_ns != stat.st_ctime_ns
+    after = ssl_context(settings)
+    assert after is not before
+    assert after.get_ca_certs() != before.get_ca_certs()

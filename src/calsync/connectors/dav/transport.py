@@ -166,8 +166,11 @@ def _new_ssl_context(settings: TransportSettings) -> ssl.SSLContext:
     return context
 
 
-def _files_signature(settings: TransportSettings) -> tuple[tuple[int, int, int] | None, ...]:
-    """(inode, size, mtime) of each file a context is read from; ``None`` for one that is absent."""
+def _files_signature(settings: TransportSettings) -> tuple[tuple[int, ...] | None, ...]:
+    """(device, inode, size, mtime, ctime) of each file a context is read from; ``None`` for one that is absent.
+
+    The ctime too: a file rewritten in place at the same size with its mtime put back (``cp -p``, ``rsync -t``)
+    keeps the other four, but writing it sets the ctime, which no user-level tool can set back."""
     defaults = ssl.get_default_verify_paths()
     paths = (settings.ca_bundle, settings.client_cert, settings.client_key, defaults.cafile, defaults.capath)
     signature = []
@@ -176,7 +179,9 @@ def _files_signature(settings: TransportSettings) -> tuple[tuple[int, int, int] 
             stat = Path(path).stat() if path else None
         except OSError:
             stat = None
-        signature.append(None if stat is None else (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        signature.append(
+            None if stat is None else (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        )
     return tuple(signature)
 
 
