@@ -88,3 +88,18 @@ def test_an_edit_that_puts_the_mtime_back_is_still_seen(tmp_path: Path) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     changes = conn.changes("cal", token)
     assert [r.href for r in changes.changed] == [ref.href]
+
+
+def test_listing_one_collection_keeps_what_another_read_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One connector may serve both sides of a pair, and the engine asks both for changes before reading either."""
+    from calsync.connectors import folder
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "e1.ics").write_text(event(f"{name}1"), encoding="utf-8")
+    connector = FolderConnector(tmp_path)
+    listed = connector.changes("a", None)
+    connector.changes("b", None)
+    monkeypatch.setattr(folder, "_read", lambda path: pytest.fail(f"{path} was read again"))
+    (fetched,) = connector.get("a", [ref.href for ref in listed.changed])
+    assert isinstance(fetched, Fetched) and fetched.content.ident == "a1"

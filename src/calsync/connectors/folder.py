@@ -65,7 +65,7 @@ class FolderConnector:
         )
         self._written: dict[tuple[str, str], Signature] = {}
         self._folders: dict[str, str] = {}
-        self._read_ahead: dict[tuple[str, str], bytes] = {}
+        self._read_ahead: dict[str, dict[str, bytes]] = {}  # by collection, then file name
         self._read_ahead_size = 0
         self._temp_names = itertools.count()
 
@@ -90,7 +90,7 @@ class FolderConnector:
     def changes(self, collection: str, token: str | None) -> ChangeSet:
         """Files whose stat signature differs from the token's cache; ``None`` lists every file."""
         folder = self._folder(collection)
-        self._forget_read_ahead()
+        self._forget_read_ahead(collection)
         cache = _load_token(token)
         fresh: dict[str, Signature] = {}
         changed: list[ItemRef] = []
@@ -120,7 +120,7 @@ class FolderConnector:
     def list(self, collection: str, window: Window | None) -> list[ItemRef]:
         """Every file (this store does not filter by window: see ``capabilities``)."""
         folder = self._folder(collection)
-        self._forget_read_ahead()
+        self._forget_read_ahead(collection)
         refs = []
         for name in os.listdir(folder):
             if not self._is_item(name):
@@ -248,18 +248,20 @@ class FolderConnector:
 
     def _keep(self, collection: str, name: str, data: bytes) -> None:
         if self._read_ahead_size + len(data) <= _READ_AHEAD_BYTES:
-            self._read_ahead[(collection, name)] = data
+            self._read_ahead.setdefault(collection, {})[name] = data
             self._read_ahead_size += len(data)
 
     def _kept(self, collection: str, name: str) -> bytes | None:
-        data = self._read_ahead.pop((collection, name), None)
+        data = self._read_ahead.get(collection, {}).pop(name, None)
         if data is not None:
             self._read_ahead_size -= len(data)
         return data
 
-    def _forget_read_ahead(self) -> None:
-        self._read_ahead.clear()
-        self._read_ahead_size = 0
+    def _forget_read_ahead(self, collection: str) -> None:
+        """Drop what a listing of ``collection`` read ahead (only that collection's: one connector may serve
+        both sides of a pair, and the engine asks both for their changes before reading either)."""
+        dropped = self._read_ahead.pop(collection, {})
+        self._read_ahead_size -= sum(len(data) for data in dropped.values())
 
     def _remember(self, collection: str, href: str, folder: str, etag: str) -> ItemRef:
         """The ref of a file just written, its signature kept for ``absorb_writes``.
