@@ -157,3 +157,23 @@ def test_an_event_edited_in_the_old_calendar_while_reassigned_moves_without_a_se
     assert "Inspection" in world.calendar("tech2")
     with world.hub() as hub:  # type: ignore[attr-defined]
         assert [e for e in hub.feed("acme") if e.change is Change.CREATED] == []
+
+
+def test_held_deletions_outlast_a_run_that_failed_in_between(world: HubWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed run has no lines: the holds of the run before it still stand (found by a second reading)."""
+    from calsync.errors import Unavailable
+    from calsync.services.hub_sync import sync_integration
+    from calsync.state.store import JobKind
+
+    world.push(*[(f"A{n}", "tech1", event(f"Visit {n}")) for n in range(10)])
+    world.sync()
+    for n in range(6):
+        world.remove("tech1", f"Visit {n}")
+    world.sync()  # 6 of 10: held
+    with monkeypatch.context() as down:
+        down.setattr(world.calendars, "changes", lambda *_: (_ for _ in ()).throw(Unavailable("server down")))
+        run = sync_integration(world.settings, "acme", kind=JobKind.MANUAL, full=True, connectors=world.connectors)
+        assert any(o.failed for o in run.outcomes)
+    world.push(*[(f"N{n}", "tech1", event(f"New {n}")) for n in range(6)])  # 6 of 16 would not trip any more
+    world.sync()
+    assert not any(world.business_row(f"A{n}").deleted for n in range(6)), "a hold lapsed after a failed run"

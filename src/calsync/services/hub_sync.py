@@ -32,7 +32,7 @@ from calsync.services.hub_rules import HubRules
 from calsync.services.integrations import IntegrationView, UserView, open_integrations
 from calsync.services.syncing import PairOutcome, open_state_store
 from calsync.state.business_port import BusinessRow, BusinessStore, Change, NewJournal
-from calsync.state.store import JobKind, StateStore
+from calsync.state.store import JobKind, JobOutcome, StateStore
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
 from calsync.sync.observe import Endpoint
 from calsync.sync.plan import Action, ActionKind
@@ -41,6 +41,11 @@ from calsync.sync.rules import ItemRules, Mode, PairPolicy
 __all__ = ["HeldDeletion", "IntegrationRun", "JobKind", "held_deletions", "sync_integration"]
 
 logger = logging.getLogger(__name__)
+
+PLANNED = (JobOutcome.COMPLETED, JobOutcome.WARNINGS)
+"""The outcomes of runs that planned every item: where held deletions are read from. A failed or skipped run
+holds nothing (it has no lines) and must not make earlier holds lapse."""
+
 _DAY = 86400
 _KINDS_OF = {
     CollectionKind.EVENTS: frozenset({ItemKind.EVENT, ItemKind.ASSIGNMENT, ItemKind.ORDER_LINE}),
@@ -196,7 +201,7 @@ class _IntegrationRunner:
 
     def _held(self, pair: str) -> frozenset[str]:
         """The items whose deletion the pair's latest run held (waiting for an admin's decision)."""
-        latest = self.state.jobs(pair, limit=1)
+        latest = self.state.jobs(pair, limit=1, outcomes=PLANNED)
         lines = self.state.job_lines(latest[0].id) if latest else iter(())
         return frozenset(line.ident for line in lines if line.outcome == "held")
 
@@ -374,7 +379,7 @@ def held_deletions(settings: Settings, integration: str) -> list[HeldDeletion]:
         for user in users:
             for kind in CollectionKind:
                 pair = f"{integration}/{user.business_user}/{kind.value}"
-                latest = state.jobs(pair, limit=1)
+                latest = state.jobs(pair, limit=1, outcomes=PLANNED)
                 if not latest:
                     continue
                 job = latest[0]

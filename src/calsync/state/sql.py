@@ -21,7 +21,7 @@ import gc
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -213,11 +213,15 @@ class SQLStore:
         if done != 1:
             raise StateError(f"no job {job_id} in state store {self._db.shown}")
 
-    def jobs(self, pair: str | None = None, limit: int = 50) -> list[JobRecord]:
-        """The newest jobs first, optionally of one pair."""
+    def jobs(
+        self, pair: str | None = None, limit: int = 50, outcomes: Collection[JobOutcome] | None = None
+    ) -> list[JobRecord]:
+        """The newest jobs first, optionally of one pair and with one of ``outcomes``."""
         query = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
         if pair is not None:
             query = query.where(jobs.c.pair == pair)
+        if outcomes is not None:
+            query = query.where(jobs.c.outcome.in_([outcome.value for outcome in outcomes]))
         with self._db.read() as conn:
             rows = conn.execute(query).all()
         return [_job_record(row) for row in rows]

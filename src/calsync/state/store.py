@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -194,8 +194,10 @@ class StateStore(Protocol):
         """Record how a run ended."""
         ...
 
-    def jobs(self, pair: str | None = None, limit: int = 50) -> list[JobRecord]:
-        """The newest jobs first, optionally of one pair."""
+    def jobs(
+        self, pair: str | None = None, limit: int = 50, outcomes: Collection[JobOutcome] | None = None
+    ) -> list[JobRecord]:
+        """The newest jobs first, optionally of one pair and with one of ``outcomes``."""
         ...
 
     def job_lines(self, job_id: int) -> Iterator[ItemLine]:
