@@ -392,3 +392,70 @@ def test_a_change_on_one_side_or_a_write_in_flight_makes_a_run_load_the_links(
     assert loads == [1] and report.writes == 0  # settled from what B holds: the old copy stands
     with store.open_pair("folders") as state:
         assert state.census().pending == 0
+
+
+def test_a_folder_named_like_an_item_and_a_file_that_cannot_be_read_harm_nothing_else(
+    tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.connectors import folder
+
+    spec, a, b = folders(tmp_path)
+    for i in range(3):
+        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    (a / "a folder.ics").mkdir()
+    real_read = folder._read
+
+    def refused(path: str) -> bytes:
+        if path.endswith("e1.ics"):
+            raise PermissionError(13, "Permission denied")
+        return real_read(path)
+
+    monkeypatch.setattr(folder, "_read", refused)
+    report = sync_pair(spec, store, RUN)
+    assert set(idents(b)) == {"e0", "e2"} and report.a.errors == 1
+    (line,) = [x for x in report.lines if x.outcome == "error"]
+    assert line.href == "e1.ics" and line.message == "cannot read e1.ics: Permission denied"
+    monkeypatch.setattr(folder, "_read", real_read)
+    assert sync_pair(spec, store, RUN).b.created == 1  # readable again: it syncs, unchanged as it is
+    assert set(idents(b)) == {"e0", "e1", "e2"}
+
+
+def test_a_synced_file_that_cannot_be_read_any_more_is_not_deleted_on_the_other_side(
+    tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.connectors import folder
+
+    spec, a, b = folders(tmp_path)
+    (a / "e1.ics").write_text(event("e1"), encoding="utf-8")
+    sync_pair(spec, store, RUN)
+    (a / "e1.ics").write_text(event("e1", "edited"), encoding="utf-8")
+    monkeypatch.setattr(folder, "_read", lambda path: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+    report = sync_pair(spec, store, RUN)
+    assert report.b.deleted == 0 and report.a.errors == 1
+    monkeypatch.undo()
+    assert sync_pair(spec, store, RUN).b.updated == 1
+    assert idents(b) == {"e1": "edited"}
+
+
+def test_a_write_the_disk_refuses_is_one_failed_item_and_the_rest_syncs(
+    tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.connectors.folder import FolderConnector
+
+    spec, a, b = folders(tmp_path)
+    for i in range(3):
+        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    real_write = FolderConnector._write_temp
+
+    def full_disk(self: FolderConnector, folder: str, data: bytes) -> tuple[str, str]:
+        if b"UID:e1" in data:
+            raise OSError(28, "No space left on device")
+        return real_write(self, folder, data)
+
+    monkeypatch.setattr(FolderConnector, "_write_temp", full_disk)
+    report = sync_pair(spec, store, RUN)
+    assert set(idents(b)) == {"e0", "e2"} and report.b.errors == 1
+    (line,) = [x for x in report.lines if x.outcome == "error"]
+    assert line.message == "cannot write a new item in cal: No space left on device"
+    monkeypatch.undo()
+    assert sync_pair(spec, store, RUN).b.created == 1 and len(idents(b)) == 3

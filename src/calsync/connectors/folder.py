@@ -96,9 +96,12 @@ class FolderConnector:
         changed: list[ItemRef] = []
         with os.scandir(folder) as entries:
             for entry in entries:
-                if not self._is_item(entry.name):
+                if not self._is_item(entry.name) or not _is_file(entry):
                     continue
-                stat = entry.stat()
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:
+                    continue
                 signature: Signature = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino]
                 cached = cache.get(entry.name)
                 if cached is not None and cached[:4] == signature:
@@ -107,6 +110,10 @@ class FolderConnector:
                 try:
                     data = _read(entry.path)
                 except FileNotFoundError:
+                    continue
+                except OSError:
+                    fresh[entry.name] = [*_UNREAD, cached[4] if cached is not None else ""]  # read again next run
+                    changed.append(ItemRef(entry.name, _UNREADABLE))  # get() says why, for this item only
                     continue
                 etag = etag_of(data)
                 self._keep(collection, entry.name, data)
@@ -129,6 +136,11 @@ class FolderConnector:
                 data = _read(os.path.join(folder, name))
             except FileNotFoundError:
                 continue
+            except OSError:  # a folder named like an item, a file we may not read: get() says which
+                if os.path.isdir(os.path.join(folder, name)):
+                    continue
+                refs.append(ItemRef(name, _UNREADABLE))
+                continue
             self._keep(collection, name, data)
             refs.append(ItemRef(name, etag_of(data)))
         return refs
@@ -142,6 +154,9 @@ class FolderConnector:
                 text = data.decode("utf-8")
             except FileNotFoundError:
                 yield FetchFailed(href, NotFound(f"{href} does not exist", connector=self.name, href=href))
+            except OSError as exc:  # permissions, a folder in its place, an I/O error: this item only
+                reason = exc.strerror or type(exc).__name__
+                yield FetchFailed(href, ConnectorError(f"cannot read {href}: {reason}", connector=self.name, href=href))
             except (UnicodeDecodeError, ConnectorError) as exc:
                 yield FetchFailed(
                     href,
@@ -154,6 +169,10 @@ class FolderConnector:
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
         """Link a new file into place at a name derived from ``key``; a retry returns the first copy."""
+        with self._os_errors(collection, "write a new item"):
+            return self._create(collection, content, key)
+
+    def _create(self, collection: str, content: Content, key: str) -> ItemRef:
         folder = self._writable_folder(collection, create=True)
         tmp, etag = self._write_temp(folder, content.text.encode("utf-8"))
         found, placed = "", ""
@@ -176,24 +195,31 @@ class FolderConnector:
 
     def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
         """Replace the file if its bytes still have ``ref.version``."""
-        folder = self._writable_folder(collection)
-        path = os.path.join(folder, _checked_name(ref.href))
-        self._check_version(path, ref)
-        tmp, etag = self._write_temp(folder, content.text.encode("utf-8"))
-        os.replace(tmp, path)
-        return self._remember(collection, ref.href, folder, etag)
+        with self._os_errors(collection, f"write {ref.href}"):
+            folder = self._writable_folder(collection)
+            path = os.path.join(folder, _checked_name(ref.href))
+            self._check_version(path, ref)
+            tmp, etag = self._write_temp(folder, content.text.encode("utf-8"))
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            return self._remember(collection, ref.href, folder, etag)
 
     def delete(self, collection: str, ref: ItemRef) -> None:
         """Remove the file if its bytes still have ``ref.version``; already gone is fine."""
-        folder = self._writable_folder(collection)
-        path = os.path.join(folder, _checked_name(ref.href))
-        try:
-            self._check_version(path, ref)
-        except NotFound:
-            return
-        self._kept(collection, ref.href)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        with self._os_errors(collection, f"delete {ref.href}"):
+            folder = self._writable_folder(collection)
+            path = os.path.join(folder, _checked_name(ref.href))
+            try:
+                self._check_version(path, ref)
+            except NotFound:
+                return
+            self._kept(collection, ref.href)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
         """Add the files this connector wrote to the token's cache, so the next run need not read them."""
@@ -208,6 +234,18 @@ class FolderConnector:
         return _dump_token(cache)
 
     # -- internals ----------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _os_errors(self, collection: str, doing: str) -> Iterator[None]:
+        """An operating-system error (a full disk, a permission, a read-only mount) as this item's failure, in
+        words, so the run reports it and goes on with the other items."""
+        try:
+            yield
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ConnectorError(
+                f"cannot {doing} in {collection or 'the folder'}: {reason}", connector=self.name
+            ) from exc
 
     def _is_item(self, name: str) -> bool:
         return name.endswith(self.extension) and not name.startswith(".")
@@ -298,6 +336,21 @@ class FolderConnector:
             raise NotFound(f"{ref.href} is gone", connector=self.name, href=ref.href) from None
         if current != ref.version:
             raise PreconditionFailed(f"{ref.href} changed since it was read", connector=self.name, href=ref.href)
+
+
+_UNREADABLE = "unreadable"
+"""The version of a file that could not be read: no etag is ever this, so the engine asks ``get()``, which says
+why for that item alone."""
+_UNREAD: Signature = [-1, -1, -1, -1]
+"""The cached signature of such a file: no stat matches it, so the next run reads the file again."""
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Whether a directory entry is a file (through a link): a folder named like an item is not one."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _read(path: str) -> bytes:
