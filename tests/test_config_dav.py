@@ -81,3 +81,20 @@ def test_a_bad_transport_value_names_the_key(tmp_path: Path, extra: str, key: st
         load(tmp_path, extra)
     assert info.value.where == f"{tmp_path / 'calsync.toml'}: connections[1].{key}"
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("address", ["anna@example.com", "example.com", "dav.example.co.uk"])
+def test_an_e_mail_address_or_a_domain_may_stand_for_the_url(tmp_path: Path, address: str) -> None:
+    path = tmp_path / "calsync.toml"
+    path.write_text(DAV.replace('"https://dav.example.com/"', f'"{address}"'), encoding="utf-8")
+    connection = load_settings(path, {}).connection("d")
+    assert isinstance(connection, DavConnection) and connection.url == address
+
+
+@pytest.mark.parametrize("url", ["ftp://dav.example.com/", "anna@localhost", "a@b@example.com", "example.com/dav"])
+def test_what_is_neither_a_url_nor_an_address_is_refused(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "calsync.toml"
+    path.write_text(DAV.replace('"https://dav.example.com/"', f'"{url}"'), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {})
+    assert info.value.where == f"{path}: connections[1].url"

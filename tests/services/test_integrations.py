@@ -91,10 +91,10 @@ def test_each_rule_names_its_field(
         (
             IntegrationInput("dav", "D", "caldav", "delegate", username="u", password=Secret("pw12")),
             "url",
-            "needs a url",
+            "needs a url or an autodiscovery address",
         ),
         (IntegrationInput("f", "D", "folder"), "url", "the folder's path"),
-        (replace(GRAPH, autodiscover="a@b.com"), "autodiscover", "only for ews"),
+        (replace(GRAPH, autodiscover="a@b.com"), "autodiscover", "found by its url, not by an address"),
     ],
 )
 def test_connection_rules_per_type(
@@ -103,6 +103,14 @@ def test_connection_rules_per_type(
     with pytest.raises(ConfigError, match=message) as caught:
         service.add(given)
     assert caught.value.where == where
+
+
+def test_a_dav_integration_may_be_found_from_an_address_instead_of_a_url(service: IntegrationService) -> None:
+    given = IntegrationInput(
+        "dav", "D", "caldav", "delegate", autodiscover="calsync@example.com", username="u", password=Secret("pw12")
+    )
+    view = service.add(given)
+    assert (view.url, view.autodiscover) == ("", "calsync@example.com")
 
 
 def test_the_defaults_and_a_valid_integration_of_each_kind(service: IntegrationService) -> None:

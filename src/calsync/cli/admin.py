@@ -64,7 +64,12 @@ def _fields(
     description: _Str = None,
     connection_type: Annotated[str | None, typer.Option("--type", help="caldav|carddav|ews|graph|folder")] = None,
     url: _Str = None,
-    autodiscover: Annotated[str | None, typer.Option(help="An e-mail address for EWS autodiscovery.")] = None,
+    autodiscover: Annotated[
+        str | None,
+        typer.Option(
+            help="An e-mail address to find the server from, instead of --url (EWS autodiscover; CalDAV/CardDAV DNS)."
+        ),
+    ] = None,
     auth: Annotated[str | None, typer.Option(help="impersonation|delegate|oauth")] = None,
     username: _Str = None,
     password_env: _Env = None,

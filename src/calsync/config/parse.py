@@ -184,7 +184,7 @@ def _memory(t: Table, name: str, kind: ConnectionType, read_only: bool) -> Memor
 
 
 def _dav(t: Table, name: str, kind: ConnectionType, read_only: bool) -> DavConnection:
-    url = _http_url(t, "url", required=True)
+    url = _dav_url(t, "url")
     password = t.secret("password")
     assert password is not None
     client_cert = _pem_file(t, "client_cert")
@@ -295,6 +295,18 @@ _BUILDERS: dict[ConnectionType, Callable[[Table, str, ConnectionType, bool], Con
     ConnectionType.EWS: _ews,
     ConnectionType.GRAPH: _graph,
 }
+
+
+def _dav_url(t: Table, key: str) -> str:
+    """The account's home URL, or an e-mail address or domain whose server DNS names (RFC 6764): the
+    connector finds the home from it when it first needs it."""
+    value = t.text(key, REQUIRED)
+    if "://" in value:
+        return _http_url(t, key, required=True)
+    domain = value.rpartition("@")[2]
+    if value.count("@") > 1 or "." not in domain.strip(".") or any(c in value for c in " /\\:?#"):
+        raise t.error(key, f"{value!r} is neither an http:// or https:// URL nor an e-mail address or domain")
+    return value
 
 
 def _http_url(t: Table, key: str, *, required: bool) -> str:

@@ -154,16 +154,17 @@ def _check_address(given: IntegrationInput, kind: CalendarType) -> None:
         raise ConfigError(f"{given.url!r} is not an http(s) URL", where="url")
     if given.autodiscover and not _MAILBOX.fullmatch(given.autodiscover):
         raise ConfigError(f"{given.autodiscover!r} is not an e-mail address", where="autodiscover")
-    if given.autodiscover and kind is not CalendarType.EWS:
-        raise ConfigError("autodiscovery by e-mail address is only for ews; give a url", where="autodiscover")
-    if kind is CalendarType.EWS and not (given.url or given.autodiscover):
-        raise ConfigError("ews needs a url or an autodiscovery address", where="url")
-    if kind in (CalendarType.CALDAV, CalendarType.CARDDAV, CalendarType.FOLDER):
-        _require(
-            given.url,
-            "url",
-            f"a {kind} connection needs a url" + (" (the folder's path)" if kind is CalendarType.FOLDER else ""),
-        )
+    if given.autodiscover and kind not in _DISCOVERABLE:
+        raise ConfigError(f"a {kind} connection is found by its url, not by an address", where="autodiscover")
+    if kind in _DISCOVERABLE and not (given.url or given.autodiscover):
+        raise ConfigError(f"{kind} needs a url or an autodiscovery address", where="url")
+    if kind is CalendarType.FOLDER:
+        _require(given.url, "url", "a folder connection needs a url (the folder's path)")
+
+
+_DISCOVERABLE = (CalendarType.EWS, CalendarType.CALDAV, CalendarType.CARDDAV)
+"""Connections that may be found from an e-mail address: EWS by autodiscover, CalDAV and CardDAV through DNS
+(RFC 6764: SRV and TXT records, then the well-known URL)."""
 
 
 def _check_oauth(given: IntegrationInput, has: Set[str]) -> None:

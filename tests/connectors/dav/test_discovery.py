@@ -77,7 +77,7 @@ def test_an_email_address_starts_at_the_domains_well_known_url() -> None:
     found = CardDavConnector("alice@dav.test", transport=mock).discover()
     assert paths == ["/.well-known/carddav", "/dav/", "/dav/principals/alice/", "/dav/books/alice/"]
     assert [(info.id, info.display_name, info.components) for info in found] == [
-        ("/dav/books/alice/team", "Team", frozenset({"VCARD"}))
+        ("team", "Team", frozenset({"VCARD"}))  # relative to the home found: the connector names collections so
     ]
 
 

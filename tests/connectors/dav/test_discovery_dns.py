@@ -20,6 +20,7 @@ import dns.resolver
 import dns.rrset
 import pytest
 
+from calsync.connectors.base import Fetched
 from calsync.connectors.caldav import CalDavConnector
 from calsync.connectors.dav.discovery import ADDRESSBOOKS, CALENDARS, service_url
 from calsync.errors import ConfigError
@@ -180,8 +181,34 @@ def test_an_email_address_finds_radicale_through_its_srv_record(
         )
         found = {info.display_name: info.id for info in conn.discover()}
         report = conn.check_connection()
-    assert found["Found by DNS"] == f"/{server.username}/by-dns"
+    assert found["Found by DNS"] == "by-dns"  # relative to the home the address led to, as collections are named
     assert report.ok and report.lines() == [
         f"Connected to Radicale at https://localhost:{port}/.well-known/caldav as alice (calendar home /alice/)"
     ]
     conn.close()
+
+
+def test_a_connector_given_an_address_names_collections_under_the_home_it_finds(
+    tls_radicale: tuple[Server, TlsFiles], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a configuration file's ``url = "alice@example.test"``: no home URL anywhere, yet items land in it."""
+    from calsync.model.content import Content
+    from tests.samples import event
+
+    server, files = tls_radicale
+    port = server.url.rsplit(":", 1)[1].rstrip("/")
+    zone = {("_caldavs._tcp.example.test.", "SRV"): [f"0 0 {port} localhost."]}
+    home = CalDavConnector(server.calendar_home, username=server.username, password=server.password, ca_bundle=files.ca)
+    home.create_calendar("from-address", "From an address")
+    with dns_server(zone) as dns_at:
+        monkeypatch.setattr(dns.resolver, "default_resolver", dns_at.resolver())
+        conn = CalDavConnector(
+            "alice@example.test", username=server.username, password=server.password, ca_bundle=files.ca
+        )
+        ref = conn.create("from-address", Content.from_text(event("by-address")), "by-address")
+        assert conn.url == f"https://localhost:{port}/{server.username}/"
+        assert dns_at.asked.count(("_caldavs._tcp.example.test.", "SRV")) == 1  # found once, then remembered
+    (fetched,) = home.get("from-address", [ref.href])
+    assert isinstance(fetched, Fetched) and fetched.content.ident == "by-address"
+    conn.close()
+    home.close()

@@ -109,7 +109,7 @@ class DavStore:
         )
         self.name = name
         self.given_url = url
-        self.url = url if url.endswith("/") else url + "/"
+        self._home: str | None = (url if url.endswith("/") else url + "/") if "://" in url else None
         self.http = DavTransport(settings, connector=name, transport=transport)
         self._server_named = bool(server)
         self.capabilities = Capabilities(
@@ -118,6 +118,14 @@ class DavStore:
         self._use(quirks_for(server))
 
     # -- addresses ----------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The URL collections are named under: the one given, or, for an e-mail address or a domain, the
+        account's home, found (DNS, well-known URL, principal) the first time it is needed."""
+        if self._home is None:
+            self._home = self.home()
+        return self._home
 
     def collection_url(self, collection: str) -> str:
         """The URL of ``collection``: a name under the home, or an absolute path or URL as given."""
@@ -283,9 +291,11 @@ class DavStore:
     def collections(self, kind: HomeKind) -> list[CollectionInfo]:
         """The collections of ``kind`` in the home found from the URL; ids are relative to the URL when the
         home is the URL itself (as ``collection_url`` resolves them), absolute paths otherwise."""
-        with _translate(self.name, self.url):
+        with _translate(self.name, self.given_url):
             home = find_home(self._discovery_send, self.given_url, kind)
             found = list_collections(self._discovery_send, home, kind)
+        if self._home is None and kind == kind_for(self.flavor.report):
+            self._home = home  # found from an address: the home it names collections under
         if home == self.url:
             return found
         base = urlsplit(home).path
@@ -293,13 +303,13 @@ class DavStore:
 
     def home(self) -> str:
         """The account's own home URL, found from the configured URL or address."""
-        with _translate(self.name, self.url):
+        with _translate(self.name, self.given_url):
             return find_home(self._discovery_send, self.given_url, kind_for(self.flavor.report))
 
     def user_collections(self, principal: str) -> tuple[str, list[CollectionInfo]]:
         """Another user's home and its collections (ids are absolute paths), the user named by ``principal``
         as ``discovery.principal_url`` reads it; ``NotFound``/``AuthError`` when it is missing or refused."""
-        with _translate(self.name, self.url):
+        with _translate(self.name, self.given_url):
             return user_home(self._discovery_send, self.given_url, principal, kind_for(self.flavor.report))
 
     def check_connection(self, principals: Sequence[str] = ()) -> ConnectionReport:

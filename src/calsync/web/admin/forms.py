@@ -62,7 +62,7 @@ INTEGRATION_FORM = (
         (
             Field("connection_type", "Server type", "select", choices=tuple(CalendarType)),
             Field("url", "Server URL", "url", hint="CalDAV: the calendar home; EWS: the Exchange.asmx URL."),
-            Field("autodiscover", "Autodiscovery address", "email", hint="EWS only, instead of a URL."),
+            Field("autodiscover", "Autodiscovery address", "email", hint="EWS, CalDAV or CardDAV, instead of a URL."),
             Field("auth_mode", "Access", "select", choices=tuple(AuthMode)),
             Field("username", "Service account"),
             Field("password", "Password", "secret"),
