@@ -62,6 +62,31 @@ def test_add_list_show_update_remove_an_integration(config: Path) -> None:
     assert (config.parent / KEY_FILE_NAME).exists()
 
 
+def shown_setting(config: Path, name: str) -> str:
+    """One setting's value as ``integrations show acme`` prints it."""
+    for line in run(config, "integrations", "show", "acme").output.splitlines():
+        words = line.split()
+        if words[:1] == [name]:
+            return " ".join(words[1:])
+    raise AssertionError(f"{name} is not shown")
+
+
+def test_a_ca_bundle_is_given_relative_to_the_shell_shown_and_cleared(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "company-ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    (tmp_path / "notes.txt").write_text("not a certificate\n")
+    monkeypatch.chdir(tmp_path)
+    add_acme(config)
+    assert run(config, "integrations", "update", "acme", "--ca-bundle", "company-ca.pem").exit_code == 0
+    assert shown_setting(config, "ca_bundle") == str(tmp_path / "company-ca.pem")
+    refused = run(config, "integrations", "update", "acme", "--ca-bundle", "notes.txt")
+    assert refused.exit_code == 1
+    assert f"error: ca_bundle: {tmp_path / 'notes.txt'} holds no PEM certificate" in refused.output
+    assert run(config, "integrations", "update", "acme", "--ca-bundle", "").exit_code == 0
+    assert shown_setting(config, "ca_bundle") == ""
+
+
 def test_a_rule_broken_on_the_command_line_is_one_red_line_naming_the_field(config: Path) -> None:
     result = run(config, "integrations", "add", "acme", *EWS, "--username", "u", "--password-env", "PW",
                  "--interval-minutes", "0")  # fmt: skip

@@ -11,17 +11,24 @@ from pathlib import Path
 import pytest
 
 from calsync.config import Settings, StateSettings
-from calsync.connectors.base import Checkable, ConnectionReport
+from calsync.connectors.base import Checkable, ConnectionReport, Fetched
+from calsync.connectors.caldav import CalDavConnector
 from calsync.connectors.graph.checks import Problem
 from calsync.connectors.graph.connector import GraphConnector
 from calsync.crypto import Secret
-from calsync.errors import ConfigError
+from calsync.errors import ConfigError, TlsFailure
 from calsync.services.checks import NOT_CHECKABLE, check_connectors, check_integration
 from calsync.services.connections import IntegrationConnectors
+from calsync.services.hub import BusinessItem, open_hub
+from calsync.services.hub_sync import sync_integration
 from calsync.services.integrations import IntegrationInput, IntegrationPatch, open_integrations
+from calsync.state.store import JobKind
+from tests.connectors.dav.pki import make_pki
+from tests.connectors.dav.servers import Server, TlsFiles, radicale
 from tests.connectors.graph.conftest import connect, fake, new_mailbox, trust  # noqa: F401 - fixtures used below
 from tests.connectors.graph.fake.auth import App
 from tests.connectors.graph.fake.server import FakeGraph
+from tests.services.hubworld import event as business_event
 from tests.services.test_connections import PASSWORDS, Dav, add, caldav_input, users_radicale
 
 
@@ -98,3 +105,41 @@ def test_graphs_report_is_the_ports_report(request: pytest.FixtureRequest) -> No
     failed = check_connectors(IntegrationConnectors(refused), [inside])
     assert failed.server.problem == "bad_secret" and [p.problem for p in failed.principals] == ["not_checked"]
     assert "port-secret-value" not in repr(failed)
+
+
+@pytest.fixture(scope="module")
+def tls_dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, TlsFiles]]:
+    """Radicale over HTTPS with a certificate from a test CA that no system store holds (a company CA)."""
+    root = tmp_path_factory.mktemp("radicale-company-ca")
+    files = make_pki(root)
+    with radicale(root, tls=files) as server:
+        yield server, files
+
+
+def test_a_company_ca_is_trusted_through_the_integrations_ca_bundle_only(
+    tls_dav: tuple[Server, TlsFiles], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, files = tls_dav
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    given = IntegrationInput("onprem", "ACME", "caldav", "delegate", url=server.url, username=server.username,
+                             password=Secret(server.password))  # fmt: skip
+    add(settings, given, server.username)
+    untrusted = check_integration(settings, "onprem", users=True)
+    assert untrusted.server.problem == "tls_failure", untrusted.lines()
+    assert untrusted.server.line.startswith("The TLS handshake with 127.0.0.1")
+    with open_hub(settings) as hub:
+        hub.put_items("onprem", [BusinessItem("B1", "U1", business_event("Visit at the plant"))])
+    refused = sync_integration(settings, "onprem", kind=JobKind.MANUAL, full=True)
+    assert refused.outcomes and all(isinstance(o.error, TlsFailure) for o in refused.outcomes)
+
+    with open_integrations(settings) as service:
+        service.update("onprem", IntegrationPatch(ca_bundle=str(files.ca)))
+    trusted = check_integration(settings, "onprem", users=True)
+    assert trusted.ok, trusted.lines()
+    run = sync_integration(settings, "onprem", kind=JobKind.MANUAL, full=True)
+    assert not run.failed, [o.message for o in run.outcomes]
+    own = CalDavConnector(server.calendar_home, username=server.username, password=server.password,
+                          ca_bundle=files.ca)  # fmt: skip
+    (ref,) = own.list_all("calsync-events")
+    (fetched,) = own.get("calsync-events", [ref.href])
+    assert isinstance(fetched, Fetched) and "SUMMARY:Visit at the plant" in fetched.content.text

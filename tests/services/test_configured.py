@@ -10,6 +10,7 @@ from calsync.config import load_settings
 from calsync.errors import ConfigError
 from calsync.services.configured import apply_configured_integrations
 from calsync.services.integrations import open_integrations
+from tests.services.test_integrations import pem_file
 
 CONFIG = """
 [state]
@@ -64,3 +65,23 @@ def test_an_unset_secret_names_the_integration(tmp_path: Path, monkeypatch: pyte
     config.write_text(CONFIG.format(days_back=10), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"integrations\.acme\.calendar"):
         apply_configured_integrations(load_settings(config))
+
+
+def test_the_connections_ca_bundle_is_stored_with_the_integration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALSYNC_TEST_DAV_PASSWORD", "dav-secret-from-env")
+    (tmp_path / "certs").mkdir()
+    ca = pem_file(tmp_path / "certs" / "company-ca.pem")
+    config = tmp_path / "calsync.toml"
+    trusting = CONFIG.format(days_back=10).replace(
+        'username = "calsync"', 'username = "calsync"\nca_bundle = "certs/company-ca.pem"'
+    )
+    config.write_text(trusting, encoding="utf-8")
+    apply_configured_integrations(load_settings(config))  # relative to the file's folder, stored absolute
+    with open_integrations(load_settings(config)) as service:
+        assert service.get("acme").ca_bundle == str(ca)
+    config.write_text(CONFIG.format(days_back=10), encoding="utf-8")
+    assert apply_configured_integrations(load_settings(config)).updated == ("acme",)
+    with open_integrations(load_settings(config)) as service:
+        assert service.get("acme").ca_bundle == ""

@@ -257,6 +257,23 @@ def test_ews_builds_calendars_tasks_and_contacts_and_an_unknown_integration_is_n
         integration_connectors(settings, "nope")
 
 
+def test_the_ca_bundle_reaches_the_dav_and_ews_connectors(settings: Settings, tmp_path: Path) -> None:
+    from calsync.connectors.ews.connector import EwsConnector
+
+    ca = make_pki(tmp_path).ca
+    add(settings, replace(caldav_input(Dav("https://dav.example.com/")), ca_bundle=str(ca)))
+    exchange = IntegrationInput("exchange", "ACME", "ews", "impersonation", url="https://mail.example.com/EWS/",
+                                username="svc@example.com", password=Secret("ews-pw"), ca_bundle=str(ca))  # fmt: skip
+    add(settings, exchange)
+    dav = integration_connectors(settings, "dav")
+    assert isinstance(dav.events, CalDavConnector) and isinstance(dav.contacts, CardDavConnector)
+    assert dav.events.http.settings.ca_bundle == dav.contacts.http.settings.ca_bundle == ca
+    ews = integration_connectors(settings, "exchange")
+    assert isinstance(ews.events, EwsConnector) and ews.events.session.settings.ca_bundle == ca
+    for built in (dav, ews):
+        built.close()
+
+
 def test_graph_builds_events_todo_and_contacts_for_the_users_mailboxes(settings: Settings) -> None:
     secret = "graph-secret-never-shown"
     add(

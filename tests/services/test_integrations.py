@@ -176,6 +176,60 @@ def test_update_changes_only_what_is_given_and_keeps_the_secrets(service: Integr
     assert service.get("acme").full_sync_minutes == 1440
 
 
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n"
+
+
+def pem_file(path: Path, text: str = CA_PEM) -> Path:
+    path.write_text(text, encoding="ascii")
+    return path
+
+
+def test_a_ca_bundle_is_stored_shown_kept_changed_and_cleared(service: IntegrationService, tmp_path: Path) -> None:
+    first, second = pem_file(tmp_path / "company-ca.pem"), pem_file(tmp_path / "new-ca.pem")
+    assert service.add(replace(EWS, ca_bundle=str(first))).ca_bundle == str(first)
+    assert service.get("acme").ca_bundle == str(first)
+    assert service.update("acme", IntegrationPatch(days_back=7)).ca_bundle == str(first)
+    assert service.update("acme", IntegrationPatch(ca_bundle=str(second))).ca_bundle == str(second)
+    assert service.update("acme", IntegrationPatch(ca_bundle="")).ca_bundle == ""
+    dav = IntegrationInput("dav", "D", "caldav", "delegate", url="https://dav.example/", username="u",
+                           password=Secret("pw12"), ca_bundle=str(first))  # fmt: skip
+    assert service.add(dav).ca_bundle == str(first)
+    assert service.add(replace(dav, name="book", connection_type="carddav")).ca_bundle == str(first)
+    assert service.add(GRAPH).ca_bundle == ""
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "no such file: /.*/missing.pem"),
+        ("folder", "no such file"),
+        ("not-pem", "holds no PEM certificate"),
+        ("relative", "'company-ca.pem' is not an absolute path"),
+        ("graph", "a graph connection trusts the system's CAs; a CA bundle is for caldav, carddav, ews"),
+        ("folder-type", "a folder connection trusts the system's CAs"),
+    ],
+)
+def test_a_ca_bundle_must_be_an_absolute_pem_file_for_dav_or_ews(
+    service: IntegrationService, tmp_path: Path, case: str, message: str
+) -> None:
+    good = str(pem_file(tmp_path / "company-ca.pem"))
+    given = {
+        "missing": replace(EWS, ca_bundle=str(tmp_path / "missing.pem")),
+        "folder": replace(EWS, ca_bundle=str(tmp_path)),
+        "not-pem": replace(EWS, ca_bundle=str(pem_file(tmp_path / "key.pem", "-----BEGIN PRIVATE KEY-----\n"))),
+        "relative": replace(EWS, ca_bundle="company-ca.pem"),
+        "graph": replace(GRAPH, ca_bundle=good),
+        "folder-type": IntegrationInput("local", "L", "folder", url=str(tmp_path), ca_bundle=good),
+    }[case]
+    with pytest.raises(ConfigError, match=message) as caught:
+        service.add(given)
+    assert caught.value.where == "ca_bundle" and str(caught.value).startswith("ca_bundle: ")
+    service.add(replace(given, ca_bundle=""))
+    with pytest.raises(ConfigError, match=message):  # an update is checked the same way, and stores nothing
+        service.update(given.name, IntegrationPatch(ca_bundle=given.ca_bundle))
+    assert service.get(given.name).ca_bundle == ""
+
+
 def test_users_start_with_every_option_on(service: IntegrationService) -> None:
     service.add(EWS)
     user = service.add_user("acme", "anna", "anna@acme.com")

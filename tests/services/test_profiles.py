@@ -16,7 +16,7 @@ from calsync.errors import ConfigError
 from calsync.model.users import UserOptions
 from calsync.services.integrations import IntegrationService, UserPatch
 from calsync.services.profiles import export_profile, import_profile, read_profile, write_profile
-from tests.services.test_integrations import CLIENT_SECRET, EWS, GRAPH, NOW, PASSWORD, make_service
+from tests.services.test_integrations import CLIENT_SECRET, EWS, GRAPH, NOW, PASSWORD, make_service, pem_file
 
 PASSPHRASE = Secret("a long passphrase")
 
@@ -34,7 +34,8 @@ def target(tmp_path: Path) -> Iterator[IntegrationService]:
 def test_a_profile_round_trips_with_its_users_and_secrets(
     source: IntegrationService, target: IntegrationService, tmp_path: Path
 ) -> None:
-    source.add(replace(EWS, department="Service", start_of_sync=NOW, task_activity="Call"))
+    ca = str(pem_file(tmp_path / "company-ca.pem"))
+    source.add(replace(EWS, department="Service", start_of_sync=NOW, task_activity="Call", ca_bundle=ca))
     source.add_user("acme", "anna", "anna@acme.com")
     source.add_user("acme", "bob", "bob@acme.com")
     source.update_user("acme", "bob", UserPatch(contacts=False, tasks=False))
@@ -44,12 +45,21 @@ def test_a_profile_round_trips_with_its_users_and_secrets(
     assert PASSWORD not in path.read_text()
 
     view = import_profile(target, read_profile(path), PASSPHRASE, where=str(path))
-    assert view == source.get("acme")
+    assert view == source.get("acme") and view.ca_bundle == ca
     assert target.credentials("acme").password == Secret(PASSWORD)
     assert [(u.business_user, u.flags) for u in target.users("acme")] == [
         ("anna", UserOptions()),
         ("bob", UserOptions(contacts=False, tasks=False)),
     ]
+
+
+def test_a_profile_written_before_ca_bundles_imports_trusting_the_system_cas(
+    source: IntegrationService, target: IntegrationService
+) -> None:
+    source.add(EWS)
+    document = export_profile(source, "acme", PASSPHRASE)
+    del document["integration"]["ca_bundle"]
+    assert import_profile(target, document, PASSPHRASE, where="acme.json").ca_bundle == ""
 
 
 def test_secrets_are_resealed_under_each_passphrase_and_key(source: IntegrationService) -> None:

@@ -16,6 +16,7 @@ from tests.state.conftest import Backend
 
 ACME = IntegrationRecord(
     "acme", "ACME", "ews", "impersonation", url="https://ews.example.com/", username="svc", password_enc="tok-1",
+    ca_bundle="/etc/calsync/company-ca.pem",
     start_of_sync=datetime(2026, 11, 1, 8, 0, tzinfo=UTC), two_way=False, days_back=12,
 )  # fmt: skip
 

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -18,9 +19,11 @@ from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from calsync.errors import StateError
+from calsync.state.admin import open_admin_store
+from calsync.state.admin_port import UserRecord
 from calsync.state.migrations import HEAD, alembic_config, is_empty
 from calsync.state.sql import SQLStore, database_url, open_store
-from calsync.state.tables import metadata
+from calsync.state.tables import USER_FLAGS, integration_users, integrations, metadata
 from tests.state.conftest import Backend
 
 _OPEN_STORE = """
@@ -132,6 +135,34 @@ def test_a_database_created_at_head_is_the_migrated_database(backend: Backend) -
     assert set(at_head) == {table.name for table in metadata.sorted_tables} | {"alembic_version"}
     assert at_head == migrated
     assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
+
+
+def test_0009_keeps_the_integrations_of_0008_and_they_trust_the_system_cas(backend: Backend) -> None:
+    now = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    row = dict.fromkeys(("description", "department", "autodiscover", "client_id", "tenant_id", "task_activity"), "")
+    row |= {
+        "name": "old", "company": "ACME", "connection_type": "caldav", "url": "https://dav.acme.test/",
+        "auth_mode": "delegate", "username": "svc", "password_enc": "tok-1", "two_way": True, "days_back": 30,
+        "days_forward": 30, "full_sync_minutes": 1440, "interval_minutes": 20, "appointment_activity": "VISIT",
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    flags = dict.fromkeys(USER_FLAGS, True)
+    config = alembic_config()
+    with connect(backend) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0008")
+        added = conn.execute(integrations.insert().values(**row))  # 0008's columns: ca_bundle is 0009's
+        user = {"business_user": "anna", "mailbox": "anna", "created_at": now, **flags}
+        conn.execute(integration_users.insert().values(integration_id=added.inserted_primary_key[0], **user))
+    admin = open_admin_store(backend.url)  # migrates to head
+    try:
+        old = admin.integration("old")
+        assert old is not None and old.ca_bundle == ""
+        assert (old.url, old.password_enc, old.appointment_activity) == ("https://dav.acme.test/", "tok-1", "VISIT")
+        assert admin.users("old") == [UserRecord("anna", "anna")]
+    finally:
+        admin.close()
+    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD == "0009"
 
 
 def test_only_a_database_without_any_of_the_tables_is_created_at_head(backend: Backend) -> None:

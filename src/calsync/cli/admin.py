@@ -70,6 +70,14 @@ def _fields(
             help="An e-mail address to find the server from, instead of --url (EWS autodiscover; CalDAV/CardDAV DNS)."
         ),
     ] = None,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="A PEM file of CAs trusted instead of the system's (caldav, carddav, ews with a company CA); "
+            "'' trusts the system's again.",
+        ),
+    ] = None,
     auth: Annotated[str | None, typer.Option(help="impersonation|delegate|oauth")] = None,
     username: _Str = None,
     password_env: _Env = None,
@@ -319,6 +327,8 @@ def _plain(given: dict[str, Any]) -> dict[str, Any]:
     values = {k: v for k, v in given.items() if v is not None and k not in skip and k != "auth"}
     if given.get("auth") is not None:
         values["auth_mode"] = given["auth"]
+    if values.get("ca_bundle"):  # relative to where the command runs; the service stores absolute paths only
+        values["ca_bundle"] = str(Path(values["ca_bundle"]).expanduser().absolute())  # symlinks kept as given
     return values
 
 

@@ -4,7 +4,8 @@ The service runs what is in the database (the admin UI and the CLI edit it there
 integrations in ``calsync.toml`` (with secrets from the environment or files) has them applied when
 ``calsync serve`` or ``calsync worker`` starts, and with ``calsync integrations apply``: each is added, or
 updated to what the file says; users in the file are added or updated. Nothing the file does not name is
-removed, so integrations made in the admin UI live beside the file's.
+removed, so integrations made in the admin UI live beside the file's. The calendar connection's settings become
+the integration's: its address, account and secrets, and its ``ca_bundle`` (a company CA) when it names one.
 
 Why through ``IntegrationService``: its checks and its encryption of secrets apply to these as to any other.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from calsync.config import (
     Connection,
@@ -97,6 +99,7 @@ def _input(integration: Integration, connection: Connection) -> IntegrationInput
             base,
             connection_type=connection.type.value,
             url=connection.url,
+            ca_bundle=_path(connection.ca_bundle),
             username=connection.username,
             password=password,
         )
@@ -108,6 +111,7 @@ def _input(integration: Integration, connection: Connection) -> IntegrationInput
             auth_mode=connection.auth.value,
             url=connection.url,
             autodiscover=connection.autodiscover_email,
+            ca_bundle=_path(connection.ca_bundle),
             username=connection.username,
             password=ews_password,
         )
@@ -125,6 +129,12 @@ def _input(integration: Integration, connection: Connection) -> IntegrationInput
     if isinstance(connection, FolderConnection):
         return replace(base, url=str(connection.path))
     raise ConfigError(f"a {connection.type} connection cannot be an integration's calendar", where=where)
+
+
+def _path(path: Path | None) -> str:
+    """A file the connection names, as the services store it: absolute already (the configuration's reader
+    resolves a relative path against the file's folder), ``""`` for none, so removing it from the file clears it."""
+    return str(path) if path is not None else ""
 
 
 def _secret(reveal: Callable[[], str], where: str) -> Secret:

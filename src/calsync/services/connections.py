@@ -149,7 +149,8 @@ def build_connectors(
 
 
 def _dav(type_name: str, view: IntegrationView, secrets: Credentials) -> Connector:
-    """A CalDAV or CardDAV connector on the integration's URL, or on the URL DNS names for its address."""
+    """A CalDAV or CardDAV connector on the integration's URL, or on the URL DNS names for its address; TLS
+    trusts the integration's CA bundle when it names one (the discovery of its home too)."""
     from calsync.connectors.dav.discovery import kind_for, service_url
 
     address = view.url or view.autodiscover
@@ -157,7 +158,12 @@ def _dav(type_name: str, view: IntegrationView, secrets: Credentials) -> Connect
         address = service_url(address, kind_for("calendar" if type_name == "caldav" else "address"))
     password = secrets.password.reveal() if secrets.password is not None else ""
     factory = connector_class(type_name, where="connection_type")
-    return factory(address, name=view.name, username=view.username, password=password)
+    return factory(address, name=view.name, username=view.username, password=password, ca_bundle=_ca_bundle(view))
+
+
+def _ca_bundle(view: IntegrationView) -> Path | None:
+    """The PEM file of CAs the integration trusts instead of the system's (a company CA), if it names one."""
+    return Path(view.ca_bundle) if view.ca_bundle else None
 
 
 @runtime_checkable
@@ -203,6 +209,7 @@ def _ews(
         client_id=view.client_id,
         client_secret=secrets.client_secret.reveal() if secrets.client_secret is not None else "",
         tenant_id=view.tenant_id,
+        ca_bundle=_ca_bundle(view),
     )
     from calsync.services.connector_cache import StoredAutodiscoverCache
 

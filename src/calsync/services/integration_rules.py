@@ -12,6 +12,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import TypeVar
 
 from calsync.crypto import Secret
@@ -64,6 +65,7 @@ class IntegrationInput:
     department: str = ""
     url: str = ""
     autodiscover: str = ""
+    ca_bundle: str = ""
     username: str = ""
     password: Secret | None = None
     client_id: str = ""
@@ -106,6 +108,7 @@ def check_integration(given: IntegrationInput, stored_secrets: Set[str] = frozen
         allowed = ", ".join(_AUTH_ALLOWED[kind])
         raise ConfigError(f"a {kind} connection allows auth mode {allowed}, not {auth}", where="auth_mode")
     _check_address(given, kind)
+    _check_ca_bundle(given.ca_bundle, kind)
     has = {name for name in ("password", "client_secret", "certificate") if getattr(given, name)} | set(stored_secrets)
     if auth is AuthMode.OAUTH:
         _check_oauth(given, has)
@@ -165,6 +168,34 @@ def _check_address(given: IntegrationInput, kind: CalendarType) -> None:
 _DISCOVERABLE = (CalendarType.EWS, CalendarType.CALDAV, CalendarType.CARDDAV)
 """Connections that may be found from an e-mail address: EWS by autodiscover, CalDAV and CardDAV through DNS
 (RFC 6764: SRV and TXT records, then the well-known URL)."""
+
+
+def _check_ca_bundle(value: str, kind: CalendarType) -> None:
+    """A CA bundle, when given, must be usable now: a typo or a missing file found when the admin saves it, not as
+    a TLS failure at the first sync. Why a path and not the PEM itself: the file is the company CA the host's
+    administrators already keep up to date (renewals reach calsync without an edit here)."""
+    if not value:
+        return
+    if kind not in _CUSTOM_TLS:
+        allowed = ", ".join(_CUSTOM_TLS)
+        raise ConfigError(f"a {kind} connection trusts the system's CAs; a CA bundle is for {allowed}", where=_CA)
+    path = Path(value)
+    if not path.is_absolute():
+        raise ConfigError(f"{value!r} is not an absolute path (give the PEM file's full path)", where=_CA)
+    if not path.is_file():  # also keeps a FIFO or a device from being read below
+        raise ConfigError(f"no such file: {value}", where=_CA)
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {value}: {exc.strerror}", where=_CA) from exc
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(f"{value} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", where=_CA)
+
+
+_CA = "ca_bundle"
+_CUSTOM_TLS = (CalendarType.CALDAV, CalendarType.CARDDAV, CalendarType.EWS)
+"""Connections whose server may have a certificate from a private CA (on-premises Exchange, a self-hosted DAV
+server); Microsoft 365 has public certificates, and a folder has no TLS."""
 
 
 def _check_oauth(given: IntegrationInput, has: Set[str]) -> None:

@@ -63,6 +63,7 @@ class IntegrationView:
     department: str
     url: str
     autodiscover: str
+    ca_bundle: str
     username: str
     client_id: str
     tenant_id: str
@@ -81,7 +82,8 @@ class IntegrationView:
 
 @dataclass(frozen=True, slots=True)
 class IntegrationPatch:
-    """The fields to change in an update; ``None`` leaves a field as it is (a secret too)."""
+    """The fields to change in an update; ``None`` leaves a field as it is (a secret too), and ``""`` empties a
+    text field (an empty ``ca_bundle`` trusts the system's CAs again)."""
 
     company: str | None = None
     connection_type: str | None = None
@@ -90,6 +92,7 @@ class IntegrationPatch:
     department: str | None = None
     url: str | None = None
     autodiscover: str | None = None
+    ca_bundle: str | None = None
     username: str | None = None
     password: Secret | None = None
     client_id: str | None = None

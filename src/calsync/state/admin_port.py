@@ -37,6 +37,7 @@ class IntegrationRecord:
     department: str = ""
     url: str = ""
     autodiscover: str = ""
+    ca_bundle: str = ""
     username: str = ""
     password_enc: str | None = None
     client_id: str = ""

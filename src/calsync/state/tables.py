@@ -192,6 +192,8 @@ integrations = Table(
     Column("task_activity", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # 0009, so last: a PEM file of CAs trusted instead of the system's ("" = the system's)
+    Column("ca_bundle", Text, nullable=False, server_default=""),
     UniqueConstraint("name"),
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -20,9 +21,10 @@ SECRETS = (DAV_PASSWORD, CLIENT_SECRET, CERTIFICATE, PASSWORD)
 CALDAV = {
     "name": "acme", "company": "ACME", "department": "Field", "description": "Technicians",
     "connection_type": "caldav", "auth_mode": "delegate", "url": "http://127.0.0.1:9/dav/svc/", "autodiscover": "",
-    "username": "svc", "password": DAV_PASSWORD, "client_id": "", "tenant_id": "", "client_secret": "",
-    "certificate": "", "two_way": "on", "days_back": "14", "days_forward": "45", "interval_minutes": "15",
-    "full_sync_minutes": "720", "start_of_sync": "", "appointment_activity": "Visit", "task_activity": "Call",
+    "ca_bundle": "", "username": "svc", "password": DAV_PASSWORD, "client_id": "", "tenant_id": "",
+    "client_secret": "", "certificate": "", "two_way": "on", "days_back": "14", "days_forward": "45",
+    "interval_minutes": "15", "full_sync_minutes": "720", "start_of_sync": "", "appointment_activity": "Visit",
+    "task_activity": "Call",
 }  # fmt: skip
 GRAPH = CALDAV | {
     "name": "contoso", "connection_type": "graph", "auth_mode": "oauth", "url": "", "username": "", "password": "",
@@ -99,6 +101,22 @@ async def test_add_then_edit_keeps_a_secret_left_empty_and_replaces_a_typed_one(
         secret = service.credentials("acme").password
     assert secret is not None
     assert secret.reveal() == "a new one"
+
+
+async def test_a_ca_bundle_is_saved_shown_again_refused_when_wrong_and_cleared(
+    admin: Admin, settings: Settings, tmp_path: Path
+) -> None:
+    ca = tmp_path / "company-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", encoding="ascii")
+    assert (await admin.post("/admin/integrations/new", CALDAV | {"ca_bundle": str(ca)})).status_code == 303
+    page = await admin.get("/admin/integrations/acme")
+    assert f'id="f-ca_bundle" name="ca_bundle" type="text" value="{ca}"' in page.text
+    wrong = await admin.post("/admin/integrations/acme", CALDAV | {"ca_bundle": "company-ca.pem"})
+    assert wrong.status_code == 422
+    assert error_next_to(wrong.text, "ca_bundle").startswith("&#39;company-ca.pem&#39; is not an absolute path")
+    assert (await admin.post("/admin/integrations/acme", CALDAV)).status_code == 303
+    with open_integrations(settings) as service:
+        assert service.get("acme").ca_bundle == ""
 
 
 async def test_a_taken_name_is_named_at_the_name(admin: Admin) -> None:

@@ -68,6 +68,21 @@ def test_integrations_and_users_round_trip_without_ever_returning_a_secret(setti
     assert call(settings, "GET", "/api/v1/admin/integrations").json() == {"integrations": []}
 
 
+def test_a_ca_bundle_is_set_returned_and_cleared(settings: Settings, tmp_path: Path) -> None:
+    ca = tmp_path / "company-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", encoding="ascii")
+    body = {"name": "exch", "company": "ACME", "connection_type": "ews", "auth_mode": "impersonation",
+            "url": "https://mail.acme.test/EWS/Exchange.asmx", "username": "svc@acme.test", "password": "pw-4711",
+            "ca_bundle": str(ca)}  # fmt: skip
+    added = call(settings, "POST", "/api/v1/admin/integrations", json=body)
+    assert added.status_code == 201 and added.json()["ca_bundle"] == str(ca), added.text
+    assert call(settings, "GET", "/api/v1/admin/integrations/exch").json()["ca_bundle"] == str(ca)
+    missing = call(settings, "PATCH", "/api/v1/admin/integrations/exch", json={"ca_bundle": str(tmp_path / "no.pem")})
+    assert missing.status_code == 422 and "ca_bundle" in missing.text and "no such file" in missing.text
+    cleared = call(settings, "PATCH", "/api/v1/admin/integrations/exch", json={"ca_bundle": ""})
+    assert cleared.status_code == 200 and cleared.json()["ca_bundle"] == ""
+
+
 def test_a_bad_field_is_named(settings: Settings) -> None:
     reply = call(
         settings,

@@ -63,6 +63,12 @@ INTEGRATION_FORM = (
             Field("connection_type", "Server type", "select", choices=tuple(CalendarType)),
             Field("url", "Server URL", "url", hint="CalDAV: the calendar home; EWS: the Exchange.asmx URL."),
             Field("autodiscover", "Autodiscovery address", "email", hint="EWS, CalDAV or CardDAV, instead of a URL."),
+            Field(
+                "ca_bundle",
+                "CA bundle",
+                hint="EWS, CalDAV or CardDAV with a company CA: the full path of a PEM file on the calsync host, "
+                "trusted instead of the system's CAs. Empty: the system's CAs.",
+            ),
             Field("auth_mode", "Access", "select", choices=tuple(AuthMode)),
             Field("username", "Service account"),
             Field("password", "Password", "secret"),

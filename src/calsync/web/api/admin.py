@@ -74,6 +74,7 @@ class IntegrationBody(BaseModel):
     department: str | None = None
     url: str | None = None
     autodiscover: str | None = None
+    ca_bundle: str | None = None
     username: str | None = None
     password: str | None = None
     client_id: str | None = None
