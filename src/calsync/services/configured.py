@@ -98,7 +98,8 @@ def _input(integration: Integration, connection: Connection) -> IntegrationInput
         return replace(
             base,
             connection_type=connection.type.value,
-            url=connection.url,
+            url=connection.url if "://" in connection.url else "",
+            autodiscover="" if "://" in connection.url else connection.url,  # an address: the server is found from it
             ca_bundle=_path(connection.ca_bundle),
             username=connection.username,
             password=password,
