@@ -46,6 +46,12 @@ def folders(
     return spec, tmp_path / "a" / "cal", tmp_path / "b" / "cal"
 
 
+def write_events(folder: Path, count: int) -> None:
+    """Events ``e0`` … in files ``e0.ics`` …"""
+    for i in range(count):
+        (folder / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+
+
 def idents(folder: Path) -> dict[str, str]:
     return {
         scan(p.read_text(encoding="utf-8")).facts.ident: scan(p.read_text(encoding="utf-8")).facts.title
@@ -64,8 +70,7 @@ def memories(
 
 def test_a_malformed_file_is_one_failed_item_and_the_rest_syncs(tmp_path: Path, store: SQLStore) -> None:
     spec, a, b = folders(tmp_path)
-    for i in range(3):
-        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    write_events(a, 3)
     (a / "broken.ics").write_text("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:no end\r\n", encoding="utf-8")
     report = sync_pair(spec, store, RUN)
     assert set(idents(b)) == {"e0", "e1", "e2"}
@@ -79,8 +84,7 @@ def test_a_rerun_reads_only_what_changed_and_writes_nothing(
     tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec, a, _b = folders(tmp_path)
-    for i in range(5):
-        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    write_events(a, 5)
     sync_pair(spec, store, RUN)
     monkeypatch.setattr("calsync.connectors.folder.etag_of", lambda data: pytest.fail("a file was read"))
     report = sync_pair(spec, store, RUN)
@@ -89,8 +93,7 @@ def test_a_rerun_reads_only_what_changed_and_writes_nothing(
 
 def test_the_mass_deletion_guard_holds_deletions_until_allowed(tmp_path: Path, store: SQLStore) -> None:
     spec, a, b = folders(tmp_path, PairPolicy(guard=MassDeleteGuard(max_share=0.5, max_count=100)))
-    for i in range(10):
-        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    write_events(a, 10)
     sync_pair(spec, store, RUN)
     for i in range(6):
         (a / f"e{i}.ics").unlink()
@@ -354,8 +357,7 @@ def test_a_rerun_with_no_change_on_either_side_loads_no_link(
     tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec, a, _b = folders(tmp_path)
-    for i in range(5):
-        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    write_events(a, 5)
     sync_pair(spec, store, RUN)
     monkeypatch.setattr("calsync.state.sql._SQLPairState.links", lambda self: pytest.fail("links were loaded"))
     report = sync_pair(spec, store, RUN)
@@ -370,8 +372,7 @@ def test_a_change_on_one_side_or_a_write_in_flight_makes_a_run_load_the_links(
     from calsync.state.store import Pending
 
     spec, a, b = folders(tmp_path)
-    for i in range(3):
-        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    write_events(a, 3)
     sync_pair(spec, store, RUN)
     loads: list[int] = []
     real = sql._SQLPairState.links
@@ -400,8 +401,7 @@ def test_a_folder_named_like_an_item_and_a_file_that_cannot_be_read_harm_nothing
     from calsync.connectors import folder
 
     spec, a, b = folders(tmp_path)
-    for i in range(3):
-        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    write_events(a, 3)
     (a / "a folder.ics").mkdir()
     real_read = folder._read
 
@@ -443,8 +443,7 @@ def test_a_write_the_disk_refuses_is_one_failed_item_and_the_rest_syncs(
     from calsync.connectors.folder import FolderConnector
 
     spec, a, b = folders(tmp_path)
-    for i in range(3):
-        (a / f"e{i}.ics").write_text(event(f"e{i}"), encoding="utf-8")
+    write_events(a, 3)
     real_write = FolderConnector._write_temp
 
     def full_disk(self: FolderConnector, folder: str, data: bytes) -> tuple[str, str]:

@@ -166,26 +166,38 @@ def tls_radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
         yield server, files
 
 
-def test_an_email_address_finds_radicale_through_its_srv_record(
-    tls_radicale: tuple[Server, TlsFiles], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.contextmanager
+def found_by_address(
+    tls_radicale: tuple[Server, TlsFiles], monkeypatch: pytest.MonkeyPatch, calendar: str, title: str
+) -> Iterator[tuple[CalDavConnector, CalDavConnector, Responder, str]]:
+    """A calendar made in alice's home by URL, then DNS naming the server for ``example.test``: yields a connector
+    given the address ``alice@example.test``, the one given the home URL, the DNS responder and the port."""
     server, files = tls_radicale
     port = server.url.rsplit(":", 1)[1].rstrip("/")
     zone = {("_caldavs._tcp.example.test.", "SRV"): [f"0 0 {port} localhost."]}
-    home = CalDavConnector(server.calendar_home, username=server.username, password=server.password, ca_bundle=files.ca)
-    home.create_calendar("by-dns", "Found by DNS")
+    account = {"username": server.username, "password": server.password, "ca_bundle": files.ca}
+    home = CalDavConnector(server.calendar_home, **account)  # type: ignore[arg-type]
+    home.create_calendar(calendar, title)
     with dns_server(zone) as dns_at:
         monkeypatch.setattr(dns.resolver, "default_resolver", dns_at.resolver())
-        conn = CalDavConnector(
-            "alice@example.test", username=server.username, password=server.password, ca_bundle=files.ca
-        )
+        conn = CalDavConnector("alice@example.test", **account)  # type: ignore[arg-type]
+        try:
+            yield conn, home, dns_at, port
+        finally:
+            conn.close()
+            home.close()
+
+
+def test_an_email_address_finds_radicale_through_its_srv_record(
+    tls_radicale: tuple[Server, TlsFiles], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with found_by_address(tls_radicale, monkeypatch, "by-dns", "Found by DNS") as (conn, _home, _dns, port):
         found = {info.display_name: info.id for info in conn.discover()}
         report = conn.check_connection()
     assert found["Found by DNS"] == "by-dns"  # relative to the home the address led to, as collections are named
     assert report.ok and report.lines() == [
         f"Connected to Radicale at https://localhost:{port}/.well-known/caldav as alice (calendar home /alice/)"
     ]
-    conn.close()
 
 
 def test_a_connector_given_an_address_names_collections_under_the_home_it_finds(
@@ -195,20 +207,9 @@ def test_a_connector_given_an_address_names_collections_under_the_home_it_finds(
     from calsync.model.content import Content
     from tests.samples import event
 
-    server, files = tls_radicale
-    port = server.url.rsplit(":", 1)[1].rstrip("/")
-    zone = {("_caldavs._tcp.example.test.", "SRV"): [f"0 0 {port} localhost."]}
-    home = CalDavConnector(server.calendar_home, username=server.username, password=server.password, ca_bundle=files.ca)
-    home.create_calendar("from-address", "From an address")
-    with dns_server(zone) as dns_at:
-        monkeypatch.setattr(dns.resolver, "default_resolver", dns_at.resolver())
-        conn = CalDavConnector(
-            "alice@example.test", username=server.username, password=server.password, ca_bundle=files.ca
-        )
+    with found_by_address(tls_radicale, monkeypatch, "from-address", "From an address") as (conn, home, dns_at, port):
         ref = conn.create("from-address", Content.from_text(event("by-address")), "by-address")
-        assert conn.url == f"https://localhost:{port}/{server.username}/"
+        assert conn.url == f"https://localhost:{port}/alice/"
         assert dns_at.asked.count(("_caldavs._tcp.example.test.", "SRV")) == 1  # found once, then remembered
-    (fetched,) = home.get("from-address", [ref.href])
+        (fetched,) = home.get("from-address", [ref.href])
     assert isinstance(fetched, Fetched) and fetched.content.ident == "by-address"
-    conn.close()
-    home.close()
