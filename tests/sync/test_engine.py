@@ -458,3 +458,18 @@ def test_a_write_the_disk_refuses_is_one_failed_item_and_the_rest_syncs(
     assert line.message == "cannot write a new item in cal: No space left on device"
     monkeypatch.undo()
     assert sync_pair(spec, store, RUN).b.created == 1 and len(idents(b)) == 3
+
+
+def test_an_entry_whose_stat_fails_is_unreadable_never_deleted(tmp_path: Path, store: SQLStore) -> None:
+    """A link loop (stat: ELOOP) where a synced file was: that item's error, not a deletion (second reading)."""
+    spec, a, b = folders(tmp_path)
+    write_events(a, 10)
+    sync_pair(spec, store, RUN)
+    (a / "e1.ics").unlink()
+    (a / "e1.ics").symlink_to("e1.ics")
+    assert {r.href: r.version for r in FolderConnector(tmp_path / "a").list("cal", None)}["e1.ics"] == "unreadable"
+    report = sync_pair(spec, store, RUN)
+    assert report.b.deleted == 0 and report.a.errors == 1 and "e1" in idents(b)
+    (a / "e1.ics").unlink()
+    (a / "e1.ics").write_text(event("e1", "back"), encoding="utf-8")
+    assert sync_pair(spec, store, RUN).b.updated == 1 and idents(b)["e1"] == "back"

@@ -96,11 +96,16 @@ class FolderConnector:
         changed: list[ItemRef] = []
         with os.scandir(folder) as entries:
             for entry in entries:
-                if not self._is_item(entry.name) or not _is_file(entry):
+                if not self._is_item(entry.name):
                     continue
                 try:
+                    if not entry.is_file():  # a folder named like an item, or a link to nothing
+                        continue
                     stat = entry.stat()
                 except FileNotFoundError:
+                    continue
+                except OSError:  # a link loop, a folder we may not enter: unreadable, never taken as deleted
+                    _unreadable(entry.name, cache, fresh, changed)
                     continue
                 signature: Signature = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino]
                 cached = cache.get(entry.name)
@@ -112,8 +117,7 @@ class FolderConnector:
                 except FileNotFoundError:
                     continue
                 except OSError:
-                    fresh[entry.name] = [*_UNREAD, cached[4] if cached is not None else ""]  # read again next run
-                    changed.append(ItemRef(entry.name, _UNREADABLE))  # get() says why, for this item only
+                    _unreadable(entry.name, cache, fresh, changed)
                     continue
                 etag = etag_of(data)
                 self._keep(collection, entry.name, data)
@@ -345,12 +349,13 @@ _UNREAD: Signature = [-1, -1, -1, -1]
 """The cached signature of such a file: no stat matches it, so the next run reads the file again."""
 
 
-def _is_file(entry: os.DirEntry[str]) -> bool:
-    """Whether a directory entry is a file (through a link): a folder named like an item is not one."""
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
+def _unreadable(name: str, cache: dict[str, Signature], fresh: dict[str, Signature], changed: list[ItemRef]) -> None:
+    """A file that cannot be read now: listed with a version no etag has (``get()`` then says why, for this item
+    only), and cached with a signature no stat matches, so the next run reads it again. Never left out of the
+    listing: a file missing from it is a deletion."""
+    cached = cache.get(name)
+    fresh[name] = [*_UNREAD, cached[4] if cached is not None else ""]
+    changed.append(ItemRef(name, _UNREADABLE))
 
 
 def _read(path: str) -> bytes:
