@@ -324,7 +324,7 @@ def test_an_address_without_url_is_found_through_dns(
             secrets = service.credentials("dns")
         built = build_connectors(view, secrets, [])
         assert isinstance(built.events, CalDavConnector) and isinstance(built.contacts, CardDavConnector)
-        assert built.events.url == f"https://localhost:{port}/.well-known/caldav/"
+        assert built.events.url == f"https://localhost:{port}/{server.username}/"  # the home the address led to
         collection = user_collection(built.events, "alice", CollectionKind.EVENTS)
         ref = built.events.create(collection, Content.from_text(event("d1", "Found by DNS")), "d1")
         assert collection == "/alice/calsync-events"

@@ -118,7 +118,8 @@ def integration_connectors(settings: Settings, integration: str) -> IntegrationC
     caldav: events and tasks on one CalDAV connector, contacts on a CardDAV connector for the same server and
     account; carddav: contacts only; graph: events, To Do tasks and contacts for the integration's users'
     mailboxes; folder: events only (``url`` is the path). The caller closes them (``close()``). Nothing is read or
-    written yet, except DNS for an address without a URL. EWS keeps its autodiscover results in the state database.
+    written yet (an address is looked up at the first request). EWS keeps its autodiscover results in the state
+    database.
     Raises ``ConfigError`` for an unknown integration.
     """
     from calsync.services.hub import state_url
@@ -149,21 +150,24 @@ def build_connectors(
 
 
 def _dav(type_name: str, view: IntegrationView, secrets: Credentials) -> Connector:
-    """A CalDAV or CardDAV connector on the integration's URL, or on the URL DNS names for its address; TLS
-    trusts the integration's CA bundle when it names one (the discovery of its home too)."""
-    from calsync.connectors.dav.discovery import kind_for, service_url
+    """A CalDAV or CardDAV connector on the integration's URL or address; TLS trusts the integration's CA bundle
+    when it names one (the discovery of its home too).
 
-    address = view.url or view.autodiscover
-    if "://" not in address:
-        address = service_url(address, kind_for("calendar" if type_name == "caldav" else "address"))
+    An address goes to the connector as it is: it finds the server (DNS, then the well-known URL, whose redirect
+    may lead to another host) and the account's home at its first request, and names collections on that host.
+    """
     password = secrets.password.reveal() if secrets.password is not None else ""
     factory = connector_class(type_name, where="connection_type")
+    address = view.url or view.autodiscover
     return factory(address, name=view.name, username=view.username, password=password, ca_bundle=_ca_bundle(view))
 
 
 def _ca_bundle(view: IntegrationView) -> Path | None:
-    """The PEM file of CAs the integration trusts instead of the system's (a company CA), if it names one."""
-    return Path(view.ca_bundle) if view.ca_bundle else None
+    """The PEM file of CAs the integration trusts instead of the system's (a company CA), if it names one;
+    ``ConfigError`` naming ``ca_bundle`` when it cannot be loaded any more (removed or replaced since saved)."""
+    from calsync.services.integration_rules import loadable_ca_bundle
+
+    return loadable_ca_bundle(view.ca_bundle) if view.ca_bundle else None
 
 
 @runtime_checkable
