@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from calsync.cli.app import app
 from calsync.crypto import KEY_ENV, KEY_FILE_NAME
+from tests.services.test_integrations import pem_file
 
 PASSWORD = "cli-pa55word-never-printed"
 CLIENT_SECRET = "cli-client-secret-never-printed"
@@ -74,7 +75,7 @@ def shown_setting(config: Path, name: str) -> str:
 def test_a_ca_bundle_is_given_relative_to_the_shell_shown_and_cleared(
     config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "company-ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    pem_file(tmp_path / "company-ca.pem")
     (tmp_path / "notes.txt").write_text("not a certificate\n")
     monkeypatch.chdir(tmp_path)
     add_acme(config)

@@ -143,3 +143,32 @@ def test_a_company_ca_is_trusted_through_the_integrations_ca_bundle_only(
     (ref,) = own.list_all("calsync-events")
     (fetched,) = own.get("calsync-events", [ref.href])
     assert isinstance(fetched, Fetched) and "SUMMARY:Visit at the plant" in fetched.content.text
+
+
+def test_a_ca_bundle_tls_cannot_load_is_refused_when_saved(tmp_path: Path) -> None:
+    """The marker alone is not a certificate (found by a second reading)."""
+    from tests.services.test_integrations import pem_file
+
+    broken = pem_file(tmp_path / "ca.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    given = IntegrationInput(
+        "acme", "ACME", "caldav", "delegate", url="https://127.0.0.1:9/", ca_bundle=str(broken), username="svc",
+        password=Secret("pw-4711"),
+    )  # fmt: skip
+    settings = Settings(source=None, state=StateSettings(url=str(tmp_path / "state.db")))
+    with open_integrations(settings) as service, pytest.raises(ConfigError) as refused:
+        service.add(given)
+    assert refused.value.where == "ca_bundle" and "TLS can load" in str(refused.value)
+
+
+def test_a_ca_bundle_removed_after_it_was_saved_is_a_report_line_naming_it(tmp_path: Path) -> None:
+    bundle = make_pki(tmp_path).ca
+    given = IntegrationInput(
+        "acme", "ACME", "caldav", "delegate", url="https://127.0.0.1:9/", ca_bundle=str(bundle), username="svc",
+        password=Secret("pw-4711"),
+    )  # fmt: skip
+    settings = Settings(source=None, state=StateSettings(url=str(tmp_path / "state.db")))
+    with open_integrations(settings) as service:
+        service.add(given)
+    bundle.unlink()  # renewed under another name
+    report = check_integration(settings, "acme", users=False)
+    assert not report.ok and "ca_bundle" in report.server.line and str(bundle) in report.server.line

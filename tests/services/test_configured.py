@@ -87,13 +87,14 @@ def test_the_connections_ca_bundle_is_stored_with_the_integration(
         assert service.get("acme").ca_bundle == ""
 
 
+@pytest.mark.parametrize("address", ["calsync@example.com", "example.com"])
 def test_a_connection_given_as_an_address_becomes_an_integration_found_from_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, address: str
 ) -> None:
     monkeypatch.setenv("CALSYNC_TEST_DAV_PASSWORD", "dav-secret-from-env")
     config = tmp_path / "calsync.toml"
-    config.write_text(CONFIG.format(days_back=10).replace("https://dav.example.com/", "calsync@example.com"))
+    config.write_text(CONFIG.format(days_back=10).replace("https://dav.example.com/", address), encoding="utf-8")
     assert apply_configured_integrations(load_settings(config)).added == ("acme",)
     with open_integrations(load_settings(config)) as service:
         view = service.get("acme")
-        assert (view.url, view.autodiscover) == ("", "calsync@example.com")
+        assert (view.url, view.autodiscover) == ("", address)

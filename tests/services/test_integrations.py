@@ -23,6 +23,7 @@ from calsync.services.integrations import (
     rotate_secret_key,
 )
 from calsync.state.admin import open_admin_store
+from tests.connectors.dav.pki import make_pki
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 PASSWORD = "pa55word-never-shown"
@@ -176,10 +177,12 @@ def test_update_changes_only_what_is_given_and_keeps_the_secrets(service: Integr
     assert service.get("acme").full_sync_minutes == 1440
 
 
-CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n"
-
-
-def pem_file(path: Path, text: str = CA_PEM) -> Path:
+def pem_file(path: Path, text: str = "") -> Path:
+    """A PEM file: ``text``, or by default a real CA certificate (made by the test PKI), as TLS must load it."""
+    if not text:
+        made = path.parent / f".{path.name}.pki"
+        made.mkdir()
+        text = make_pki(made).ca.read_text(encoding="ascii")
     path.write_text(text, encoding="ascii")
     return path
 

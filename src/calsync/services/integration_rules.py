@@ -8,6 +8,7 @@ one set of rules with one wording of each error serves all three. Each error is 
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -155,8 +156,9 @@ def _choice(enum: type[_E], value: str, where: str) -> _E:
 def _check_address(given: IntegrationInput, kind: CalendarType) -> None:
     if given.url and kind is not CalendarType.FOLDER and not given.url.startswith(("https://", "http://")):
         raise ConfigError(f"{given.url!r} is not an http(s) URL", where="url")
-    if given.autodiscover and not _MAILBOX.fullmatch(given.autodiscover):
-        raise ConfigError(f"{given.autodiscover!r} is not an e-mail address", where="autodiscover")
+    if given.autodiscover and not _discovery_address(given.autodiscover, kind):
+        wanted = "an e-mail address or domain" if kind in _BY_DNS else "an e-mail address"
+        raise ConfigError(f"{given.autodiscover!r} is not {wanted}", where="autodiscover")
     if given.autodiscover and kind not in _DISCOVERABLE:
         raise ConfigError(f"a {kind} connection is found by its url, not by an address", where="autodiscover")
     if kind in _DISCOVERABLE and not (given.url or given.autodiscover):
@@ -165,6 +167,13 @@ def _check_address(given: IntegrationInput, kind: CalendarType) -> None:
         _require(given.url, "url", "a folder connection needs a url (the folder's path)")
 
 
+def _discovery_address(value: str, kind: CalendarType) -> bool:
+    """An e-mail address; for CalDAV and CardDAV, whose server DNS names for a domain, a bare domain too."""
+    return bool(_MAILBOX.fullmatch(value) or (kind in _BY_DNS and _DOMAIN.fullmatch(value)))
+
+
+_BY_DNS = (CalendarType.CALDAV, CalendarType.CARDDAV)
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,}\.?")
 _DISCOVERABLE = (CalendarType.EWS, CalendarType.CALDAV, CalendarType.CARDDAV)
 """Connections that may be found from an e-mail address: EWS by autodiscover, CalDAV and CardDAV through DNS
 (RFC 6764: SRV and TXT records, then the well-known URL)."""
@@ -179,9 +188,18 @@ def _check_ca_bundle(value: str, kind: CalendarType) -> None:
     if kind not in _CUSTOM_TLS:
         allowed = ", ".join(_CUSTOM_TLS)
         raise ConfigError(f"a {kind} connection trusts the system's CAs; a CA bundle is for {allowed}", where=_CA)
-    path = Path(value)
-    if not path.is_absolute():
+    if not Path(value).is_absolute():
         raise ConfigError(f"{value!r} is not an absolute path (give the PEM file's full path)", where=_CA)
+    loadable_ca_bundle(value)
+
+
+def loadable_ca_bundle(value: str) -> Path:
+    """The CA bundle at ``value`` if TLS can load it now; else ``ConfigError`` naming ``ca_bundle``.
+
+    Checked when an integration is saved and again each time its connectors are built: the file may have been
+    replaced or removed since, and a TLS library error would name neither the setting nor the file.
+    """
+    path = Path(value)
     if not path.is_file():  # also keeps a FIFO or a device from being read below
         raise ConfigError(f"no such file: {value}", where=_CA)
     try:
@@ -190,6 +208,11 @@ def _check_ca_bundle(value: str, kind: CalendarType) -> None:
         raise ConfigError(f"cannot read {value}: {exc.strerror}", where=_CA) from exc
     if b"-----BEGIN CERTIFICATE-----" not in pem:
         raise ConfigError(f"{value} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", where=_CA)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=pem.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{value} holds no certificate TLS can load ({exc})", where=_CA) from exc
+    return path
 
 
 _CA = "ca_bundle"

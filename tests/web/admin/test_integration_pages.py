@@ -10,6 +10,7 @@ import pytest
 
 from calsync.config import Settings
 from calsync.services.integrations import IntegrationInput, open_integrations
+from tests.services.test_integrations import pem_file
 from tests.web.admin.conftest import PASSWORD, Admin
 
 pytestmark = pytest.mark.anyio
@@ -107,7 +108,7 @@ async def test_a_ca_bundle_is_saved_shown_again_refused_when_wrong_and_cleared(
     admin: Admin, settings: Settings, tmp_path: Path
 ) -> None:
     ca = tmp_path / "company-ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", encoding="ascii")
+    pem_file(ca)
     assert (await admin.post("/admin/integrations/new", CALDAV | {"ca_bundle": str(ca)})).status_code == 303
     page = await admin.get("/admin/integrations/acme")
     assert f'id="f-ca_bundle" name="ca_bundle" type="text" value="{ca}"' in page.text

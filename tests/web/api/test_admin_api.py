@@ -13,6 +13,7 @@ from calsync.config import Settings, StateSettings
 from calsync.crypto import Secret
 from calsync.services.accounts import open_accounts
 from calsync.web.app import create_app
+from tests.services.test_integrations import pem_file
 
 PASSWORD = "correct horse battery staple"
 
@@ -70,7 +71,7 @@ def test_integrations_and_users_round_trip_without_ever_returning_a_secret(setti
 
 def test_a_ca_bundle_is_set_returned_and_cleared(settings: Settings, tmp_path: Path) -> None:
     ca = tmp_path / "company-ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", encoding="ascii")
+    pem_file(ca)
     body = {"name": "exch", "company": "ACME", "connection_type": "ews", "auth_mode": "impersonation",
             "url": "https://mail.acme.test/EWS/Exchange.asmx", "username": "svc@acme.test", "password": "pw-4711",
             "ca_bundle": str(ca)}  # fmt: skip
