@@ -61,8 +61,15 @@ def server(seen: list[tuple[str, str, str]]) -> Callable[[httpx.Request], httpx.
     return handle
 
 
-def test_a_stored_integration_found_from_an_address_syncs_on_the_server_the_address_leads_to(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("url", "autodiscover", "expected"),
+    [
+        ("", "calsync@example.com", "/dav/calendars/bob/work"),  # the connector's home is on dav.example.net
+        ("https://example.com/.well-known/caldav", "", "https://dav.example.net/dav/calendars/bob/work"),
+    ],
+)
+def test_a_stored_integration_syncs_on_the_server_its_address_or_url_leads_to(
+    monkeypatch: pytest.MonkeyPatch, url: str, autodiscover: str, expected: str
 ) -> None:
     from calsync.connectors.dav import srv
 
@@ -78,7 +85,7 @@ def test_a_stored_integration_found_from_an_address_syncs_on_the_server_the_addr
     monkeypatch.setattr(connections, "connector_class", with_mock)
     view = IntegrationView(
         name="acme", company="ACME", connection_type="caldav", auth_mode="delegate", description="", department="",
-        url="", autodiscover="calsync@example.com", ca_bundle="", username="calsync", client_id="", tenant_id="",
+        url=url, autodiscover=autodiscover, ca_bundle="", username="calsync", client_id="", tenant_id="",
         two_way=True, days_back=30, days_forward=30, full_sync_minutes=1440, interval_minutes=20,
         start_of_sync=None, appointment_activity="", task_activity="", has_password=True, has_client_secret=False,
         has_certificate=False,
@@ -87,7 +94,7 @@ def test_a_stored_integration_found_from_an_address_syncs_on_the_server_the_addr
     try:
         assert built.events is not None
         collection = user_collection(built.events, "bob", CollectionKind.EVENTS)
-        assert collection == "/dav/calendars/bob/work"
+        assert collection == expected
         built.events.changes(collection, None)
         reports = [(host, path) for method, host, path in seen if method == "REPORT"]
         assert reports == [("dav.example.net", "/dav/calendars/bob/work/")], reports

@@ -45,7 +45,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
 from calsync.config import Settings
 from calsync.connectors.base import Connector
@@ -274,7 +273,7 @@ def _dav_collection(connector: _DavHomes, mailbox: str, kind: CollectionKind) ->
     if chosen is not None:
         return chosen
     name, display = _MADE[kind]
-    path = urlsplit(home).path.rstrip("/") + "/" + name
+    path = home.rstrip("/") + "/" + name  # the whole URL: the home may be on another host than the connector's URL
     made(path, display)
     chosen = _choose(connector.user_collections(mailbox)[1], kind)
     if chosen is None:

@@ -307,10 +307,17 @@ class DavStore:
             return find_home(self._discovery_send, self.given_url, kind_for(self.flavor.report))
 
     def user_collections(self, principal: str) -> tuple[str, list[CollectionInfo]]:
-        """Another user's home and its collections (ids are absolute paths), the user named by ``principal``
-        as ``discovery.principal_url`` reads it; ``NotFound``/``AuthError`` when it is missing or refused."""
+        """Another user's home and its collections, the user named by ``principal`` as
+        ``discovery.principal_url`` reads it; ``NotFound``/``AuthError`` when it is missing or refused.
+
+        Ids are absolute paths, or whole URLs when the home is on another server than ``url`` (a well-known URL
+        may redirect to another host): ``collection_url`` must name them on the server that holds them.
+        """
         with _translate(self.name, self.given_url):
-            return user_home(self._discovery_send, self.given_url, principal, kind_for(self.flavor.report))
+            home, found = user_home(self._discovery_send, self.given_url, principal, kind_for(self.flavor.report))
+            if _origin(home) != _origin(self.url):
+                found = [replace(info, id=urljoin(home, info.id)) for info in found]
+        return home, found
 
     def check_connection(self, principals: Sequence[str] = ()) -> ConnectionReport:
         """The server and each principal's home, one plain line each (see ``dav.checks``); never raises."""
@@ -417,3 +424,9 @@ class DavStore:
     def _writable(self) -> None:
         if self.capabilities.read_only:
             raise ReadOnly(f"{self.name} is read-only", connector=self.name)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """Scheme and host (with port) of ``url``: what a path alone cannot name."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
