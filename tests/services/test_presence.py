@@ -143,3 +143,9 @@ def test_reply_text_loses_its_markup() -> None:
     assert plain_text("<p>Back&nbsp;on <i>Monday</i>.</p><script>x()</script><p></p><br><p>Ask Bob.</p>") == (
         "Back on Monday.\n\nAsk Bob."
     )
+
+
+def test_asking_the_presence_of_a_user_without_a_calendar_makes_none(settings: Settings, tmp_path: Path) -> None:
+    """A lookup must not write: tech2 has no calendar folder, and still has none after being asked."""
+    assert presence(settings, "acme", "tech2", _at(10, 12, 30)).status is PresenceStatus.AVAILABLE
+    assert not (tmp_path / "cal" / "tech2").exists()

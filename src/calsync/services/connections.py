@@ -252,25 +252,39 @@ def user_collection(connector: Connector, mailbox: str, kind: CollectionKind) ->
     or principal does not exist, ``AuthError`` when the account may not reach it, ``ConfigError`` when the
     connector keeps no collections of ``kind``; each names the mailbox.
     """
+    found = _user_collection(connector, mailbox, kind, create=True)
+    assert found is not None  # made when missing
+    return found
+
+
+def existing_user_collection(connector: Connector, mailbox: str, kind: CollectionKind) -> str | None:
+    """``user_collection`` without making one: ``None`` when the user has none yet.
+
+    Why: a lookup must not write. Asking a technician's presence must not give them a calendar.
+    """
+    return _user_collection(connector, mailbox, kind, create=False)
+
+
+def _user_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, create: bool) -> str | None:
     try:
         if isinstance(connector, _DavHomes):
-            return _dav_collection(connector, mailbox, kind)
+            return _dav_collection(connector, mailbox, kind, create=create)
         if isinstance(connector, _PerMailbox):
             return _mailbox_collection(connector, mailbox, kind)
-        return _named_collection(connector, mailbox, kind)
+        return _named_collection(connector, mailbox, kind, create=create)
     except (NotFound, AuthError) as exc:
         if str(exc).startswith(f"{mailbox}:"):
             raise
         raise type(exc)(f"{mailbox}: {exc}", connector=exc.connector, href=exc.href) from exc
 
 
-def _dav_collection(connector: _DavHomes, mailbox: str, kind: CollectionKind) -> str:
+def _dav_collection(connector: _DavHomes, mailbox: str, kind: CollectionKind, *, create: bool) -> str | None:
     """The user's own calendar (events: one holding VEVENT, only events first; tasks: a task list holding only
     VTODO, since a mixed calendar is the events' already) or address book; else the one calsync makes."""
     made = _maker(connector, kind, mailbox)
     home, found = connector.user_collections(mailbox)
     chosen = _choose(found, kind)
-    if chosen is not None:
+    if chosen is not None or not create:
         return chosen
     name, display = _MADE[kind]
     path = home.rstrip("/") + "/" + name  # the whole URL: the home may be on another host than the connector's URL
@@ -329,12 +343,14 @@ def _mailbox_collection(connector: _PerMailbox, mailbox: str, kind: CollectionKi
     return default.id
 
 
-def _named_collection(connector: Connector, mailbox: str, kind: CollectionKind) -> str:
+def _named_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, create: bool) -> str | None:
     """A collection named after the mailbox (folder, memory), made when missing."""
     if any(info.id == mailbox for info in connector.discover()):
         return mailbox
     if not mailbox or mailbox.startswith(".") or "/" in mailbox or "\\" in mailbox:
         raise ConfigError(f"{mailbox!r} cannot name a collection of {connector.name}", where="users.mailbox")
+    if not create:
+        return None
     make: Callable[[str], None] | None = getattr(connector, "make_collection", None)
     root: Path | None = getattr(connector, "root", None)
     if make is not None:

@@ -28,7 +28,12 @@ from calsync.errors import CalsyncError, ConfigError, InvalidItem, NotFound, Una
 from calsync.model.item import Item, Moment, Sensitivity, ShowAs
 from calsync.model.recurrence import occurrences
 from calsync.model.window import Window
-from calsync.services.connections import CollectionKind, IntegrationConnectors, integration_connectors, user_collection
+from calsync.services.connections import (
+    CollectionKind,
+    IntegrationConnectors,
+    existing_user_collection,
+    integration_connectors,
+)
 from calsync.services.integrations import UserView, open_integrations
 
 if TYPE_CHECKING:
@@ -265,7 +270,9 @@ def _unreadable(mailbox: str, why: str, connector: str) -> CalsyncError:
 
 
 def _from_calendar(connector: Connector, mailbox: str, at: datetime) -> Presence:
-    collection = user_collection(connector, mailbox, CollectionKind.EVENTS)
+    collection = existing_user_collection(connector, mailbox, CollectionKind.EVENTS)
+    if collection is None:  # no calendar yet, so nothing in it: never made just to be read
+        return Presence(status=PresenceStatus.AVAILABLE, source=PresenceSource.CALENDAR)
     window = Window((at - CALENDAR_SPAN).astimezone(UTC), (at + CALENDAR_SPAN).astimezone(UTC))
     now = [n for n in _in_progress(connector, collection, window, at) if _STATUS[n[0].show_as] is not _FREE]
     if not now:
