@@ -26,11 +26,11 @@ from exchangelib.errors import ErrorInvalidSyncStateData
 from exchangelib.items import MOVE_TO_DELETED_ITEMS, NEVER_OVERWRITE, SEND_TO_NONE
 
 from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed
-from calsync.connectors.ews import residue
 from calsync.connectors.ews.errors import item_error, retrying, translate_errors
 from calsync.connectors.ews.props import KEY, RESIDUE
 from calsync.connectors.ews.session import Session
 from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ProtocolError, ReadOnly
+from calsync.model import residue
 from calsync.model.content import Content
 from calsync.model.item import Item
 from calsync.model.refs import CollectionInfo, ItemRef

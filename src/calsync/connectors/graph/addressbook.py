@@ -14,9 +14,10 @@ import builtins
 from collections.abc import Iterable, Iterator, Sequence
 
 from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed
-from calsync.connectors.graph import contacts, operations, residue
+from calsync.connectors.graph import contacts, operations
 from calsync.connectors.graph.transport import Json, Transport, check, read_items
 from calsync.errors import AlreadyExists, PreconditionFailed, ReadOnly
+from calsync.model import residue
 from calsync.model.canonical import VCARD
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef

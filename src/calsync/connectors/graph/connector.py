@@ -24,12 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed
-from calsync.connectors.graph import availability, categories, checks, convert, operations, residue, series
+from calsync.connectors.graph import availability, categories, checks, convert, operations, series
 from calsync.connectors.graph.addressbook import GraphContactsConnector
 from calsync.connectors.graph.auth import AUTHORITY_HOST, Credentials, TokenSource
 from calsync.connectors.graph.tasks import GraphTasksConnector
 from calsync.connectors.graph.transport import GRAPH_URL, Call, DeltaExpired, Json, Transport, check, read_items
 from calsync.errors import AlreadyExists, PreconditionFailed, ReadOnly
+from calsync.model import residue
 from calsync.model.content import Content
 from calsync.model.item import Item
 from calsync.model.refs import CollectionInfo, ItemRef

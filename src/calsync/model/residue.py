@@ -1,15 +1,18 @@
-"""Keeping the digest stable: what Graph cannot hold travels in an extended property, guarded by a signature.
+"""Keeping the digest stable: what a store cannot hold travels in an extended property, guarded by a signature.
 
-Graph holds less than iCalendar: one body form, three importance levels, Windows zones, no X- properties, no
-business extras, and calsync writes no attendees (that would send invitations). Writing an item and reading it
-back would then give another digest, and every run would see a change (ping-pong). So on write calsync computes
-the *projection* (the item as Graph will give it back) and, when its digest differs from the content's, stores
-the residue property ``<projection digest>\\n<the original iCalendar text>``. On read:
+Exchange (EWS) and Microsoft 365 (Graph) hold less than iCalendar: one body form, three importance levels, Windows
+zones, no X- properties, no business extras, and calsync writes no attendees (that would send invitations).
+Writing an item and reading it back would then give another digest, and every run would see a change
+(ping-pong). So on write the connector computes the *projection* (the item as the store will give it back) and,
+when its digest differs from the content's, stores the residue property ``<projection digest>\\n<the original
+text>``. On read:
 
 - projection unchanged (its digest equals the signature): the original text is returned, digest and all;
-- changed in Outlook: the projection is returned, with what Graph has no field for at all taken over from the
-  original (kind, business extras, unknown properties), so an Outlook edit wins for every field it can touch
+- changed in Outlook: the projection is returned, with what the store has no field for at all taken over from
+  the original (kind, business extras, unknown properties), so an Outlook edit wins for every field it can touch
   and loses nothing it cannot.
+
+Protocol-free, so it lives in the model: each connector that keeps a residue property calls it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""The residue property: what a store cannot hold comes back from it, and an edit made in the store still wins."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from calsync.model import residue
+from calsync.model.content import Content
+from tests.samples import event
+
+
+def _projection(content: Content) -> Content:
+    """What a store that keeps no X- properties would give back."""
+    return Content.from_item(replace(content.item, unknown=()))
+
+
+def test_content_the_store_holds_whole_needs_no_residue() -> None:
+    plain = Content.from_item(Content.from_text(event("e1")).item)
+    assert residue.encode(plain, plain.item) == "-"
+    assert residue.decode("-", plain.item).digest == plain.digest
+
+
+def test_what_the_store_drops_comes_back_until_the_store_changes_the_item() -> None:
+    original = Content.from_text(event("e1", extra="X-CALSYNC-ORDER:4711\r\n"))
+    projection = _projection(original).item
+    stored = residue.encode(original, projection)
+    assert stored != "-"
+    assert residue.decode(stored, projection).digest == original.digest  # unchanged: the original, digest and all
+    edited = residue.decode(stored, replace(projection, title="Moved by the technician"))
+    assert edited.item.title == "Moved by the technician"  # the store's edit wins ...
+    assert edited.item.unknown == original.item.unknown  # ... and loses nothing the store cannot hold
+
+
+def test_an_unreadable_residue_gives_the_projection() -> None:
+    projection = Content.from_text(event("e1")).item
+    assert residue.decode("sig\nnot iCalendar", projection).digest == Content.from_item(projection).digest
