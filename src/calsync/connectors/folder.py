@@ -17,7 +17,15 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed, hrefs_for_key, other_identity
+from calsync.connectors.base import (
+    Capabilities,
+    ChangeSet,
+    Fetched,
+    FetchFailed,
+    href_for_key,
+    hrefs_for_key,
+    other_identity,
+)
 from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.canonical import ICALENDAR, VCARD
 from calsync.model.content import Content
@@ -25,6 +33,7 @@ from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
 
 _TOKEN_VERSION = 2
+_READ_BLOCK = 256 * 1024
 _READ_AHEAD_BYTES = 64 * 1024 * 1024
 """How much of what ``changes()`` read it keeps for the ``get()`` that follows, so a run reads a file once."""
 Signature = list[int | str]
@@ -173,29 +182,41 @@ class FolderConnector:
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
         """Link a new file into place at a name derived from ``key``; a retry returns the first copy."""
-        with self._os_errors(collection, "write a new item"):
+        try:  # not ``_os_errors``: a first sync creates every item, and the context manager costs per call
             return self._create(collection, content, key)
+        except OSError as exc:
+            raise self._os_error(exc, collection, "write a new item") from exc
 
     def _create(self, collection: str, content: Content, key: str) -> ItemRef:
         folder = self._writable_folder(collection, create=True)
         tmp, etag = self._write_temp(folder, content.text.encode("utf-8"))
-        found, placed = "", ""
+        href = href_for_key(key, self.extension)
+        placed: str | ItemRef = href
         try:
-            for href in hrefs_for_key(key, self.extension):
-                try:
-                    os.link(tmp, os.path.join(folder, href))
-                except FileExistsError:
-                    found, ref = self._existing(folder, href, content, key)
-                    if ref is not None:
-                        return ref
-                    continue
-                placed = href
-                break
+            try:
+                os.link(tmp, folder + os.sep + href)
+            except FileExistsError:
+                placed = self._place_beside(folder, tmp, content, key)
         finally:
             os.unlink(tmp)
-        if not placed:
-            raise other_identity(key, href, found, self.name)
-        return self._remember(collection, placed, folder, etag)
+        if isinstance(placed, ItemRef):
+            return placed
+        return self._remember(collection, placed, folder, etag)  # stat once both links are made: ctime moves
+
+    def _place_beside(self, folder: str, tmp: str, content: Content, key: str) -> str | ItemRef:
+        """The first name is taken: by an earlier copy of this item (its ref), or by another item (the second
+        name, where the new file is linked and whose name is returned)."""
+        found = ""
+        for href in hrefs_for_key(key, self.extension):
+            try:
+                os.link(tmp, os.path.join(folder, href))
+            except FileExistsError:
+                found, ref = self._existing(folder, href, content, key)
+                if ref is not None:
+                    return ref
+                continue
+            return href
+        raise other_identity(key, href, found, self.name)
 
     def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
         """Replace the file if its bytes still have ``ref.version``."""
@@ -246,10 +267,11 @@ class FolderConnector:
         try:
             yield
         except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise ConnectorError(
-                f"cannot {doing} in {collection or 'the folder'}: {reason}", connector=self.name
-            ) from exc
+            raise self._os_error(exc, collection, doing) from exc
+
+    def _os_error(self, exc: OSError, collection: str, doing: str) -> ConnectorError:
+        reason = exc.strerror or type(exc).__name__
+        return ConnectorError(f"cannot {doing} in {collection or 'the folder'}: {reason}", connector=self.name)
 
     def _is_item(self, name: str) -> bool:
         return name.endswith(self.extension) and not name.startswith(".")
@@ -274,7 +296,7 @@ class FolderConnector:
     def _write_temp(self, folder: str, data: bytes) -> tuple[str, str]:
         """Write ``data`` to a new hidden file next to its destination; returns its name and etag."""
         while True:
-            name = os.path.join(folder, f".{os.getpid()}-{next(self._temp_names)}.tmp")
+            name = f"{folder}{os.sep}.{os.getpid()}-{next(self._temp_names)}.tmp"
             try:
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
                 break
@@ -312,7 +334,7 @@ class FolderConnector:
         rewrite the file within the microseconds in between, its change is seen at the next full sync.
         """
         self._kept(collection, href)
-        stat = os.stat(os.path.join(folder, href))
+        stat = os.stat(folder + os.sep + href)
         self._written[(collection, href)] = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino, etag]
         return ItemRef(href, etag)
 
@@ -359,8 +381,16 @@ def _unreadable(name: str, cache: dict[str, Signature], fresh: dict[str, Signatu
 
 
 def _read(path: str) -> bytes:
-    with open(path, "rb") as file:
-        return file.read()
+    """The bytes of a file, read with plain system calls: half the cost of ``open()``'s buffered file (no fstat,
+    no seek, no buffer), which counts when a first sync reads ten thousand files."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        parts = []
+        while block := os.read(fd, _READ_BLOCK):
+            parts.append(block)
+    finally:
+        os.close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _checked_name(name: str) -> str:
