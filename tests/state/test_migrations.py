@@ -23,7 +23,7 @@ from calsync.state.admin import open_admin_store
 from calsync.state.admin_port import UserRecord
 from calsync.state.migrations import HEAD, alembic_config, is_empty
 from calsync.state.sql import SQLStore, database_url, open_store
-from calsync.state.tables import USER_FLAGS, integration_users, integrations, metadata
+from calsync.state.tables import USER_FLAGS, integration_users, integrations, links, metadata, pairs
 from tests.state.conftest import Backend
 
 _OPEN_STORE = """
@@ -162,7 +162,35 @@ def test_0009_keeps_the_integrations_of_0008_and_they_trust_the_system_cas(backe
         assert admin.users("old") == [UserRecord("anna", "anna")]
     finally:
         admin.close()
-    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD == "0009"
+    assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
+
+
+def test_0010_drops_the_href_indexes_of_links_and_keeps_the_links(backend: Backend) -> None:
+    now = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    link = dict.fromkeys(("a_version", "a_digest", "b_version", "b_digest", "kind", "parked"), "v")
+    link |= {"ident": "uid-1", "a_href": "one.ics", "b_href": "uid-1.ics", "updated_at": now}
+    config = alembic_config()
+    with connect(backend) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0009")
+        pair_id = conn.execute(pairs.insert().values(name="p", created_at=now)).inserted_primary_key[0]
+        conn.execute(links.insert().values(pair_id=pair_id, **link))
+        assert {ix["name"] for ix in inspect(conn).get_indexes("links")} >= {
+            "ix_links_pair_id_a_href",
+            "ix_links_pair_id_b_href",
+        }
+    store = open_store(backend.url)  # migrates to head
+    try:
+        with store.open_pair("p") as state:
+            kept = state.links()["uid-1"]
+        assert (kept.a.href, kept.b.href, kept.kind) == ("one.ics", "uid-1.ics", "v")
+    finally:
+        store.close()
+    with connect(backend) as conn:
+        assert not {ix["name"] for ix in inspect(conn).get_indexes("links")} & {
+            "ix_links_pair_id_a_href",
+            "ix_links_pair_id_b_href",
+        }
 
 
 def test_only_a_database_without_any_of_the_tables_is_created_at_head(backend: Backend) -> None:

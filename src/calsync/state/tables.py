@@ -106,9 +106,8 @@ links = Table(
     Column("pending_source_digest", Text, nullable=True),
     Column("pending_digest", Text, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # No index on the hrefs: a run loads its pair's links whole and finds hrefs in memory (migration 0010).
     PrimaryKeyConstraint("pair_id", "ident"),
-    Index(None, "pair_id", "a_href"),
-    Index(None, "pair_id", "b_href"),
 )
 
 sync_tokens = Table(
