@@ -64,6 +64,19 @@ class Content:
                 self._item = ical_to_item(self.text)
         return self._item
 
+    @property
+    def awaits_scan(self) -> bool:
+        """Whether this content has text that was not scanned yet: what ``adopt_scan`` may fill in."""
+        return self._scan is None and self._text is not None
+
+    def adopt_scan(self, scan: Scan) -> None:
+        """Take the scan of this content's text made elsewhere (another process: ``calsync.sync.prescan``).
+
+        The caller vouches that ``scan`` is ``scan(self.text, self.media_type)``; a scan already made stays.
+        """
+        if self._scan is None:
+            self._scan = scan
+
     def scanned(self) -> Scan:
         """Identity, digest and facts of the text form; raises ``InvalidItem`` when it is not one valid item."""
         if self._scan is None:

@@ -31,6 +31,7 @@ from calsync.sync.observe import (
     retry_item,
 )
 from calsync.sync.plan import Action, ActionKind, guard_read_only, plan
+from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
@@ -117,7 +118,10 @@ class _Run:
         if changes is not None and self._quiet(changes):
             return self._nothing_changed(changes)
         stored = self.state.links()
-        observations = {side: self._observe(side, stored, changes) for side in (Side.A, Side.B)}
+        with Prescanner() as prescanner:
+            if not stored:
+                prescanner.start()  # a first sync: every item is new and will be scanned; workers start meanwhile
+            observations = {side: self._observe(side, stored, changes, prescanner) for side in (Side.A, Side.B)}
         links = self._settle(stored, observations)
         for obs in observations.values():
             self.report.note_titles(
@@ -169,7 +173,13 @@ class _Run:
     def _endpoints(self) -> dict[Side, Endpoint]:
         return {Side.A: self.spec.a, Side.B: self.spec.b}
 
-    def _observe(self, side: Side, links: Mapping[str, Link], changes: Mapping[Side, ChangeSet] | None) -> Observation:
+    def _observe(
+        self,
+        side: Side,
+        links: Mapping[str, Link],
+        changes: Mapping[Side, ChangeSet] | None,
+        prescanner: Prescanner,
+    ) -> Observation:
         observer = Observer(
             side,
             self._endpoints()[side],
@@ -178,6 +188,7 @@ class _Run:
             window=self.window,
             full=self.options.full,
             progress=self.options.progress,
+            prescanner=prescanner,
         )
         if side not in self.stored_tokens:
             self.stored_tokens[side] = self.state.token(side)

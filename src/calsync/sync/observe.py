@@ -12,14 +12,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from calsync.connectors.base import ChangeSet, Connector, Fetched
+from calsync.connectors.base import ChangeSet, Connector, Fetched, FetchFailed
 from calsync.errors import InvalidItem, NotFound
 from calsync.model.refs import ItemRef, Side
 from calsync.model.window import Window
 from calsync.state.store import Link
 from calsync.sync.intents import hrefs_of
 from calsync.sync.plan import Seen, SideView
+from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
+
+_GROUP = 4096
+"""Fetched items held before they are scanned and sorted: enough to keep several cores busy, few enough that a
+store of years of history, most of it outside the window, is never held in memory at once."""
 
 Progress = Callable[[str, int, int], None]
 """Called with a phase name, items done and items in all (0 when unknown)."""
@@ -100,6 +105,7 @@ class Observer:
         window: Window | None,
         full: bool,
         progress: Progress | None = None,
+        prescanner: Prescanner | None = None,
     ) -> None:
         self.side = side
         self.endpoint = endpoint
@@ -108,6 +114,7 @@ class Observer:
         self.window = window
         self.full = full
         self.progress = progress
+        self.prescanner = prescanner
         status = attrgetter("a" if side is Side.A else "b")  # every link, every run: no method call per link
         self.by_href = {status(link).href: ident for ident, link in links.items()}
         self.pending = {ident: link for ident, link in links.items() if link.pending is not None}
@@ -188,19 +195,33 @@ class Observer:
         return [href for href in changes.deleted if href in self.by_href and href not in listed]
 
     def _fetch(self, hrefs: list[str], obs: Observation) -> None:
+        """Get ``hrefs`` in the connector's batches and sort what comes back, in groups: each group's texts are
+        scanned together first, on several cores when the prescanner has workers (see ``calsync.sync.prescan``)."""
         connector, collection = self.endpoint.connector, self.endpoint.collection
         batch = max(1, connector.capabilities.max_batch)
         phase = f"reading {self.side.value.upper()}"
+        if self.prescanner is not None:
+            self.prescanner.expect(len(hrefs))
+        group: list[Fetched | FetchFailed] = []
         for start in range(0, len(hrefs), batch):
-            for result in connector.get(collection, hrefs[start : start + batch]):
-                if isinstance(result, Fetched):
-                    self._sort(result, obs)
-                elif isinstance(result.error, NotFound):
-                    self._gone(result.href, obs)
-                else:
-                    self._unreadable(result.href, str(result.error), obs)
+            group.extend(connector.get(collection, hrefs[start : start + batch]))
+            if len(group) >= _GROUP:
+                self._sort_group(group, obs)
+                group = []
             if self.progress is not None:
                 self.progress(phase, min(start + batch, len(hrefs)), len(hrefs))
+        self._sort_group(group, obs)
+
+    def _sort_group(self, group: list[Fetched | FetchFailed], obs: Observation) -> None:
+        if self.prescanner is not None:
+            self.prescanner.scan([result.content for result in group if isinstance(result, Fetched)])
+        for result in group:
+            if isinstance(result, Fetched):
+                self._sort(result, obs)
+            elif isinstance(result.error, NotFound):
+                self._gone(result.href, obs)
+            else:
+                self._unreadable(result.href, str(result.error), obs)
 
     def _sort(self, fetched: Fetched, obs: Observation) -> None:
         href = fetched.ref.href
