@@ -9,7 +9,7 @@ have made of the same text; this process never waits for a worker (whatever a wo
 done is scanned here as well), and a worker that fails or dies only leaves its chunks to this process, as if
 there were no workers. Bad items are never scanned elsewhere, so ``Content.scanned()`` raises their error here.
 
-How: a worker is ``python -m calsync.sync.prescan``; it imports only the scanner and answers each pickled chunk
+How: a worker is a fresh interpreter running ``serve``; it imports only the scanner and answers each pickled chunk
 of texts on its stdin with their scans on its stdout. This process feeds the workers from the front of the
 queue of chunks and scans from its back, and between two chunks of its own moves bytes through the pipes without
 blocking. Why not ``multiprocessing``: its workers import the parent's main module (the whole CLI) before their
@@ -50,6 +50,13 @@ _DEPTH = 3
 _PIPE_SIZE = 1 << 20
 """Asked of Linux for each pipe, so a chunk or two go through in one write."""
 _HEADER = struct.Struct("<Q")
+_PACKAGE_HOME = str(Path(__file__).resolve().parents[2])
+"""The folder calsync is imported from, which a worker appends to its path: found there if nowhere else (a
+checkout), never ahead of the standard library or of an installed copy."""
+_BOOTSTRAP = (
+    "import sys; sys.path.append(sys.argv[1]); from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
+)
+"""A worker's program, run isolated (``-I``: no environment variables, no current folder on the path)."""
 
 _Packed = tuple[str, str, str, str, float | None, float | None, bool, bool, str, str]
 
@@ -156,11 +163,10 @@ class _Worker:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__],
+            [sys.executable, "-I", "-c", _BOOTSTRAP.format(module=__name__), _PACKAGE_HOME],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env=_worker_environment(),
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.write_fd, self.read_fd = self.process.stdin.fileno(), self.process.stdout.fileno()
@@ -228,14 +234,6 @@ def _widen(fd: int) -> None:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
 
 
-def _worker_environment() -> dict[str, str]:
-    """This environment, with the folder calsync was imported from first on the path (a checkout, a test run)."""
-    env = dict(os.environ)
-    here = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH", "")]))
-    return env
-
-
 def _scan_here(chunk: list[Content]) -> None:
     for content in chunk:
         with contextlib.suppress(InvalidItem):  # left unscanned: the observer scans it again and reports why
@@ -277,7 +275,3 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
         data = pickle.dumps(_scan_texts(texts), protocol=pickle.HIGHEST_PROTOCOL)
         sink.write(_HEADER.pack(len(data)) + data)
         sink.flush()
-
-
-if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
