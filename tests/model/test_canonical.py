@@ -183,6 +183,7 @@ def test_an_all_day_event_spans_its_day_with_slack_for_any_zone() -> None:
         ),
         (event("e1", day="2026XX23"), "not a date"),
         (event("e1", extra="GARBAGE LINE\r\n"), "not a content line"),
+        (event("e1").replace("DTEND;TZID=Europe/Berlin:20261123T100000", "DURATION:P99999999999W"), "cannot be read"),
     ],
 )
 def test_bad_input_is_an_invalid_item_with_a_clear_message(text: str, says: str) -> None:

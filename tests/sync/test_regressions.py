@@ -70,6 +70,16 @@ def test_a_bad_last_modified_does_not_fail_the_pair(store: SQLStore) -> None:
     assert "e2.ics" in b.texts("cal")
 
 
+def test_an_item_whose_numbers_overflow_is_one_failed_item_and_the_rest_syncs(store: SQLStore) -> None:
+    spec, a, b = memories()
+    overflow = event("e1").replace("DTEND;TZID=Europe/Berlin:20261123T100000", "DURATION:P99999999999W")
+    a.put_raw("cal", "e1.ics", overflow)
+    a.put_raw("cal", "e2.ics", event("e2"))
+    report = sync_pair(spec, store, RUN)
+    assert set(b.texts("cal")) == {"e2.ics"}
+    assert [(line.href, line.outcome) for line in report.lines if line.outcome == "error"] == [("e1.ics", "error")]
+
+
 def test_an_order_line_stays_owned_by_a_when_b_drops_the_kind(store: SQLStore) -> None:
     spec, a, b = memories(PairPolicy(kind_modes={ItemKind.ORDER_LINE: Mode.A_TO_B}))
     a.put_raw("cal", "o1.ics", event("o1", "Order line", extra="X-CALSYNC-KIND:order-line\r\n"))

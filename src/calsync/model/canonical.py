@@ -115,10 +115,17 @@ class _Component:
 
 
 def scan(text: str, media_type: str = ICALENDAR) -> Scan:
-    """Scan one item (one VCALENDAR with one UID, or one vCard). Raises ``InvalidItem`` when it is not one."""
-    if media_type == VCARD:
-        return _scan_vcard(text)
-    return _scan_ical(text)
+    """Scan one item (one VCALENDAR with one UID, or one vCard). Raises ``InvalidItem`` when it is not one.
+
+    Whatever else malformed text makes the reading raise (a duration of 10^11 weeks overflows, a number of
+    5,000 digits is refused) is ``InvalidItem`` too: one bad item is that item's failure, never the pair's.
+    """
+    try:
+        if media_type == VCARD:
+            return _scan_vcard(text)
+        return _scan_ical(text)
+    except (ValueError, ArithmeticError, LookupError, RecursionError) as exc:  # InvalidItem is none of these
+        raise InvalidItem(f"the item cannot be read: {exc}") from exc
 
 
 def content_digest(text: str, media_type: str = ICALENDAR) -> str:
