@@ -13,8 +13,8 @@ Usage (vdirsyncer comes with the ``bench`` extra)::
     python bench/engine.py                 # N = 1,000 and 10,000
     python bench/engine.py --sizes 2000 --runs 3
 
-With ``--runs`` above one each figure is the run of median wall time, not the best: on a shared machine the
-best run is the lucky one.
+With ``--runs`` above one the tools take turns, run by run, and each figure is the run of median wall time, not
+the best: on a shared machine the best run is the lucky one.
 """
 
 from __future__ import annotations
@@ -93,24 +93,35 @@ def vdirsyncer_setup(root: Path, source: Path) -> list[str]:
     return [str(BIN / "vdirsyncer"), "-v", "WARNING", "-c", str(root / "config"), "sync"]
 
 
-def measure_tool(name: str, setup: object, source: Path, count: int, runs: int) -> dict[str, Measure]:
-    """The median of ``runs`` initial syncs and no-op reruns, each pair on fresh folders.
+def measure_once(name: str, setup: object, source: Path, count: int) -> dict[str, Measure]:
+    """One initial sync into fresh folders and its no-op rerun, checking that every item arrived."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        root = Path(tmp)
+        argv = setup(root, source)  # type: ignore[operator]
+        initial = run(argv, root)
+        target = root / "b" / "cal" if name == "calsync" else root / "b"
+        arrived = sum(1 for p in target.iterdir() if p.suffix == ".ics")
+        if arrived != count:
+            raise SystemExit(f"{name}: {arrived} of {count} items arrived")
+        return {"initial": initial, "no-op": run(argv, root)}
 
-    Why the median and not the best: on a shared machine the best run is the one that happened to run alone,
-    and a figure that only luck reproduces says little.
+
+Tools = list[tuple[str, object]]
+
+
+def measure_tools(tools: Tools, source: Path, count: int, runs: int) -> dict[str, dict[str, Measure]]:
+    """The median of ``runs`` initial syncs and no-op reruns per tool, the tools taking turns run by run.
+
+    Why turns: a shared machine's speed drifts by tens of percent over a minute; measuring one tool's runs and
+    then the other's puts the drift into the ratio, taking turns spreads it over both. Why the median and not the
+    best: the best run is the one that happened to run alone, and a figure that only luck reproduces says little.
     """
-    measured: dict[str, list[Measure]] = {"initial": [], "no-op": []}
+    measured: dict[str, dict[str, list[Measure]]] = {name: {"initial": [], "no-op": []} for name, _ in tools}
     for _ in range(runs):
-        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
-            root = Path(tmp)
-            argv = setup(root, source)  # type: ignore[operator]
-            measured["initial"].append(run(argv, root))
-            target = root / "b" / "cal" if name == "calsync" else root / "b"
-            arrived = sum(1 for p in target.iterdir() if p.suffix == ".ics")
-            if arrived != count:
-                raise SystemExit(f"{name}: {arrived} of {count} items arrived")
-            measured["no-op"].append(run(argv, root))
-    return {phase: median(measures) for phase, measures in measured.items()}
+        for name, setup in tools:
+            for phase, measure in measure_once(name, setup, source, count).items():
+                measured[name][phase].append(measure)
+    return {name: {phase: median(ms) for phase, ms in phases.items()} for name, phases in measured.items()}
 
 
 def median(measures: list[Measure]) -> Measure:
@@ -183,7 +194,7 @@ def main() -> None:
     if args.dir:
         tempfile.tempdir = args.dir
     compile_bytecode()
-    tools = [("calsync", calsync_setup)]
+    tools: Tools = [("calsync", calsync_setup)]
     if not args.no_vdirsyncer:
         if not (BIN / "vdirsyncer").exists():
             raise SystemExit("vdirsyncer is not installed here: pip install -e '.[bench]'")
@@ -193,7 +204,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-source-") as tmp:
             source = Path(tmp) / "items"
             write_folder(source, count)
-            results = {name: measure_tool(name, setup, source, count, args.runs) for name, setup in tools}
+            results = measure_tools(tools, source, count, args.runs)
             if args.in_process:
                 engine = [in_process(source, count) for _ in range(args.runs)]
                 results["engine"] = {phase: median([r[phase] for r in engine]) for phase in ("initial", "no-op")}

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import pickle
+import signal
+import sys
 import time
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +43,11 @@ def texts() -> list[tuple[str, str]]:
     return made
 
 
+def read_message(stream: io.BytesIO) -> object:
+    (size,) = prescan._HEADER.unpack(stream.read(prescan._HEADER.size))
+    return pickle.loads(stream.read(size))
+
+
 def contents() -> list[Content]:
     return [Content.from_text(text, media_type) for text, media_type in texts()]
 
@@ -64,15 +74,20 @@ def started(scanner: Prescanner) -> Prescanner:
 
 
 def answering(scanner: Prescanner) -> None:
-    """Wait until each worker has answered once (a loaded machine may take a second to start one)."""
+    """Wait until each worker has said which code it runs and has scanned a zoned event (which loads the zone
+    tables): a loaded machine may take a second or two for that."""
     for worker in scanner._workers:
-        worker.send([])
-        worker.flush()
         deadline = time.monotonic() + 60
+        while not worker.verified and time.monotonic() < deadline:
+            worker.take_answers()
+            time.sleep(0.01)
+        assert worker.verified, "a scan worker did not start within a minute"
+        worker.send([Content.from_text(event("warm-up", tzid="Europe/Berlin"))])
+        worker.flush()
         while worker.sent and time.monotonic() < deadline:
             worker.take_answers()
             time.sleep(0.01)
-        assert not worker.sent, "a scan worker did not start within a minute"
+        assert not worker.sent, "a scan worker did not answer within a minute"
 
 
 @pytest.fixture
@@ -93,11 +108,12 @@ def test_a_worker_answers_a_chunk_with_the_scans_made_here() -> None:
     data = pickle.dumps(sent)
     source.write(prescan._HEADER.pack(len(data)) + data)
     source.seek(0)
-    prescan.serve(source, sink)  # answers, then ends at the end of its input
-    answer = sink.getvalue()
-    (size,) = prescan._HEADER.unpack_from(answer)
-    assert len(answer) == prescan._HEADER.size + size
-    packed = pickle.loads(answer[prescan._HEADER.size :])
+    prescan.serve(source, sink)  # says which code it runs, answers, then ends at the end of its input
+    sink.seek(0)
+    hello: Any = read_message(sink)
+    packed: Any = read_message(sink)
+    assert sink.read() == b""
+    prescan._check_same_code(hello)  # the same code as this process: no error
     assert len(packed) == len(sent)
     for (text, media_type), result in zip(sent, packed, strict=True):
         try:
@@ -130,12 +146,64 @@ def test_a_worker_that_dies_leaves_its_chunks_to_this_process(
     assert_scanned_as_here(batch)
 
 
-def test_a_worker_that_never_answers_is_not_waited_for(slow_here: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_that_cannot_start_leaves_everything_to_this_process(
+    slow_here: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(prescan, "__name__", "calsync.no_such_module")  # the worker exits before it reads
     batch = contents()
     with Prescanner(workers=1, min_batch=1, chunk=4) as scanner:
         scanner.scan(batch)
         assert scanner.scanned_elsewhere == 0
+    assert_scanned_as_here(batch)
+
+
+def test_a_worker_that_stops_answering_is_not_waited_for(slow_here: None) -> None:
+    batch = contents()
+    with started(Prescanner(workers=1, min_batch=1, chunk=4)) as scanner:
+        worker = scanner._workers[0]
+        worker.process.send_signal(signal.SIGSTOP)  # alive, holding whatever it is sent, answering nothing
+        try:
+            began = time.monotonic()
+            scanner.scan(batch)
+            assert time.monotonic() - began < 30
+            assert scanner.scanned_elsewhere == 0
+        finally:
+            worker.process.send_signal(signal.SIGCONT)
+    assert worker.process.poll() is not None
+    assert_scanned_as_here(batch)
+
+
+def test_a_worker_running_other_code_is_given_no_work(
+    slow_here: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    version, zones, files = prescan._CODE_HERE
+    name = "model/canonical.py"
+    path, size, mtime = files[name]
+    upgraded = {**files, name: (path, size, mtime - 1)}  # as if the file changed after this process imported it
+    monkeypatch.setattr(prescan, "_CODE_HERE", (version, zones, upgraded))
+    batch = contents()
+    with caplog.at_level(logging.WARNING, logger=prescan.__name__), Prescanner(workers=1, min_batch=1) as scanner:
+        scanner.start()
+        process = scanner._workers[0].process
+        deadline = time.monotonic() + 60
+        while scanner._workers and time.monotonic() < deadline:
+            scanner._tend(deque())
+            time.sleep(0.01)
+        assert not scanner._workers
+        scanner.scan(batch)
+        assert scanner.scanned_elsewhere == 0
+    assert f"{path} as it is now" in caplog.text
+    assert process.poll() is not None
+    assert_scanned_as_here(batch)
+
+
+def test_no_worker_without_a_python_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", "")
+    with Prescanner(workers=2, min_batch=1) as scanner:
+        scanner.start()
+        assert not scanner._workers
+        batch = contents()
+        scanner.scan(batch)
     assert_scanned_as_here(batch)
 
 
@@ -167,12 +235,24 @@ def test_the_environment_sets_the_number_of_workers(
     assert default_workers() == expected
 
 
-def test_by_default_one_worker_per_spare_processor(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_by_default_one_worker_per_spare_processor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(prescan.WORKERS_VARIABLE, raising=False)
-    monkeypatch.setattr(prescan.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4, 5, 6, 7}, raising=False)
+    monkeypatch.setattr(prescan, "_CPU_MAX", tmp_path / "no-cgroup")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4, 5, 6, 7}, raising=False)
     assert default_workers() == 3  # at most three: more would mostly wait for this process
-    monkeypatch.setattr(prescan.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert default_workers() == 0
+
+
+@pytest.mark.parametrize(("cpu_max", "expected"), [("max 100000\n", 3), ("150000 100000\n", 1), ("100000 100000", 0)])
+def test_a_containers_cpu_quota_bounds_the_workers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpu_max: str, expected: int
+) -> None:
+    monkeypatch.delenv(prescan.WORKERS_VARIABLE, raising=False)
+    (tmp_path / "cpu.max").write_text(cpu_max, encoding="ascii")
+    monkeypatch.setattr(prescan, "_CPU_MAX", tmp_path / "cpu.max")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)), raising=False)
+    assert default_workers() == expected
 
 
 def test_a_first_sync_scans_in_workers_and_syncs_every_item(

@@ -69,13 +69,16 @@ class Content:
         """Whether this content has text that was not scanned yet: what ``adopt_scan`` may fill in."""
         return self._scan is None and self._text is not None
 
-    def adopt_scan(self, scan: Scan) -> None:
-        """Take the scan of this content's text made elsewhere (another process: ``calsync.sync.prescan``).
+    def adopt_scan(self, scan: Scan) -> bool:
+        """Take the scan of this content's text made elsewhere (another process: ``calsync.sync.prescan``);
+        returns whether it was taken (a scan already made stays).
 
-        The caller vouches that ``scan`` is ``scan(self.text, self.media_type)``; a scan already made stays.
+        The caller vouches that ``scan`` is ``scan(self.text, self.media_type)``.
         """
-        if self._scan is None:
-            self._scan = scan
+        if self._scan is not None:
+            return False
+        self._scan = scan
+        return True
 
     def scanned(self) -> Scan:
         """Identity, digest and facts of the text form; raises ``InvalidItem`` when it is not one valid item."""

@@ -119,8 +119,6 @@ class _Run:
             return self._nothing_changed(changes)
         stored = self.state.links()
         with Prescanner() as prescanner:
-            if not stored:
-                prescanner.start()  # a first sync: every item is new and will be scanned; workers start meanwhile
             observations = {side: self._observe(side, stored, changes, prescanner) for side in (Side.A, Side.B)}
         links = self._settle(stored, observations)
         for obs in observations.values():

@@ -22,9 +22,10 @@ from calsync.sync.plan import Seen, SideView
 from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 
-_GROUP = 4096
-"""Fetched items held before they are scanned and sorted: enough to keep several cores busy, few enough that a
-store of years of history, most of it outside the window, is never held in memory at once."""
+_GROUP = 10_000
+"""Fetched items held before they are scanned and sorted: scan workers idle while a group is sorted, so groups
+are large, yet few enough (tens of megabytes of text at worst) that a store of years of history, most of it
+outside the window, is never held in memory at once."""
 
 Progress = Callable[[str, int, int], None]
 """Called with a phase name, items done and items in all (0 when unknown)."""

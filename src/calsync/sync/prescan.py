@@ -9,24 +9,27 @@ have made of the same text; this process never waits for a worker (whatever a wo
 done is scanned here as well), and a worker that fails or dies only leaves its chunks to this process, as if
 there were no workers. Bad items are never scanned elsewhere, so ``Content.scanned()`` raises their error here.
 
-How: a worker is a fresh interpreter running ``serve``; it imports only the scanner and answers each pickled chunk
-of texts on its stdin with their scans on its stdout. This process feeds the workers from the front of the
-queue of chunks and scans from its back, and between two chunks of its own moves bytes through the pipes without
-blocking. Why not ``multiprocessing``: its workers import the parent's main module (the whole CLI) before their
-first task, and forking the service would hand its threads' locks and open connections to the children. Why not
-a thread per worker: the thread needs the GIL at every read and write, and gets it only at the interpreter's
-switch interval (5 ms), so the workers idle most of the time.
+How: a worker is a fresh interpreter running ``serve`` with this process's exact import path, so it imports
+the very files this process imported (it says which, with their sizes and times, before it is given any work; a
+worker that would run other code, say after an upgrade in place, is stopped). This process feeds the workers
+from the front of the queue of chunks and scans from its back, and between two chunks of its own moves bytes
+through the pipes without blocking. Why not ``multiprocessing``: its workers import the parent's main module (the
+whole CLI) before their first task, and forking the service would hand its threads' locks and open connections to
+the children. Why not a thread per worker: the thread needs the GIL at every read and write, and gets it only at
+the interpreter's switch interval (5 ms), so the workers idle most of the time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import pickle
 import struct
 import subprocess
 import sys
+import zoneinfo
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,16 +50,15 @@ _CHUNK = 32
 """Texts per chunk: this process looks after its workers between two chunks of its own, so a chunk is short
 (about 2 ms), and a worker is sent ``_DEPTH`` of them ahead so it never waits for the next."""
 _DEPTH = 3
-_PIPE_SIZE = 1 << 20
-"""Asked of Linux for each pipe, so a chunk or two go through in one write."""
+_PIPE_SIZE = 256 * 1024
+"""Asked of Linux for each pipe, so a chunk goes through in one write."""
 _HEADER = struct.Struct("<Q")
-_PACKAGE_HOME = str(Path(__file__).resolve().parents[2])
-"""The folder calsync is imported from, which a worker appends to its path: found there if nowhere else (a
-checkout), never ahead of the standard library or of an installed copy."""
+_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _BOOTSTRAP = (
-    "import sys; sys.path.append(sys.argv[1]); from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
+    "import sys; sys.path[:] = sys.argv[1:]; from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
 )
-"""A worker's program, run isolated (``-I``: no environment variables, no current folder on the path)."""
+"""A worker's program: this process's import path as it is (``-S``: no site module, whose work that path already
+holds; ``-P``: nothing put ahead of it), then the scanner."""
 
 _Packed = tuple[str, str, str, str, float | None, float | None, bool, bool, str, str]
 
@@ -72,11 +74,22 @@ def default_workers() -> int:
         except ValueError:
             logger.warning("%s=%r is not a number; scanning in this process only", WORKERS_VARIABLE, configured)
             return 0
+    return max(0, min(_processors() - 1, _MAX_WORKERS))
+
+
+def _processors() -> int:
+    """The processors this process may use: those it may run on, fewer when a container's CPU quota says so."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
-    return max(0, min(available - 1, _MAX_WORKERS))
+    try:  # cgroup v2: "max 100000", or "150000 100000" for one and a half processors
+        quota, period = _CPU_MAX.read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            available = min(available, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return available
 
 
 class Prescanner:
@@ -112,6 +125,8 @@ class Prescanner:
         if self._started:
             return
         self._started = True
+        if not sys.executable or getattr(sys, "frozen", False):
+            return  # no Python to start (an embedding program, a frozen build): scanning here only
         for _ in range(self.workers):
             try:
                 self._workers.append(_Worker())
@@ -147,15 +162,25 @@ class Prescanner:
         for worker in list(self._workers):
             try:
                 self.scanned_elsewhere += worker.take_answers()
-                while len(worker.sent) < _DEPTH and jobs:
+                while worker.verified and len(worker.sent) < _DEPTH and jobs:
                     worker.send(jobs.popleft())
                 worker.flush()
+            except _OtherCode as exc:
+                logger.warning("a scan worker would run other code than this process (%s); scanning here", exc)
+                self._drop(worker)
             except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
                 logger.warning("a scan worker stopped (%s); its items are scanned in this process", exc)
-                for chunk in worker.sent:
-                    _scan_here(chunk)
-                worker.stop()
-                self._workers.remove(worker)
+                self._drop(worker)
+
+    def _drop(self, worker: _Worker) -> None:
+        for chunk in worker.sent:
+            _scan_here(chunk)
+        worker.stop()
+        self._workers.remove(worker)
+
+
+class _OtherCode(Exception):
+    """A worker imported other files than this process did."""
 
 
 class _Worker:
@@ -163,11 +188,13 @@ class _Worker:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOTSTRAP.format(module=__name__), _PACKAGE_HOME],
+            [sys.executable, "-P", "-c", _BOOTSTRAP.format(module=__name__), *map(str, sys.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
+        self.verified = False
+        """Whether the worker said it runs the files this process runs (its first message); no work before."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.write_fd, self.read_fd = self.process.stdin.fileno(), self.process.stdout.fileno()
         for fd in (self.write_fd, self.read_fd):
@@ -207,11 +234,14 @@ class _Worker:
             (size,) = _HEADER.unpack_from(self.inbox)
             if len(self.inbox) < _HEADER.size + size:
                 break
-            packed: list[_Packed | None] = pickle.loads(self.inbox[_HEADER.size : _HEADER.size + size])
+            message: Any = pickle.loads(self.inbox[_HEADER.size : _HEADER.size + size])
             del self.inbox[: _HEADER.size + size]
-            for content, result in zip(self.sent.popleft(), packed, strict=True):
-                if result is not None:
-                    content.adopt_scan(_unpack(result))
+            if not self.verified:
+                _check_same_code(message)
+                self.verified = True
+                continue
+            for content, result in zip(self.sent.popleft(), message, strict=True):
+                if result is not None and content.adopt_scan(_unpack(result)):
                     adopted += 1
         return adopted
 
@@ -246,7 +276,7 @@ def _scan_texts(texts: list[tuple[str, str]]) -> list[_Packed | None]:
     for text, media_type in texts:
         try:
             results.append(_pack(scan(text, media_type)))
-        except InvalidItem:
+        except Exception:  # a bad item, or a defect: this process scans it again and meets the error itself
             results.append(None)
     return results
 
@@ -265,13 +295,67 @@ def _unpack(packed: _Packed) -> Scan:
 
 
 def serve(source: IO[bytes], sink: IO[bytes]) -> None:
-    """A worker's loop: answer each chunk of texts read from ``source`` with its scans, until end of input."""
+    """A worker's loop: say which code it runs, then answer each chunk of texts read from ``source`` with its
+    scans, until end of input."""
+    _write(sink, _code_in_use())
     while True:
         header = source.read(_HEADER.size)
         if len(header) < _HEADER.size:
             return
         (size,) = _HEADER.unpack(header)
         texts: Any = pickle.loads(source.read(size))
-        data = pickle.dumps(_scan_texts(texts), protocol=pickle.HIGHEST_PROTOCOL)
-        sink.write(_HEADER.pack(len(data)) + data)
-        sink.flush()
+        _write(sink, _scan_texts(texts))
+
+
+def _write(sink: IO[bytes], value: object) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    sink.write(_HEADER.pack(len(data)) + data)
+    sink.flush()
+
+
+_Code = tuple[str, tuple[str | None, ...], dict[str, tuple[str, int, int]]]
+
+
+def _code_in_use() -> _Code:
+    """What decides a scan in this process: the Python version, where zones come from, and the files of the item
+    model (modules and data, those imported later included) with their sizes and modification times."""
+    zones = (*zoneinfo.TZPATH, _origin("tzdata"))
+    package = Path(__file__).resolve().parents[1]
+    files: dict[str, tuple[str, int, int]] = {}
+    for path in [*sorted((package / "model").rglob("*")), package / "errors.py", Path(__file__).resolve()]:
+        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            files[path.relative_to(package).as_posix()] = (str(path), stat.st_size, stat.st_mtime_ns)
+    return sys.version, zones, files
+
+
+def _origin(module: str) -> str | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None else None
+
+
+_CODE_HERE = _code_in_use()
+"""This process's code, taken when the scanner was imported: a worker started after an upgrade in place reads the
+new files, which this process does not run."""
+
+
+def _check_same_code(theirs: Any) -> None:
+    """Raise ``_OtherCode`` unless a worker's ``_code_in_use`` matches this process's at import."""
+    version, zones, files = _CODE_HERE
+    if not isinstance(theirs, tuple) or len(theirs) != 3:
+        raise _OtherCode("it did not say which code it runs")
+    their_version, their_zones, their_files = theirs
+    if their_version != version:
+        raise _OtherCode(f"Python {their_version.split()[0]}, not {version.split()[0]}")
+    if their_zones != zones:
+        raise _OtherCode(f"time zones from {their_zones}, not {zones}")
+    for name in sorted(files.keys() | their_files.keys()):
+        if files.get(name) != their_files.get(name):
+            where = (their_files.get(name) or files[name])[0]
+            raise _OtherCode(f"{where} as it is now, not as this process imported it")
