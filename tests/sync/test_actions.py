@@ -73,3 +73,11 @@ def test_a_crash_in_a_later_batch_keeps_the_links_of_the_batches_before(store: S
     report = sync_pair(spec, store, RunOptions(now=NOW))
     assert len(b.list("cal", None)) == 45 and report.b.created == 4  # the one written before the crash is settled
     assert sync_pair(spec, store, RunOptions(now=NOW)).writes == 0
+
+
+def test_writing_is_reported_every_fifty_writes_and_at_the_end_whatever_the_batch(store: SQLStore) -> None:
+    spec, _a, _b = pair(120)
+    calls: list[tuple[str, int, int]] = []
+    options = RunOptions(now=NOW, checkpoint_every=500, progress=lambda *call: calls.append(call))
+    sync_pair(spec, store, options)
+    assert [(done, total) for phase, done, total in calls if phase == "writing"] == [(50, 120), (100, 120), (120, 120)]

@@ -23,6 +23,8 @@ from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
 _COPIES = (ActionKind.CREATE, ActionKind.UPDATE)
+_PROGRESS_EVERY = 50
+"""Writes between two progress reports: a batch (one checkpoint) of slow remote writes can take a minute."""
 
 AfterWrite = Callable[[Action], None]
 """Called after each remote write and before its link is recorded; tests raise from it to simulate a crash."""
@@ -40,7 +42,7 @@ class Executor:
         report: Report,
         policy: PairPolicy,
         *,
-        batch: int = 200,
+        batch: int = 500,
         after_write: AfterWrite | None = None,
         progress: Progress | None = None,
     ) -> None:
@@ -68,10 +70,10 @@ class Executor:
             chunk = actions[start : start + self.batch]
             self._record_intents(chunk)
             self.state.checkpoint()
-            for action in chunk:
+            for done, action in enumerate(chunk, start=start + 1):
                 self._one(action)
-            if self.progress is not None:
-                self.progress("writing", start + len(chunk), len(actions))
+                if self.progress is not None and (done % _PROGRESS_EVERY == 0 or done == len(actions)):
+                    self.progress("writing", done, len(actions))
         self.state.checkpoint()
 
     def _record_intents(self, chunk: list[Action]) -> None:

@@ -69,7 +69,7 @@ class RunOptions:
     approved: frozenset[str] = frozenset()
     now: datetime | None = None
     owner: str = field(default_factory=run_owner)
-    checkpoint_every: int = 200
+    checkpoint_every: int = 500
     progress: Progress | None = None
     after_write: AfterWrite | None = None
 
