@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import pickle
@@ -110,10 +111,11 @@ def test_a_worker_answers_a_chunk_with_the_scans_made_here() -> None:
     source.seek(0)
     prescan.serve(source, sink)  # says which code it runs, answers, then ends at the end of its input
     sink.seek(0)
-    hello: Any = read_message(sink)
+    hello = sink.readline()
+    assert hello.startswith(prescan._MAGIC)
+    prescan._check_same_code(json.loads(hello[len(prescan._MAGIC) :]))  # the same code as this process
     packed: Any = read_message(sink)
     assert sink.read() == b""
-    prescan._check_same_code(hello)  # the same code as this process: no error
     assert len(packed) == len(sent)
     for (text, media_type), result in zip(sent, packed, strict=True):
         try:
@@ -176,11 +178,33 @@ def test_a_worker_that_stops_answering_is_not_waited_for(slow_here: None) -> Non
 def test_a_worker_running_other_code_is_given_no_work(
     slow_here: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    version, zones, files = prescan._CODE_HERE
-    name = "model/canonical.py"
-    path, size, mtime = files[name]
-    upgraded = {**files, name: (path, size, mtime - 1)}  # as if the file changed after this process imported it
-    monkeypatch.setattr(prescan, "_CODE_HERE", (version, zones, upgraded))
+    upgraded = json.loads(json.dumps(prescan._CODE_HERE))
+    upgraded["files"]["model/canonical.py"] = "0" * 32  # as if the file changed after this process imported it
+    monkeypatch.setattr(prescan, "_CODE_HERE", upgraded)
+    assert_left_to_this_process(caplog, "calsync/model/canonical.py differs from the copy this process imported")
+
+
+@pytest.mark.parametrize(
+    ("program", "says"),
+    [
+        ("print('Welcome to site customisation'); ", "it wrote b'Welcome"),  # a banner ahead of the hello
+        ("import sys; sys.stdout.write('calsync-scan-worker/1 [1, 2]\\n'); sys.stdout.flush(); ", "did not say"),
+        ("import sys; sys.stdout.write('calsync-scan-worker/1 not json\\n'); sys.stdout.flush(); ", "cannot read"),
+    ],
+)
+def test_a_worker_that_says_something_else_first_is_given_no_work(
+    slow_here: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    program: str,
+    says: str,
+) -> None:
+    monkeypatch.setattr(prescan, "_BOOTSTRAP", program + prescan._BOOTSTRAP)
+    assert_left_to_this_process(caplog, says)
+
+
+def assert_left_to_this_process(caplog: pytest.LogCaptureFixture, says: str) -> None:
+    """A worker is started, found wanting before it gets any work, stopped; this process scans everything."""
     batch = contents()
     with caplog.at_level(logging.WARNING, logger=prescan.__name__), Prescanner(workers=1, min_batch=1) as scanner:
         scanner.start()
@@ -192,9 +216,35 @@ def test_a_worker_running_other_code_is_given_no_work(
         assert not scanner._workers
         scanner.scan(batch)
         assert scanner.scanned_elsewhere == 0
-    assert f"{path} as it is now" in caplog.text
+    assert says in caplog.text
     assert process.poll() is not None
     assert_scanned_as_here(batch)
+
+
+def test_messages_naming_a_class_are_refused_never_imported() -> None:
+    assert prescan._plain_loads(pickle.dumps([("text", "text/calendar"), (1.5, None, True)])) == [
+        ("text", "text/calendar"),
+        (1.5, None, True),
+    ]
+    with pytest.raises(pickle.UnpicklingError, match="may not name"):
+        prescan._plain_loads(pickle.dumps([Path("/etc/passwd")]))
+
+
+def test_the_runs_of_one_process_share_the_workers_there_may_be() -> None:
+    first, second = Prescanner(workers=3), Prescanner(workers=3)
+    try:
+        first.start()
+        second.start()
+        assert len(first._workers) + len(second._workers) == prescan._MAX_WORKERS
+    finally:
+        first.close()
+        second.close()
+    third = Prescanner(workers=3)
+    third.start()
+    try:
+        assert len(third._workers) == prescan._MAX_WORKERS  # what the others gave back
+    finally:
+        third.close()
 
 
 def test_no_worker_without_a_python_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,10 +288,25 @@ def test_the_environment_sets_the_number_of_workers(
 def test_by_default_one_worker_per_spare_processor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(prescan.WORKERS_VARIABLE, raising=False)
     monkeypatch.setattr(prescan, "_CPU_MAX", tmp_path / "no-cgroup")
+    monkeypatch.setattr(prescan, "_CFS_QUOTA", tmp_path / "no-cgroup")
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4, 5, 6, 7}, raising=False)
     assert default_workers() == 3  # at most three: more would mostly wait for this process
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert default_workers() == 0
+
+
+@pytest.mark.parametrize(("quota", "period", "expected"), [("-1", "100000", 3), ("150000", "100000", 1)])
+def test_a_cgroup_v1_cpu_quota_bounds_the_workers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, quota: str, period: str, expected: int
+) -> None:
+    monkeypatch.delenv(prescan.WORKERS_VARIABLE, raising=False)
+    (tmp_path / "quota").write_text(quota + "\n", encoding="ascii")
+    (tmp_path / "period").write_text(period + "\n", encoding="ascii")
+    monkeypatch.setattr(prescan, "_CPU_MAX", tmp_path / "no-v2")
+    monkeypatch.setattr(prescan, "_CFS_QUOTA", tmp_path / "quota")
+    monkeypatch.setattr(prescan, "_CFS_PERIOD", tmp_path / "period")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)), raising=False)
+    assert default_workers() == expected
 
 
 @pytest.mark.parametrize(("cpu_max", "expected"), [("max 100000\n", 3), ("150000 100000\n", 1), ("100000 100000", 0)])

@@ -124,8 +124,8 @@ def scan(text: str, media_type: str = ICALENDAR) -> Scan:
         if media_type == VCARD:
             return _scan_vcard(text)
         return _scan_ical(text)
-    except (ValueError, ArithmeticError, LookupError, RecursionError) as exc:  # InvalidItem is none of these
-        raise InvalidItem(f"the item cannot be read: {exc}") from exc
+    except (ValueError, ArithmeticError, RecursionError) as exc:  # what malformed text raises; InvalidItem is none
+        raise InvalidItem(f"the item cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def content_digest(text: str, media_type: str = ICALENDAR) -> str:

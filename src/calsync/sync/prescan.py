@@ -22,13 +22,17 @@ the interpreter's switch interval (5 ms), so the workers idle most of the time.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
+import io
+import json
 import logging
 import os
 import pickle
 import struct
 import subprocess
 import sys
+import threading
 import zoneinfo
 from collections import deque
 from collections.abc import Sequence
@@ -54,11 +58,16 @@ _PIPE_SIZE = 256 * 1024
 """Asked of Linux for each pipe, so a chunk goes through in one write."""
 _HEADER = struct.Struct("<Q")
 _CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+_CFS_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+_CFS_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+_SLOTS = threading.BoundedSemaphore(_MAX_WORKERS)
+"""Workers of all runs of this process together: a service syncs several pairs at once, each with a Prescanner."""
 _BOOTSTRAP = (
     "import sys; sys.path[:] = sys.argv[1:]; from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
 )
-"""A worker's program: this process's import path as it is (``-S``: no site module, whose work that path already
-holds; ``-P``: nothing put ahead of it), then the scanner."""
+"""A worker's program: this process's import path as it is, then the scanner."""
+_MAGIC = b"calsync-scan-worker/1 "
+"""How a worker's first line starts; the rest of the line says which code it runs (``_code_in_use``, JSON)."""
 
 _Packed = tuple[str, str, str, str, float | None, float | None, bool, bool, str, str]
 
@@ -78,18 +87,31 @@ def default_workers() -> int:
 
 
 def _processors() -> int:
-    """The processors this process may use: those it may run on, fewer when a container's CPU quota says so."""
+    """The processors this process may use: those it may run on, fewer when a container's CPU quota says so
+    (cgroup v2's ``cpu.max``, v1's ``cpu.cfs_quota_us``)."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
-    try:  # cgroup v2: "max 100000", or "150000 100000" for one and a half processors
+    quota = _cpu_quota()
+    return available if quota is None else min(available, quota)
+
+
+def _cpu_quota() -> int | None:
+    try:  # v2: "max 100000", or "150000 100000" for one and a half processors
         quota, period = _CPU_MAX.read_text(encoding="ascii").split()[:2]
-        if quota != "max":
-            available = min(available, max(1, -(-int(quota) // int(period))))
     except (OSError, ValueError):
-        pass
-    return available
+        try:  # v1: -1 for none
+            quota = _CFS_QUOTA.read_text(encoding="ascii").strip()
+            period = _CFS_PERIOD.read_text(encoding="ascii").strip()
+        except OSError:
+            return None
+    try:
+        if quota == "max" or int(quota) <= 0:
+            return None
+        return max(1, -(-int(quota) // int(period)))
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 class Prescanner:
@@ -125,12 +147,15 @@ class Prescanner:
         if self._started:
             return
         self._started = True
-        if not sys.executable or getattr(sys, "frozen", False):
-            return  # no Python to start (an embedding program, a frozen build): scanning here only
+        if not sys.executable or getattr(sys, "frozen", False) or not _CODE_HERE["files"]:
+            return  # no Python to start (an embedding program, a frozen build), no files to compare: here only
         for _ in range(self.workers):
+            if not _SLOTS.acquire(blocking=False):
+                break  # other runs of this process hold every worker there may be
             try:
                 self._workers.append(_Worker())
             except (OSError, ValueError) as exc:  # no interpreter to start, no processes left
+                _SLOTS.release()
                 logger.info("scanning in this process only: cannot start a worker (%s)", exc)
                 break
 
@@ -155,6 +180,7 @@ class Prescanner:
         run more than the worker saves it."""
         for worker in self._workers:
             worker.stop()
+            _SLOTS.release()
         self._workers = []
 
     def _tend(self, jobs: deque[list[Content]]) -> None:
@@ -168,8 +194,9 @@ class Prescanner:
             except _OtherCode as exc:
                 logger.warning("a scan worker would run other code than this process (%s); scanning here", exc)
                 self._drop(worker)
-            except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            except Exception as exc:  # whatever a worker did (died, wrote garbage), its items are scanned here
                 logger.warning("a scan worker stopped (%s); its items are scanned in this process", exc)
+                logger.debug("the scan worker's failure", exc_info=True)
                 self._drop(worker)
 
     def _drop(self, worker: _Worker) -> None:
@@ -177,6 +204,7 @@ class Prescanner:
             _scan_here(chunk)
         worker.stop()
         self._workers.remove(worker)
+        _SLOTS.release()
 
 
 class _OtherCode(Exception):
@@ -188,7 +216,7 @@ class _Worker:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-P", "-c", _BOOTSTRAP.format(module=__name__), *map(str, sys.path)],
+            [sys.executable, *_interpreter_flags(), "-c", _BOOTSTRAP.format(module=__name__), *map(str, sys.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -229,21 +257,39 @@ class _Worker:
             if not data:
                 raise EOFError("the worker exited")
             self.inbox += data
+        if not self.verified and not self._take_hello():
+            return 0
         adopted = 0
         while len(self.inbox) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(self.inbox)
             if len(self.inbox) < _HEADER.size + size:
                 break
-            message: Any = pickle.loads(self.inbox[_HEADER.size : _HEADER.size + size])
+            message = _plain_loads(bytes(self.inbox[_HEADER.size : _HEADER.size + size]))
             del self.inbox[: _HEADER.size + size]
-            if not self.verified:
-                _check_same_code(message)
-                self.verified = True
-                continue
             for content, result in zip(self.sent.popleft(), message, strict=True):
                 if result is not None and content.adopt_scan(_unpack(result)):
                     adopted += 1
         return adopted
+
+    def _take_hello(self) -> bool:
+        """Read the worker's first line, which says which code it runs; ``True`` once it matched this process's.
+
+        Raises ``_OtherCode`` when the worker wrote anything else first (a banner of some site customisation
+        would break the framing) or runs other code: it is then given no work.
+        """
+        if not self.inbox.startswith(_MAGIC[: len(self.inbox)]):
+            raise _OtherCode(f"it wrote {bytes(self.inbox[:40])!r} before saying which code it runs")
+        end = self.inbox.find(b"\n", len(_MAGIC))
+        if end < 0:
+            return False
+        try:
+            theirs = json.loads(self.inbox[len(_MAGIC) : end])
+        except ValueError as exc:
+            raise _OtherCode(f"it said which code it runs in a form this process cannot read ({exc})") from None
+        del self.inbox[: end + 1]
+        _check_same_code(theirs)
+        self.verified = True
+        return True
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
@@ -295,41 +341,78 @@ def _unpack(packed: _Packed) -> Scan:
 
 
 def serve(source: IO[bytes], sink: IO[bytes]) -> None:
-    """A worker's loop: say which code it runs, then answer each chunk of texts read from ``source`` with its
-    scans, until end of input."""
-    _write(sink, _code_in_use())
+    """A worker's loop: load what scans read lazily, say which code it runs (one line), then answer each chunk
+    of texts read from ``source`` with its scans, until end of input."""
+    _load_lazy_parts()
+    sink.write(_MAGIC + json.dumps(_code_in_use()).encode() + b"\n")
+    sink.flush()
     while True:
         header = source.read(_HEADER.size)
         if len(header) < _HEADER.size:
             return
         (size,) = _HEADER.unpack(header)
-        texts: Any = pickle.loads(source.read(size))
-        _write(sink, _scan_texts(texts))
+        texts: Any = _plain_loads(source.read(size))
+        data = pickle.dumps(_scan_texts(texts), protocol=pickle.HIGHEST_PROTOCOL)
+        sink.write(_HEADER.pack(len(data)) + data)
+        sink.flush()
 
 
-def _write(sink: IO[bytes], value: object) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    sink.write(_HEADER.pack(len(data)) + data)
-    sink.flush()
+def _load_lazy_parts() -> None:
+    """Import and load, before saying which code runs, what a scan would otherwise read later (the Windows zone
+    table): a file replaced between the two would escape the comparison."""
+    import calsync.model.timezones  # noqa: F401 - what a scan of a Windows zone name imports
+    from calsync.model import tznames
+
+    tznames.table()
 
 
-_Code = tuple[str, tuple[str | None, ...], dict[str, tuple[str, int, int]]]
+class _PlainUnpickler(pickle.Unpickler):
+    """Reads only plain values (lists, tuples, strings, numbers): what the two sides send each other. A message
+    naming a class or function is refused, never imported."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"a scan message may not name {module}.{name}")
 
 
-def _code_in_use() -> _Code:
-    """What decides a scan in this process: the Python version, where zones come from, and the files of the item
-    model (modules and data, those imported later included) with their sizes and modification times."""
-    zones = (*zoneinfo.TZPATH, _origin("tzdata"))
+def _plain_loads(data: bytes) -> Any:
+    return _PlainUnpickler(io.BytesIO(data)).load()
+
+
+def _interpreter_flags() -> list[str]:
+    """This interpreter's settings as command-line options (``-I``, ``-E``, ``-X utf8`` …, as multiprocessing
+    passes them), the digit limit for ``int()`` included, and ``-P``: nothing put ahead of the path given."""
+    flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
+    return [*flags, "-X", f"int_max_str_digits={sys.get_int_max_str_digits()}", "-P"]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+
+
+def _code_in_use() -> dict[str, Any]:
+    """What decides a scan in this process: the interpreter and its settings, the contents of the item model's
+    files (modules and data, those imported later included) and of the time-zone data."""
     package = Path(__file__).resolve().parents[1]
-    files: dict[str, tuple[str, int, int]] = {}
+    files: dict[str, str] = {}
     for path in [*sorted((package / "model").rglob("*")), package / "errors.py", Path(__file__).resolve()]:
-        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            files[path.relative_to(package).as_posix()] = (str(path), stat.st_size, stat.st_mtime_ns)
-    return sys.version, zones, files
+        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts and path.is_file():
+            files[path.relative_to(package).as_posix()] = _digest(path)
+    zones: list[list[str]] = []
+    for folder in zoneinfo.TZPATH:
+        index = Path(folder) / "tzdata.zi"
+        zones.append([folder, _digest(index) if index.is_file() else ""])
+    tzdata = _origin("tzdata")
+    if tzdata is not None:
+        index = Path(tzdata).parent / "zoneinfo" / "tzdata.zi"
+        zones.append([tzdata, _digest(index) if index.is_file() else ""])
+    return {
+        "python": sys.version,
+        "utf8": sys.flags.utf8_mode,
+        "encoding": sys.getfilesystemencoding(),
+        "digits": sys.get_int_max_str_digits(),
+        "zones": zones,
+        "files": files,
+    }
 
 
 def _origin(module: str) -> str | None:
@@ -342,20 +425,20 @@ def _origin(module: str) -> str | None:
 
 _CODE_HERE = _code_in_use()
 """This process's code, taken when the scanner was imported: a worker started after an upgrade in place reads the
-new files, which this process does not run."""
+new files, which this process does not run. Without the model's files on disk (a zip application, an install
+without sources) there is nothing to compare, and no worker is started."""
 
 
 def _check_same_code(theirs: Any) -> None:
-    """Raise ``_OtherCode`` unless a worker's ``_code_in_use`` matches this process's at import."""
-    version, zones, files = _CODE_HERE
-    if not isinstance(theirs, tuple) or len(theirs) != 3:
+    """Raise ``_OtherCode`` unless a worker's ``_code_in_use`` is this process's at import."""
+    if not isinstance(theirs, dict) or theirs.keys() != _CODE_HERE.keys():
         raise _OtherCode("it did not say which code it runs")
-    their_version, their_zones, their_files = theirs
-    if their_version != version:
-        raise _OtherCode(f"Python {their_version.split()[0]}, not {version.split()[0]}")
-    if their_zones != zones:
-        raise _OtherCode(f"time zones from {their_zones}, not {zones}")
+    for key in ("python", "utf8", "encoding", "digits", "zones"):
+        if theirs[key] != _CODE_HERE[key]:
+            raise _OtherCode(f"{key} {theirs[key]!r}, not {_CODE_HERE[key]!r}")
+    files, their_files = _CODE_HERE["files"], theirs["files"]
+    if not isinstance(their_files, dict):
+        raise _OtherCode("it did not say which files it runs")
     for name in sorted(files.keys() | their_files.keys()):
         if files.get(name) != their_files.get(name):
-            where = (their_files.get(name) or files[name])[0]
-            raise _OtherCode(f"{where} as it is now, not as this process imported it")
+            raise _OtherCode(f"calsync/{name} differs from the copy this process imported")
