@@ -72,6 +72,13 @@ def test_a_task_is_a_vtodo_with_its_fields() -> None:
     assert "BEGIN:VTODO" in text and "DUE:19920516T045959Z" in text and "STATUS:NEEDS-ACTION" in text
 
 
+def test_parameter_values_of_unusual_spaces_survive() -> None:
+    for label in ("\xa0", "\u3000Hof ", "Tor\u2009B"):  # found by the property below: a no-break space vanished
+        address = Address(country=" ", label=label)
+        item = Item(uid="u", kind=ItemKind.EVENT, extras=BusinessExtras(customer_address=address))
+        assert ical_to_item(item_to_ical(item)).extras.customer_address == address
+
+
 # -- property ----------------------------------------------------------------------------------------------
 
 

@@ -155,15 +155,20 @@ def _with_params(value: Any, params: dict[str, str]) -> Any:
 
     icalendar quotes a parameter value only when it holds ``,;:'``; unquoted, its parser trims surrounding
     spaces, drops spaces around ``=`` and reads a backslash before ``;`` or ``:`` as an escape (so
-    ``CN=Doe\\;ROLE=CHAIR`` would come back as one CN). Quoting values with spaces, ``=`` or a backslash keeps
-    them whole.
+    ``CN=Doe\\;ROLE=CHAIR`` would come back as one CN). Quoting values with spaces of any kind, ``=`` or a
+    backslash keeps them whole.
     """
     value.params.update(params)
     quote_also = dict(value.params.quote_also)
     for key in params:
-        quote_also[key.upper()] = quote_also.get(key.upper(), "") + " =\\"
+        quote_also[key.upper()] = quote_also.get(key.upper(), "") + _SPACES + "=\\"
     value.params.quote_also = quote_also
     return value
+
+
+_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+"""Every character ``str.strip`` trims (a no-break space too), which the parser would trim from an unquoted
+parameter value."""
 
 
 def _address(email: str) -> str:
