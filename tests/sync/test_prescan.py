@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-import pickle
 import signal
 import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,7 +18,7 @@ from calsync.errors import InvalidItem
 from calsync.model.canonical import VCARD, scan
 from calsync.model.content import Content
 from calsync.state.sql import open_store
-from calsync.sync import engine, prescan
+from calsync.sync import engine, prescan, scanworker
 from calsync.sync.engine import PairSpec, sync_pair
 from calsync.sync.observe import Endpoint
 from calsync.sync.prescan import Prescanner, default_workers
@@ -42,11 +39,6 @@ def texts() -> list[tuple[str, str]]:
     for path in sorted(REAL_WORLD.glob("*.ics")):
         made.append((path.read_text(encoding="utf-8"), "text/calendar"))
     return made
-
-
-def read_message(stream: io.BytesIO) -> object:
-    (size,) = prescan._HEADER.unpack(stream.read(prescan._HEADER.size))
-    return pickle.loads(stream.read(size))
 
 
 def contents() -> list[Content]:
@@ -103,29 +95,6 @@ def slow_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prescan, "_scan_here", slowly)
 
 
-def test_a_worker_answers_a_chunk_with_the_scans_made_here() -> None:
-    sent = texts()
-    source, sink = io.BytesIO(), io.BytesIO()
-    data = pickle.dumps(sent)
-    source.write(prescan._HEADER.pack(len(data)) + data)
-    source.seek(0)
-    prescan.serve(source, sink)  # says which code it runs, answers, then ends at the end of its input
-    sink.seek(0)
-    hello = sink.readline()
-    assert hello.startswith(prescan._MAGIC)
-    prescan._check_same_code(json.loads(hello[len(prescan._MAGIC) :]))  # the same code as this process
-    packed: Any = read_message(sink)
-    assert sink.read() == b""
-    assert len(packed) == len(sent)
-    for (text, media_type), result in zip(sent, packed, strict=True):
-        try:
-            expected = scan(text, media_type)
-        except InvalidItem:
-            assert result is None
-        else:
-            assert prescan._unpack(result) == expected
-
-
 def test_workers_and_this_process_together_make_the_scans_this_process_makes(slow_here: None) -> None:
     batch = contents()
     with started(Prescanner(workers=2, min_batch=1, chunk=4)) as scanner:
@@ -151,7 +120,7 @@ def test_a_worker_that_dies_leaves_its_chunks_to_this_process(
 def test_a_worker_that_cannot_start_leaves_everything_to_this_process(
     slow_here: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(prescan, "__name__", "calsync.no_such_module")  # the worker exits before it reads
+    monkeypatch.setattr(prescan, "_WORKER", "calsync.no_such_module")  # the worker exits before it reads
     batch = contents()
     with Prescanner(workers=1, min_batch=1, chunk=4) as scanner:
         scanner.scan(batch)
@@ -178,9 +147,9 @@ def test_a_worker_that_stops_answering_is_not_waited_for(slow_here: None) -> Non
 def test_a_worker_running_other_code_is_given_no_work(
     slow_here: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    upgraded = json.loads(json.dumps(prescan._CODE_HERE))
+    upgraded = json.loads(json.dumps(scanworker.CODE_HERE))
     upgraded["files"]["model/canonical.py"] = "0" * 32  # as if the file changed after this process imported it
-    monkeypatch.setattr(prescan, "_CODE_HERE", upgraded)
+    monkeypatch.setattr(scanworker, "CODE_HERE", upgraded)
     assert_left_to_this_process(caplog, "calsync/model/canonical.py differs from the copy this process imported")
 
 
@@ -219,15 +188,6 @@ def assert_left_to_this_process(caplog: pytest.LogCaptureFixture, says: str) -> 
     assert says in caplog.text
     assert process.poll() is not None
     assert_scanned_as_here(batch)
-
-
-def test_messages_naming_a_class_are_refused_never_imported() -> None:
-    assert prescan._plain_loads(pickle.dumps([("text", "text/calendar"), (1.5, None, True)])) == [
-        ("text", "text/calendar"),
-        (1.5, None, True),
-    ]
-    with pytest.raises(pickle.UnpicklingError, match="may not name"):
-        prescan._plain_loads(pickle.dumps([Path("/etc/passwd")]))
 
 
 def test_the_runs_of_one_process_share_the_workers_there_may_be() -> None:

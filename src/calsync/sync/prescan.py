@@ -9,40 +9,34 @@ have made of the same text; this process never waits for a worker (whatever a wo
 done is scanned here as well), and a worker that fails or dies only leaves its chunks to this process, as if
 there were no workers. Bad items are never scanned elsewhere, so ``Content.scanned()`` raises their error here.
 
-How: a worker is a fresh interpreter running ``serve`` with this process's exact import path, so it imports
-the very files this process imported (it says which, with their sizes and times, before it is given any work; a
-worker that would run other code, say after an upgrade in place, is stopped). This process feeds the workers
-from the front of the queue of chunks and scans from its back, and between two chunks of its own moves bytes
-through the pipes without blocking. Why not ``multiprocessing``: its workers import the parent's main module (the
-whole CLI) before their first task, and forking the service would hand its threads' locks and open connections to
-the children. Why not a thread per worker: the thread needs the GIL at every read and write, and gets it only at
-the interpreter's switch interval (5 ms), so the workers idle most of the time.
+How: a worker is a fresh interpreter with this process's exact import path and settings, running
+``calsync.sync.scanworker`` (which holds the worker's side and the messages). Before it is given any work it says
+which code it runs (digests of the item model's files and of the time-zone data); a worker that would run other
+code, say after an upgrade in place, is stopped. This process feeds the workers from the front of the queue of
+chunks and scans from its back, and between two chunks of its own moves bytes through the pipes without blocking.
+Why not ``multiprocessing``: its workers import the parent's main module (the whole CLI) before their first task,
+and forking the service would hand its threads' locks and open connections to the children. Why not a thread per
+worker: the thread needs the GIL at every read and write, and gets it only at the interpreter's switch interval
+(5 ms), so the workers idle most of the time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
-import io
 import json
 import logging
 import os
 import pickle
-import struct
 import subprocess
 import sys
 import threading
-import zoneinfo
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
 
 from calsync.errors import InvalidItem
-from calsync.model.canonical import Facts, Scan, scan
 from calsync.model.content import Content
-from calsync.model.item import ItemKind, Sensitivity
+from calsync.sync import scanworker
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +50,6 @@ _CHUNK = 32
 _DEPTH = 3
 _PIPE_SIZE = 256 * 1024
 """Asked of Linux for each pipe, so a chunk goes through in one write."""
-_HEADER = struct.Struct("<Q")
 _CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _CFS_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 _CFS_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
@@ -66,10 +59,7 @@ _BOOTSTRAP = (
     "import sys; sys.path[:] = sys.argv[1:]; from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer)"
 )
 """A worker's program: this process's import path as it is, then the scanner."""
-_MAGIC = b"calsync-scan-worker/1 "
-"""How a worker's first line starts; the rest of the line says which code it runs (``_code_in_use``, JSON)."""
-
-_Packed = tuple[str, str, str, str, float | None, float | None, bool, bool, str, str]
+_WORKER = scanworker.__name__
 
 
 def default_workers() -> int:
@@ -147,7 +137,7 @@ class Prescanner:
         if self._started:
             return
         self._started = True
-        if not sys.executable or getattr(sys, "frozen", False) or not _CODE_HERE["files"]:
+        if not sys.executable or getattr(sys, "frozen", False) or not scanworker.CODE_HERE["files"]:
             return  # no Python to start (an embedding program, a frozen build), no files to compare: here only
         for _ in range(self.workers):
             if not _SLOTS.acquire(blocking=False):
@@ -191,7 +181,7 @@ class Prescanner:
                 while worker.verified and len(worker.sent) < _DEPTH and jobs:
                     worker.send(jobs.popleft())
                 worker.flush()
-            except _OtherCode as exc:
+            except scanworker.OtherCode as exc:
                 logger.warning("a scan worker would run other code than this process (%s); scanning here", exc)
                 self._drop(worker)
             except Exception as exc:  # whatever a worker did (died, wrote garbage), its items are scanned here
@@ -207,16 +197,12 @@ class Prescanner:
         _SLOTS.release()
 
 
-class _OtherCode(Exception):
-    """A worker imported other files than this process did."""
-
-
 class _Worker:
     """One worker process and the two ends of its pipes, driven without blocking."""
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, *_interpreter_flags(), "-c", _BOOTSTRAP.format(module=__name__), *map(str, sys.path)],
+            [sys.executable, *_interpreter_flags(), "-c", _BOOTSTRAP.format(module=_WORKER), *map(str, sys.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -235,7 +221,7 @@ class _Worker:
     def send(self, chunk: list[Content]) -> None:
         """Queue ``chunk`` for the worker (``flush`` writes it)."""
         data = pickle.dumps([(c.text, c.media_type) for c in chunk], protocol=pickle.HIGHEST_PROTOCOL)
-        self.outbox += _HEADER.pack(len(data)) + data
+        self.outbox += scanworker.HEADER.pack(len(data)) + data
         self.sent.append(chunk)
 
     def flush(self) -> None:
@@ -260,34 +246,36 @@ class _Worker:
         if not self.verified and not self._take_hello():
             return 0
         adopted = 0
-        while len(self.inbox) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(self.inbox)
-            if len(self.inbox) < _HEADER.size + size:
+        while len(self.inbox) >= scanworker.HEADER.size:
+            (size,) = scanworker.HEADER.unpack_from(self.inbox)
+            if len(self.inbox) < scanworker.HEADER.size + size:
                 break
-            message = _plain_loads(bytes(self.inbox[_HEADER.size : _HEADER.size + size]))
-            del self.inbox[: _HEADER.size + size]
+            message = scanworker.plain_loads(bytes(self.inbox[scanworker.HEADER.size : scanworker.HEADER.size + size]))
+            del self.inbox[: scanworker.HEADER.size + size]
             for content, result in zip(self.sent.popleft(), message, strict=True):
-                if result is not None and content.adopt_scan(_unpack(result)):
+                if result is not None and content.adopt_scan(scanworker.unpack(result)):
                     adopted += 1
         return adopted
 
     def _take_hello(self) -> bool:
         """Read the worker's first line, which says which code it runs; ``True`` once it matched this process's.
 
-        Raises ``_OtherCode`` when the worker wrote anything else first (a banner of some site customisation
+        Raises ``scanworker.OtherCode`` when the worker wrote anything else first (a banner of some site customisation
         would break the framing) or runs other code: it is then given no work.
         """
-        if not self.inbox.startswith(_MAGIC[: len(self.inbox)]):
-            raise _OtherCode(f"it wrote {bytes(self.inbox[:40])!r} before saying which code it runs")
-        end = self.inbox.find(b"\n", len(_MAGIC))
+        if not self.inbox.startswith(scanworker.MAGIC[: len(self.inbox)]):
+            raise scanworker.OtherCode(f"it wrote {bytes(self.inbox[:40])!r} before saying which code it runs")
+        end = self.inbox.find(b"\n", len(scanworker.MAGIC))
         if end < 0:
             return False
         try:
-            theirs = json.loads(self.inbox[len(_MAGIC) : end])
+            theirs = json.loads(self.inbox[len(scanworker.MAGIC) : end])
         except ValueError as exc:
-            raise _OtherCode(f"it said which code it runs in a form this process cannot read ({exc})") from None
+            raise scanworker.OtherCode(
+                f"it said which code it runs in a form this process cannot read ({exc})"
+            ) from None
         del self.inbox[: end + 1]
-        _check_same_code(theirs)
+        scanworker.check_same_code(theirs)
         self.verified = True
         return True
 
@@ -316,129 +304,8 @@ def _scan_here(chunk: list[Content]) -> None:
             content.scanned()
 
 
-def _scan_texts(texts: list[tuple[str, str]]) -> list[_Packed | None]:
-    """The scans of ``texts`` as plain tuples (cheap to pickle); ``None`` for a text that is not a valid item."""
-    results: list[_Packed | None] = []
-    for text, media_type in texts:
-        try:
-            results.append(_pack(scan(text, media_type)))
-        except Exception:  # a bad item, or a defect: this process scans it again and meets the error itself
-            results.append(None)
-    return results
-
-
-def _pack(made: Scan) -> _Packed:
-    f = made.facts
-    lo, hi = f.span
-    return (f.ident, f.kind.value, f.title, f.sensitivity.value, lo, hi, f.recurring, f.has_attendees, f.stamp,
-            made.digest)  # fmt: skip
-
-
-def _unpack(packed: _Packed) -> Scan:
-    ident, kind, title, sensitivity, lo, hi, recurring, has_attendees, stamp, digest = packed
-    facts = Facts(ident, ItemKind(kind), title, Sensitivity(sensitivity), (lo, hi), recurring, has_attendees, stamp)
-    return Scan(facts, digest)
-
-
-def serve(source: IO[bytes], sink: IO[bytes]) -> None:
-    """A worker's loop: load what scans read lazily, say which code it runs (one line), then answer each chunk
-    of texts read from ``source`` with its scans, until end of input."""
-    _load_lazy_parts()
-    sink.write(_MAGIC + json.dumps(_code_in_use()).encode() + b"\n")
-    sink.flush()
-    while True:
-        header = source.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return
-        (size,) = _HEADER.unpack(header)
-        texts: Any = _plain_loads(source.read(size))
-        data = pickle.dumps(_scan_texts(texts), protocol=pickle.HIGHEST_PROTOCOL)
-        sink.write(_HEADER.pack(len(data)) + data)
-        sink.flush()
-
-
-def _load_lazy_parts() -> None:
-    """Import and load, before saying which code runs, what a scan would otherwise read later (the Windows zone
-    table): a file replaced between the two would escape the comparison."""
-    import calsync.model.timezones  # noqa: F401 - what a scan of a Windows zone name imports
-    from calsync.model import tznames
-
-    tznames.table()
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Reads only plain values (lists, tuples, strings, numbers): what the two sides send each other. A message
-    naming a class or function is refused, never imported."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"a scan message may not name {module}.{name}")
-
-
-def _plain_loads(data: bytes) -> Any:
-    return _PlainUnpickler(io.BytesIO(data)).load()
-
-
 def _interpreter_flags() -> list[str]:
     """This interpreter's settings as command-line options (``-I``, ``-E``, ``-X utf8`` …, as multiprocessing
     passes them), the digit limit for ``int()`` included, and ``-P``: nothing put ahead of the path given."""
     flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
     return [*flags, "-X", f"int_max_str_digits={sys.get_int_max_str_digits()}", "-P"]
-
-
-def _digest(path: Path) -> str:
-    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-
-
-def _code_in_use() -> dict[str, Any]:
-    """What decides a scan in this process: the interpreter and its settings, the contents of the item model's
-    files (modules and data, those imported later included) and of the time-zone data."""
-    package = Path(__file__).resolve().parents[1]
-    files: dict[str, str] = {}
-    for path in [*sorted((package / "model").rglob("*")), package / "errors.py", Path(__file__).resolve()]:
-        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts and path.is_file():
-            files[path.relative_to(package).as_posix()] = _digest(path)
-    zones: list[list[str]] = []
-    for folder in zoneinfo.TZPATH:
-        index = Path(folder) / "tzdata.zi"
-        zones.append([folder, _digest(index) if index.is_file() else ""])
-    tzdata = _origin("tzdata")
-    if tzdata is not None:
-        index = Path(tzdata).parent / "zoneinfo" / "tzdata.zi"
-        zones.append([tzdata, _digest(index) if index.is_file() else ""])
-    return {
-        "python": sys.version,
-        "utf8": sys.flags.utf8_mode,
-        "encoding": sys.getfilesystemencoding(),
-        "digits": sys.get_int_max_str_digits(),
-        "zones": zones,
-        "files": files,
-    }
-
-
-def _origin(module: str) -> str | None:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    return spec.origin if spec is not None else None
-
-
-_CODE_HERE = _code_in_use()
-"""This process's code, taken when the scanner was imported: a worker started after an upgrade in place reads the
-new files, which this process does not run. Without the model's files on disk (a zip application, an install
-without sources) there is nothing to compare, and no worker is started."""
-
-
-def _check_same_code(theirs: Any) -> None:
-    """Raise ``_OtherCode`` unless a worker's ``_code_in_use`` is this process's at import."""
-    if not isinstance(theirs, dict) or theirs.keys() != _CODE_HERE.keys():
-        raise _OtherCode("it did not say which code it runs")
-    for key in ("python", "utf8", "encoding", "digits", "zones"):
-        if theirs[key] != _CODE_HERE[key]:
-            raise _OtherCode(f"{key} {theirs[key]!r}, not {_CODE_HERE[key]!r}")
-    files, their_files = _CODE_HERE["files"], theirs["files"]
-    if not isinstance(their_files, dict):
-        raise _OtherCode("it did not say which files it runs")
-    for name in sorted(files.keys() | their_files.keys()):
-        if files.get(name) != their_files.get(name):
-            raise _OtherCode(f"calsync/{name} differs from the copy this process imported")
