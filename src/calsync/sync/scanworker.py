@@ -33,7 +33,7 @@ Packed = tuple[str, str, str, str, float | None, float | None, bool, bool, str, 
 
 
 class OtherCode(Exception):
-    """A worker imported other files than this process did."""
+    """A worker runs other code, data or interpreter settings than this process, or said nothing readable."""
 
 
 def _scan_texts(texts: list[tuple[str, str]]) -> list[Packed | None]:
@@ -55,6 +55,7 @@ def _pack(made: Scan) -> Packed:
 
 
 def unpack(packed: Packed) -> Scan:
+    """The ``Scan`` a worker sent as a tuple."""
     ident, kind, title, sensitivity, lo, hi, recurring, has_attendees, stamp, digest = packed
     facts = Facts(ident, ItemKind(kind), title, Sensitivity(sensitivity), (lo, hi), recurring, has_attendees, stamp)
     return Scan(facts, digest)
