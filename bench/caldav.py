@@ -4,7 +4,8 @@ Every figure is put next to what the server itself needs, measured in the same r
 slower as a collection grows and a bare number says little:
 
 - initial sync of ``--initial`` items (folder -> empty calendar): calsync and vdirsyncer, against the floor, a
-  plain httpx client PUTting the same items one after another on one keep-alive connection;
+  plain httpx client PUTting the same items one after another on one keep-alive connection, measured before the
+  tools and again after them (the tools' ratios are to the mean of the two);
 - reruns on a collection of ``--filled`` items (filled once, fast: Radicale's storage written directly, Xandikos
   by one git commit) that each tool first downloaded into an empty folder: a no-op rerun, against one no-change
   sync-collection REPORT; and a rerun after ``--changes`` edits in the folder;
@@ -347,13 +348,13 @@ def edit(folder: Path, count: int) -> None:
 
 
 def initial(server: Server, source: Path, count: int, tools: Sequence[str], work: Path) -> list[Row]:
-    """The floor and each tool's initial sync of ``count`` items into an empty calendar."""
-    url = server.make_calendar("floor")
-    before = server.stats()
-    floor = run([sys.executable, str(Path(__file__).resolve()), "--put", url, str(source)], work)
-    after = server.stats()
-    loop = float((work / "floor.json").read_text())
-    rows = [Row("httpx PUT", "floor", count, floor, after[0] - before[0], after[1] - before[1], loop)]
+    """The floor, each tool's initial sync of ``count`` items into an empty calendar, and the floor again.
+
+    Why the floor twice: a server gets slower as its storage fills and a shared machine drifts, so a floor taken
+    only before the tools would put both into their ratios; the tools are measured against the mean of the two.
+    """
+    first, first_loop = put_floor_row(server, source, count, work, "floor")
+    measured_rows = []
     for tool in tools:
         root = work / f"{tool}-initial"
         url = server.make_calendar(f"{tool}-initial")
@@ -361,8 +362,20 @@ def initial(server: Server, source: Path, count: int, tools: Sequence[str], work
         measure, requests, server_s = measured(server, argv, root)
         if (arrived := server.count_items(url)) != count:
             raise SystemExit(f"{tool}: {arrived} of {count} items arrived on {server.kind}")
-        rows.append(Row(tool, "initial", count, measure, requests, server_s, loop))
-    return rows
+        measured_rows.append((tool, measure, requests, server_s))
+    last, last_loop = put_floor_row(server, source, count, work, "floor-after")
+    loop = (first_loop + last_loop) / 2
+    return [first, *(Row(t, "initial", count, m, r, s_, loop) for t, m, r, s_ in measured_rows), last]
+
+
+def put_floor_row(server: Server, source: Path, count: int, work: Path, phase: str) -> tuple[Row, float]:
+    """The floor: a plain client PUTting ``count`` items into a new calendar; its row and its PUT loop's time."""
+    url = server.make_calendar(phase)
+    before = server.stats()
+    floor = run([sys.executable, str(Path(__file__).resolve()), "--put", url, str(source)], work)
+    after = server.stats()
+    loop = float((work / "floor.json").read_text())
+    return Row("httpx PUT", phase, count, floor, after[0] - before[0], after[1] - before[1], loop), loop
 
 
 def reruns(server: Server, filled: Path, count: int, changes: int, tools: Sequence[str], work: Path) -> list[Row]:
@@ -449,7 +462,8 @@ def main() -> None:
                 print_rows(kind, reruns(server, base / "filled", args.filled, args.changes, tools, work))
             print(f"# {kind}: load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs at the end", flush=True)
     print(
-        "ref s: initial and floor rows: the floor's PUT loop (without its process start-up); other rows: one "
+        "ref s: floor rows: that floor's PUT loop (without its process start-up); initial rows: the mean of the "
+        "floor measured before the tools and the one after them; other rows: one "
         "no-change sync-collection REPORT on the filled calendar. / ref: wall s divided by ref s. start-up: the "
         "interpreter importing what the tool needs before its first request. calsync (warm): the reruns as the "
         "service (calsync serve / worker) runs them, sync_pairs called in one process that ran the download "
