@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from calsync.connectors.memory import MemoryConnector
+from calsync.errors import Unavailable
 from calsync.model.canonical import scan
+from calsync.model.content import Content
 from calsync.model.item import ItemKind
+from calsync.model.refs import ItemRef, Side
 from calsync.state.sql import SQLStore
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
 from calsync.sync.observe import Endpoint
-from calsync.sync.rules import ConflictPolicy, Mode, PairPolicy
+from calsync.sync.rules import ConflictPolicy, MassDeleteGuard, Mode, PairPolicy
 from tests.samples import event
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -143,3 +146,149 @@ def test_newest_wins_sees_a_newer_edit_of_one_occurrence(store: SQLStore) -> Non
     b.put_raw("cal", "s1.ics", series("Weekly", "20261101T080000Z", moved))
     sync_pair(spec, store, RUN)
     assert "RECURRENCE-ID" in b.texts("cal")["s1.ics"]
+
+
+class LosesAnswers(MemoryConnector):
+    """Makes each write, then reports a timeout: the server applied it and its answer was lost."""
+
+    lose = False
+
+    def create(self, collection: str, content: Content, key: str) -> ItemRef:
+        ref = super().create(collection, content, key)
+        if self.lose:
+            raise Unavailable("timed out waiting for the server's answer", connector=self.name)
+        return ref
+
+    def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
+        new = super().update(collection, ref, content)
+        if self.lose:
+            raise Unavailable("timed out waiting for the server's answer", connector=self.name)
+        return new
+
+
+def losing_pair(policy: PairPolicy | None = None) -> tuple[PairSpec, LosesAnswers, LosesAnswers]:
+    a, b = LosesAnswers("a"), LosesAnswers("b")
+    a.make_collection("cal")
+    b.make_collection("cal")
+    spec = PairSpec("mem", Endpoint(a, "cal"), Endpoint(b, "cal"), policy or PairPolicy(), (30, 30))
+    return spec, a, b
+
+
+def test_a_create_whose_answer_was_lost_is_not_resurrected_by_a_deletion(store: SQLStore) -> None:
+    spec, a, b = losing_pair()
+    a.put_raw("cal", "e1.ics", event("e1", "Dentist"))
+    b.lose = True
+    assert sync_pair(spec, store, RUN).b.errors == 1 and "e1.ics" in b.texts("cal")
+    b.lose = False
+    a.remove_raw("cal", "e1.ics")
+    report = sync_pair(spec, store, RUN)
+    assert a.texts("cal") == {} and b.texts("cal") == {}
+    assert [(line.side, line.action) for line in report.lines] == [(Side.B, "delete")]
+
+
+def test_an_update_whose_answer_was_lost_does_not_undo_a_later_edit(store: SQLStore) -> None:
+    spec, a, b = losing_pair()
+    a.put_raw("cal", "e1.ics", event("e1", "v1"))
+    sync_pair(spec, store, RUN)
+    b.put_raw("cal", "e1.ics", event("e1", "v2 from the calendar"))
+    a.lose = True
+    assert sync_pair(spec, store, RUN).a.errors == 1 and title(a, "e1.ics") == "v2 from the calendar"
+    a.lose = False
+    b.put_raw("cal", "e1.ics", event("e1", "v3 from the calendar"))
+    report = sync_pair(spec, store, RUN)
+    assert title(a, "e1.ics") == title(b, "e1.ics") == "v3 from the calendar"
+    assert report.a.conflicts == 0
+
+
+def test_an_update_whose_answer_was_lost_does_not_undo_a_later_edit_under_b_wins(store: SQLStore) -> None:
+    spec, a, b = losing_pair(PairPolicy(conflict=ConflictPolicy.B_WINS))
+    a.put_raw("cal", "e1.ics", event("e1", "v1"))
+    sync_pair(spec, store, RUN)
+    a.put_raw("cal", "e1.ics", event("e1", "v2"))
+    b.lose = True
+    sync_pair(spec, store, RUN)
+    b.lose = False
+    a.put_raw("cal", "e1.ics", event("e1", "v3"))
+    sync_pair(spec, store, RUN)
+    assert title(a, "e1.ics") == title(b, "e1.ics") == "v3"
+
+
+def test_a_failed_write_that_wrote_nothing_leaves_the_link_as_it_was(store: SQLStore) -> None:
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1", "v1"))
+    sync_pair(spec, store, RUN)
+    a.put_raw("cal", "e1.ics", event("e1", "v2"))
+    b.fail_writes = lambda _operation, href: Unavailable("refused", connector="b", href=href)
+    assert sync_pair(spec, store, RUN).b.errors == 1
+    b.fail_writes = None
+    sync_pair(spec, store, RUN)
+    assert title(b, "e1.ics") == "v2"
+    with store.open_pair("mem") as state:
+        assert all(link.pending is None for link in state.links().values())
+
+
+def test_parked_history_does_not_weaken_the_mass_deletion_guard(store: SQLStore) -> None:
+    spec, a, _b = memories(PairPolicy(guard=MassDeleteGuard(max_share=0.5, max_count=100, min_items=5)))
+    for i in range(60):
+        a.put_raw("cal", f"old{i}.ics", event(f"old{i}", day="20260120"))
+    sync_pair(spec, store, RunOptions(now=datetime(2026, 1, 15, 12, tzinfo=UTC)))
+    for i in range(40):
+        a.put_raw("cal", f"cur{i}.ics", event(f"cur{i}"))
+    assert sync_pair(spec, store, RunOptions(now=NOW, full=True)).unlinked == 60  # January's links are parked
+    for i in range(40):
+        a.remove_raw("cal", f"cur{i}.ics")
+    wiped = sync_pair(spec, store, RUN)
+    assert wiped.b.held == 40 and wiped.b.deleted == 0
+    assert "40 of 40 items" in wiped.warnings[0]
+
+
+def test_a_rejected_deletion_of_a_mirrors_own_item_keeps_it_and_never_writes_the_source(store: SQLStore) -> None:
+    spec, a, b = memories(PairPolicy(mode=Mode.A_TO_B))
+    a.put_raw("cal", "keep.ics", event("keep"))
+    sync_pair(spec, store, RUN)
+    for i in range(8):
+        b.put_raw("cal", f"s{i}.ics", event(f"s{i}"))
+    held = sync_pair(spec, store, RUN)
+    assert held.b.held == 8
+    idents = frozenset(line.ident for line in held.lines if line.outcome == "held")
+    sync_pair(spec, store, RunOptions(now=NOW, rejected=idents))
+    later = sync_pair(spec, store, RUN)
+    assert set(a.texts("cal")) == {"keep.ics"}
+    assert len(b.texts("cal")) == 9 and later.b.held == later.b.deleted == 0
+
+
+def test_a_rejected_deletion_of_a_calendar_only_order_line_never_writes_the_business_side(store: SQLStore) -> None:
+    spec, a, b = memories(PairPolicy(kind_modes={ItemKind.ORDER_LINE: Mode.A_TO_B}))
+    a.put_raw("cal", "keep.ics", event("keep"))
+    sync_pair(spec, store, RUN)
+    for i in range(8):
+        b.put_raw("cal", f"o{i}.ics", event(f"o{i}", f"Order line {i}", extra="X-CALSYNC-KIND:order-line\r\n"))
+    held = sync_pair(spec, store, RUN)
+    idents = frozenset(line.ident for line in held.lines if line.outcome == "held")
+    assert len(idents) == 8
+    sync_pair(spec, store, RunOptions(now=NOW, rejected=idents))
+    assert set(a.texts("cal")) == {"keep.ics"} and len(b.texts("cal")) == 9
+
+
+def test_a_create_meeting_an_unlisted_copy_never_writes_a_read_only_side(store: SQLStore) -> None:
+    spec, a, b = memories(PairPolicy(read_only_a=True, conflict=ConflictPolicy.B_WINS))
+    b.put_raw("cal", "e1.ics", event("e1", "B's old copy", day="20250101"))  # outside the window: not listed
+    a.put_raw("cal", "a-1.ics", event("e1", "business"))
+    writes = a.writes
+    report = sync_pair(spec, store, RUN)
+    assert a.writes == writes and title(a, "a-1.ics") == "business"
+    assert any(line.action == "skip" and "read-only" in line.rule for line in report.lines)
+
+
+def test_a_deletion_does_not_delete_a_copy_that_left_the_window_since_the_last_full_sync(store: SQLStore) -> None:
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1"))
+    a.put_raw("cal", "e2.ics", event("e2", day="20261215"))
+    sync_pair(spec, store, RUN)
+    later = RunOptions(now=datetime(2027, 1, 5, 12, tzinfo=UTC))  # e1 left the window, e2 is still inside
+    sync_pair(spec, store, later)
+    a.remove_raw("cal", "e1.ics")
+    a.remove_raw("cal", "e2.ics")
+    report = sync_pair(spec, store, later)
+    assert "e1.ics" in b.texts("cal") and "e2.ics" not in b.texts("cal")
+    assert {(line.ident, line.action) for line in report.lines} == {("e1", "unlink"), ("e2", "delete")}

@@ -3,8 +3,9 @@
 Each action either succeeds and its link is recorded, or fails alone and becomes a line in the report; the run
 goes on (invariant 4). A lost race (``PreconditionFailed``) is a conflict left for the next run, which sees the
 new version, never an overwrite (invariant 3). Links are recorded after each write and committed in small
-batches; a crash in between is safe because creates are idempotent by identity and the plan links two sides
-that already hold the same content (invariant 2).
+batches; each write's intent is committed before it is made, so the next run settles a write whose link was
+never recorded, whether the run crashed after it or the write failed in a way that may have made it
+(``calsync.sync.intents``; invariant 2).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from calsync.connectors.base import Fetched
 from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed
 from calsync.model.content import Content
 from calsync.model.refs import ItemRef, Side
-from calsync.state.store import Link, PairState, SideStatus
+from calsync.state.store import NO_STATUS, Link, PairState, SideStatus
 from calsync.sync.intents import intent
 from calsync.sync.observe import Endpoint, Observation, Progress, link_ref, retry_item
-from calsync.sync.plan import WINDOW, Action, ActionKind, Seen, State, decide, kind_of
+from calsync.sync.plan import WINDOW, Action, ActionKind, Seen, decide_again, kind_of
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
@@ -190,10 +191,13 @@ class Executor:
         return kind
 
     def _status(self, ident: str, side: Side) -> SideStatus:
+        """What ``side`` holds of the item: as seen in this run, else as linked, else nothing (``NO_STATUS``:
+        an item parked on the one side that ever had it)."""
         seen = self._seen(ident, side)
         if seen is not None:
             return SideStatus(seen.ref.href, seen.ref.version, seen.digest)
-        return self.links[ident].side(side)
+        link = self.links.get(ident)
+        return link.side(side) if link is not None else NO_STATUS
 
     def _target_ref(self, ident: str, side: Side) -> ItemRef:
         seen = self._seen(ident, side)
@@ -252,20 +256,22 @@ class Executor:
         view = self.observations[action.target].view
         view.seen[action.ident] = Seen(found.ref, scan.digest, None, found.content)
         self._kinds.pop(action.ident, None)  # what the target holds may say what the item is
-        views = {side: self.observations[side].view for side in (Side.A, Side.B)}
-        mode = self.policy.mode_for(self._kind(action.ident))
-        again = decide(action.ident, State.NEW, State.NEW, views[Side.A], views[Side.B], self.policy, mode)
+        a, b = self.observations[Side.A].view, self.observations[Side.B].view
+        again = decide_again(action.ident, self.links.get(action.ident), a, b, self.policy)
         if again is None or again.kind is ActionKind.CREATE:
             self._failed(action, f"an item with this identity exists on {_name(action.target)}: {exc}")
             return
         self._one(again)
 
     def _failed(self, action: Action, message: str, *, conflict: bool = False) -> None:
-        old = self.links.get(action.ident)
-        if old is not None:
-            self.state.put_link(old)  # the write did not happen: the intent goes, the last link stands
-        elif action.kind is ActionKind.CREATE:
-            self.state.drop_link(action.ident)
+        """Report a failed action and read the item again next run.
+
+        The write's intent, if one was recorded, stays: a failure does not prove that nothing was written (a
+        timeout after the server applied the write, a second request of a write that fails after the first),
+        and only the next run, reading what the target holds, can tell (``calsync.sync.intents.settle``).
+        Dropping it here would turn a lost answer into a copy with no link: a later deletion on the source
+        would then bring the item back, a later edit would meet it as a conflict.
+        """
         retry_item(action.ident, self.links, self.observations)
         self.report.failed(action.target, action.ident, action.kind.value, message, rule=action.rule, conflict=conflict)
 

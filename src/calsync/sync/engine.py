@@ -27,6 +27,7 @@ from calsync.sync.observe import (
     Observer,
     Progress,
     TokenEnvelope,
+    mark_aged_out,
     read_changes,
     retry_item,
 )
@@ -121,6 +122,7 @@ class _Run:
         with Prescanner() as prescanner:
             observations = {side: self._observe(side, stored, changes, prescanner) for side in (Side.A, Side.B)}
         links = self._settle(stored, observations)
+        self._look_behind_deletions(links, observations)
         for obs in observations.values():
             self.report.note_titles(
                 (ident, seen.content.facts.title) for ident, seen in obs.view.seen.items() if seen.content is not None
@@ -133,7 +135,7 @@ class _Run:
             for a in plan(links, observations[Side.A].view, observations[Side.B].view, self.spec.policy)
             if a.ident not in blocked
         ]
-        actions = self._guard_mass_deletion(self._reject(actions), links, observations)
+        actions = self._guard_mass_deletion(self._reject(actions, links), links, observations)
         self.report.planned = actions
         touched = {a.ident for a in actions} | blocked
         self.report.unchanged = sum(1 for ident in links if ident not in touched)
@@ -167,6 +169,25 @@ class _Run:
                 self.state.drop_link(ident)
             self.state.checkpoint()
         return settled.links
+
+    def _look_behind_deletions(self, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> None:
+        """Before a deletion is passed on, make sure the copy it would delete has not left the window unnoticed
+        (``mark_aged_out``): items outside the window are unlinked, never deleted."""
+        if self.window is None:
+            return
+        for side in (Side.A, Side.B):
+            other = observations[side.other].view
+            idents = [
+                ident
+                for ident in observations[side].view.gone
+                if (link := links.get(ident)) is not None
+                and not link.parked
+                and ident not in other.seen
+                and ident not in other.gone
+                and ident not in other.outside
+            ]
+            if idents:
+                mark_aged_out(self._endpoints()[side.other], side.other, idents, links, other, self.window)
 
     def _endpoints(self) -> dict[Side, Endpoint]:
         return {Side.A: self.spec.a, Side.B: self.spec.b}
@@ -238,7 +259,12 @@ class _Run:
     def _guard_mass_deletion(
         self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
     ) -> list[Action]:
-        """Hold a side's deletions when they are more than its guard allows and the run was not told to allow."""
+        """Hold a side's deletions when they are more than its guard allows and the run was not told to allow.
+
+        The share is of the items in sync: parked links (items that left the window, copies kept after a
+        deletion) are history that only grows, and counting them would weaken the guard a little every day
+        until only its count held anything back.
+        """
         if self.options.allow_mass_delete:
             return actions
         actions = [
@@ -247,28 +273,41 @@ class _Run:
             else a
             for a in actions
         ]
+        synced: int | None = None
         for side in (Side.A, Side.B):
             deletions = sum(1 for a in actions if self._unapproved_deletion(a) and a.target is side)
-            total = len(links) + sum(1 for i in observations[side].view.seen if i not in links)
-            if deletions and self.spec.policy.guard.trips(deletions, total):
+            if not deletions:
+                continue
+            if synced is None:
+                synced = sum(1 for link in links.values() if not link.parked)
+            total = synced + sum(1 for i in observations[side].view.seen if i not in links)
+            if self.spec.policy.guard.trips(deletions, total):
                 actions = self._held(actions, side, deletions, total)
         return actions
 
     def _unapproved_deletion(self, action: Action) -> bool:
         return action.kind is ActionKind.DELETE and action.ident not in self.options.approved
 
-    def _reject(self, actions: list[Action]) -> list[Action]:
+    def _reject(self, actions: list[Action], links: Mapping[str, Link]) -> list[Action]:
         """Deletions an admin rejected (``RunOptions.rejected``) undone, whatever the guard says now: each item
         is created again where it was deleted, from the copy the other side still holds."""
         if not self.options.rejected:
             return actions
         return [
-            self._undone(a) if a.kind is ActionKind.DELETE and a.ident in self.options.rejected else a for a in actions
+            self._undone(a, a.ident in links) if a.kind is ActionKind.DELETE and a.ident in self.options.rejected else a
+            for a in actions
         ]
 
-    def _undone(self, deletion: Action) -> Action:
+    def _undone(self, deletion: Action, linked: bool) -> Action:
+        """A rejected deletion undone. A linked item was deleted on one side: it is created there again. An
+        unlinked one is a one-way mirror's own item that never was on the source (the mirror deletes what the
+        source lacks): it stays where it is, parked so that later runs leave it alone, and the source is never
+        written with it."""
         assert deletion.target is not None
         where = deletion.target.other
+        if not linked:
+            rule = f"{deletion.rule}; deletion rejected: kept on {deletion.target.value.upper()}, not synced"
+            return Action(ActionKind.PARK, deletion.ident, rule=rule, park=where.value)
         rule = f"{deletion.rule}; deletion rejected: re-created on {where.value.upper()}"
         return guard_read_only(Action(ActionKind.CREATE, deletion.ident, where, rule), self.spec.policy)
 

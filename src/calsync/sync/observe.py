@@ -8,7 +8,7 @@ says whether a linked item has aged out of the window.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -299,6 +299,35 @@ class Observer:
             "until one is removed or given another UID",
             href=href,
         )
+
+
+def mark_aged_out(
+    endpoint: Endpoint, side: Side, idents: Iterable[str], links: Mapping[str, Link], view: SideView, window: Window
+) -> None:
+    """Read ``side``'s linked copies of ``idents`` (items deleted on the other side) and mark OUTSIDE those that
+    left the window unchanged, so that the deletion unlinks them instead of deleting them.
+
+    Why: a run with sync tokens learns that an unchanged item aged out only from a full listing, and an item
+    deleted on one side between the day its copy left the window and the next full sync would otherwise have
+    that copy deleted: an old appointment the calendar's user keeps. A copy that cannot be read, or changed
+    since it was linked, is left to the plan as before.
+    """
+    connector, collection = endpoint.connector, endpoint.collection
+    by_href = {links[ident].side(side).href: ident for ident in idents}
+    by_href.pop("", None)
+    hrefs = list(by_href)
+    batch = max(1, connector.capabilities.max_batch)
+    for start in range(0, len(hrefs), batch):
+        for result in connector.get(collection, hrefs[start : start + batch]):
+            if not isinstance(result, Fetched) or result.ref.href not in by_href:
+                continue
+            ident = by_href[result.ref.href]
+            try:
+                scan = result.content.scanned()
+            except InvalidItem:
+                continue
+            if scan.digest == links[ident].side(side).digest and not window.overlaps(*scan.facts.span):
+                view.outside.add(ident)
 
 
 def retry_item(ident: str, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "SideView",
     "State",
     "decide",
+    "decide_again",
     "guard_read_only",
     "kind_of",
     "plan",
@@ -64,6 +65,16 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
         if action is not None:
             actions.append(guard_read_only(action, policy))
     return actions
+
+
+def decide_again(ident: str, link: Link | None, a: SideView, b: SideView, policy: PairPolicy) -> Action | None:
+    """The action for an item whose create met a copy the listing did not show, decided as new on both sides
+    and passed through the same rules and read-only guard as every planned action."""
+    kind = kind_of(ident, link, a, b)
+    action = decide(ident, State.NEW, State.NEW, a, b, policy, policy.mode_for(kind))
+    if action is not None and policy.items is not None:
+        action = itemrules.apply(action, link, a, b, policy.items, kind)
+    return None if action is None else guard_read_only(action, policy)
 
 
 WINDOW = "window"
