@@ -184,6 +184,9 @@ def test_an_all_day_event_spans_its_day_with_slack_for_any_zone() -> None:
         (event("e1", day="2026XX23"), "not a date"),
         (event("e1", extra="GARBAGE LINE\r\n"), "not a content line"),
         (event("e1").replace("DTEND;TZID=Europe/Berlin:20261123T100000", "DURATION:P99999999999W"), "cannot be read"),
+        (event("e1") + event("e2"), "more than one calendar object"),
+        (event("e1").removesuffix("END:VCALENDAR\r\n"), "does not end with END:VCALENDAR"),
+        (event("e1", "Party \ud83c"), "not valid Unicode"),
     ],
 )
 def test_bad_input_is_an_invalid_item_with_a_clear_message(text: str, says: str) -> None:
@@ -194,6 +197,18 @@ def test_bad_input_is_an_invalid_item_with_a_clear_message(text: str, says: str)
 def test_a_vcard_without_uid_is_invalid() -> None:
     with pytest.raises(InvalidItem, match="UID"):
         scan(contact("c1").replace("UID:c1\r\n", ""), VCARD)
+
+
+def test_an_address_book_export_of_several_vcards_is_invalid() -> None:
+    with pytest.raises(InvalidItem, match="more than one vCard"):
+        scan(contact("c1") + contact("c2"), VCARD)
+
+
+def test_an_escaped_backslash_before_n_is_not_a_newline() -> None:
+    literal = event("e1", extra="DESCRIPTION:Backup to C:\\\\new\\, then check\r\n")  # C:\new
+    newline = event("e1", extra="DESCRIPTION:Backup to C:\\\\\\new\\, then check\r\n")  # C:\ and a newline
+    assert digest(literal) != digest(newline)
+    assert scan(event("e1", "C:\\\\new")).facts.title == "C:\\new"
 
 
 def test_vcard_digest_ignores_rev_and_order() -> None:

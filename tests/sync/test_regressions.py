@@ -292,3 +292,12 @@ def test_a_deletion_does_not_delete_a_copy_that_left_the_window_since_the_last_f
     report = sync_pair(spec, store, later)
     assert "e1.ics" in b.texts("cal") and "e2.ics" not in b.texts("cal")
     assert {(line.ident, line.action) for line in report.lines} == {("e1", "unlink"), ("e2", "delete")}
+
+
+def test_an_item_with_a_lone_surrogate_is_one_failed_item_and_the_rest_syncs(store: SQLStore) -> None:
+    spec, a, b = memories()
+    a.put_raw("cal", "bad.ics", event("bad", "Party \ud83c"))  # half an emoji, as a JSON parser may hand it over
+    a.put_raw("cal", "good.ics", event("good"))
+    report = sync_pair(spec, store, RUN)
+    assert set(b.texts("cal")) == {"good.ics"} and report.a.errors == 1
+    assert "not valid Unicode" in next(line.message for line in report.lines if line.ident == "")

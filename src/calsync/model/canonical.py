@@ -124,6 +124,8 @@ def scan(text: str, media_type: str = ICALENDAR) -> Scan:
         if media_type == VCARD:
             return _scan_vcard(text)
         return _scan_ical(text)
+    except UnicodeEncodeError as exc:
+        raise InvalidItem(f"the item holds text that is not valid Unicode ({exc.reason})") from exc
     except (ValueError, ArithmeticError, RecursionError) as exc:  # what malformed text raises; InvalidItem is none
         raise InvalidItem(f"the item cannot be read ({type(exc).__name__}: {exc})") from exc
 
@@ -137,6 +139,8 @@ def _scan_ical(text: str) -> Scan:
     lines = unfold(text)
     if not lines or lines[0].upper() != "BEGIN:VCALENDAR":
         raise InvalidItem("not an iCalendar object: it does not start with BEGIN:VCALENDAR")
+    if not lines[-1].upper().startswith("END:VCALENDAR"):  # a stray character after it is tolerated, a cut is not
+        raise InvalidItem("the calendar is cut short: it does not end with END:VCALENDAR")
     items = _components(lines)
     if not items:
         raise InvalidItem("the calendar holds no VEVENT, VTODO or VJOURNAL")
@@ -244,6 +248,8 @@ def _read_line(line: str) -> _Line:
 def _nest(keyword: str, name: str, stack: list[_Component], items: list[_Component], skip_depth: int) -> int:
     """Open or close a component; VCALENDAR-level components other than items (VTIMEZONE …) are skipped."""
     if keyword == "BEGIN":
+        if name == "VCALENDAR":
+            raise InvalidItem("more than one calendar object: an item is one VCALENDAR")
         if skip_depth or (not stack and name not in _ITEM_COMPONENTS):
             return skip_depth + 1
         stack.append(_Component(name, [], [], {}))
@@ -325,7 +331,7 @@ def _canonical_text(value: str) -> str:
 def _hash(parts: Iterable[str]) -> str:
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(part.encode("utf-8"))  # a lone surrogate raises: text no store can hold is an invalid item
         h.update(b"\x00")
     return h.hexdigest()
 
@@ -339,6 +345,8 @@ def _scan_vcard(text: str) -> Scan:
     for line in lines[1:-1]:
         name, params, value = split_line(line)
         bare = name.rpartition(".")[2]
+        if bare in ("BEGIN", "END") and value.strip().upper() == "VCARD":
+            raise InvalidItem("more than one vCard: an item is one contact (split an address-book export first)")
         if bare == "UID":
             uid = value.strip()
         elif bare == "FN":

@@ -90,7 +90,12 @@ def canonical_duration(value: str) -> str:
     return ("-" if sign == "-" else "") + "P" + (f"{total_days}D" if total_days else "") + time
 
 
+_ESCAPE = re.compile(r"\\([\\;,nN])")
+_UNESCAPED = {"\\": "\\", ";": ";", ",": ",", "n": "\n", "N": "\n"}
+
+
 def unescape(value: str) -> str:
+    """TEXT with its escapes undone, left to right: ``\\\\n`` is a backslash and an ``n``, not a newline."""
     if "\\" not in value:
         return value
-    return value.replace("\\n", "\n").replace("\\N", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
+    return _ESCAPE.sub(lambda match: _UNESCAPED[match.group(1)], value)
