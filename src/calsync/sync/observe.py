@@ -8,6 +8,7 @@ says whether a linked item has aged out of the window.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -54,24 +55,40 @@ class TokenEnvelope:
     def decode(cls, stored: str | None) -> TokenEnvelope:
         """The envelope of a stored token (``None`` and foreign strings read as a bare token).
 
-        The format is a header line, a line of retry hrefs and the connector's token as is: no escaping, so a
-        large token costs nothing to wrap and unwrap.
+        The format is a header line, a line of retry hrefs (``%``, line breaks and the separator escaped: a file
+        may be named with any of them) and the connector's token as is: no escaping, so a large token costs
+        nothing to wrap and unwrap. Version 1 did not escape the hrefs.
         """
-        if not stored or not stored.startswith(_HEADER):
+        if not stored or not stored.startswith(_HEADERS):
             return cls(stored or None)
-        _header, retry, token = stored.split("\n", 2)
-        return cls(token[1:] if token.startswith("=") else None, set(filter(None, retry.split(_SEP))))
+        header, retry, token = stored.split("\n", 2)
+        hrefs = retry.split(_SEP)
+        if header == _HEADER:
+            hrefs = [_unescape_href(href) for href in hrefs]
+        return cls(token[1:] if token.startswith("=") else None, set(filter(None, hrefs)))
 
     def encode(self) -> str | None:
         """The string to store; ``None`` when there is nothing to remember."""
         if self.token is None and not self.retry:
             return None
         token = "-" if self.token is None else "=" + self.token
-        return f"{_HEADER}\n{_SEP.join(sorted(self.retry))}\n{token}"
+        return f"{_HEADER}\n{_SEP.join(_escape_href(href) for href in sorted(self.retry))}\n{token}"
 
 
-_HEADER = "calsync-token/1"
+_HEADER = "calsync-token/2"
+_HEADERS = (_HEADER, "calsync-token/1")
 _SEP = "\x1f"
+_ESCAPES = {"%": "%25", "\n": "%0A", "\r": "%0D", _SEP: "%1F"}
+_HREF_ESCAPE = re.compile("[%\n\r\x1f]")
+_HREF_UNESCAPE = re.compile("%(25|0A|0D|1F)")
+
+
+def _escape_href(href: str) -> str:
+    return _HREF_ESCAPE.sub(lambda match: _ESCAPES[match.group()], href) if _HREF_ESCAPE.search(href) else href
+
+
+def _unescape_href(href: str) -> str:
+    return _HREF_UNESCAPE.sub(lambda match: chr(int(match.group(1), 16)), href) if "%" in href else href
 
 
 @dataclass(slots=True)
