@@ -3,17 +3,23 @@
 Each collection is a subfolder of the root (the collection ``""`` is the root itself). Versions are etags made
 from the file's bytes, so a rewrite that keeps the bytes keeps the version. Writes are atomic: the new bytes go
 to a hidden temporary file that is then linked (create: fails if the name exists, so two creates cannot both
-win) or renamed (update) into place. The sync token is a cache of every file's stat signature and etag, so an
-incremental run reads only the files whose size, mtime or inode changed.
+win) or renamed (update) into place; an item that is a symbolic link is updated in its target, beside which the
+temporary file goes. Temporary files a crashed run left are removed by a later listing once they are an hour old.
+The sync token is a cache of every file's stat signature and etag, so an incremental run reads only the files
+whose size, mtime or inode changed.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import errno
 import hashlib
 import itertools
 import json
 import os
+import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -36,6 +42,10 @@ _TOKEN_VERSION = 2
 _READ_BLOCK = 256 * 1024
 _READ_AHEAD_BYTES = 64 * 1024 * 1024
 """How much of what ``changes()`` read it keeps for the ``get()`` that follows, so a run reads a file once."""
+_TEMP_NAME = re.compile(r"\.\d+-\d+\.tmp")
+"""The names ``_write_temp`` gives (``.<pid>-<n>.tmp``): only these are ever swept away."""
+_STALE_TEMP_SECONDS = 3600
+"""How old a temporary file must be before a listing removes it: a live write's is at most seconds old."""
 Signature = list[int | str]
 """[mtime_ns, ctime_ns, size, inode, etag] of one file as the token caches it.
 
@@ -106,15 +116,14 @@ class FolderConnector:
         with os.scandir(folder) as entries:
             for entry in entries:
                 if not self._is_item(entry.name):
+                    self._sweep(entry.path, entry.name)
                     continue
                 try:
-                    if not entry.is_file():  # a folder named like an item, or a link to nothing
-                        continue
-                    stat = entry.stat()
-                except FileNotFoundError:
-                    continue
-                except OSError:  # a link loop, a folder we may not enter: unreadable, never taken as deleted
+                    stat = _item_stat(entry)
+                except OSError:  # a link to nothing or in a loop, a folder we may not enter: never taken as deleted
                     _unreadable(entry.name, cache, fresh, changed)
+                    continue
+                if stat is None:  # a folder named like an item, or deleted since the folder was listed
                     continue
                 signature: Signature = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino]
                 cached = cache.get(entry.name)
@@ -123,9 +132,9 @@ class FolderConnector:
                     continue
                 try:
                     data = _read(entry.path)
-                except FileNotFoundError:
-                    continue
-                except OSError:
+                except OSError as exc:
+                    if isinstance(exc, FileNotFoundError) and not entry.is_symlink():
+                        continue  # deleted since it was listed (a link's target is unreadable, not deleted)
                     _unreadable(entry.name, cache, fresh, changed)
                     continue
                 etag = etag_of(data)
@@ -143,16 +152,15 @@ class FolderConnector:
         self._forget_read_ahead(collection)
         refs = []
         for name in os.listdir(folder):
+            path = os.path.join(folder, name)
             if not self._is_item(name):
+                self._sweep(path, name)
                 continue
             try:
-                data = _read(os.path.join(folder, name))
-            except FileNotFoundError:
-                continue
-            except OSError:  # a folder named like an item, a file we may not read: get() says which
-                if os.path.isdir(os.path.join(folder, name)):
-                    continue
-                refs.append(ItemRef(name, _UNREADABLE))
+                data = _read(path)
+            except OSError as exc:  # a link to nothing, a file we may not read: get() says which
+                if not _no_item(path, exc):
+                    refs.append(ItemRef(name, _UNREADABLE))
                 continue
             self._keep(collection, name, data)
             refs.append(ItemRef(name, etag_of(data)))
@@ -164,12 +172,9 @@ class FolderConnector:
         for href in hrefs:
             try:
                 data = self._kept(collection, href) or _read(os.path.join(folder, _checked_name(href)))
-                text = data.decode("utf-8")
-            except FileNotFoundError:
-                yield FetchFailed(href, NotFound(f"{href} does not exist", connector=self.name, href=href))
-            except OSError as exc:  # permissions, a folder in its place, an I/O error: this item only
-                reason = exc.strerror or type(exc).__name__
-                yield FetchFailed(href, ConnectorError(f"cannot read {href}: {reason}", connector=self.name, href=href))
+                text = _text(data)
+            except OSError as exc:
+                yield FetchFailed(href, self._read_error(folder, href, exc))
             except (UnicodeDecodeError, ConnectorError) as exc:
                 yield FetchFailed(
                     href,
@@ -177,6 +182,20 @@ class FolderConnector:
                 )
             else:
                 yield Fetched(ItemRef(href, etag_of(data)), Content.from_text(text, self.media_type))
+
+    def _read_error(self, folder: str, href: str, exc: OSError) -> ConnectorError:
+        """Why ``href`` could not be read: ``NotFound`` only when no file holds the name (a deletion to the
+        engine). A link whose target is missing (on a drive not mounted now) is unreadable: deleting the other
+        side's copy for it would lose the item when the drive comes back."""
+        if isinstance(exc, FileNotFoundError):
+            try:
+                target = os.readlink(os.path.join(folder, href))
+            except OSError:  # no link there either (never raised out of get(): one failure is one value)
+                return NotFound(f"{href} does not exist", connector=self.name, href=href)
+            reason = f"it links to nothing ({target} is missing; a drive not mounted?)"
+        else:  # permissions, a folder in its place, an I/O error: this item only
+            reason = exc.strerror or type(exc).__name__
+        return ConnectorError(f"cannot read {href}: {reason}", connector=self.name, href=href)
 
     # -- writing ------------------------------------------------------------------------------------------------
 
@@ -201,6 +220,8 @@ class FolderConnector:
             os.unlink(tmp)
         if isinstance(placed, ItemRef):
             return placed
+        if self.fsync:
+            _fsync_folder(folder)
         return self._remember(collection, placed, folder, etag)  # stat once both links are made: ctime moves
 
     def _place_beside(self, folder: str, tmp: str, content: Content, key: str) -> str | ItemRef:
@@ -219,18 +240,27 @@ class FolderConnector:
         raise other_identity(key, href, found, self.name)
 
     def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
-        """Replace the file if its bytes still have ``ref.version``."""
+        """Replace the file if its bytes still have ``ref.version``.
+
+        A symbolic link is kept and its target replaced (the temporary file written beside the target, so the
+        rename stays atomic): replacing the link would cut the item off from the file it shares.
+        """
         with self._os_errors(collection, f"write {ref.href}"):
             folder = self._writable_folder(collection)
             path = os.path.join(folder, _checked_name(ref.href))
+            if os.path.islink(path):
+                path = os.path.realpath(path)
             self._check_version(path, ref)
-            tmp, etag = self._write_temp(folder, content.text.encode("utf-8"))
+            place = os.path.dirname(path)
+            tmp, etag = self._write_temp(place, content.text.encode("utf-8"))
             try:
                 os.replace(tmp, path)
             except OSError:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
+            if self.fsync:
+                _fsync_folder(place)
             return self._remember(collection, ref.href, folder, etag)
 
     def delete(self, collection: str, ref: ItemRef) -> None:
@@ -294,21 +324,40 @@ class FolderConnector:
         return self._folder(collection)
 
     def _write_temp(self, folder: str, data: bytes) -> tuple[str, str]:
-        """Write ``data`` to a new hidden file next to its destination; returns its name and etag."""
+        """Write ``data`` to a new hidden file next to its destination; returns its name and etag.
+
+        Raises ``OSError`` when the disk does not take every byte, the file removed: a temporary file is only
+        ever linked into place whole, and a failed one is not left to pile up run after run.
+        """
         while True:
-            name = f"{folder}{os.sep}.{os.getpid()}-{next(self._temp_names)}.tmp"
+            name = f"{folder}{os.sep}.{os.getpid()}-{next(self._temp_names)}.tmp"  # matches _TEMP_NAME
             try:
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
                 break
             except FileExistsError:
                 continue  # left by a crashed run with our pid: take the next name
         try:
-            os.write(fd, data)
-            if self.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                _write_all(fd, data)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+            raise
         return name, etag_of(data)
+
+    def _sweep(self, path: str, name: str) -> None:
+        """Remove ``path`` if it is a temporary file of ours left over an hour ago (by a crash, or a write whose
+        clean-up failed). Younger ones may be a concurrent run's live write; a read-only side is never touched.
+        Costs nothing for other names, and a system call or two for each left-over file."""
+        if self.capabilities.read_only or not _TEMP_NAME.fullmatch(name):
+            return
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove: the next listing tries again
+            if time.time() - os.lstat(path).st_mtime > _STALE_TEMP_SECONDS:
+                os.unlink(path)
 
     def _keep(self, collection: str, name: str, data: bytes) -> None:
         if self._read_ahead_size + len(data) <= _READ_AHEAD_BYTES:
@@ -345,7 +394,7 @@ class FolderConnector:
         """
         data = _read(os.path.join(folder, href))
         try:
-            held = Content.from_text(data.decode("utf-8"), self.media_type)
+            held = Content.from_text(_text(data), self.media_type)
             ident = held.ident
         except (UnicodeDecodeError, InvalidItem):
             return "", None
@@ -380,6 +429,59 @@ def _unreadable(name: str, cache: dict[str, Signature], fresh: dict[str, Signatu
     changed.append(ItemRef(name, _UNREADABLE))
 
 
+def _item_stat(entry: os.DirEntry[str]) -> os.stat_result | None:
+    """The stat of a listed file; ``None`` for what holds no item (a folder named like one, a file deleted since
+    the folder was listed). Raises ``OSError`` for an item that is there but cannot be read now, a symbolic link
+    whose target is missing (on a drive not mounted now) among them: only a file that is gone is a deletion."""
+    try:
+        if entry.is_file():
+            return entry.stat()
+    except FileNotFoundError:
+        pass
+    if entry.is_symlink() and not entry.is_dir():  # no system call for the link test: the listing says it
+        raise FileNotFoundError(errno.ENOENT, "the link points at nothing", entry.path)
+    return None
+
+
+def _no_item(path: str, exc: OSError) -> bool:
+    """Whether reading ``path`` failed because no item is there: no file (a link to nothing is an item that
+    cannot be read now), or a folder named like an item."""
+    if isinstance(exc, FileNotFoundError):
+        return not os.path.islink(path)
+    return os.path.isdir(path)
+
+
+def _text(data: bytes) -> str:
+    """The text of a file, without the byte-order mark Windows Notepad puts before UTF-8 text.
+
+    Only the text loses it: versions stay digests of the bytes, so a listing, a read and an update's check agree.
+    """
+    return data[len(codecs.BOM_UTF8) :].decode("utf-8") if data.startswith(codecs.BOM_UTF8) else data.decode("utf-8")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data``: one system call when the disk takes them all, as it nearly always does.
+
+    A write may take fewer (a disk nearly full, a file-size limit): the rest goes in further writes. Raises
+    ``OSError`` when the disk takes none, rather than placing a truncated file.
+    """
+    done = os.write(fd, data)
+    while done < len(data):
+        taken = os.write(fd, memoryview(data)[done:])
+        if taken <= 0:
+            raise OSError(errno.ENOSPC, "the disk took no more bytes (is it full?)")
+        done += taken
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the names just linked or renamed into ``folder`` durable: a file's own fsync does not cover them."""
+    fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _read(path: str) -> bytes:
     """The bytes of a file, read with plain system calls: half the cost of ``open()``'s buffered file (no fstat,
     no seek, no buffer), which counts when a first sync reads ten thousand files."""
@@ -393,9 +495,17 @@ def _read(path: str) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+_BACKSLASH_SEPARATES = "\\" in (os.sep, os.altsep)
+"""On Windows; elsewhere a backslash is a letter of a file name like any other, and files are named with it."""
+
+
 def _checked_name(name: str) -> str:
-    """A file or folder name that cannot climb out of the root."""
-    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name:
+    """A file or folder name that cannot climb out of the root.
+
+    It accepts every name a listing of the folder can return (a backslash too where it separates nothing), so an
+    item that was read can also be written and deleted.
+    """
+    if not name or name in {".", ".."} or "/" in name or "\x00" in name or (_BACKSLASH_SEPARATES and "\\" in name):
         raise InvalidItem(f"not a safe file name: {name!r}")
     return name
 
