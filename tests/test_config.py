@@ -133,7 +133,8 @@ def test_an_integration_gets_the_documented_defaults(tmp_path: Path) -> None:
     (integration,) = load(tmp_path, text).integrations
     assert (integration.days_back, integration.days_forward) == (30, 30)
     assert (integration.interval_minutes, integration.full_sync_minutes) == (20, 1440)
-    assert integration.two_way and integration.enabled and integration.department == ""
+    assert integration.two_way and integration.department == "" and integration.addressbook == ""
+    assert integration.conflict is ConflictPolicy.A_WINS
     assert integration.users[0].options == UserOptions()
 
 
@@ -281,6 +282,14 @@ MISTAKES += [
         "no connection called 'kal'",
     ),
     (ON_CARDDAV, "integrations[1].calendar", "is a carddav connection"),
+    (
+        '[[connections]]\nname = "m"\ntype = "memory"\n' + INTEGRATION.replace('calendar = "cal"', 'calendar = "m"'),
+        "integrations[1].calendar",
+        "is a memory connection; use one of type caldav | ews | folder | graph",
+    ),
+    (INTEGRATION + "enabled = false\n", "integrations[1].enabled", "= false is not supported: every integration"),
+    (INTEGRATION + 'addressbook = "biz"\n', "integrations[1].addressbook", "must be the calendar connection 'cal'"),
+    (INTEGRATION + 'addressbook = "cal"\n', "integrations[1].addressbook", "a folder connection keeps no contacts"),
     (INTEGRATION.replace('company = "ACME"\n', ""), "integrations[1].company", "is required"),
     (INTEGRATION + USER + USER.replace("T1", "T2"), "integrations[1].users[2].mailbox", "already mapped by"),
     (INTEGRATION + USER + "tasks = 1\n", "integrations[1].users[1].tasks", "must be true or false"),
@@ -303,6 +312,12 @@ def test_each_mistake_names_the_file_and_the_key(tmp_path: Path, text: str, key:
     assert error.where == f"{tmp_path / 'calsync.toml'}: {key}"
     assert words in str(error)
     assert str(error).startswith(error.where + ": ")
+
+
+def test_an_integrations_addressbook_may_name_its_calendar_connection(tmp_path: Path) -> None:
+    text = DAV + 'password_env = "P"\n' + INTEGRATION.replace('calendar = "cal"', 'calendar = "d"\naddressbook = "d"')
+    (integration,) = load(tmp_path, text).integrations
+    assert (integration.calendar, integration.addressbook) == ("d", "d")
 
 
 def test_a_missing_file(tmp_path: Path) -> None:

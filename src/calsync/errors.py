@@ -28,6 +28,11 @@ class ConfigError(CalsyncError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class SecretUnavailable(ConfigError):
+    """A secret the configuration refers to (an environment variable, a file) is not there: not on this machine,
+    which need not be the one calsync runs on (``check-config`` only notes it)."""
+
+
 # -- connectors ------------------------------------------------------------------------------------------------
 
 

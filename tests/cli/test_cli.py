@@ -100,6 +100,21 @@ def test_dry_run_shows_planned_actions_and_writes_nothing(config: Path) -> None:
     assert {p: p.read_bytes() for p in config.parent.rglob("*.ics")} == before
 
 
+def test_a_dry_run_says_nothing_to_do_only_for_the_pairs_that_ran(config: Path) -> None:
+    assert invoke("sync", "--config", str(config)).exit_code == 0  # both sides agree from now on
+    broken = '\n[[pairs]]\nname = "gone"\na = "work:nowhere"\nb = "phone:anna"\n'
+    config.write_text(CONFIG + broken, encoding="utf-8")
+    mixed = invoke("sync", "--config", str(config), "--dry-run")
+    assert mixed.exit_code == 1 and "the pair failed" in mixed.stdout
+    assert "Nothing to do in the pair that ran: its two sides agree." in mixed.stdout
+    assert "every pair agree" not in mixed.stdout
+    failed = invoke("sync", "--config", str(config), "--dry-run", "--pair", "gone")
+    assert failed.exit_code == 1 and "the pair failed" in failed.stdout
+    assert "Nothing to do" not in failed.stdout
+    agreed = invoke("sync", "--config", str(config), "--dry-run", "--pair", "anna")
+    assert "Nothing to do: the two sides of every pair agree." in agreed.stdout
+
+
 def test_a_bad_config_is_one_red_line_and_exit_1(config: Path) -> None:
     config.write_text(CONFIG.replace('b = "phone:anna"', 'b = "phone:anna"\nmode = "sideways"'))
     result = invoke("sync", "--config", str(config))
@@ -174,6 +189,15 @@ def test_check_config_accepts_a_pair_with_an_exchange_connection(config: Path) -
     result = invoke("check-config", "--config", str(config), env={"CALSYNC_DAV_PASSWORD": "secret-of-the-test"})
     assert result.exit_code == 0, result.output
     assert "p2" in result.stdout and "secret-of-the-test" not in result.output
+
+
+def test_check_config_checks_a_pair_whose_secret_lives_on_another_machine(config: Path) -> None:
+    pair = '[[pairs]]\nname = "p2"\na = "work:x"\nb = "dav:x"\n'
+    config.write_text(CONFIG + DAV + pair, encoding="utf-8")
+    result = invoke("check-config", "--config", str(config), env={"CALSYNC_DAV_PASSWORD": ""})
+    assert result.exit_code == 0, result.output
+    assert "pair 'p2' was checked without its connections" in result.stdout
+    assert "CALSYNC_DAV_PASSWORD" in result.stdout
 
 
 def test_demo_runs_in_a_fresh_folder_and_again(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ import pytest
 
 from calsync.config import load_settings
 from calsync.errors import ConfigError
-from calsync.services.configured import apply_configured_integrations
+from calsync.services.configured import Applied, apply_configured_integrations
+from calsync.services.hub import open_hub
 from calsync.services.integrations import open_integrations
+from calsync.sync.rules import ConflictPolicy
 from tests.services.test_integrations import pem_file
 
 CONFIG = """
@@ -33,6 +35,11 @@ days_back = {days_back}
 business_user = "T1"
 mailbox = "anna"
 """
+
+
+def _with(lines: str) -> str:
+    """``CONFIG`` with ``lines`` added to its integration."""
+    return CONFIG.format(days_back=10).replace('calendar = "dav"', f'calendar = "dav"\n{lines}')
 
 
 def test_configured_integrations_are_added_then_updated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,3 +105,59 @@ def test_a_connection_given_as_an_address_becomes_an_integration_found_from_it(
     with open_integrations(load_settings(config)) as service:
         view = service.get("acme")
         assert (view.url, view.autodiscover) == ("", address)
+
+
+def test_the_files_conflict_policy_goes_into_the_integrations_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALSYNC_TEST_DAV_PASSWORD", "dav-secret-from-env")
+    config = tmp_path / "calsync.toml"
+
+    def apply(extra: str) -> Applied:
+        config.write_text(_with(extra), encoding="utf-8")
+        return apply_configured_integrations(load_settings(config))
+
+    assert apply('conflict = "newest-wins"').added == ("acme",)
+    with open_hub(load_settings(config)) as hub:
+        assert hub.rules("acme").conflict is ConflictPolicy.NEWEST_WINS
+        hub.set_rules("acme", {"conflict": "newest-wins", "selection": {"tag": "[sync]"}})  # an admin's edit
+    assert apply('conflict = "newest-wins"').updated == ()  # unchanged: the rules are not touched
+    assert apply('conflict = "calendar-wins"').updated == ("acme",)
+    with open_hub(load_settings(config)) as hub:
+        rules = hub.rules("acme")
+    assert (rules.conflict, rules.selection.tag) == (ConflictPolicy.B_WINS, "[sync]")  # the other rules are kept
+    assert apply("").updated == ("acme",)  # no conflict key: the default, business-wins
+    with open_hub(load_settings(config)) as hub:
+        assert hub.rules("acme").conflict is ConflictPolicy.A_WINS
+
+
+def test_a_one_way_integration_leaves_the_stored_conflict_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALSYNC_TEST_DAV_PASSWORD", "dav-secret-from-env")
+    config = tmp_path / "calsync.toml"
+    config.write_text(_with("two_way = false"), encoding="utf-8")
+    apply_configured_integrations(load_settings(config))
+    with open_hub(load_settings(config)) as hub:
+        hub.set_rules("acme", {"conflict": "b-wins"})
+    assert apply_configured_integrations(load_settings(config)).updated == ()
+    with open_hub(load_settings(config)) as hub:
+        assert hub.rules("acme").conflict is ConflictPolicy.B_WINS
+
+
+def test_settings_a_stored_integration_has_no_place_for_are_refused_not_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``enabled`` has no stored counterpart, nor has an address book apart from the calendar's server: the file
+    is refused (naming the key) instead of being applied without them."""
+    monkeypatch.setenv("CALSYNC_TEST_DAV_PASSWORD", "dav-secret-from-env")
+    config = tmp_path / "calsync.toml"
+    contacts = '\n[[connections]]\nname = "books"\ntype = "carddav"\nurl = "https://dav.example.com/"\n'
+    contacts += 'username = "calsync"\npassword_env = "CALSYNC_TEST_DAV_PASSWORD"\n'
+    for extra, key in (("enabled = false", "enabled"), ('addressbook = "books"', "addressbook")):
+        config.write_text(_with(extra).replace("[[integrations]]", contacts + "\n[[integrations]]"), encoding="utf-8")
+        with pytest.raises(ConfigError, match=rf"integrations\[1\]\.{key}"):
+            load_settings(config)
+    assert not (tmp_path / "state.db").exists()
+    config.write_text(_with('addressbook = "dav"'), encoding="utf-8")  # the calendar's own server: accepted
+    assert apply_configured_integrations(load_settings(config)).added == ("acme",)

@@ -22,7 +22,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.main import get_group
 
-from calsync.errors import CalsyncError
+from calsync.errors import CalsyncError, SecretUnavailable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -266,10 +266,14 @@ def check_config(ctx: typer.Context, config: ConfigOption) -> None:
     from calsync.services.syncing import build_pair_specs, connections_not_runnable
 
     settings = _load(ctx, config)
-    if settings.pairs:
-        build_pair_specs(settings)  # raises for a pair this version cannot run
+    notes = []
+    for pair in settings.pairs:
+        try:
+            build_pair_specs(settings, [pair.name])  # raises for a pair this version cannot run
+        except SecretUnavailable as exc:  # this machine need not hold the secrets of the one that runs calsync
+            notes.append(f"pair {pair.name!r} was checked without its connections: {exc}; set it where calsync runs")
     console, _ = render.consoles()
-    render.settings_overview(console, settings, connections_not_runnable(settings))
+    render.settings_overview(console, settings, connections_not_runnable(settings), notes)
 
 
 def _load(ctx: typer.Context, config: Path) -> Settings:

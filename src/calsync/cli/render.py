@@ -125,7 +125,8 @@ def _problems(console: Console, outcomes: Sequence[PairOutcome]) -> None:
 
 
 def planned_actions(console: Console, outcomes: Sequence[PairOutcome]) -> None:
-    """The actions a dry run planned: item, action, side and the rule that decided it."""
+    """The actions a dry run planned: item, action, side and the rule that decided it. "Nothing to do" speaks
+    only for the pairs that ran: a failed pair planned nothing, and the summary's problems say why."""
     table = _table("Planned actions")
     for column in ("Pair", "Item", "Action", "Side", "Rule"):
         table.add_column(column, overflow="fold")
@@ -135,14 +136,20 @@ def planned_actions(console: Console, outcomes: Sequence[PairOutcome]) -> None:
             title = outcome.report.titles.get(action.ident, "") if outcome.report is not None else ""
             item = f"{title} ({action.ident})" if title else action.ident
             table.add_row(Text(outcome.name), Text(item), action.kind.value, side, Text(action.rule))
+    ran = sum(1 for outcome in outcomes if outcome.report is not None)
     if table.row_count:
         console.print(table)
-    else:
+    elif ran == len(outcomes):
         console.print("Nothing to do: the two sides of every pair agree.")
+    elif ran:
+        which = "the pair that ran: its" if ran == 1 else f"the {ran} pairs that ran: their"
+        console.print(f"Nothing to do in {which} two sides agree.")
 
 
-def settings_overview(console: Console, settings: Settings, idle: Sequence[Connection]) -> None:
-    """What a configuration file sets up, for ``check-config``."""
+def settings_overview(
+    console: Console, settings: Settings, idle: Sequence[Connection], notes: Sequence[str] = ()
+) -> None:
+    """What a configuration file sets up, for ``check-config``, with ``notes`` on what could not be checked."""
     from calsync.config import redact_url
 
     console.print(Text(f"Configuration OK: {settings.source}", style="green"))
@@ -168,6 +175,8 @@ def settings_overview(console: Console, settings: Settings, idle: Sequence[Conne
                 style="yellow",
             )
         )
+    for note in notes:
+        console.print(Text(f"note: {note}", style="yellow"))
 
 
 def demo_next_steps(console: Console, directory: Path, config: Path) -> None:

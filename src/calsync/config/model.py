@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from calsync.errors import ConfigError
+from calsync.errors import ConfigError, SecretUnavailable
 from calsync.model.users import UserOptions
 from calsync.sync.rules import ConflictPolicy, MassDeleteGuard, Mode
 
@@ -21,7 +21,7 @@ _URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
 
 
 class ConnectionType(StrEnum):
-    """The stores calsync can talk to. Only ``folder`` and ``memory`` are runnable in this version."""
+    """The stores calsync can talk to (``calsync.connectors.registry.RUNNABLE`` says which this version syncs)."""
 
     FOLDER = "folder"
     MEMORY = "memory"
@@ -89,15 +89,15 @@ class SecretRef:
         if self.env:
             value = (os.environ if environ is None else environ).get(self.env, "")
             if not value:
-                raise ConfigError("the environment variable is not set or empty", where=self.env)
+                raise SecretUnavailable("the environment variable is not set or empty", where=self.env)
             return value
         assert self.file is not None
         try:
             value = self.file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"cannot read the secret file: {exc.strerror}", where=str(self.file)) from exc
+            raise SecretUnavailable(f"cannot read the secret file: {exc.strerror}", where=str(self.file)) from exc
         if not value:
-            raise ConfigError("the secret file is empty", where=str(self.file))
+            raise SecretUnavailable("the secret file is empty", where=str(self.file))
         return value
 
     def __str__(self) -> str:
@@ -208,7 +208,11 @@ class IntegrationUser:
 
 @dataclass(frozen=True, slots=True)
 class Integration:
-    """One business source (a company, optionally one department) synced with one calendar connection."""
+    """One business source (a company, optionally one department) synced with one calendar connection.
+
+    ``addressbook`` is ``""`` or ``calendar`` itself: a stored integration holds one connection, and its users'
+    contacts are synced with that connection's server. ``conflict`` goes into the integration's rules.
+    """
 
     name: str
     company: str
@@ -216,7 +220,6 @@ class Integration:
     description: str = ""
     department: str = ""
     addressbook: str = ""
-    enabled: bool = True
     two_way: bool = True
     conflict: ConflictPolicy = ConflictPolicy.A_WINS
     days_back: int = 30

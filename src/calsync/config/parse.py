@@ -56,8 +56,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EWS_VERSION = re.compile(r"^\d{1,2}\.\d{1,2}(\.\d{1,5}){0,2}$")
 _DB_URL = re.compile(r"^(sqlite|postgresql|postgres)(\+\w+)?://", re.IGNORECASE)
 _FOLDER_NAME = re.compile(r"^(?!\.\.?$)[^/\\\x00]*$")
-_CALENDAR_TYPES = frozenset(ConnectionType) - {ConnectionType.CARDDAV}
-_CONTACT_TYPES = frozenset(ConnectionType) - {ConnectionType.CALDAV}
+_CALENDAR_TYPES = frozenset({ConnectionType.CALDAV, ConnectionType.EWS, ConnectionType.GRAPH, ConnectionType.FOLDER})
+"""What an integration's calendar may be: a connection a stored integration can hold (not ``memory``, whose items
+last only as long as one command)."""
+_WITH_CONTACTS = frozenset({ConnectionType.CALDAV, ConnectionType.EWS, ConnectionType.GRAPH})
+"""Calendar connections whose server keeps the users' contacts too (CalDAV's through CardDAV, same account)."""
 
 
 class Winner(StrEnum):
@@ -327,7 +330,13 @@ def _http_url(t: Table, key: str, *, required: bool) -> str:
 def _integration(t: Table, connections: Mapping[str, Connection]) -> Integration:
     name = t.text("name", pattern=NAME, hint=NAME_HINT)
     calendar = _connection_name(t, "calendar", connections, _CALENDAR_TYPES, required=True)
-    addressbook = _connection_name(t, "addressbook", connections, _CONTACT_TYPES, required=False)
+    addressbook = _addressbook(t, connections[calendar])
+    if not t.flag("enabled", True):  # true is what happens anyway: files that say so stay valid
+        raise t.error(
+            "enabled",
+            "= false is not supported: every integration in the file is applied and synced; to stop one, "
+            "remove it from the file and run `calsync integrations remove NAME`",
+        )
     two_way = t.flag("two_way", True)
     if t.has("conflict") and not two_way:
         raise t.error("conflict", "applies only when two_way = true")
@@ -339,7 +348,6 @@ def _integration(t: Table, connections: Mapping[str, Connection]) -> Integration
         description=t.text("description", ""),
         department=t.text("department", ""),
         addressbook=addressbook,
-        enabled=t.flag("enabled", True),
         two_way=two_way,
         conflict=_WINNERS[winner],
         days_back=t.integer("days_back", 30, 0, MAX_DAYS),
@@ -350,6 +358,22 @@ def _integration(t: Table, connections: Mapping[str, Connection]) -> Integration
     )
     t.finish()
     return integration
+
+
+def _addressbook(t: Table, calendar: Connection) -> str:
+    """``addressbook``: the calendar connection itself, or nothing. Why no other: a stored integration holds one
+    connection, and its users' contacts are synced with that connection's server, so naming another would be
+    accepted here and then silently ignored."""
+    name = t.text("addressbook", "")
+    if name and name != calendar.name:
+        raise t.error(
+            "addressbook",
+            f"must be the calendar connection {calendar.name!r} or left out: an integration syncs contacts with "
+            "its calendar's server (for caldav: CardDAV with the same account)",
+        )
+    if name and calendar.type not in _WITH_CONTACTS:
+        raise t.error("addressbook", f"a {calendar.type} connection keeps no contacts; leave addressbook out")
+    return name
 
 
 def _users(tables: Sequence[Table]) -> tuple[IntegrationUser, ...]:

@@ -5,13 +5,16 @@ integrations in ``calsync.toml`` (with secrets from the environment or files) ha
 ``calsync serve`` or ``calsync worker`` starts, and with ``calsync integrations apply``: each is added, or
 updated to what the file says; users in the file are added or updated. Nothing the file does not name is
 removed, so integrations made in the admin UI live beside the file's. The calendar connection's settings become
-the integration's: its address, account and secrets, and its ``ca_bundle`` (a company CA) when it names one.
+the integration's: its address, account and secrets, and its ``ca_bundle`` (a company CA) when it names one. The
+file's ``conflict`` becomes the conflict policy of the integration's rules (the rest of the rules stay as the
+admin UI or the API set them); with ``two_way = false`` there are no conflicts, and the stored policy is left.
 
 Why through ``IntegrationService``: its checks and its encryption of secrets apply to these as to any other.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -28,6 +31,7 @@ from calsync.config import (
 )
 from calsync.crypto import Secret
 from calsync.errors import ConfigError
+from calsync.services.hub import HubService, open_hub
 from calsync.services.integrations import (
     Credentials,
     IntegrationInput,
@@ -52,8 +56,9 @@ class Applied:
 
 
 def apply_configured_integrations(settings: Settings) -> Applied:
-    """Add or update every ``[[integrations]]`` of the file in the database. Raises ``ConfigError`` naming the
-    integration whose connection is missing, of a kind an integration cannot use, or whose secret is unset."""
+    """Add or update every ``[[integrations]]`` of the file in the database, its conflict policy in its rules (a
+    change of that alone counts as updated). Raises ``ConfigError`` naming the integration whose connection is
+    missing, of a kind an integration cannot use, or whose secret is unset."""
     added, updated, users = [], [], 0
     with open_integrations(settings) as service:
         known = {view.name for view in service.integrations()}
@@ -74,9 +79,23 @@ def apply_configured_integrations(settings: Settings) -> Applied:
                 options = {f.name: getattr(user.options, f.name) for f in fields(user.options)}
                 service.update_user(integration.name, user.business_user, UserPatch(mailbox=user.mailbox, **options))
                 users += 1
+    with open_hub(settings) as hub:  # after the block above: the integrations are stored by now
+        for integration in settings.integrations:
+            if _apply_conflict(hub, integration) and integration.name not in added + updated:
+                updated.append(integration.name)
     if added or updated:
         logger.info("configured integrations applied: %d added, %d updated", len(added), len(updated))
     return Applied(tuple(added), tuple(updated), users)
+
+
+def _apply_conflict(hub: HubService, integration: Integration) -> bool:
+    """Store the file's conflict policy in the integration's rules; whether they changed. Other rules are kept."""
+    rules = hub.rules(integration.name)
+    if not integration.two_way or rules.conflict is integration.conflict:
+        return False
+    hub.set_rules(integration.name, json.loads(replace(rules, conflict=integration.conflict).to_json()))
+    logger.info("conflict policy of %s set to %s", integration.name, integration.conflict.value)
+    return True
 
 
 def _input(integration: Integration, connection: Connection) -> IntegrationInput:

@@ -22,11 +22,18 @@ from functools import partial
 from calsync.config import Settings
 from calsync.connectors.base import Connector
 from calsync.connectors.business import BusinessConnector, ImportOptions, collection_id
+from calsync.connectors.memory import MemoryConnector
 from calsync.errors import AuthError, CalsyncError, ConfigError
 from calsync.model.item import ItemKind
 from calsync.model.mapping import MappingRules, category_colours
 from calsync.model.refs import Side
-from calsync.services.connections import CollectionKind, IntegrationConnectors, integration_connectors, user_collection
+from calsync.services.connections import (
+    CollectionKind,
+    IntegrationConnectors,
+    existing_user_collection,
+    integration_connectors,
+    user_collection,
+)
 from calsync.services.hub import state_url
 from calsync.services.hub_rules import HubRules
 from calsync.services.integrations import IntegrationView, UserView, open_integrations
@@ -46,7 +53,7 @@ PLANNED = (JobOutcome.COMPLETED, JobOutcome.WARNINGS)
 """The outcomes of runs that planned every item: where held deletions are read from. A failed or skipped run
 holds nothing (it has no lines) and must not make earlier holds lapse."""
 
-_DAY = 86400
+_NOUN = {CollectionKind.EVENTS: "calendar", CollectionKind.TASKS: "task list", CollectionKind.CONTACTS: "address book"}
 _KINDS_OF = {
     CollectionKind.EVENTS: frozenset({ItemKind.EVENT, ItemKind.ASSIGNMENT, ItemKind.ORDER_LINE}),
     CollectionKind.TASKS: frozenset({ItemKind.TASK}),
@@ -164,40 +171,40 @@ class _IntegrationRunner:
 
     def user(self, user: UserView, options: RunOptions) -> list[PairOutcome]:
         """The pairs of one user, each run on its own."""
-        outcomes = []
         if options.full and not options.dry_run:
             self._categories(user)
-        for kind in _kinds(user, self.connectors):
-            name = f"{self.view.name}/{user.business_user}/{kind.value}"
-            outcome = partial(
-                PairOutcome,
-                name,
-                f"business:{collection_id(_owner(user, kind), kind.value)}",
-                f"{self.view.connection_type}:{user.mailbox}",
+        return [self._pair(user, kind, options) for kind in _kinds(user, self.connectors)]
+
+    def _pair(self, user: UserView, kind: CollectionKind, options: RunOptions) -> PairOutcome:
+        """One pair's run; an error ends only this pair, as its outcome."""
+        name = f"{self.view.name}/{user.business_user}/{kind.value}"
+        label = f"{self.view.connection_type}:{user.mailbox}"
+        outcome = partial(PairOutcome, name, a=f"business:{collection_id(_owner(user, kind), kind.value)}", b=label)
+        try:
+            real = _connector(self.connectors, kind)
+            calendar = _calendar_side(real, user.mailbox, kind, dry_run=options.dry_run)
+            if calendar.connector is not real:  # a dry run's stand-in for the collection a sync would make
+                outcome = partial(outcome, b=f"{label} (would create the {_NOUN[kind]})")
+            journal = _Journal(self.business, self.view.name, name, kind)
+            held = self._held(name)
+            pair_options = replace(
+                options,
+                after_write=journal.after_write,
+                rejected=held if self.decision == "reject" else frozenset(),
+                approved=held if self.decision == "approve" else frozenset(),
+                held=held if not self.decision else frozenset(),
             )
             try:
-                spec = self._spec(name, user, kind)
-                journal = _Journal(self.business, self.view.name, name, kind)
-                held = self._held(name)
-                pair_options = replace(
-                    options,
-                    after_write=journal.after_write,
-                    rejected=held if self.decision == "reject" else frozenset(),
-                    approved=held if self.decision == "approve" else frozenset(),
-                    held=held if not self.decision else frozenset(),
-                )
-                try:
-                    report = sync_pair(spec, self.state, pair_options)
-                finally:
-                    journal.flush()
-                outcomes.append(outcome(report=report))
-            except CalsyncError as exc:
-                logger.info("pair %s failed: %s", name, exc)
-                outcomes.append(outcome(error=exc))
-            except Exception as exc:  # a bug must not stop the other users' pairs
-                logger.exception("pair %s failed unexpectedly", name)
-                outcomes.append(outcome(error=exc))
-        return outcomes
+                report = sync_pair(self._spec(name, user, kind, calendar), self.state, pair_options)
+            finally:
+                journal.flush()
+            return outcome(report=report)
+        except CalsyncError as exc:
+            logger.info("pair %s failed: %s", name, exc)
+            return outcome(error=exc)
+        except Exception as exc:  # a bug must not stop the other users' pairs
+            logger.exception("pair %s failed unexpectedly", name)
+            return outcome(error=exc)
 
     def _held(self, pair: str) -> frozenset[str]:
         """The items whose deletion the pair's latest run held (waiting for an admin's decision)."""
@@ -217,24 +224,12 @@ class _IntegrationRunner:
         except CalsyncError as exc:
             logger.warning("categories of %s not provisioned: %s", user.mailbox, exc)
 
-    def _spec(self, name: str, user: UserView, kind: CollectionKind) -> PairSpec:
-        calendar = _connector(self.connectors, kind)
-        collection = user_collection(calendar, user.mailbox, kind)
-        business = BusinessConnector(
-            self.business,
-            self.view.name,
-            mapping=self._mapping(),
-            imports=ImportOptions(needs_review=self.rules.imports_need_review),
-        )
+    def _spec(self, name: str, user: UserView, kind: CollectionKind, calendar: Endpoint) -> PairSpec:
+        imports = ImportOptions(needs_review=self.rules.imports_need_review)
+        business = BusinessConnector(self.business, self.view.name, mapping=self._mapping(), imports=imports)
         owner = _owner(user, kind)
-        policy = self._policy(user, kind, business, owner, calendar)
-        return PairSpec(
-            name,
-            Endpoint(business, collection_id(owner, kind.value)),
-            Endpoint(calendar, collection),
-            policy,
-            self._window(),
-        )
+        policy = self._policy(user, kind, business, owner, calendar.connector)
+        return PairSpec(name, Endpoint(business, collection_id(owner, kind.value)), calendar, policy, self._window())
 
     def _mapping(self) -> MappingRules:
         return replace(
@@ -277,6 +272,19 @@ class _IntegrationRunner:
         if start is not None:
             back = min(back, max(0, (datetime.now(UTC) - start).days + 1))
         return back, self.view.days_forward
+
+
+def _calendar_side(calendar: Connector, mailbox: str, kind: CollectionKind, *, dry_run: bool) -> Endpoint:
+    """The user's collection of ``kind``, made when missing (idempotent). A dry run makes nothing: it plans a
+    missing one as the empty collection a sync would make, an in-memory stand-in as read-only as the real side."""
+    if not dry_run:
+        return Endpoint(calendar, user_collection(calendar, mailbox, kind))
+    found = existing_user_collection(calendar, mailbox, kind)
+    if found is not None:
+        return Endpoint(calendar, found)
+    empty = MemoryConnector(calendar.name, read_only=calendar.capabilities.read_only)
+    empty.make_collection(mailbox)
+    return Endpoint(empty, mailbox)
 
 
 def _kinds(user: UserView, connectors: IntegrationConnectors) -> list[CollectionKind]:
