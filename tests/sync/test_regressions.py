@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import Unavailable
 from calsync.model.canonical import scan
@@ -301,3 +303,21 @@ def test_an_item_with_a_lone_surrogate_is_one_failed_item_and_the_rest_syncs(sto
     report = sync_pair(spec, store, RUN)
     assert set(b.texts("cal")) == {"good.ics"} and report.a.errors == 1
     assert "not valid Unicode" in next(line.message for line in report.lines if line.ident == "")
+
+
+@pytest.mark.parametrize("deleted_on", [Side.A, Side.B])
+def test_an_item_made_again_after_a_deletion_that_was_not_passed_on_is_no_copy(
+    store: SQLStore, deleted_on: Side
+) -> None:
+    off = {"delete_on_b": False} if deleted_on is Side.A else {"delete_on_a": False}
+    spec, a, b = memories(PairPolicy(**off))
+    where = a if deleted_on is Side.A else b
+    where.put_raw("cal", "x-0.ics", event("x", "first"))
+    sync_pair(spec, store, RUN)
+    where.remove_raw("cal", "x-0.ics")
+    assert [line.action for line in sync_pair(spec, store, RUN).lines] == ["park"]
+    where.put_raw("cal", "x-restored.ics", event("x", "restored"))  # from the trash, under a new name
+    again = sync_pair(spec, store, RUN)
+    assert not any(line.outcome == "error" for line in again.lines)
+    assert {title(a, h) for h in a.texts("cal")} == {title(b, h) for h in b.texts("cal")} == {"restored"}
+    assert sync_pair(spec, store, RUN).writes == 0

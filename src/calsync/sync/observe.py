@@ -266,9 +266,13 @@ class Observer:
         obs.view.seen[ident] = Seen(fetched.ref, scan.digest, None, fetched.content, outside)
 
     def _linked_elsewhere(self, ident: str, href: str) -> bool:
-        """Whether ``ident`` is linked to another href on this side that still exists (a copied item)."""
+        """Whether ``ident`` is linked to another href on this side that still exists (a copied item).
+
+        A link parked because the item was deleted on this side names a file known to be gone (its deletion was
+        reported by an earlier run, so no listing names it again): the item back at a new href is no copy.
+        """
         link = self.links.get(ident)
-        if link is None:
+        if link is None or link.parked == self.side.value:
             return False
         linked_href = link.side(self.side).href
         return (
