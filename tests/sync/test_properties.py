@@ -14,6 +14,8 @@ import itertools
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +229,57 @@ class OneWayMachine(SyncMachine):
         assert self.a.writes == 0
 
 
+class FullSyncMachine(SyncMachine):
+    """Two-way, with full syncs (the token ignored, every item listed) mixed in, some of them crashing."""
+
+    @rule()
+    def full_sync(self) -> None:
+        self._sync(full=True)
+
+    @rule(after=st.integers(min_value=1, max_value=3))
+    def full_sync_that_crashes(self, after: int) -> None:
+        writes = itertools.count(1)
+
+        def crash(action: Action) -> None:
+            if next(writes) == after:
+                raise SimulatedCrash
+
+        with contextlib.suppress(SimulatedCrash):
+            self._sync(full=True, after_write=crash, checkpoint_every=2)
+        self._forget_agreed()
+
+
+class TokenlessWindowMachine(SyncMachine):
+    """Two-way over stores without sync tokens (every run lists everything, one item per read), with a window
+    around the sample events: the path of servers that cannot say what changed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for store in (self.a, self.b):
+            store.capabilities = replace(store.capabilities, has_sync_token=False, max_batch=1)
+        self.spec = replace(self.spec, window=(30, 30))
+
+    def _sync(self, **options: object) -> Report:
+        return super()._sync(now=_SAMPLES_DAY, **options)
+
+
+class KeepOnBMachine(SyncMachine):
+    """Two-way with deletions on B switched off: a deletion on A leaves B's copy (parked, the user's now), so
+    after a clean sync every item on A is on B alike, and B may hold more."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = replace(self.spec, policy=replace(self.spec.policy, delete_on_b=False))
+
+    def check_converged(self) -> None:
+        ta, tb = titles(self.a), titles(self.b)
+        assert all(tb.get(ident) == found for ident, found in ta.items()), f"A's items differ on B: {ta} {tb}"
+
+
+_SAMPLES_DAY = datetime(2026, 11, 21, 12, tzinfo=UTC)
+"""Near the day of ``tests.samples.event``, so a window around it holds every sample."""
+
+
 @pytest.fixture(autouse=True)
 def _store_file(tmp_path: Path) -> Iterator[None]:
     _store_path[:] = [tmp_path / "state.db"]
@@ -243,3 +296,9 @@ TestTwoWay = SyncMachine.TestCase
 TestTwoWay.settings = machine_settings
 TestOneWay = OneWayMachine.TestCase
 TestOneWay.settings = machine_settings
+TestFullSyncs = FullSyncMachine.TestCase
+TestFullSyncs.settings = machine_settings
+TestTokenlessWindow = TokenlessWindowMachine.TestCase
+TestTokenlessWindow.settings = machine_settings
+TestKeepOnB = KeepOnBMachine.TestCase
+TestKeepOnB.settings = machine_settings
