@@ -70,7 +70,7 @@ def test_the_token_skips_unchanged_files_without_reading_them(tmp_path: Path, mo
     def no_reading(data: bytes) -> str:
         raise AssertionError("an unchanged file was read")
 
-    monkeypatch.setattr("calsync.connectors.folder.etag_of", no_reading)
+    monkeypatch.setattr("calsync.connectors.folder.connector.etag_of", no_reading)
     changes = conn.changes("cal", token)
     assert list(changes.changed) == [] and list(changes.deleted) == []
 
@@ -104,7 +104,7 @@ def test_listing_one_collection_keeps_what_another_read_ahead(tmp_path: Path, mo
     connector = FolderConnector(tmp_path)
     listed = connector.changes("a", None)
     connector.changes("b", None)
-    monkeypatch.setattr(folder, "_read", lambda path: pytest.fail(f"{path} was read again"))
+    monkeypatch.setattr(folder.connector, "_read", lambda path: pytest.fail(f"{path} was read again"))
     (fetched,) = connector.get("a", [ref.href for ref in listed.changed])
     assert isinstance(fetched, Fetched) and fetched.content.ident == "a1"
 

@@ -86,7 +86,7 @@ def test_a_rerun_reads_only_what_changed_and_writes_nothing(
     spec, a, _b = folders(tmp_path)
     write_events(a, 5)
     sync_pair(spec, store, RUN)
-    monkeypatch.setattr("calsync.connectors.folder.etag_of", lambda data: pytest.fail("a file was read"))
+    monkeypatch.setattr("calsync.connectors.folder.connector.etag_of", lambda data: pytest.fail("a file was read"))
     report = sync_pair(spec, store, RUN)
     assert report.writes == 0 and report.unchanged == 5
 
@@ -403,19 +403,19 @@ def test_a_folder_named_like_an_item_and_a_file_that_cannot_be_read_harm_nothing
     spec, a, b = folders(tmp_path)
     write_events(a, 3)
     (a / "a folder.ics").mkdir()
-    real_read = folder._read
+    real_read = folder.connector._read
 
     def refused(path: str) -> bytes:
         if path.endswith("e1.ics"):
             raise PermissionError(13, "Permission denied")
         return real_read(path)
 
-    monkeypatch.setattr(folder, "_read", refused)
+    monkeypatch.setattr(folder.connector, "_read", refused)
     report = sync_pair(spec, store, RUN)
     assert set(idents(b)) == {"e0", "e2"} and report.a.errors == 1
     (line,) = [x for x in report.lines if x.outcome == "error"]
     assert line.href == "e1.ics" and line.message == "cannot read e1.ics: Permission denied"
-    monkeypatch.setattr(folder, "_read", real_read)
+    monkeypatch.setattr(folder.connector, "_read", real_read)
     assert sync_pair(spec, store, RUN).b.created == 1  # readable again: it syncs, unchanged as it is
     assert set(idents(b)) == {"e0", "e1", "e2"}
 
@@ -429,7 +429,7 @@ def test_a_synced_file_that_cannot_be_read_any_more_is_not_deleted_on_the_other_
     (a / "e1.ics").write_text(event("e1"), encoding="utf-8")
     sync_pair(spec, store, RUN)
     (a / "e1.ics").write_text(event("e1", "edited"), encoding="utf-8")
-    monkeypatch.setattr(folder, "_read", lambda path: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+    monkeypatch.setattr(folder.connector, "_read", lambda path: (_ for _ in ()).throw(OSError(5, "Input/output error")))
     report = sync_pair(spec, store, RUN)
     assert report.b.deleted == 0 and report.a.errors == 1
     monkeypatch.undo()

@@ -1,22 +1,9 @@
-"""A folder of ``.ics`` (or ``.vcf``) files, one item per file: the simplest real store, and vdirsyncer's format.
-
-Each collection is a subfolder of the root (the collection ``""`` is the root itself). Versions are etags made
-from the file's bytes, so a rewrite that keeps the bytes keeps the version. Writes are atomic: the new bytes go
-to a hidden temporary file that is then linked (create: fails if the name exists, so two creates cannot both
-win) or renamed (update) into place; an item that is a symbolic link is updated in its target, beside which the
-temporary file goes. Temporary files a crashed run left are removed by a later listing once they are an hour old.
-The sync token is a cache of every file's stat signature and etag, so an incremental run reads only the files
-whose size, mtime or inode changed.
-"""
+"""The folder connector: one item per file, written atomically, each file read once per run."""
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import errno
-import hashlib
 import itertools
-import json
 import os
 import re
 import time
@@ -32,30 +19,32 @@ from calsync.connectors.base import (
     hrefs_for_key,
     other_identity,
 )
+from calsync.connectors.folder.files import (
+    _UNREADABLE,
+    Signature,
+    _checked_name,
+    _dump_token,
+    _fsync_folder,
+    _item_stat,
+    _load_token,
+    _no_item,
+    _read,
+    _text,
+    _unreadable,
+    _write_all,
+    etag_of,
+)
+from calsync.connectors.folder.readahead import ReadAhead
 from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.canonical import ICALENDAR, VCARD
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
 
-_TOKEN_VERSION = 2
-_READ_BLOCK = 256 * 1024
-_READ_AHEAD_BYTES = 64 * 1024 * 1024
-"""How much of what ``changes()`` read it keeps for the ``get()`` that follows, so a run reads a file once."""
 _TEMP_NAME = re.compile(r"\.\d+-\d+\.tmp")
 """The names ``_write_temp`` gives (``.<pid>-<n>.tmp``): only these are ever swept away."""
 _STALE_TEMP_SECONDS = 3600
 """How old a temporary file must be before a listing removes it: a live write's is at most seconds old."""
-Signature = list[int | str]
-"""[mtime_ns, ctime_ns, size, inode, etag] of one file as the token caches it.
-
-ctime is in because a tool can put mtime back (``touch -r``, some editors, copies that keep times), and nothing
-can put ctime back."""
-
-
-def etag_of(data: bytes) -> str:
-    """The version of a file: a digest of its bytes."""
-    return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
 class FolderConnector:
@@ -84,8 +73,7 @@ class FolderConnector:
         )
         self._written: dict[tuple[str, str], Signature] = {}
         self._folders: dict[str, str] = {}
-        self._read_ahead: dict[str, dict[str, bytes]] = {}  # by collection, then file name
-        self._read_ahead_size = 0
+        self._read_ahead = ReadAhead()
         self._temp_names = itertools.count()
 
     # -- reading ------------------------------------------------------------------------------------------------
@@ -109,7 +97,7 @@ class FolderConnector:
     def changes(self, collection: str, token: str | None) -> ChangeSet:
         """Files whose stat signature differs from the token's cache; ``None`` lists every file."""
         folder = self._folder(collection)
-        self._forget_read_ahead(collection)
+        self._read_ahead.forget(collection)
         cache = _load_token(token)
         fresh: dict[str, Signature] = {}
         changed: list[ItemRef] = []
@@ -138,7 +126,7 @@ class FolderConnector:
                     _unreadable(entry.name, cache, fresh, changed)
                     continue
                 etag = etag_of(data)
-                self._keep(collection, entry.name, data)
+                self._read_ahead.keep(collection, entry.name, data)
                 fresh[entry.name] = [*signature, etag]
                 changed.append(ItemRef(entry.name, etag))
         deleted = [name for name in cache if name not in fresh]
@@ -149,7 +137,7 @@ class FolderConnector:
     def list(self, collection: str, window: Window | None) -> list[ItemRef]:
         """Every file (this store does not filter by window: see ``capabilities``)."""
         folder = self._folder(collection)
-        self._forget_read_ahead(collection)
+        self._read_ahead.forget(collection)
         refs = []
         for name in os.listdir(folder):
             path = os.path.join(folder, name)
@@ -162,7 +150,7 @@ class FolderConnector:
                 if not _no_item(path, exc):
                     refs.append(ItemRef(name, _UNREADABLE))
                 continue
-            self._keep(collection, name, data)
+            self._read_ahead.keep(collection, name, data)
             refs.append(ItemRef(name, etag_of(data)))
         return refs
 
@@ -171,7 +159,7 @@ class FolderConnector:
         folder = self._folder(collection)
         for href in hrefs:
             try:
-                data = self._kept(collection, href) or _read(os.path.join(folder, _checked_name(href)))
+                data = self._read_ahead.kept(collection, href) or _read(os.path.join(folder, _checked_name(href)))
                 text = _text(data)
             except OSError as exc:
                 yield FetchFailed(href, self._read_error(folder, href, exc))
@@ -272,7 +260,7 @@ class FolderConnector:
                 self._check_version(path, ref)
             except NotFound:
                 return
-            self._kept(collection, ref.href)
+            self._read_ahead.kept(collection, ref.href)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
@@ -359,30 +347,13 @@ class FolderConnector:
             if time.time() - os.lstat(path).st_mtime > _STALE_TEMP_SECONDS:
                 os.unlink(path)
 
-    def _keep(self, collection: str, name: str, data: bytes) -> None:
-        if self._read_ahead_size + len(data) <= _READ_AHEAD_BYTES:
-            self._read_ahead.setdefault(collection, {})[name] = data
-            self._read_ahead_size += len(data)
-
-    def _kept(self, collection: str, name: str) -> bytes | None:
-        data = self._read_ahead.get(collection, {}).pop(name, None)
-        if data is not None:
-            self._read_ahead_size -= len(data)
-        return data
-
-    def _forget_read_ahead(self, collection: str) -> None:
-        """Drop what a listing of ``collection`` read ahead (only that collection's: one connector may serve
-        both sides of a pair, and the engine asks both for their changes before reading either)."""
-        dropped = self._read_ahead.pop(collection, {})
-        self._read_ahead_size -= sum(len(data) for data in dropped.values())
-
     def _remember(self, collection: str, href: str, folder: str, etag: str) -> ItemRef:
         """The ref of a file just written, its signature kept for ``absorb_writes``.
 
         The stat is taken once the file is in place (linking and renaming change ctime). Should another program
         rewrite the file within the microseconds in between, its change is seen at the next full sync.
         """
-        self._kept(collection, href)
+        self._read_ahead.kept(collection, href)
         stat = os.stat(folder + os.sep + href)
         self._written[(collection, href)] = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino, etag]
         return ItemRef(href, etag)
@@ -411,117 +382,3 @@ class FolderConnector:
             raise NotFound(f"{ref.href} is gone", connector=self.name, href=ref.href) from None
         if current != ref.version:
             raise PreconditionFailed(f"{ref.href} changed since it was read", connector=self.name, href=ref.href)
-
-
-_UNREADABLE = "unreadable"
-"""The version of a file that could not be read: no etag is ever this, so the engine asks ``get()``, which says
-why for that item alone."""
-_UNREAD: Signature = [-1, -1, -1, -1]
-"""The cached signature of such a file: no stat matches it, so the next run reads the file again."""
-
-
-def _unreadable(name: str, cache: dict[str, Signature], fresh: dict[str, Signature], changed: list[ItemRef]) -> None:
-    """A file that cannot be read now: listed with a version no etag has (``get()`` then says why, for this item
-    only), and cached with a signature no stat matches, so the next run reads it again. Never left out of the
-    listing: a file missing from it is a deletion."""
-    cached = cache.get(name)
-    fresh[name] = [*_UNREAD, cached[4] if cached is not None else ""]
-    changed.append(ItemRef(name, _UNREADABLE))
-
-
-def _item_stat(entry: os.DirEntry[str]) -> os.stat_result | None:
-    """The stat of a listed file; ``None`` for what holds no item (a folder named like one, a file deleted since
-    the folder was listed). Raises ``OSError`` for an item that is there but cannot be read now, a symbolic link
-    whose target is missing (on a drive not mounted now) among them: only a file that is gone is a deletion."""
-    try:
-        if entry.is_file():
-            return entry.stat()
-    except FileNotFoundError:
-        pass
-    if entry.is_symlink() and not entry.is_dir():  # no system call for the link test: the listing says it
-        raise FileNotFoundError(errno.ENOENT, "the link points at nothing", entry.path)
-    return None
-
-
-def _no_item(path: str, exc: OSError) -> bool:
-    """Whether reading ``path`` failed because no item is there: no file (a link to nothing is an item that
-    cannot be read now), or a folder named like an item."""
-    if isinstance(exc, FileNotFoundError):
-        return not os.path.islink(path)
-    return os.path.isdir(path)
-
-
-def _text(data: bytes) -> str:
-    """The text of a file, without the byte-order mark Windows Notepad puts before UTF-8 text.
-
-    Only the text loses it: versions stay digests of the bytes, so a listing, a read and an update's check agree.
-    """
-    return data[len(codecs.BOM_UTF8) :].decode("utf-8") if data.startswith(codecs.BOM_UTF8) else data.decode("utf-8")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte of ``data``: one system call when the disk takes them all, as it nearly always does.
-
-    A write may take fewer (a disk nearly full, a file-size limit): the rest goes in further writes. Raises
-    ``OSError`` when the disk takes none, rather than placing a truncated file.
-    """
-    done = os.write(fd, data)
-    while done < len(data):
-        taken = os.write(fd, memoryview(data)[done:])
-        if taken <= 0:
-            raise OSError(errno.ENOSPC, "the disk took no more bytes (is it full?)")
-        done += taken
-
-
-def _fsync_folder(folder: str) -> None:
-    """Make the names just linked or renamed into ``folder`` durable: a file's own fsync does not cover them."""
-    fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read(path: str) -> bytes:
-    """The bytes of a file, read with plain system calls: half the cost of ``open()``'s buffered file (no fstat,
-    no seek, no buffer), which counts when a first sync reads ten thousand files."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        parts = []
-        while block := os.read(fd, _READ_BLOCK):
-            parts.append(block)
-    finally:
-        os.close(fd)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-_BACKSLASH_SEPARATES = "\\" in (os.sep, os.altsep)
-"""On Windows; elsewhere a backslash is a letter of a file name like any other, and files are named with it."""
-
-
-def _checked_name(name: str) -> str:
-    """A file or folder name that cannot climb out of the root.
-
-    It accepts every name a listing of the folder can return (a backslash too where it separates nothing), so an
-    item that was read can also be written and deleted.
-    """
-    if not name or name in {".", ".."} or "/" in name or "\x00" in name or (_BACKSLASH_SEPARATES and "\\" in name):
-        raise InvalidItem(f"not a safe file name: {name!r}")
-    return name
-
-
-def _load_token(token: str | None) -> dict[str, Signature]:
-    if not token:
-        return {}
-    try:
-        data = json.loads(token)
-    except ValueError:
-        return {}
-    if not isinstance(data, dict) or data.get("v") != _TOKEN_VERSION:
-        return {}
-    files = data.get("files")
-    return files if isinstance(files, dict) else {}
-
-
-def _dump_token(files: dict[str, Signature]) -> str:
-    return json.dumps({"v": _TOKEN_VERSION, "files": files}, separators=(",", ":"))
