@@ -163,6 +163,10 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(after=st.integers(min_value=1, max_value=4))
     def sync_that_crashes(self, after: int) -> None:
+        self._sync_crashing(after)
+
+    def _sync_crashing(self, after: int, **options: object) -> None:
+        """A run that crashes right after its ``after``-th remote write, before that write's link is recorded."""
         writes = itertools.count(1)
 
         def crash(action: Action) -> None:
@@ -170,7 +174,7 @@ class SyncMachine(RuleBasedStateMachine):
                 raise SimulatedCrash
 
         with contextlib.suppress(SimulatedCrash):
-            self._sync(after_write=crash, checkpoint_every=2)
+            self._sync(after_write=crash, checkpoint_every=2, **options)
         self._forget_agreed()
 
     @rule()
@@ -238,15 +242,7 @@ class FullSyncMachine(SyncMachine):
 
     @rule(after=st.integers(min_value=1, max_value=3))
     def full_sync_that_crashes(self, after: int) -> None:
-        writes = itertools.count(1)
-
-        def crash(action: Action) -> None:
-            if next(writes) == after:
-                raise SimulatedCrash
-
-        with contextlib.suppress(SimulatedCrash):
-            self._sync(full=True, after_write=crash, checkpoint_every=2)
-        self._forget_agreed()
+        self._sync_crashing(after, full=True)
 
 
 class TokenlessWindowMachine(SyncMachine):

@@ -116,12 +116,18 @@ def test_an_item_back_in_the_window_is_not_created_twice(store: SQLStore) -> Non
     assert len(b.texts("cal")) == 1
 
 
-def test_held_deletions_of_target_only_items_come_back(store: SQLStore) -> None:
+def mirror_with_extras(store: SQLStore) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
+    """An A-to-B mirror that synced one item, and eight items made on B since (which the mirror deletes)."""
     spec, a, b = memories(PairPolicy(mode=Mode.A_TO_B))
     a.put_raw("cal", "keep.ics", event("keep"))
     sync_pair(spec, store, RUN)
     for i in range(8):
         b.put_raw("cal", f"s{i}.ics", event(f"s{i}"))
+    return spec, a, b
+
+
+def test_held_deletions_of_target_only_items_come_back(store: SQLStore) -> None:
+    spec, _a, _b = mirror_with_extras(store)
     assert sync_pair(spec, store, RUN).b.held == 8
     assert sync_pair(spec, store, RUN).b.held == 8
 
@@ -245,11 +251,7 @@ def test_parked_history_does_not_weaken_the_mass_deletion_guard(store: SQLStore)
 
 
 def test_a_rejected_deletion_of_a_mirrors_own_item_keeps_it_and_never_writes_the_source(store: SQLStore) -> None:
-    spec, a, b = memories(PairPolicy(mode=Mode.A_TO_B))
-    a.put_raw("cal", "keep.ics", event("keep"))
-    sync_pair(spec, store, RUN)
-    for i in range(8):
-        b.put_raw("cal", f"s{i}.ics", event(f"s{i}"))
+    spec, a, b = mirror_with_extras(store)
     held = sync_pair(spec, store, RUN)
     assert held.b.held == 8
     idents = frozenset(line.ident for line in held.lines if line.outcome == "held")
