@@ -70,3 +70,9 @@ def test_a_version_1_envelope_is_still_read() -> None:
     assert TokenEnvelope.decode("calsync-token/1\na%25.ics\x1fb.ics\n=tok") == TokenEnvelope(
         "tok", {"a%25.ics", "b.ics"}
     )
+
+
+def test_the_token_envelope_keeps_its_window_edge() -> None:
+    envelope = TokenEnvelope("tok", {"a.ics"}, edge=1_795_000_000)
+    assert TokenEnvelope.decode(envelope.encode()) == envelope
+    assert TokenEnvelope.decode(TokenEnvelope("tok").encode()).edge is None

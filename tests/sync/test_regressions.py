@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import Unavailable
 from calsync.model.canonical import scan
@@ -323,3 +325,46 @@ def test_an_item_made_again_after_a_deletion_that_was_not_passed_on_is_no_copy(
     assert not any(line.outcome == "error" for line in again.lines)
     assert {title(a, h) for h in a.texts("cal")} == {title(b, h) for h in b.texts("cal")} == {"restored"}
     assert sync_pair(spec, store, RUN).writes == 0
+
+
+def folder_pair(root: Path) -> PairSpec:
+    for side in ("a", "b"):
+        (root / side / "cal").mkdir(parents=True)
+    return PairSpec("dir", Endpoint(FolderConnector(root / "a"), "cal"), Endpoint(FolderConnector(root / "b"), "cal"))
+
+
+def months_of_interval_runs(spec: PairSpec, store: SQLStore) -> None:
+    """A first run, then interval runs while the window moves on: nothing edited, no full sync."""
+    sync_pair(spec, store, RUN)
+    for day in (10, 20, 30):
+        sync_pair(spec, store, RunOptions(now=datetime(2027, 1, day, 12, tzinfo=UTC)))
+
+
+def test_an_item_entering_the_window_unchanged_arrives_from_a_store_that_filters(store: SQLStore) -> None:
+    spec, a, b = memories()
+    a.put_raw("cal", "far.ics", event("far", day="20270215"))  # beyond the first run's window
+    months_of_interval_runs(spec, store)
+    assert "far.ics" in b.texts("cal")
+
+
+def test_an_item_entering_the_window_unchanged_arrives_from_a_folder(store: SQLStore, tmp_path: Path) -> None:
+    spec = folder_pair(tmp_path)
+    (tmp_path / "a" / "cal" / "far.ics").write_text(event("far", day="20270215"), encoding="utf-8")
+    months_of_interval_runs(spec, store)
+    assert (tmp_path / "b" / "cal" / "far.ics").exists()
+
+
+def test_the_window_is_asked_again_at_most_hourly_and_quiet_runs_keep_its_edge(store: SQLStore) -> None:
+    spec, a, _b = memories()
+    a.put_raw("cal", "e1.ics", event("e1"))
+    sync_pair(spec, store, RUN)
+    asked: list[object] = []
+    real = a.list
+    a.list = lambda collection, window: asked.append(window) or real(collection, window)  # type: ignore[method-assign]
+    for minutes in (5, 30, 50):  # quiet runs: the window moved less than an hour
+        sync_pair(spec, store, RunOptions(now=NOW + timedelta(minutes=minutes)))
+    assert asked == []
+    sync_pair(spec, store, RunOptions(now=NOW + timedelta(minutes=70)))
+    assert len(asked) == 1
+    sync_pair(spec, store, RunOptions(now=NOW + timedelta(minutes=75)))
+    assert len(asked) == 1

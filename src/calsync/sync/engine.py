@@ -27,9 +27,11 @@ from calsync.sync.observe import (
     Observer,
     Progress,
     TokenEnvelope,
+    edge_after,
     mark_aged_out,
     read_changes,
     retry_item,
+    sweep_due,
 )
 from calsync.sync.plan import Action, ActionKind, guard_read_only, plan
 from calsync.sync.prescan import Prescanner
@@ -232,6 +234,8 @@ class _Run:
             envelope = TokenEnvelope.decode(stored)
             if not endpoint.connector.capabilities.has_sync_token or envelope.token is None or envelope.retry:
                 return None
+            if sweep_due(envelope, endpoint.connector, self.window):
+                return None  # the window gained a slice to ask for (``Observer._entering``)
             tokens[side] = envelope.token
         return {
             side: read_changes(endpoint, tokens[side], full=False, window=self.window)
@@ -249,8 +253,11 @@ class _Run:
         """The report of a quiet run: every link unchanged; a token the store moved on is stored."""
         self.report.unchanged = self.census.links
         if not self.options.dry_run:
+            endpoints = self._endpoints()
             for side, change in changes.items():
-                encoded = TokenEnvelope(change.token).encode()
+                envelope = TokenEnvelope.decode(self.stored_tokens.get(side))
+                edge = edge_after(envelope, endpoints[side].connector, self.window, change)
+                encoded = TokenEnvelope(change.token, edge=edge).encode()
                 if encoded != self.stored_tokens.get(side):
                     self.state.set_token(side, encoded)
             self.state.checkpoint()
@@ -329,7 +336,7 @@ class _Run:
         for side, endpoint in self._endpoints().items():
             obs = observations[side]
             token = endpoint.connector.absorb_writes(endpoint.collection, obs.changes.token, executor.written[side])
-            encoded = TokenEnvelope(token, obs.retry).encode()
+            encoded = TokenEnvelope(token, obs.retry, obs.edge).encode()
             if encoded != self.stored_tokens.get(side):  # a large unchanged token is not written again
                 self.state.set_token(side, encoded)
         self.state.checkpoint()

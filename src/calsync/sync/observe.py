@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from operator import attrgetter
 
 from calsync.connectors.base import ChangeSet, Connector, Fetched, FetchFailed
@@ -50,29 +51,37 @@ class TokenEnvelope:
 
     token: str | None = None
     retry: set[str] = field(default_factory=set)
+    edge: int | None = None
+    """Where the window ended (POSIX seconds) when this side's items in it were last all known: the items of a
+    store that filters by window and starting before it were listed; those after it may enter the window
+    unchanged, which no change set reports (``Observer._entering``)."""
 
     @classmethod
     def decode(cls, stored: str | None) -> TokenEnvelope:
         """The envelope of a stored token (``None`` and foreign strings read as a bare token).
 
-        The format is a header line, a line of retry hrefs (``%``, line breaks and the separator escaped: a file
-        may be named with any of them) and the connector's token as is: no escaping, so a large token costs
-        nothing to wrap and unwrap. Version 1 did not escape the hrefs.
+        The format is a header line (the version, then `` edge=`` and seconds when there is one), a line of retry
+        hrefs (``%``, line breaks and the separator escaped: a file may be named with any of them) and the
+        connector's token as is: no escaping, so a large token costs nothing to wrap and unwrap. Version 1 did not
+        escape the hrefs and had no edge.
         """
         if not stored or not stored.startswith(_HEADERS):
             return cls(stored or None)
         header, retry, token = stored.split("\n", 2)
+        version, _, edge = header.partition(" edge=")
         hrefs = retry.split(_SEP)
-        if header == _HEADER:
+        if version == _HEADER:
             hrefs = [_unescape_href(href) for href in hrefs]
-        return cls(token[1:] if token.startswith("=") else None, set(filter(None, hrefs)))
+        token_or_none = token[1:] if token.startswith("=") else None
+        return cls(token_or_none, set(filter(None, hrefs)), int(edge) if edge.isdigit() else None)
 
     def encode(self) -> str | None:
         """The string to store; ``None`` when there is nothing to remember."""
         if self.token is None and not self.retry:
             return None
         token = "-" if self.token is None else "=" + self.token
-        return f"{_HEADER}\n{_SEP.join(_escape_href(href) for href in sorted(self.retry))}\n{token}"
+        header = _HEADER if self.edge is None else f"{_HEADER} edge={self.edge}"
+        return f"{header}\n{_SEP.join(_escape_href(href) for href in sorted(self.retry))}\n{token}"
 
 
 _HEADER = "calsync-token/2"
@@ -91,14 +100,44 @@ def _unescape_href(href: str) -> str:
     return _HREF_UNESCAPE.sub(lambda match: chr(int(match.group(1), 16)), href) if "%" in href else href
 
 
+SWEEP_EVERY = 3600
+"""Seconds the window's end moves before an interval run asks a store that filters by window for the items that
+entered it unchanged (a change set never names them): one range query an hour."""
+RELIST_EVERY = 86400
+"""The same for a store that cannot filter by window: a complete listing of that side once a day, so an item
+entering the window arrives within a day even when full syncs are off."""
+
+
+def sweep_due(envelope: TokenEnvelope, connector: Connector, window: Window | None) -> bool:
+    """Whether this run asks ``connector`` for the unlinked items that entered ``window`` since ``envelope.edge``:
+    a range query of the slice gained (``Observer._entering``) or, for a store that cannot filter, a complete
+    listing. Only for stores with tokens: those without list the window at every run."""
+    caps = connector.capabilities
+    if window is None or envelope.edge is None or not caps.has_sync_token:
+        return False
+    return window.end.timestamp() - envelope.edge >= (SWEEP_EVERY if caps.filters_window else RELIST_EVERY)
+
+
+def edge_after(envelope: TokenEnvelope, connector: Connector, window: Window | None, changes: ChangeSet) -> int | None:
+    """The edge to store after a run: the window's end when the side's items in the window are all known by then
+    (a complete listing, a sweep; an envelope without an edge starts from here), else the edge as it was;
+    ``None`` for stores that need none (those that list the window at every run, or have no window)."""
+    if window is None or not changes.token:
+        return None
+    if changes.complete or envelope.edge is None or sweep_due(envelope, connector, window):
+        return int(window.end.timestamp())
+    return envelope.edge
+
+
 @dataclass(slots=True)
 class Observation:
-    """One side as read in this run."""
+    """One side as read in this run; ``edge`` is the envelope's edge to store after it."""
 
     view: SideView
     changes: ChangeSet
     retry: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
+    edge: int | None = None
 
 
 def read_changes(endpoint: Endpoint, token: str | None, *, full: bool, window: Window | None) -> ChangeSet:
@@ -148,8 +187,10 @@ class Observer:
         sort it all into a view."""
         envelope = TokenEnvelope.decode(stored_token)
         if changes is None:
-            changes = read_changes(self.endpoint, envelope.token, full=self.full, window=self.window)
-        obs = Observation(SideView(), changes)
+            relist = not self.endpoint.connector.capabilities.filters_window and self._sweeping(envelope)
+            token = None if relist else envelope.token  # a complete listing sees what entered the window
+            changes = read_changes(self.endpoint, token, full=self.full, window=self.window)
+        obs = Observation(SideView(), changes, edge=self._edge_after(envelope, changes))
         listed: set[str] = set()
         to_fetch: list[str] = []
         in_window = self._in_window(changes)
@@ -167,6 +208,7 @@ class Observer:
             if fetch_all or stale:
                 to_fetch.append(ref.href)
         to_fetch.extend(href for href in envelope.retry if href not in listed)
+        to_fetch.extend(self._entering(envelope, changes, listed))
         to_fetch.extend(self._intent_targets(set(to_fetch)))
         missing = self._missing(changes, listed)
         self.vanished.update(missing)
@@ -189,6 +231,22 @@ class Observer:
         if not changes.complete or self.window is None or not caps.filters_window or not caps.has_sync_token:
             return None
         return {ref.href for ref in connector.list(self.endpoint.collection, self.window)}
+
+    def _entering(self, envelope: TokenEnvelope, changes: ChangeSet, listed: set[str]) -> list[str]:
+        """The unlinked items of the slice of the window gained since the edge (one range query): an item
+        booked months ahead that now falls within the window, unchanged, is named by no change set."""
+        if changes.complete or self.window is None or envelope.edge is None or not self._sweeping(envelope):
+            return []
+        start = max(datetime.fromtimestamp(envelope.edge, UTC), self.window.start)
+        gained = Window(start, self.window.end)
+        refs = self.endpoint.connector.list(self.endpoint.collection, gained)
+        return [ref.href for ref in refs if ref.href not in self.by_href and ref.href not in listed]
+
+    def _sweeping(self, envelope: TokenEnvelope) -> bool:
+        return not self.full and sweep_due(envelope, self.endpoint.connector, self.window)
+
+    def _edge_after(self, envelope: TokenEnvelope, changes: ChangeSet) -> int | None:
+        return edge_after(envelope, self.endpoint.connector, self.window, changes)
 
     def _stale(self, link: Link, ref: ItemRef) -> bool:
         """Whether ``ref`` must be read: its version is not the link's, or a write to it is unconfirmed."""
