@@ -18,7 +18,7 @@ from calsync.model.content import Content
 from calsync.model.refs import ItemRef, Side
 from calsync.state.store import NO_STATUS, Link, PairState, SideStatus
 from calsync.sync.intents import intent
-from calsync.sync.observe import Endpoint, Observation, Progress, link_ref, retry_item
+from calsync.sync.observe import Endpoint, Observation, Progress, get_in_batches, link_ref, retry_item
 from calsync.sync.plan import WINDOW, Action, ActionKind, Seen, decide_again, kind_of
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
@@ -222,18 +222,14 @@ class Executor:
                 self._prefetch(side, by_href)
 
     def _prefetch(self, side: Side, by_href: dict[str, str]) -> None:
-        endpoint = self.endpoints[side]
-        hrefs = list(by_href)
-        batch = max(1, endpoint.connector.capabilities.max_batch)
-        for start in range(0, len(hrefs), batch):
-            for result in endpoint.connector.get(endpoint.collection, hrefs[start : start + batch]):
-                ident = by_href[result.href if not isinstance(result, Fetched) else result.ref.href]
-                if not isinstance(result, Fetched):
-                    continue  # _source_content reports it when the action runs
-                link = self.links[ident].side(side)
-                if result.ref.version != link.version and result.content.digest != link.digest:
-                    continue  # changed since it was listed: the next run sees the change
-                self.observations[side].view.seen[ident] = Seen(result.ref, link.digest, None, result.content)
+        for result in get_in_batches(self.endpoints[side], list(by_href)):
+            if not isinstance(result, Fetched):
+                continue  # _source_content reports it when the action runs
+            ident = by_href[result.ref.href]
+            link = self.links[ident].side(side)
+            if result.ref.version != link.version and result.content.digest != link.digest:
+                continue  # changed since it was listed: the next run sees the change
+            self.observations[side].view.seen[ident] = Seen(result.ref, link.digest, None, result.content)
 
     # -- failures -------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ says whether a linked item has aged out of the window.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -391,22 +391,25 @@ def mark_aged_out(
     that copy deleted: an old appointment the calendar's user keeps. A copy that cannot be read, or changed
     since it was linked, is left to the plan as before.
     """
-    connector, collection = endpoint.connector, endpoint.collection
     by_href = {links[ident].side(side).href: ident for ident in idents}
     by_href.pop("", None)
-    hrefs = list(by_href)
-    batch = max(1, connector.capabilities.max_batch)
+    for result in get_in_batches(endpoint, list(by_href)):
+        if not isinstance(result, Fetched) or result.ref.href not in by_href:
+            continue
+        ident = by_href[result.ref.href]
+        try:
+            scan = result.content.scanned()
+        except InvalidItem:
+            continue
+        if scan.digest == links[ident].side(side).digest and not window.overlaps(*scan.facts.span):
+            view.outside.add(ident)
+
+
+def get_in_batches(endpoint: Endpoint, hrefs: Sequence[str]) -> Iterator[Fetched | FetchFailed]:
+    """``get`` of ``hrefs`` in the batches the connector takes (``Capabilities.max_batch``)."""
+    batch = max(1, endpoint.connector.capabilities.max_batch)
     for start in range(0, len(hrefs), batch):
-        for result in connector.get(collection, hrefs[start : start + batch]):
-            if not isinstance(result, Fetched) or result.ref.href not in by_href:
-                continue
-            ident = by_href[result.ref.href]
-            try:
-                scan = result.content.scanned()
-            except InvalidItem:
-                continue
-            if scan.digest == links[ident].side(side).digest and not window.overlaps(*scan.facts.span):
-                view.outside.add(ident)
+        yield from endpoint.connector.get(endpoint.collection, hrefs[start : start + batch])
 
 
 def retry_item(ident: str, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> None:
