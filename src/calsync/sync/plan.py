@@ -53,7 +53,7 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
         link = links.get(ident)
         sa, sb = a.state(ident, link, Side.A), b.state(ident, link, Side.B)
         kind = kind_of(ident, link, a, b)
-        mode = policy.mode_for(kind)
+        mode = _mode(ident, kind, link, a, b, policy)
         if link is not None and link.parked:
             action = _parked(ident, link, sa, sb, a, b, policy, mode)
         else:
@@ -75,6 +75,18 @@ def decide_again(ident: str, link: Link | None, a: SideView, b: SideView, policy
     if action is not None and policy.items is not None:
         action = itemrules.apply(action, link, a, b, policy.items, kind)
     return None if action is None else guard_read_only(action, policy)
+
+
+def _mode(ident: str, kind: str, link: Link | None, a: SideView, b: SideView, policy: PairPolicy) -> Mode:
+    """The mode of the item's kind; but a kind that only the target of that kind's mirror claims (a copy of an
+    order line made in a calendar: clients keep the X- properties) never makes the mirror delete the copy: the
+    item is the calendar's own, left alone as in the merge variant."""
+    mode = policy.mode_for(kind)
+    if mode is policy.mode or mode.merge or mode.source is None or link is not None:
+        return mode
+    if ident in (a if mode.source is Side.A else b).seen:
+        return mode
+    return Mode.A_TO_B_MERGE if mode.source is Side.A else Mode.B_TO_A_MERGE
 
 
 WINDOW = "window"
