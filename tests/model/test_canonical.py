@@ -87,6 +87,31 @@ def test_a_windows_tzid_equals_its_iana_zone() -> None:
     assert digest(windows) == digest(iana)
 
 
+def test_token_parameters_defaults_and_address_case_are_ignored() -> None:
+    a = event("e1", extra="ATTENDEE;PARTSTAT=ACCEPTED;CN=Tech:mailto:Tech@Example.com\r\n")
+    b = event(
+        "e1",
+        extra="ATTENDEE;partstat=accepted;RSVP=FALSE;ROLE=REQ-PARTICIPANT;CUTYPE=individual;CN=Tech:MAILTO:tech@example.com\r\n",
+    )
+    assert digest(b) == digest(a)
+    assert digest(with_alarm("-PT15M").replace("TRIGGER:", "TRIGGER;RELATED=START:")) == digest(with_alarm("-PT15M"))
+    quoted = a.replace("CN=Tech", 'CN="Tech, Senior"')
+    assert digest(quoted.replace("mailto:Tech", "MAILTO:TECH")) == digest(quoted)
+
+
+def test_exdates_on_one_line_or_several_are_equal() -> None:
+    series = "RRULE:FREQ=DAILY;COUNT=9\r\n"
+    one = event("e1", extra=series + "EXDATE;TZID=Europe/Berlin:20261125T090000,20261124T090000\r\n")
+    several = event(
+        "e1",
+        extra=series + "EXDATE;TZID=Europe/Berlin:20261124T090000\r\nexdate;tzid=Europe/Berlin:20261125T090000\r\n",
+    )
+    assert digest(several) == digest(one)
+    utc = event("e1", extra=series + "EXDATE:20261124T080000Z,20261125T080000Z\r\n")
+    utc_split = event("e1", extra=series + "EXDATE:20261125T080000Z\r\nEXDATE:20261124T080000Z\r\n")
+    assert digest(utc_split) == digest(utc)
+
+
 # -- what must change it -------------------------------------------------------------------------------------------
 
 
@@ -104,6 +129,14 @@ def test_a_windows_tzid_equals_its_iana_zone() -> None:
 )
 def test_real_edits_change_the_digest(changed: str) -> None:
     assert digest(changed) != digest(event("e1"))
+
+
+def test_an_exdate_more_or_a_relative_trigger_to_the_end_changes_the_digest() -> None:
+    series = event("e1", extra="RRULE:FREQ=DAILY;COUNT=9\r\nEXDATE:20261124T080000Z\r\n")
+    assert digest(series.replace("EXDATE:20261124T080000Z", "EXDATE:20261124T080000Z,20261125T080000Z")) != digest(
+        series
+    )
+    assert digest(with_alarm("-PT15M").replace("TRIGGER:", "TRIGGER;RELATED=END:")) != digest(with_alarm("-PT15M"))
 
 
 def test_an_attendee_answer_changes_the_digest() -> None:

@@ -7,8 +7,10 @@ changed, and the handful of fields the rules and the window look at. This module
 The digest ignores what servers rewrite on save, so a rewrite never looks like an edit (no ping-pong): line
 folding and line endings, property and parameter order, parameter-name case, PRODID, DTSTAMP, SEQUENCE,
 LAST-MODIFIED, CREATED and REV, VTIMEZONE blocks (servers regenerate them; the TZID references stay), Windows TZID
-names versus their IANA equivalents, redundant ``VALUE=`` defaults, text escaping of ``,`` and ``;``, RRULE part
-order, and equivalent durations (``-PT60M`` and ``-PT1H``).
+names versus their IANA equivalents, redundant ``VALUE=`` defaults and parameters that only say their default
+(``RSVP=FALSE``, ``RELATED=START`` …), the case of token parameters (``PARTSTAT=accepted``) and of ``mailto:``
+addresses, text escaping of ``,`` and ``;``, RRULE part order, EXDATE and RDATE lists joined on one line or split
+over several, and equivalent durations (``-PT60M`` and ``-PT1H``).
 """
 
 from __future__ import annotations
@@ -73,7 +75,17 @@ _FACT_PROPS = frozenset(
         "ATTENDEE",
     }
 )
-_SPECIAL = _TEXT_PROPS | {"TRIGGER", "DURATION", "RRULE", "EXRULE"}
+_ADDRESSES = frozenset({"ATTENDEE", "ORGANIZER"})
+_DATE_LISTS = frozenset({"EXDATE", "RDATE"})
+_SPECIAL = _TEXT_PROPS | _ADDRESSES | _DATE_LISTS | {"TRIGGER", "DURATION", "RRULE", "EXRULE"}
+_ENUMERATED_PARAMS = frozenset(
+    {"CUTYPE", "ENCODING", "FBTYPE", "PARTSTAT", "RELATED", "RELTYPE", "ROLE", "RSVP", "TYPE", "VALUE"}
+)
+"""Parameters whose values are tokens compared without regard to case (RFC 5545 3.2, RFC 6350 5.6)."""
+_DEFAULT_PARAMS = frozenset(
+    {"CUTYPE=INDIVIDUAL", "PARTSTAT=NEEDS-ACTION", "RELATED=START", "ROLE=REQ-PARTICIPANT", "RSVP=FALSE"}
+)
+"""Parameters that say what their absence says (RFC 5545 3.2): some servers write them out, others drop them."""
 
 _BEGIN_END, _FACT, _SKIP, _WORK = 1, 2, 4, 8
 
@@ -108,7 +120,7 @@ class _Component:
     props: Props
 
     def canonical(self) -> str:
-        inner = sorted(self.lines)
+        inner = sorted("\n".join(self.lines).split("\n"))  # an EXDATE or RDATE line may stand for several
         if self.children:
             inner += sorted(child.canonical() for child in self.children)
         return "BEGIN:" + self.name + "\n" + "\n".join(inner) + "\nEND:" + self.name
@@ -236,7 +248,12 @@ def _read_line(line: str) -> _Line:
     elif semi >= 0:
         head = line[:colon]
         head, respell = _canonical_head(head) if len(head) <= _SHORT else _canonical_head.__wrapped__(head)
-        canonical = head + ":" + (_canonical_value(bare, value) if respell else value)
+        if bare in _DATE_LISTS:
+            canonical = _canonical_dates(head, value)
+        else:
+            canonical = head + ":" + (_canonical_value(bare, value) if respell else value)
+    elif bare in _DATE_LISTS:
+        canonical = _canonical_dates(bare, value)
     elif role & _WORK:
         respelled = _canonical_value(bare, value)
         canonical = line if as_written and respelled is value else bare + ":" + respelled
@@ -269,7 +286,7 @@ def _canonical_head(head: str) -> tuple[str, bool]:
     semi = head.find(";")
     name = head[:semi].upper()
     params = _canonical_params(name, head[semi + 1 :].split(";"))
-    respell = name in _TEXT_PROPS or name in ("RRULE", "EXRULE")
+    respell = name in _TEXT_PROPS or name in _ADDRESSES or name in ("RRULE", "EXRULE")
     respell = respell or (name in ("TRIGGER", "DURATION") and "VALUE=DATE-TIME" not in params)
     return name + "".join(";" + p for p in params), respell
 
@@ -281,6 +298,8 @@ def _canonical_value(name: str, value: str) -> str:
         return _canonical_text(value)
     if name in ("TRIGGER", "DURATION"):
         return canonical_duration(value)
+    if name in _ADDRESSES:
+        return _canonical_address(value)
     return ";".join(sorted(part.upper() for part in value.split(";") if part))
 
 
@@ -292,6 +311,10 @@ def _canonical_line(name: str, params: list[str], value: str) -> str:
         value = _canonical_text(value)
     elif name in ("TRIGGER", "DURATION") and "VALUE=DATE-TIME" not in params:
         value = canonical_duration(value)
+    elif name in _ADDRESSES:
+        value = _canonical_address(value)
+    elif name in _DATE_LISTS:
+        return _canonical_dates(name + "".join(";" + p for p in params), value)
     elif name in ("RRULE", "EXRULE"):
         value = ";".join(sorted(part.upper() for part in value.split(";") if part))
     return name + "".join(";" + p for p in params) + ":" + value
@@ -304,12 +327,27 @@ def _canonical_params(name: str, params: list[str]) -> list[str]:
         key = key.upper()
         if len(val) > 1 and val[0] == '"' == val[-1] and not any(c in val[1:-1] for c in ",;:"):
             val = val[1:-1]
-        if key == "VALUE" and _DEFAULT_VALUE.get(name) == val.upper():
-            continue
-        if key == "TZID":
+        if key in _ENUMERATED_PARAMS:
+            val = val.upper()
+            if (key == "VALUE" and _DEFAULT_VALUE.get(name) == val) or key + "=" + val in _DEFAULT_PARAMS:
+                continue
+        elif key == "TZID":
             val = canonical_tzid(val)
         result.append(key + "=" + val)
     return sorted(result)
+
+
+def _canonical_dates(head: str, value: str) -> str:
+    """An EXDATE or RDATE as one line per date (``_Component.canonical`` splits them): servers join a list of dates
+    on one line or give each its own line."""
+    return "\n".join(head + ":" + date for date in sorted(value.upper().split(",")) if date)
+
+
+def _canonical_address(value: str) -> str:
+    """A calendar user's address: servers spell the ``mailto:`` scheme, and often the address, in either case."""
+    if value[:7].lower() == "mailto:":
+        return "mailto:" + value[7:].lower()
+    return value
 
 
 def _canonical_text(value: str) -> str:
