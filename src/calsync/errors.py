@@ -139,3 +139,8 @@ class PairLocked(SyncError):
 
 class StateError(CalsyncError):
     """The state store failed or holds data this version cannot read."""
+
+
+class LeaseLost(StateError):
+    """A run's lease on its pair ran out and another run took it over: the run stops before recording more
+    (invariant 5: two runs of one pair never both record)."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +11,7 @@ import pytest
 from calsync.scheduler.service import SchedulerConfig
 from calsync.state.schedule_port import SCHEDULER_LEASE
 from tests.scheduler.conftest import Rig, make_rig
+from tests.state.conftest import ended_process_owner
 
 SHORT = SchedulerConfig(tick_seconds=0.05, lease_seconds=0.5)
 
@@ -29,10 +27,7 @@ def second(db_url: str, owner: str) -> Iterator[Rig]:
 
 def dead_owner() -> str:
     """The owner name a scheduler on this machine had before it was killed."""
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
-    )
-    return f"{socket.gethostname()}:{int(gone.stdout)}"
+    return ended_process_owner()
 
 
 def test_two_schedulers_on_one_database_do_not_both_sync(db_url: str, first: Rig) -> None:

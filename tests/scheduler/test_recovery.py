@@ -3,9 +3,6 @@ pruning), on SQLite and PostgreSQL, and only those whose run cannot still be goi
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,6 +20,7 @@ from calsync.state.recovery_port import INTERRUPTED
 from calsync.state.store import JobKind, JobOutcome, run_owner
 from calsync.state.tables import locks
 from tests.scheduler.conftest import Rig, make_rig
+from tests.state.conftest import ended_process_owner
 
 
 @pytest.fixture
@@ -39,10 +37,8 @@ def recovery(rig: Rig) -> Iterator[SQLJobRecovery]:
 
 @pytest.fixture(scope="module")
 def dead_owner() -> str:
-    """The run owner (``host:pid``) of a process of this machine that has ended."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return f"{socket.gethostname()}:{child.pid}"
+    """The run owner of a process of this machine that has ended."""
+    return ended_process_owner()
 
 
 def hold(rig: Rig, pair: str, owner: str) -> None:

@@ -13,6 +13,7 @@ with ``-m "not postgres"``.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -25,6 +26,7 @@ from sqlalchemy import Engine, Executable, create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from calsync.state import store as port
 from calsync.state.sql import SQLStore, database_url, open_store
 
 POSTGRES_ENV = "CALSYNC_TEST_POSTGRES_URL"
@@ -109,3 +111,14 @@ def store(backend: Backend) -> Iterator[SQLStore]:
     opened = open_store(backend.url)
     yield opened
     opened.close()
+
+
+def owner_of(pid: int, incarnation: str = "0ldrun00", table: str | None = None) -> str:
+    """A ``run_owner`` name of another process: of this process table unless ``table`` names another."""
+    return f"{socket.gethostname()}:{pid}:{incarnation}:{port._PROCESS_TABLE if table is None else table}"
+
+
+def ended_process_owner() -> str:
+    """The ``run_owner`` name of a process of this machine that has ended."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    return owner_of(int(done.stdout))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +14,7 @@ from calsync.state.schedule import SQLScheduleStore, open_schedule_store
 from calsync.state.schedule_port import SCHEDULER_LEASE, MailboxBackoff, RunNote, ScheduleEntry
 from calsync.state.sql import SQLStore
 from calsync.state.store import JobKind, JobOutcome
-from tests.state.conftest import Backend
+from tests.state.conftest import Backend, ended_process_owner
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -134,12 +132,8 @@ def test_a_lease_that_ran_out_is_taken_over(schedule: SQLScheduleStore) -> None:
 
 
 def test_the_lease_of_a_crashed_scheduler_on_this_machine_is_taken_over_at_once(schedule: SQLScheduleStore) -> None:
-    import socket
 
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
-    )
-    crashed = f"{socket.gethostname()}:{int(gone.stdout)}"
+    crashed = ended_process_owner()
     assert schedule.hold_lease(SCHEDULER_LEASE, crashed, 3600) is True
     assert schedule.hold_lease(SCHEDULER_LEASE, "host-b:2", 60) is True
     assert schedule.lease_holder(SCHEDULER_LEASE) == "host-b:2"

@@ -19,7 +19,7 @@ from calsync.model.refs import Side
 from calsync.state.sql import SQLStore, database_url, open_store
 from calsync.state.store import NO_STATUS, Link, Pending, SideStatus
 from calsync.state.tables import links, sync_tokens
-from tests.state.conftest import Backend
+from tests.state.conftest import Backend, owner_of
 
 
 def make_link(ident: str, version: str = "1") -> Link:
@@ -388,34 +388,106 @@ def test_an_in_memory_database_works_for_one_process() -> None:
 
 def test_a_lease_left_by_a_killed_process_on_this_host_is_taken_over(store: SQLStore) -> None:
     import contextlib
-    import socket
     import subprocess
     import sys
-
-    from calsync.errors import PairLocked
 
     ended = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
     )
-    host = socket.gethostname()
     with contextlib.ExitStack() as never_released:
-        never_released.enter_context(store.lock_pair("p", f"{host}:{ended.stdout.strip()}"))  # then killed
+        never_released.enter_context(store.lock_pair("p", owner_of(int(ended.stdout))))  # then killed
         with store.lock_pair("p", "rerun"):  # its process is gone: the lease is void
             pass
     with contextlib.ExitStack() as held:
-        held.enter_context(store.lock_pair("q", f"{host}:1"))  # a process that is running
+        held.enter_context(store.lock_pair("q", owner_of(1)))  # a process that is running
         with pytest.raises(PairLocked), store.lock_pair("q", "rerun"):
             pass
 
 
 def test_a_lease_of_this_pid_from_an_earlier_process_is_taken_over(store: SQLStore) -> None:
-    """A restarted container keeps its host name and is PID 1 again: the old incarnation's lease is void."""
+    """A process restarted in the same process table with the same PID: the old incarnation's lease is void."""
     import os
-    import socket
 
     from calsync.state.store import owner_is_dead, run_owner
 
-    earlier = f"{socket.gethostname()}:{os.getpid()}:0ldrun00"
+    earlier = owner_of(os.getpid())
     assert owner_is_dead(earlier) and not owner_is_dead(run_owner())
     with store.lock_pair("p", earlier, ttl_seconds=3600), store.lock_pair("p", run_owner()):
         pass  # taken over at once, not after an hour
+
+
+def test_a_lease_of_another_process_table_waits_for_its_expiry(store: SQLStore) -> None:
+    """Two containers with the host's network, or two machines given one name, share a host name but number
+    their processes apart: a PID from the other one says nothing here, so its lease is never taken for dead."""
+    import os
+    import subprocess
+    import sys
+
+    from calsync.state.store import owner_is_dead
+
+    pid = [sys.executable, "-c", "import os; print(os.getpid())"]
+    ended = int(subprocess.run(pid, capture_output=True, check=True).stdout)
+    elsewhere = [owner_of(ended, table="0ther000"), owner_of(os.getpid(), table="0ther000"), owner_of(ended, table="")]
+    assert not any(owner_is_dead(owner) for owner in elsewhere)
+    assert not owner_is_dead(f"an-older-form:{ended}")
+    with ExitStack() as held:
+        held.enter_context(store.lock_pair("p", elsewhere[0]))
+        with pytest.raises(PairLocked), store.lock_pair("p", "rerun"):
+            pass
+
+
+def test_a_run_that_lost_its_lease_records_nothing_more(backend: Backend, store: SQLStore) -> None:
+    """Invariant 5 when a holder froze past its TTL (a suspended VM) and another run took the pair over: the
+    first run's next checkpoint raises and writes nothing; the second run's lease stays."""
+    from calsync.errors import LeaseLost
+
+    other = open_store(backend.url)
+    try:
+        with ExitStack() as second_run, store.lock_pair("p", "first", ttl_seconds=60):
+            with store.open_pair("p") as state:
+                state.put_link(make_link("before"))
+                state.checkpoint()
+                backend.scalar("UPDATE locks SET expires_at = :past", past=datetime(2000, 1, 1))
+                second_run.enter_context(other.lock_pair("p", "second", ttl_seconds=60))
+                state.put_link(make_link("after"))
+                state.set_token(Side.A, "first's token")
+                with pytest.raises(LeaseLost, match="pair:p"):
+                    state.checkpoint()
+                state.discard()
+            assert backend.scalar("SELECT owner FROM locks") == "second"
+        assert set(stored_links(store)) == {"before"}
+        with other.open_pair("p") as seen:
+            assert seen.token(Side.A) is None
+    finally:
+        other.close()
+
+
+def test_a_pair_state_opened_without_the_lock_is_not_fenced(store: SQLStore) -> None:
+    with store.open_pair("p") as state:
+        state.put_link(make_link("x"))
+    assert set(stored_links(store)) == {"x"}
+
+
+def test_a_failed_renewal_is_tried_again_within_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two renewal turns missed in a row let a lease run out while its run goes on: a failure is retried soon."""
+    from calsync.state import lease as leases
+
+    monkeypatch.setattr(leases, "RETRY_SECONDS", 0.05)
+    attempts: list[float] = []
+
+    def renew(held: leases.Lease, ttl: float) -> leases.Lease | None:
+        attempts.append(time.monotonic())
+        if len(attempts) <= 2:
+            raise StateError("the database is out of reach")
+        return held
+
+    renewer = leases.Renewer(renew, leases.Lease("pair:p", "me", datetime.now(UTC)), ttl_seconds=3.0)
+    renewer.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(attempts) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        renewer.stop()
+    assert len(attempts) >= 3
+    assert attempts[2] - attempts[0] < 0.5  # not a turn (1 s) apart each

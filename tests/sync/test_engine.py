@@ -11,7 +11,7 @@ import pytest
 
 from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
-from calsync.errors import PairLocked, Unavailable
+from calsync.errors import PairLocked, StateError, Unavailable
 from calsync.model.canonical import scan
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore
@@ -281,6 +281,25 @@ def test_an_unreachable_side_fails_the_job_with_its_message(store: SQLStore) -> 
         sync_pair(broken, store, RUN)
     job = store.jobs("broken")[0]
     assert job.outcome is JobOutcome.FAILED and "no collection" in job.message
+
+
+def test_a_state_store_failure_while_storing_the_lines_still_closes_the_job(
+    store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job left ``running`` after its run ended shows in the admin pages as running until a scheduler's
+    recovery closes it, and never where no scheduler uses the database (``calsync sync``)."""
+
+    def dropped_connection(job_id: int, lines: object) -> None:
+        raise StateError("state store: server closed the connection unexpectedly")
+
+    spec, a, _b = memories()
+    a.put_raw("cal", "e1.ics", event("e1"))
+    monkeypatch.setattr(store, "add_job_lines", dropped_connection)
+    with pytest.raises(StateError):
+        sync_pair(spec, store, RUN)
+    (job,) = store.jobs()
+    assert job.outcome is JobOutcome.FAILED and job.finished_at is not None
+    assert "closed the connection" in job.message
 
 
 def test_one_way_replicate_mirrors_and_merge_leaves_calendar_items_alone(store: SQLStore) -> None:

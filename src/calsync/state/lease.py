@@ -17,6 +17,12 @@ from calsync.errors import StateError
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_TTL_SECONDS = 300.0
+"""How long a pair's lease lasts unrenewed: how long a run that died where its death cannot be seen (another
+machine, another container) keeps its pair locked. Renewed every third of it while the run goes on."""
+RETRY_SECONDS = 5.0
+"""How soon a renewal that failed is tried again."""
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -28,7 +34,12 @@ class Lease:
 
 
 class Renewer(threading.Thread):
-    """Renews one lease every third of its TTL until stopped; ``stop`` answers the lease as it is now."""
+    """Renews one lease every third of its TTL until stopped; ``stop`` answers the lease as it is now.
+
+    A renewal the database could not make is tried again every few seconds, not at the next turn: two turns
+    missed in a row would let the lease run out while its run goes on. A lease found taken over is not renewed
+    again; its run learns of it at its next checkpoint, which the state store fences with the lease.
+    """
 
     def __init__(self, renew: Callable[[Lease, float], Lease | None], lease: Lease, ttl_seconds: float) -> None:
         super().__init__(name=f"renew {lease.name}", daemon=True)
@@ -38,19 +49,22 @@ class Renewer(threading.Thread):
         self._guard = threading.Lock()
 
     def run(self) -> None:
-        while not self._stopped.wait(self._ttl / 3):
+        turn = self._ttl / 3
+        wait = turn
+        while not self._stopped.wait(wait):
             with self._guard:
                 if self._stopped.is_set():
                     return
                 try:
                     renewed = self._renew(self._lease, self._ttl)
-                except StateError as exc:  # the database hiccupped: try again at the next turn
+                except StateError as exc:  # the database hiccupped: try again soon
                     logger.warning("could not renew the lease %s: %s", self._lease.name, exc)
+                    wait = min(turn, RETRY_SECONDS)
                     continue
                 if renewed is None:
-                    logger.warning("the lease %s was lost (expired and taken over)", self._lease.name)
+                    logger.error("the lease %s was lost (expired and taken over)", self._lease.name)
                     return
-                self._lease = renewed
+                self._lease, wait = renewed, turn
 
     def stop(self) -> Lease:
         with self._guard:

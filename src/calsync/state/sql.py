@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Connection, Row, delete, func, insert, select, update
 
-from calsync.errors import PairLocked, StateError
+from calsync.errors import LeaseLost, PairLocked, StateError
 from calsync.model.refs import Side
 from calsync.state.db import Database, database_url, translate_errors
-from calsync.state.lease import Lease, Renewer
+from calsync.state.lease import DEFAULT_TTL_SECONDS, Lease, Renewer
 from calsync.state.store import (
     ItemLine,
     JobKind,
@@ -76,6 +76,9 @@ class SQLStore:
 
     def __init__(self, url: str | os.PathLike[str] | URL) -> None:
         self._db = Database(database_url(url))
+        self._held: dict[str, str] = {}
+        """The owner of each pair lease this store holds now, by pair name: a pair state opened under the lease
+        is fenced by it (``_SQLPairState.checkpoint``)."""
         try:
             self._db.ensure_schema()
         except BaseException:
@@ -88,7 +91,9 @@ class SQLStore:
     @contextmanager
     def open_pair(self, name: str) -> Iterator[PairState]:
         """The pair's state; checkpoints on normal exit, discards the unflushed buffer on an exception."""
-        state = _SQLPairState(self._db, self._pair_id(name))
+        owner = self._held.get(name)
+        fence = Lease(f"pair:{name}", owner, datetime.min) if owner is not None else None
+        state = _SQLPairState(self._db, self._pair_id(name), fence)
         try:
             yield state
         except BaseException:
@@ -108,22 +113,26 @@ class SQLStore:
             return int(conn.execute(query).scalar_one())
 
     @contextmanager
-    def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = 3600) -> Iterator[None]:
+    def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = DEFAULT_TTL_SECONDS) -> Iterator[None]:
         """Hold the lease ``pair:<name>`` for the block.
 
         Raises ``PairLocked`` at once if another owner's lease has not expired; a lease is not re-entrant, so
         the same owner is refused too. While the block runs, a thread renews the lease every third of
         ``ttl_seconds``, so a run longer than the TTL keeps it (a crashed run's lease still expires: nothing renews
-        it). Leaving the block deletes the lease only if it is still ours (it may have been taken over).
+        it). A pair state opened in the block is fenced by the lease: should the run lose it (frozen past its
+        TTL, the database out of reach that long) and another run take it over, the first one's next checkpoint
+        raises ``LeaseLost`` and records nothing. Leaving the block deletes the lease only if it is still ours.
         """
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, not {ttl_seconds}")
         lease = self._acquire(f"pair:{name}", owner, ttl_seconds, what=f"pair {name!r}")
         renewer = Renewer(self._renew, lease, ttl_seconds)
         renewer.start()
+        self._held[name] = owner
         try:
             yield
         finally:
+            self._held.pop(name, None)
             self._release(renewer.stop())
 
     def _acquire(self, name: str, owner: str, ttl_seconds: float, *, what: str) -> Lease:
@@ -153,25 +162,23 @@ class SQLStore:
         raise PairLocked(f"{what} is locked by {held_by}", holder=holder.owner if holder else "")
 
     def _renew(self, lease: Lease, ttl_seconds: float) -> Lease | None:
-        """The lease moved ``ttl_seconds`` past now, if it is still ours; ``None`` when it was lost."""
+        """The lease moved ``ttl_seconds`` past now, if it is still ours; ``None`` when it was lost.
+
+        Ours means: the row still names our owner (a take-over writes its own), whatever its expiry says; so a
+        renewal whose answer was lost, which moved the expiry unbeknown to us, does not lose the lease.
+        """
         with self._db.write() as conn:
             renewed = Lease(lease.name, lease.owner, self._db.now(conn) + timedelta(seconds=ttl_seconds))
             done = conn.execute(
                 update(locks)
-                .where(locks.c.name == lease.name, locks.c.owner == lease.owner, locks.c.expires_at == lease.expires_at)
+                .where(locks.c.name == lease.name, locks.c.owner == lease.owner)
                 .values(expires_at=renewed.expires_at)
             )
         return renewed if done.rowcount == 1 else None
 
     def _release(self, lease: Lease) -> None:
         with self._db.write() as conn:
-            conn.execute(
-                delete(locks).where(
-                    locks.c.name == lease.name,
-                    locks.c.owner == lease.owner,
-                    locks.c.expires_at == lease.expires_at,
-                )
-            )
+            conn.execute(delete(locks).where(locks.c.name == lease.name, locks.c.owner == lease.owner))
 
     def start_job(self, pair: str, kind: JobKind) -> int:
         """Record that a run began (outcome RUNNING); returns the job id."""
@@ -284,9 +291,10 @@ class _SQLPairState:
     database overlaid with them and a checkpoint writes each identity at most once.
     """
 
-    def __init__(self, db: Database, pair_id: int) -> None:
+    def __init__(self, db: Database, pair_id: int, fence: Lease | None = None) -> None:
         self._db = db
         self._pair_id = pair_id
+        self._fence = fence
         self._puts: dict[str, Link] = {}
         self._drops: set[str] = set()
         self._tokens: dict[Side, str | None] = {}
@@ -342,9 +350,30 @@ class _SQLPairState:
             return
         now = datetime.now(UTC)
         with self._db.write() as conn:
+            self._check_fence(conn)
             self._write_links(conn, now)
             self._write_tokens(conn, now)
         self.discard()
+
+    def _check_fence(self, conn: Connection) -> None:
+        """Raise ``LeaseLost`` unless the run still holds its pair's lease, in the checkpoint's own transaction.
+
+        The statement also takes the lease's row for the transaction (PostgreSQL locks it, SQLite the whole
+        database), so no other run can take the lease over between this check and the commit.
+        """
+        fence = self._fence
+        if fence is None:
+            return
+        held = conn.execute(
+            update(locks)
+            .where(locks.c.name == fence.name, locks.c.owner == fence.owner, locks.c.expires_at > self._db.now(conn))
+            .values(owner=fence.owner)
+        ).rowcount
+        if held != 1:
+            raise LeaseLost(
+                f"this run lost {fence.name} (it ran out and another run took it over): stopped before recording "
+                "more; the next run settles what this one wrote"
+            )
 
     def discard(self) -> None:
         """Forget everything recorded since the last checkpoint."""

@@ -13,6 +13,7 @@ because every create is idempotent by identity and the plan recognises a side th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
@@ -21,6 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 from calsync.model.refs import Side
@@ -175,10 +177,11 @@ class StateStore(Protocol):
         exception rolls back only what was recorded since the last ``checkpoint``."""
         ...
 
-    def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = 3600) -> AbstractContextManager[None]:
+    def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = 300) -> AbstractContextManager[None]:
         """Hold the pair's run lock for the block, across processes and machines sharing the database.
 
-        Raises ``PairLocked`` at once when another owner holds an unexpired lock (invariant 5).
+        Raises ``PairLocked`` at once when another owner holds an unexpired lock (invariant 5). A pair state
+        opened in the block raises ``LeaseLost`` at a checkpoint if the lock was lost meanwhile.
         """
         ...
 
@@ -214,36 +217,58 @@ class StateStore(Protocol):
 
 
 _INCARNATION = secrets.token_hex(4)
-"""Tells this process from an earlier one with the same host name and PID (a restarted container is PID 1 again)."""
+"""Tells this process from an earlier one with the same host name and PID."""
+
+
+def _process_table() -> str:
+    """Which table of processes this process's PID is a number in: the machine's boot and the PID namespace.
+
+    Why: two containers with the host's network (or two machines given one name) share a host name, yet each
+    numbers its processes from 1; a PID seen in a lease means something only to a process of the same table.
+    Empty where the system does not say (then no lease is taken for dead before it runs out).
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = str(Path("/proc/self/ns/pid").readlink())
+    except OSError:
+        return ""
+    return hashlib.blake2b(f"{boot} {namespace}".encode(), digest_size=4).hexdigest()
+
+
+_PROCESS_TABLE = _process_table()
 
 
 def run_owner() -> str:
-    """The owner name of a run in this process: ``host:pid:incarnation``, so a lease left by a killed run can be
-    recognised, also by its own restarted container."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_INCARNATION}"
+    """The owner name of a run in this process: ``host:pid:incarnation:table`` (see ``owner_is_dead``)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_INCARNATION}:{_PROCESS_TABLE}"
 
 
 def owner_is_dead(owner: str) -> bool:
-    """Whether ``owner`` (``host:pid:incarnation``, or an older ``host:pid``) was a process on this machine that is
-    no longer running.
+    """Whether ``owner`` (a ``run_owner``) was a process of this process's own process table that is no longer
+    running.
 
-    Why: a run killed with SIGKILL cannot release its lease, and an hour-long lease would then block every rerun.
-    Only a process of this host can be checked; another machine's lease waits for its expiry. A lease of this
-    very PID under another incarnation was left by an earlier process (a restarted container): it is dead too.
+    Why: a run killed with SIGKILL cannot release its lease, and waiting for its expiry would block every rerun
+    for minutes. Only a process numbered in the same table (same boot, same PID namespace) can be checked: a
+    lease of another machine, another container or an earlier boot waits for its expiry, even when the host name
+    is the same. A lease of this very PID under another incarnation was left by an earlier process.
     """
-    parts = owner.split(":")
-    if len(parts) >= 3 and parts[-2].isdigit():
-        host, pid, incarnation = ":".join(parts[:-2]), parts[-2], parts[-1]
-    else:
-        host, pid, incarnation = owner.rpartition(":")[0], owner.rpartition(":")[2], ""
-    if host != socket.gethostname() or not pid.isdigit():
+    host, pid, incarnation, table = _owner_parts(owner)
+    if not table or table != _PROCESS_TABLE or host != socket.gethostname():
         return False
-    if int(pid) == os.getpid():
-        return bool(incarnation) and incarnation != _INCARNATION
+    if pid == os.getpid():
+        return incarnation != _INCARNATION
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         return False  # alive, run by another user
     return False
+
+
+def _owner_parts(owner: str) -> tuple[str, int, str, str]:
+    """The parts of a ``run_owner`` name; a name of another form (an older version's, a test's) has no table."""
+    parts = owner.split(":")
+    if len(parts) >= 4 and parts[-3].isdigit():
+        return ":".join(parts[:-3]), int(parts[-3]), parts[-2], parts[-1]
+    return owner, 0, "", ""

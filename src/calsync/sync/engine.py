@@ -92,13 +92,13 @@ def sync_pair(spec: PairSpec, store: StateStore, options: RunOptions | None = No
         try:
             with store.open_pair(spec.name) as state:
                 report = _Run(spec, state, options).run()
+            store.add_job_lines(job, report.lines)  # inside: a failure here must not leave the job running
         except CalsyncError as exc:
             store.finish_job(job, JobOutcome.FAILED, {}, str(exc))
             raise
         except BaseException:
             store.finish_job(job, JobOutcome.FAILED, {}, "the run was interrupted")
             raise
-        store.add_job_lines(job, report.lines)
         store.finish_job(job, report.outcome, report.counts(), "; ".join(report.warnings))
         return report
 
