@@ -202,7 +202,16 @@ def test_plan_is_ordered_by_identity() -> None:
 
 @pytest.mark.parametrize(
     ("deletions", "total", "trips"),
-    [(3, 4, False), (5, 9, True), (5, 10, False), (101, 100_000, True), (100, 100_000, False), (1, 1, False)],
+    [
+        (3, 4, False),
+        (5, 9, True),
+        (5, 10, False),
+        (101, 100_000, True),
+        (100, 100_000, False),
+        (1, 1, False),
+        (2, 2, True),
+        (4, 4, True),
+    ],
 )
 def test_mass_delete_guard(deletions: int, total: int, trips: bool) -> None:
     assert MassDeleteGuard().trips(deletions, total) is trips

@@ -58,8 +58,13 @@ class ConflictPolicy(StrEnum):
 @dataclass(frozen=True, slots=True)
 class MassDeleteGuard:
     """Hold a run's deletions on one side when they exceed ``max_count`` items, or ``max_share`` of that side's
-    items once at least ``min_items`` would go (so deleting 3 of 4 appointments is not held, emptying a
-    calendar of 40 is)."""
+    items once at least ``min_items`` would go (so deleting 3 of 4 appointments is not held, deleting 30 of a
+    calendar of 40 is), or when they would empty a side of two items or more whatever the settings say.
+
+    Why the last: a side found empty is far more often a mistake than a decision (a folder re-pointed, a drive
+    not mounted, a server answering with an empty calendar), and a small calendar is what ``min_items`` would
+    otherwise let go unasked. A calendar of one item may lose it: that is an ordinary deletion.
+    """
 
     max_share: float = 0.5
     max_count: int = 100
@@ -67,7 +72,7 @@ class MassDeleteGuard:
 
     def trips(self, deletions: int, total: int) -> bool:
         """Whether ``deletions`` of ``total`` items on one side is too many to do unasked."""
-        if deletions > self.max_count:
+        if deletions > self.max_count or (deletions >= 2 and deletions >= total):
             return True
         return deletions >= self.min_items and total > 0 and deletions > self.max_share * total
 
