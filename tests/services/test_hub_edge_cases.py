@@ -11,8 +11,12 @@ import pytest
 
 from calsync.model.content import Content
 from calsync.model.item import Body, ItemKind
+from calsync.model.refs import Side
 from calsync.services.hub import BusinessItem, open_hub
+from calsync.services.hub_sync import IntegrationRun
 from calsync.state.business_port import Change
+from calsync.state.store import ItemLine, JobKind
+from calsync.sync.plan import Action
 from tests.services.hubworld import HubWorld, event, make_world, meeting
 
 
@@ -177,3 +181,56 @@ def test_held_deletions_outlast_a_run_that_failed_in_between(world: HubWorld, mo
     world.push(*[(f"N{n}", "tech1", event(f"New {n}")) for n in range(6)])  # 6 of 16 would not trip any more
     world.sync()
     assert not any(world.business_row(f"A{n}").deleted for n in range(6)), "a hold lapsed after a failed run"
+
+
+def _lines(run: IntegrationRun) -> list[ItemLine]:
+    return [line for o in run.outcomes if o.report for line in o.report.lines]
+
+
+def test_an_item_the_import_gave_the_default_activity_type_is_not_written_back_to_the_calendar(world: HubWorld) -> None:
+    world.add_in_calendar("tech1", replace(event("Own visit"), uid="own-1"))
+    world.sync()
+    writes = world.calendars.writes
+    again = world.sync()
+    assert world.calendars.writes == writes, [(line.rule, line.side) for line in _lines(again)]
+    assert all(o.report is not None and o.report.writes == 0 for o in again.outcomes)
+
+
+def test_a_calendar_edit_of_an_item_the_import_gave_the_default_activity_type_reaches_the_business_side(
+    world: HubWorld,
+) -> None:
+    world.add_in_calendar("tech1", replace(event("Own visit"), uid="own-1"))
+    world.sync()
+    world.edit("tech1", "Own visit", location="Edited by tech1")
+    run = world.sync()
+    assert [line.rule for line in _lines(run) if "conflict" in line.rule] == []
+    assert world.calendar("tech1")["Own visit"].location == "Edited by tech1"
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        (business_id,) = {e.business_id for e in hub.feed("acme")}
+    assert world.business(business_id).location == "Edited by tech1"
+    assert world.business(business_id).extras.activity_type == "VISIT"
+
+
+def test_a_crash_right_after_importing_a_calendar_item_settles_without_a_conflict_or_a_write(
+    world: HubWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calsync.services import hub_sync
+
+    def crash_after_a_business_write(_journal: object, action: Action) -> None:
+        if action.target is Side.A:
+            raise RuntimeError("crash")
+
+    world.add_in_calendar("tech1", replace(event("Own visit"), uid="own-1"))
+    with monkeypatch.context() as crashing:
+        crashing.setattr(hub_sync._Journal, "after_write", crash_after_a_business_write)
+        run = hub_sync.sync_integration(
+            world.settings, "acme", kind=JobKind.MANUAL, full=True, connectors=world.connectors
+        )
+        assert any(o.failed for o in run.outcomes)
+    writes = world.calendars.writes
+    after = world.sync()
+    assert [line.rule for line in _lines(after) if "conflict" in line.rule] == []
+    assert world.calendars.writes == writes
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        assert [e.change for e in hub.feed("acme")] == [Change.CREATED]
+    assert all(o.report is not None and o.report.writes == 0 for o in world.sync().outcomes)

@@ -35,6 +35,10 @@ class Capabilities:
     - ``max_batch``: how many hrefs one ``get()`` round trip should carry.
     - ``read_only``: the side is never written (the engine plans no write for it).
     - ``formats``: the media types ``create``/``update`` accept as text without converting the item.
+    - ``creates_by_identity``: ``create`` looks its key up among every item of the collection, not only where its
+      own creates put items: it never makes a second item of an identity the collection holds (it returns that
+      item when it is what the content makes there, else raises ``AlreadyExists``), so the engine may repeat a
+      create it cannot tell happened (``calsync.sync.intents.settle``).
     """
 
     has_sync_token: bool = False
@@ -42,6 +46,7 @@ class Capabilities:
     max_batch: int = 100
     read_only: bool = False
     formats: frozenset[str] = frozenset({"text/calendar"})
+    creates_by_identity: bool = False
 
 
 @dataclass(frozen=True, slots=True)

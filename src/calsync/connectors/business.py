@@ -80,6 +80,7 @@ class BusinessConnector:
             max_batch=500,
             read_only=read_only,
             formats=frozenset({ICALENDAR, VCARD}),
+            creates_by_identity=True,  # by UID in the collection: see ``create``
         )
 
     # -- reading ------------------------------------------------------------------------------------------------
@@ -139,16 +140,20 @@ class BusinessConnector:
     # -- writing ------------------------------------------------------------------------------------------------
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
-        """Store an item created in a calendar; a retry with the same content returns the first copy."""
+        """Store an item created in a calendar; a retry with the same content returns the first copy (whether
+        it is served as it came or as the import stored it: see ``_stored_ref``)."""
         owner, name = split_collection(collection)
         existing = self.store.by_uid(self.integration, owner, name, [key]).get(key)
         if existing is not None and not existing.deleted:
-            if self._served(existing).digest == content.digest:
+            served = self._served(existing)
+            if served.digest == content.digest:
                 return self._ref(existing)
+            if self._write(existing.business_id, key, owner, name, content, None, None).content == existing.content:
+                return self._stored_ref(existing, content, served)
             raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=existing.business_id)
         business_id = existing.business_id if existing is not None else business_id_for(owner, name, key)
         write = self._write(business_id, key, owner, name, content, None, None)
-        return self._commit(write, collection)
+        return self._commit(write, collection, content)
 
     def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
         """Replace an item if it is still at ``ref.version``."""
@@ -157,7 +162,7 @@ class BusinessConnector:
         if previous is None or previous.deleted:
             raise PreconditionFailed(f"{ref.href} is gone", connector=self.name, href=ref.href)
         write = self._write(ref.href, previous.uid, owner, name, content, previous, _row_version(ref))
-        return self._commit(write, collection)
+        return self._commit(write, collection, content)
 
     def delete(self, collection: str, ref: ItemRef) -> None:
         """Mark an item deleted if it is still at ``ref.version``; already gone is fine."""
@@ -168,7 +173,7 @@ class BusinessConnector:
         write = CalendarWrite(
             ref.href, previous.uid, owner, name, previous.kind, previous.media_type, None, _row_version(ref)
         )
-        self._commit(write, collection)
+        self._commit(write, collection, None)
 
     def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
         """Our writes are in the log with versions the engine recorded: the token stays."""
@@ -224,7 +229,7 @@ class BusinessConnector:
             needs_review=self.imports.needs_review,
         )
 
-    def _commit(self, write: CalendarWrite, collection: str) -> ItemRef:
+    def _commit(self, write: CalendarWrite, collection: str, content: Content | None) -> ItemRef:
         if self.capabilities.read_only:
             raise ReadOnly(f"{self.name} takes no changes from calendars", connector=self.name, href=write.business_id)
         status, row = self.store.write(self.integration, write, f"{self.integration}/{collection}")
@@ -234,7 +239,16 @@ class BusinessConnector:
             )
         if row is None:
             return ItemRef(write.business_id, "")
-        return self._ref(row)
+        return self._ref(row) if content is None else self._stored_ref(row, content, self._served(row))
+
+    def _stored_ref(self, row: BusinessRow, content: Content, served: Content) -> ItemRef:
+        """The ref of a row written from ``content``, with the digest of what it is served as when that is not
+        ``content`` (the import added a default activity type, say): the engine records what it will read back,
+        so the next run neither sees a change here nor rewrites the calendar."""
+        ref = self._ref(row)
+        if served.text == content.text or served.digest == content.digest:
+            return ref
+        return replace(ref, digest=served.digest)
 
 
 def _row_version(ref: ItemRef) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -13,10 +13,15 @@ class ItemRef:
     ``href`` is the side's own address (a file name, a CalDAV href, an Exchange item id); ``version`` is what a
     guarded write sends back (an etag, a changekey, a content hash). Two refs with equal href and version name the
     same content.
+
+    ``digest`` is set only by a write whose side stored the item in another form than it was given (the business
+    side adds the integration's default activity type on import, say): the digest of what the side now serves, so
+    the engine records what it will read back instead of what it sent. Empty otherwise; never compared.
     """
 
     href: str
     version: str
+    digest: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

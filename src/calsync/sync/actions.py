@@ -141,7 +141,8 @@ class Executor:
             ref = endpoint.connector.update(endpoint.collection, self._target_ref(action.ident, target), content)
         self.written[target].append(ref)
         self._wrote(action)
-        copied, written = self._status(action.ident, source), SideStatus(ref.href, ref.version, content.digest)
+        stored = ref.digest or content.digest  # what the target serves from now on, if it stored another form
+        copied, written = self._status(action.ident, source), SideStatus(ref.href, ref.version, stored)
         a, b = (copied, written) if target is Side.B else (written, copied)
         parked = WINDOW if action.park_after else ""
         self._record(action, Link(action.ident, a, b, kind=self._kind(action.ident), parked=parked), href=ref.href)

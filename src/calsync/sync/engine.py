@@ -163,13 +163,17 @@ class _Run:
 
     def _settle(self, stored: dict[str, Link], observations: Mapping[Side, Observation]) -> dict[str, Link]:
         """Settle the intents a crashed run left (see ``calsync.sync.intents``); recorded unless dry."""
-        settled = settle(stored, {side: obs.view for side, obs in observations.items()})
+        endpoints = self._endpoints()
+        recreate = frozenset(side for side in Side if endpoints[side].connector.capabilities.creates_by_identity)
+        settled = settle(stored, {side: obs.view for side, obs in observations.items()}, recreate)
         if not self.options.dry_run and (settled.record or settled.drop):
             for link in settled.record:
                 self.state.put_link(link)
             for ident in settled.drop:
                 self.state.drop_link(ident)
             self.state.checkpoint()
+        for ident, target in settled.again.items():
+            observations[target].view.seen.pop(ident, None)  # planned as new on the source: created again
         return settled.links
 
     def _look_behind_deletions(self, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> None:

@@ -37,15 +37,26 @@ class Settled:
     links: dict[str, Link]
     record: list[Link] = field(default_factory=list)
     drop: list[str] = field(default_factory=list)
+    again: dict[str, Side] = field(default_factory=dict)
+    """First creates to make again, by the side they target: see ``settle``."""
 
 
-def settle(links: Mapping[str, Link], views: Mapping[Side, SideView]) -> Settled:
+def settle(
+    links: Mapping[str, Link], views: Mapping[Side, SideView], recreate: frozenset[Side] = frozenset()
+) -> Settled:
     """Settle each intent from what its target holds now.
 
     The target holds the intended digest: the write happened, the link is as it would have been committed.
     Otherwise (it holds the old content, something else, or nothing): the write is taken as not made and the
     last confirmed link stands, so the plan decides again; a change made meanwhile then meets the other side's
     change as a conflict, resolved by policy and recorded, never dropped silently.
+
+    One exception, on the ``recreate`` sides (their connectors' creates find any item of their identity: see
+    ``Capabilities.creates_by_identity``): a first create whose target holds the item in another form while the
+    source still holds what was copied. The target may have stored it in its own form (the business side adds a
+    default activity type on import), so the create is made ``again`` instead of being planned as "created on
+    both sides": the target's copy is left out of the plan, and the create returns it when it is what this
+    content makes there, or meets it (``AlreadyExists``, decided again as new on both sides) when it is not.
     """
     settled = Settled(dict(links))
     for ident, link in links.items():
@@ -63,6 +74,14 @@ def settle(links: Mapping[str, Link], views: Mapping[Side, SideView]) -> Settled
         if old is None:
             del settled.links[ident]
             settled.drop.append(ident)
+            source = views[pending.target.other].seen.get(ident)
+            if (
+                pending.target in recreate
+                and seen is not None
+                and source is not None
+                and source.digest == pending.source.digest
+            ):
+                settled.again[ident] = pending.target
         else:
             settled.links[ident] = old
             settled.record.append(old)
