@@ -234,3 +234,26 @@ def test_a_crash_right_after_importing_a_calendar_item_settles_without_a_conflic
     with world.hub() as hub:  # type: ignore[attr-defined]
         assert [e.change for e in hub.feed("acme")] == [Change.CREATED]
     assert all(o.report is not None and o.report.writes == 0 for o in world.sync().outcomes)
+
+
+def test_a_meeting_made_in_a_calendar_then_reassigned_stays_in_its_organizers_calendar_unlinked(
+    world: HubWorld,
+) -> None:
+    """The organizer's meeting is never deleted by a reassignment (on Exchange that would cancel it for every
+    attendee): the new technician gets the business item as an appointment, the organizer keeps the meeting."""
+    world.add_in_calendar("tech1", meeting("Site meeting", "meet-1"))
+    world.sync()
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        (entry,) = hub.feed("acme")
+        hub.put_items("acme", [BusinessItem(entry.business_id, "tech2", event("Site meeting"))])
+    run = world.sync()
+    assert any("kept in this calendar, unlinked" in line.rule for line in _lines(run))
+    world.sync()
+    kept = world.calendar("tech1")
+    assert "Site meeting" in kept and kept["Site meeting"].attendees
+    assert "Site meeting" in world.calendar("tech2")
+    assert not world.calendar("tech2")["Site meeting"].attendees
+    world.edit("tech1", "Site meeting", location="Moved by the organizer")
+    world.sync()
+    assert world.business(entry.business_id).location != "Moved by the organizer"
+    assert world.calendar("tech1")["Site meeting"].location == "Moved by the organizer"

@@ -121,9 +121,9 @@ class BusinessConnector:
                 yield FetchFailed(href, exc)
 
     def calendar_meetings(self, collection: str) -> Sequence[str]:
-        """UIDs of the collection's meetings with attendees that were created in a calendar, deleted ones too: the
-        calendar owns them (``calsync.sync.rules.ItemRules.calendar_owned``), whatever the business side did to
-        them since. The text is searched before anything is parsed."""
+        """UIDs of the collection's meetings with attendees that were created in its calendar, deleted or
+        reassigned to another user since too: the calendar owns them (``calsync.sync.rules.ItemRules.calendar_owned``),
+        whatever the business side did to them since. The text is searched before anything is parsed."""
         owner, name = split_collection(collection)
         return [
             row.uid

@@ -152,13 +152,19 @@ class SQLBusinessStore(OwnDatabase):
             return [business_row(r) for r in conn.execute(stmt).mappings()], head
 
     def with_attendees(self, integration: str, owner: str, collection: str) -> list[BusinessRow]:
-        """Items of a collection made in a calendar (ids ``cal-…``), deleted ones too, whose text names an ATTENDEE."""
+        """Items of a collection made in a calendar (ids ``cal-…``), deleted ones too, whose text names an ATTENDEE;
+        with those that passed through it and now live in another (reassigned)."""
+        here = select(business_log.c.business_id).where(
+            business_log.c.integration_id == business_items.c.integration_id,
+            business_log.c.business_id == business_items.c.business_id,
+            business_log.c.owner == owner,
+            business_log.c.collection == collection,
+        )
         with self._db.read() as conn:
             ident = self._id(conn, integration)
             stmt = select(business_items).where(
                 business_items.c.integration_id == ident,
-                business_items.c.owner == owner,
-                business_items.c.collection == collection,
+                ((business_items.c.owner == owner) & (business_items.c.collection == collection)) | here.exists(),
                 business_items.c.business_id.startswith("cal-"),
                 business_items.c.content.contains("ATTENDEE"),
             )

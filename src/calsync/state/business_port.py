@@ -179,7 +179,8 @@ class BusinessStore(Protocol):
 
     def with_attendees(self, integration: str, owner: str, collection: str) -> list[BusinessRow]:
         """The items of one collection made in a calendar (business ids ``cal-…``; deleted ones too) whose text
-        names attendees (a text search: the caller checks the content)."""
+        names attendees (a text search: the caller checks the content), and those that were once in it and now
+        live in another (reassigned by the business side)."""
         ...
 
     def moved_away(self, integration: str, owner: str, collection: str) -> list[str]:

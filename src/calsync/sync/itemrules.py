@@ -22,7 +22,7 @@ def apply(action: Action, link: Link | None, a: SideView, b: SideView, rules: It
     """``action`` as the hub's rules have it (A is the business side, B the calendar)."""
     ident = action.ident
     if ident in rules.calendar_owned:
-        return _calendar_owned(action)
+        return _calendar_owned(action, moved=ident in rules.moved)
     if ident in rules.moved and _undoes_a_removal_from_a(action):  # unlinked too: a copy a crash left behind
         return Action(
             ActionKind.DELETE,
@@ -52,9 +52,18 @@ def _undoes_a_removal_from_a(action: Action) -> bool:
     )
 
 
-def _calendar_owned(action: Action) -> Action:
-    """A meeting with attendees created in the calendar: neither side's edit or deletion crosses over."""
+def _calendar_owned(action: Action, *, moved: bool = False) -> Action:
+    """A meeting with attendees created in the calendar: neither side's edit or deletion crosses over. Reassigned
+    by the business side, it stays in its organizer's calendar, unlinked (the new user's pair gets the business
+    item): deleting it there would cancel the meeting for every attendee."""
     why = "meeting with attendees created in the calendar"
+    if moved and action.kind is ActionKind.DELETE and action.target is Side.B:
+        return Action(
+            ActionKind.PARK,
+            action.ident,
+            rule=f"{why}: reassigned by the business side; kept in this calendar, unlinked",
+            park=Side.A.value,
+        )
     if action.kind is ActionKind.UPDATE:
         done = (
             "the calendar's edit is not taken into"
