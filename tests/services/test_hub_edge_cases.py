@@ -257,3 +257,19 @@ def test_a_meeting_made_in_a_calendar_then_reassigned_stays_in_its_organizers_ca
     world.sync()
     assert world.business(entry.business_id).location != "Moved by the organizer"
     assert world.calendar("tech1")["Site meeting"].location == "Moved by the organizer"
+
+
+def test_an_event_reassigned_then_deleted_while_edited_in_the_old_calendar_makes_no_second_business_item(
+    world: HubWorld,
+) -> None:
+    world.push(("E1", "tech1", event("Inspection")))
+    world.sync()
+    world.edit("tech1", "Inspection", location="Edited by tech1")
+    world.push(("E1", "tech2", event("Inspection")))
+    world.delete("E1")
+    world.sync()
+    world.sync()
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        assert [(e.business_id, e.change) for e in hub.feed("acme")] == []
+    assert "Inspection" not in world.calendar("tech1")
+    assert "Inspection" not in world.calendar("tech2")

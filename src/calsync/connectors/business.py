@@ -132,8 +132,9 @@ class BusinessConnector:
         ]
 
     def moved_away(self, collection: str) -> Sequence[str]:
-        """UIDs of items the business side moved from this collection to another user's (a reassignment): a move,
-        not a deletion, so an edit left behind in the old calendar does not make a second business item."""
+        """UIDs of items the business side moved from this collection to another user's (a reassignment), deleted
+        there since too: a move, not a deletion here, so an edit left behind in the old calendar does not make a
+        second business item."""
         owner, name = split_collection(collection)
         return self.store.moved_away(self.integration, owner, name)
 

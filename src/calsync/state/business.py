@@ -171,7 +171,9 @@ class SQLBusinessStore(OwnDatabase):
             return [business_row(r) for r in conn.execute(stmt).mappings()]
 
     def moved_away(self, integration: str, owner: str, collection: str) -> list[str]:
-        """UIDs of live items whose change log passed through this collection and that now live in another."""
+        """UIDs of items whose change log passed through this collection and that now live in another, or were
+        deleted there (deleted ones too: a reassigned item the business side deleted afterwards left this
+        collection by the reassignment)."""
         here = select(business_log.c.business_id).where(
             business_log.c.integration_id == business_items.c.integration_id,
             business_log.c.business_id == business_items.c.business_id,
@@ -182,7 +184,6 @@ class SQLBusinessStore(OwnDatabase):
             ident = self._id(conn, integration)
             stmt = select(business_items.c.uid).where(
                 business_items.c.integration_id == ident,
-                business_items.c.deleted.is_(False),
                 (business_items.c.owner != owner) | (business_items.c.collection != collection),
                 here.exists(),
             )

@@ -184,7 +184,8 @@ class BusinessStore(Protocol):
         ...
 
     def moved_away(self, integration: str, owner: str, collection: str) -> list[str]:
-        """UIDs of items once in this collection that now live in another (reassigned by the business side)."""
+        """UIDs of items once in this collection that now live in another (reassigned by the business side),
+        deleted there since too."""
         ...
 
     def changes(self, integration: str, owner: str, collection: str, since: int) -> LoggedChanges:
