@@ -149,7 +149,7 @@ class BusinessConnector:
             served = self._served(existing)
             if served.digest == content.digest:
                 return self._ref(existing)
-            if self._write(existing.business_id, key, owner, name, content, None, None).content == existing.content:
+            if self._stores_as(existing, content):
                 return self._stored_ref(existing, content, served)
             raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=existing.business_id)
         business_id = existing.business_id if existing is not None else business_id_for(owner, name, key)
@@ -241,6 +241,12 @@ class BusinessConnector:
         if row is None:
             return ItemRef(write.business_id, "")
         return self._ref(row) if content is None else self._stored_ref(row, content, self._served(row))
+
+    def _stores_as(self, row: BusinessRow, content: Content) -> bool:
+        """Whether creating ``content`` stores what ``row`` holds (by digest: the form may differ in a DTSTAMP)."""
+        write = self._write(row.business_id, row.uid, row.owner, row.collection, content, None, None)
+        stored = Content.from_text(row.content, row.media_type)
+        return write.content is not None and Content.from_text(write.content, row.media_type).digest == stored.digest
 
     def _stored_ref(self, row: BusinessRow, content: Content, served: Content) -> ItemRef:
         """The ref of a row written from ``content``, with the digest of what it is served as when that is not
