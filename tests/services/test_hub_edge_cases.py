@@ -16,7 +16,7 @@ from calsync.services.hub import BusinessItem, open_hub
 from calsync.services.hub_sync import IntegrationRun
 from calsync.state.business_port import Change
 from calsync.state.store import ItemLine, JobKind
-from calsync.sync.plan import Action
+from calsync.sync.actions import Written
 from tests.services.hubworld import HubWorld, event, make_world, meeting
 
 
@@ -216,8 +216,8 @@ def test_a_crash_right_after_importing_a_calendar_item_settles_without_a_conflic
 ) -> None:
     from calsync.services import hub_sync
 
-    def crash_after_a_business_write(_journal: object, action: Action) -> None:
-        if action.target is Side.A:
+    def crash_after_a_business_write(_journal: object, written: Written) -> None:
+        if written.action.target is Side.A:
             raise RuntimeError("crash")
 
     world.add_in_calendar("tech1", replace(event("Own visit"), uid="own-1"))
@@ -273,3 +273,32 @@ def test_an_event_reassigned_then_deleted_while_edited_in_the_old_calendar_makes
         assert [(e.business_id, e.change) for e in hub.feed("acme")] == []
     assert "Inspection" not in world.calendar("tech1")
     assert "Inspection" not in world.calendar("tech2")
+
+
+def test_removing_a_reassigned_item_from_the_old_calendar_is_journaled_with_the_calendars_version(
+    world: HubWorld,
+) -> None:
+    world.push(("E1", "tech1", event("Inspection")))
+    world.sync()
+    world.edit("tech1", "Inspection", location="Edited by tech1")
+    world.push(("E1", "tech2", event("Inspection")))
+    world.sync()
+    assert "Inspection" not in world.calendar("tech1")
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        removed = [e for e in hub.journal("acme", "E1") if e.side == "calendar" and e.action is Change.DELETED]
+        assert [(e.owner, e.pair) for e in removed] == [("tech2", "acme/tech1/events")]
+        assert removed[0].before is not None and "Edited by tech1" in removed[0].before
+        restored = hub.restore("acme", removed[0].id)
+    assert restored.item.location == "Edited by tech1" and restored.owner == "tech2"
+
+
+def test_a_calendar_edit_overwritten_by_the_business_side_is_journaled_so_it_can_be_restored(world: HubWorld) -> None:
+    world.push(("OL1", "tech1", event("Order line 7", kind=ItemKind.ORDER_LINE)))
+    world.sync()
+    world.edit("tech1", "Order line 7", location="Edited by tech1")
+    world.sync()
+    assert world.calendar("tech1")["Order line 7"].location != "Edited by tech1"
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        (overwritten,) = [e for e in hub.journal("acme", "OL1") if e.action is Change.UPDATED]
+        assert overwritten.side == "calendar"
+        assert overwritten.before is not None and "Edited by tech1" in overwritten.before

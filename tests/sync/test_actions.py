@@ -10,9 +10,9 @@ from calsync.connectors.memory import MemoryConnector
 from calsync.model.content import Content
 from calsync.state.sql import SQLStore
 from calsync.state.tables import links
+from calsync.sync.actions import Written
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
 from calsync.sync.observe import Endpoint
-from calsync.sync.plan import Action
 from tests.samples import event
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -58,7 +58,7 @@ def test_a_crash_in_a_later_batch_keeps_the_links_of_the_batches_before(store: S
     spec, _a, b = pair(45)
     writes = 0
 
-    def crash_in_the_third_batch(_action: Action) -> None:
+    def crash_in_the_third_batch(_written: Written) -> None:
         nonlocal writes
         writes += 1
         if writes == 41:

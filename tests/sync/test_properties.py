@@ -30,9 +30,9 @@ from calsync.errors import Unavailable
 from calsync.model.canonical import scan
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore, open_store
+from calsync.sync.actions import Written
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
 from calsync.sync.observe import Endpoint
-from calsync.sync.plan import Action
 from calsync.sync.report import Report
 from calsync.sync.rules import Mode, PairPolicy
 from tests.samples import event
@@ -170,7 +170,7 @@ class SyncMachine(RuleBasedStateMachine):
         """A run that crashes right after its ``after``-th remote write, before that write's link is recorded."""
         writes = itertools.count(1)
 
-        def crash(action: Action) -> None:
+        def crash(_written: Written) -> None:
             if next(writes) == after:
                 raise SimulatedCrash
 

@@ -176,6 +176,12 @@ class BusinessConnector:
         )
         self._commit(write, collection, None)
 
+    def business_form(self, content: Content, row: BusinessRow) -> str:
+        """The text ``content`` (a calendar's copy of ``row``) would be stored as, without storing it: what a
+        journal keeps so that restoring brings that copy back. Raises ``InvalidItem`` for an unreadable one."""
+        write = self._write(row.business_id, row.uid, row.owner, row.collection, content, row, None)
+        return write.content or row.content
+
     def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
         """Our writes are in the log with versions the engine recorded: the token stays."""
         return token

@@ -14,7 +14,7 @@ Every write is journaled with its rule (the business store journals its own side
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -23,7 +23,8 @@ from calsync.config import Settings
 from calsync.connectors.base import Connector
 from calsync.connectors.business import BusinessConnector, ImportOptions, collection_id
 from calsync.connectors.memory import MemoryConnector
-from calsync.errors import AuthError, CalsyncError, ConfigError
+from calsync.errors import AuthError, CalsyncError, ConfigError, InvalidItem
+from calsync.model.content import Content
 from calsync.model.item import ItemKind
 from calsync.model.mapping import MappingRules, category_colours
 from calsync.model.refs import Side
@@ -40,9 +41,10 @@ from calsync.services.integrations import IntegrationView, UserView, open_integr
 from calsync.services.syncing import PairOutcome, open_state_store
 from calsync.state.business_port import BusinessRow, BusinessStore, Change, NewJournal
 from calsync.state.store import JobKind, JobOutcome, StateStore
+from calsync.sync.actions import Written
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
 from calsync.sync.observe import Endpoint
-from calsync.sync.plan import Action, ActionKind
+from calsync.sync.plan import ActionKind
 from calsync.sync.rules import ItemRules, Mode, PairPolicy
 
 __all__ = ["HeldDeletion", "IntegrationRun", "JobKind", "held_deletions", "sync_integration"]
@@ -185,7 +187,8 @@ class _IntegrationRunner:
             calendar = _calendar_side(real, user.mailbox, kind, dry_run=options.dry_run)
             if calendar.connector is not real:  # a dry run's stand-in for the collection a sync would make
                 outcome = partial(outcome, b=f"{label} (would create the {_NOUN[kind]})")
-            journal = _Journal(self.business, self.view.name, name, kind)
+            business = self._business()
+            journal = _Journal(self.business, self.view.name, name, kind, business.business_form)
             held = self._held(name)
             pair_options = replace(
                 options,
@@ -195,7 +198,7 @@ class _IntegrationRunner:
                 held=held if not self.decision else frozenset(),
             )
             try:
-                report = sync_pair(self._spec(name, user, kind, calendar), self.state, pair_options)
+                report = sync_pair(self._spec(name, user, kind, business, calendar), self.state, pair_options)
             finally:
                 journal.flush()
             return outcome(report=report)
@@ -224,9 +227,13 @@ class _IntegrationRunner:
         except CalsyncError as exc:
             logger.warning("categories of %s not provisioned: %s", user.mailbox, exc)
 
-    def _spec(self, name: str, user: UserView, kind: CollectionKind, calendar: Endpoint) -> PairSpec:
+    def _business(self) -> BusinessConnector:
         imports = ImportOptions(needs_review=self.rules.imports_need_review)
-        business = BusinessConnector(self.business, self.view.name, mapping=self._mapping(), imports=imports)
+        return BusinessConnector(self.business, self.view.name, mapping=self._mapping(), imports=imports)
+
+    def _spec(
+        self, name: str, user: UserView, kind: CollectionKind, business: BusinessConnector, calendar: Endpoint
+    ) -> PairSpec:
         owner = _owner(user, kind)
         policy = self._policy(user, kind, business, owner, calendar.connector)
         return PairSpec(name, Endpoint(business, collection_id(owner, kind.value)), calendar, policy, self._window())
@@ -311,18 +318,21 @@ def _connector(connectors: IntegrationConnectors, kind: CollectionKind) -> Conne
 @dataclass(slots=True)
 class _Journal:
     """Records each write of a run with its rule: on A (the store journaled it already) by naming the rule, on
-    B by adding an entry with the business content that was written. Writes are gathered and recorded in
-    batches (one transaction each), since a transaction per write costs more than the write itself."""
+    B by adding an entry with the business content that was written and, when calsync replaced or deleted a
+    calendar copy it had read, that copy in business form as "before" (restoring the entry brings the calendar's
+    version back). Writes are gathered and recorded in batches (one transaction each), since a transaction per
+    write costs more than the write itself."""
 
     business: BusinessStore
     integration: str
     pair: str
     kind: CollectionKind
-    pending: list[Action] = field(default_factory=list)
+    business_form: Callable[[Content, BusinessRow], str]
+    pending: list[Written] = field(default_factory=list)
     batch: int = 200
 
-    def after_write(self, action: Action) -> None:
-        self.pending.append(action)
+    def after_write(self, written: Written) -> None:
+        self.pending.append(written)
         if len(self.pending) >= self.batch:
             self.flush()
 
@@ -332,22 +342,26 @@ class _Journal:
             return
         owner, _, collection = self.pair.removeprefix(f"{self.integration}/").rpartition("/")
         owner = "" if collection == "contacts" else owner
-        rows = self.business.by_uid(self.integration, owner, collection, [a.ident for a in self.pending])
+        rows = self.business.by_uid(self.integration, owner, collection, [w.action.ident for w in self.pending])
+        elsewhere = [w.hrefs.get(Side.A, "") for w in self.pending if w.action.ident not in rows]
+        moved = self.business.rows(self.integration, [href for href in elsewhere if href]) if any(elsewhere) else {}
         named: list[tuple[str, str]] = []
         entries: list[NewJournal] = []
-        for action in self.pending:
-            row = rows.get(action.ident)
+        for written in self.pending:
+            action = written.action
+            row = rows.get(action.ident) or moved.get(written.hrefs.get(Side.A, ""))  # moved: reassigned
             if row is None:
                 continue
             if action.target is Side.A:
                 named.append((row.business_id, action.rule))
             else:
-                entries.append(self._entry(action, row))
+                entries.append(self._entry(written, row))
         self.pending.clear()
         self.business.annotate(self.integration, named)
         self.business.record(self.integration, entries)
 
-    def _entry(self, action: Action, row: BusinessRow) -> NewJournal:
+    def _entry(self, written: Written, row: BusinessRow) -> NewJournal:
+        action = written.action
         change = {ActionKind.CREATE: Change.CREATED, ActionKind.UPDATE: Change.UPDATED}.get(action.kind, Change.DELETED)
         deleted = change is Change.DELETED
         return NewJournal(
@@ -358,9 +372,19 @@ class _Journal:
             action.rule,
             self.pair,
             row.media_type,
-            row.content if deleted else None,
+            self._before(written, row) or (row.content if deleted else None),
             None if deleted else row.content,
         )
+
+    def _before(self, written: Written, row: BusinessRow) -> str | None:
+        """The calendar copy the write replaced, in business form; ``None`` when it was not read or is unreadable."""
+        if written.replaced is None:
+            return None
+        try:
+            return self.business_form(written.replaced, row)
+        except InvalidItem as exc:
+            logger.info("the replaced calendar copy of %s is not journaled: %s", row.business_id, exc)
+            return None
 
 
 @dataclass(frozen=True, slots=True)

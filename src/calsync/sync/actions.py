@@ -11,6 +11,7 @@ never recorded, whether the run crashed after it or the write failed in a way th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from calsync.connectors.base import Fetched
 from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed
@@ -27,7 +28,19 @@ _COPIES = (ActionKind.CREATE, ActionKind.UPDATE)
 _PROGRESS_EVERY = 50
 """Writes between two progress reports: a batch (one checkpoint) of slow remote writes can take a minute."""
 
-AfterWrite = Callable[[Action], None]
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """One remote write as ``AfterWrite`` sees it: the action, the item's href on each side as this run knows it
+    ("" where it has none) and what the target held before the write (``None`` when it held nothing or was not
+    read because it had not changed since the last sync), so a journal can keep the version it replaced."""
+
+    action: Action
+    hrefs: Mapping[Side, str]
+    replaced: Content | None = None
+
+
+AfterWrite = Callable[[Written], None]
 """Called after each remote write and before its link is recorded; tests raise from it to simulate a crash."""
 
 
@@ -140,7 +153,7 @@ class Executor:
         else:
             ref = endpoint.connector.update(endpoint.collection, self._target_ref(action.ident, target), content)
         self.written[target].append(ref)
-        self._wrote(action)
+        self._wrote(action, {target: ref.href, source: self._status(action.ident, source).href})
         stored = ref.digest or content.digest  # what the target serves from now on, if it stored another form
         copied, written = self._status(action.ident, source), SideStatus(ref.href, ref.version, stored)
         a, b = (copied, written) if target is Side.B else (written, copied)
@@ -152,12 +165,16 @@ class Executor:
         endpoint = self.endpoints[action.target]
         ref = self._target_ref(action.ident, action.target)
         endpoint.connector.delete(endpoint.collection, ref)
-        self._wrote(action)
+        other = action.target.other
+        self._wrote(action, {action.target: ref.href, other: self._status(action.ident, other).href})
         self._drop(action, href=ref.href)
 
-    def _wrote(self, action: Action) -> None:
+    def _wrote(self, action: Action, hrefs: Mapping[Side, str]) -> None:
         if self.after_write is not None:
-            self.after_write(action)
+            assert action.target is not None
+            seen = self._seen(action.ident, action.target)
+            replaced = None if seen is None or action.kind is ActionKind.CREATE else seen.content
+            self.after_write(Written(action, hrefs, replaced))
 
     def _record(self, action: Action, link: Link, *, href: str = "") -> None:
         self.state.put_link(link)
