@@ -153,7 +153,7 @@ class Executor:
         else:
             ref = endpoint.connector.update(endpoint.collection, self._target_ref(action.ident, target), content)
         self.written[target].append(ref)
-        self._wrote(action, {target: ref.href, source: self._status(action.ident, source).href})
+        self._wrote(action, ref.href)
         stored = ref.digest or content.digest  # what the target serves from now on, if it stored another form
         copied, written = self._status(action.ident, source), SideStatus(ref.href, ref.version, stored)
         a, b = (copied, written) if target is Side.B else (written, copied)
@@ -165,15 +165,18 @@ class Executor:
         endpoint = self.endpoints[action.target]
         ref = self._target_ref(action.ident, action.target)
         endpoint.connector.delete(endpoint.collection, ref)
-        other = action.target.other
-        self._wrote(action, {action.target: ref.href, other: self._status(action.ident, other).href})
+        self._wrote(action, ref.href)
         self._drop(action, href=ref.href)
 
-    def _wrote(self, action: Action, hrefs: Mapping[Side, str]) -> None:
+    def _wrote(self, action: Action, href: str) -> None:
+        """Tell ``after_write`` of a write to ``href`` on the action's target (only built when someone listens:
+        this runs for every write of a run)."""
         if self.after_write is not None:
-            assert action.target is not None
-            seen = self._seen(action.ident, action.target)
+            target = action.target
+            assert target is not None
+            seen = self._seen(action.ident, target)
             replaced = None if seen is None or action.kind is ActionKind.CREATE else seen.content
+            hrefs = {target: href, target.other: self._status(action.ident, target.other).href}
             self.after_write(Written(action, hrefs, replaced))
 
     def _record(self, action: Action, link: Link, *, href: str = "") -> None:
