@@ -12,6 +12,7 @@ from calsync.crypto import (
     KEY_ENV,
     KEY_FILE_NAME,
     Cipher,
+    PassphraseKey,
     Secret,
     SecretFilter,
     commit_key,
@@ -122,6 +123,20 @@ def test_sealing_with_a_passphrase_round_trips_and_a_wrong_passphrase_is_refused
     assert unseal(token, Secret("open sesame"), salt, where="f.json").reveal() == PASSWORD
     with pytest.raises(ConfigError, match=r"f\.json: the passphrase is wrong"):
         unseal(token, Secret("open sesame!"), salt, where="f.json")
+
+
+def test_a_passphrase_signs_a_document_and_refuses_a_changed_one_or_another_passphrase() -> None:
+    salt = new_salt()
+    tag = PassphraseKey(Secret("open sesame"), salt).sign(b'{"url":"https://dav.example.com/"}')
+    key = PassphraseKey(Secret("open sesame"), salt)
+    key.verify(b'{"url":"https://dav.example.com/"}', tag, where="f.json")
+    with pytest.raises(ConfigError, match=r"f\.json: the passphrase is wrong or the file was altered"):
+        key.verify(b'{"url":"https://attacker.example.net/"}', tag, where="f.json")
+    with pytest.raises(ConfigError, match="the passphrase is wrong"):
+        PassphraseKey(Secret("open sesame!"), salt).verify(b'{"url":"https://dav.example.com/"}', tag, where="f")
+    with pytest.raises(ConfigError, match="the passphrase is wrong"):
+        key.verify(b"{}", None, where="f.json")
+    assert key.unseal(PassphraseKey(Secret("open sesame"), salt).seal(Secret(PASSWORD)), where="f").reveal() == PASSWORD
 
 
 def test_the_log_filter_masks_every_registered_secret(caplog: pytest.LogCaptureFixture) -> None:

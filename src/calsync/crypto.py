@@ -17,6 +17,7 @@ leaves both files, and ``load_cipher`` decrypts with either, so no secret become
 from __future__ import annotations
 
 import base64
+import hmac
 import logging
 import os
 import secrets as random
@@ -36,6 +37,8 @@ KEY_FILE_NAME = "secret.key"
 MASK = "***"
 SCRYPT_N = 2**14
 """The scrypt cost for profile passphrases: about 16 MiB and 50 ms, enough against guessing a file offline."""
+_MAC_INFO = b"calsync profile authentication"
+_WRONG_PASSPHRASE = "the passphrase is wrong or the file was altered"
 
 
 class Secret:
@@ -186,32 +189,65 @@ def commit_key(key_file: Path) -> None:
     _staged(key_file).replace(key_file)
 
 
+class PassphraseKey:
+    """The keys a passphrase and a salt give, for a profile file: one seals secrets, one authenticates the file.
+
+    Why one object: scrypt runs once (it costs about 50 ms by design) however many secrets a file holds. Why two
+    keys: the sealed secrets are Fernet tokens, but a profile's other fields (the server's address, the users,
+    the rules) must not be changeable either, or an altered file would send a stored password to another server;
+    an HMAC-SHA256 over the whole document, under a key derived apart from the sealing key (HKDF), covers them.
+    """
+
+    __slots__ = ("_fernet", "_mac_key")
+
+    def __init__(self, passphrase: Secret, salt: bytes) -> None:
+        from cryptography.fernet import Fernet
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+        master = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=8, p=1).derive(passphrase.reveal().encode("utf-8"))
+        self._fernet = Fernet(base64.urlsafe_b64encode(master))
+        self._mac_key = HKDF(hashes.SHA256(), length=32, salt=None, info=_MAC_INFO).derive(master)
+
+    def seal(self, secret: Secret) -> str:
+        """``secret`` encrypted and authenticated (a Fernet token, ASCII)."""
+        return self._fernet.encrypt(secret.reveal().encode("utf-8")).decode("ascii")
+
+    def unseal(self, token: str, *, where: str) -> Secret:
+        """The secret sealed in ``token``; raises ``ConfigError`` naming ``where`` for a wrong passphrase."""
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return Secret(self._fernet.decrypt(token.encode("ascii")).decode("utf-8"))
+        except (InvalidToken, UnicodeError) as exc:
+            raise ConfigError(_WRONG_PASSPHRASE, where=where) from exc
+
+    def sign(self, data: bytes) -> str:
+        """The HMAC-SHA256 of ``data`` under this passphrase, base64 (ASCII)."""
+        return base64.b64encode(hmac.digest(self._mac_key, data, "sha256")).decode("ascii")
+
+    def verify(self, data: bytes, tag: object, *, where: str) -> None:
+        """Raise ``ConfigError`` naming ``where`` unless ``tag`` is ``sign(data)`` (compared in constant time)."""
+        expected = self.sign(data).encode("ascii")
+        given = tag.encode("ascii", "replace") if isinstance(tag, str) else b""
+        if not hmac.compare_digest(expected, given):
+            raise ConfigError(_WRONG_PASSPHRASE, where=where)
+
+
 def seal(secret: Secret, passphrase: Secret, salt: bytes) -> str:
     """``secret`` encrypted under a key derived from ``passphrase`` and ``salt`` with scrypt (for profiles)."""
-    return _passphrase_fernet(passphrase, salt).encrypt(secret.reveal().encode("utf-8")).decode("ascii")
+    return PassphraseKey(passphrase, salt).seal(secret)
 
 
 def unseal(token: str, passphrase: Secret, salt: bytes, *, where: str) -> Secret:
     """The secret sealed in ``token``; raises ``ConfigError`` naming ``where`` for a wrong passphrase."""
-    from cryptography.fernet import InvalidToken
-
-    try:
-        return Secret(_passphrase_fernet(passphrase, salt).decrypt(token.encode("ascii")).decode("utf-8"))
-    except (InvalidToken, UnicodeError) as exc:
-        raise ConfigError("the passphrase is wrong or the file was altered", where=where) from exc
+    return PassphraseKey(passphrase, salt).unseal(token, where=where)
 
 
 def new_salt() -> bytes:
     """A random salt for ``seal``."""
     return random.token_bytes(16)
-
-
-def _passphrase_fernet(passphrase: Secret, salt: bytes) -> Fernet:
-    from cryptography.fernet import Fernet
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
-    kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=8, p=1)
-    return Fernet(base64.urlsafe_b64encode(kdf.derive(passphrase.reveal().encode("utf-8"))))
 
 
 def _fernet(key: bytes, origin: str) -> Fernet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 from collections.abc import Iterator
@@ -11,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from calsync.crypto import Secret
+from calsync.crypto import PassphraseKey, Secret
 from calsync.errors import ConfigError
 from calsync.model.users import UserOptions
-from calsync.services.integrations import IntegrationService, UserPatch
+from calsync.services.integrations import IntegrationInput, IntegrationService, UserPatch
 from calsync.services.profiles import export_profile, import_profile, read_profile, write_profile
 from tests.services.test_integrations import CLIENT_SECRET, EWS, GRAPH, NOW, PASSWORD, make_service, pem_file
 
@@ -53,12 +54,22 @@ def test_a_profile_round_trips_with_its_users_and_secrets(
     ]
 
 
+def resigned(document: dict[str, Any], passphrase: Secret = PASSPHRASE) -> dict[str, Any]:
+    """``document`` with its ``mac`` made again, as a file changed by someone who knows the passphrase."""
+    if "kdf" not in document:
+        return document
+    body = {k: v for k, v in document.items() if k != "mac"}
+    key = PassphraseKey(passphrase, base64.b64decode(document["kdf"]["salt"]))
+    return body | {"mac": key.sign(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())}
+
+
 def test_a_profile_written_before_ca_bundles_imports_trusting_the_system_cas(
     source: IntegrationService, target: IntegrationService
 ) -> None:
     source.add(EWS)
     document = export_profile(source, "acme", PASSPHRASE)
     del document["integration"]["ca_bundle"]
+    document = resigned(document)
     assert import_profile(target, document, PASSPHRASE, where="acme.json").ca_bundle == ""
 
 
@@ -75,6 +86,54 @@ def test_a_wrong_passphrase_imports_nothing(source: IntegrationService, target: 
     document = export_profile(source, "acme", PASSPHRASE)
     with pytest.raises(ConfigError, match="the passphrase is wrong"):
         import_profile(target, document, Secret("not it"), where="acme.json")
+    assert target.integrations() == []
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        lambda d: d["integration"].update(url="https://attacker.example.net/"),
+        lambda d: d["users"].append({"business_user": "eve", "mailbox": "eve@example.net"}),
+        lambda d: d["users"][0]["options"].update(tasks=False),
+        lambda d: d.update(rules={"selection": {"tag": "[all]"}}),
+        lambda d: d.pop("mac"),
+    ],
+)
+def test_an_altered_profile_imports_nothing(
+    source: IntegrationService, target: IntegrationService, alter: Any
+) -> None:
+    """Not only the sealed secrets: with the server's address changed, the stored password would go there."""
+    source.add(EWS)
+    source.add_user("acme", "anna", "anna@acme.com")
+    document = export_profile(source, "acme", PASSPHRASE, rules={"selection": {"tag": "[sync]"}})
+    alter(document)
+    with pytest.raises(ConfigError, match="the passphrase is wrong or the file was altered"):
+        import_profile(target, document, PASSPHRASE, where="acme.json")
+    assert target.integrations() == []
+
+
+def test_a_wrong_passphrase_imports_nothing_even_without_secrets(
+    source: IntegrationService, target: IntegrationService, tmp_path: Path
+) -> None:
+    source.add(IntegrationInput("files", "Files", "folder", "delegate", url=str(tmp_path)))
+    document = export_profile(source, "files", PASSPHRASE)
+    assert document["secrets"] == {}
+    with pytest.raises(ConfigError, match="the passphrase is wrong"):
+        import_profile(target, document, Secret("not it"), where="p.json")
+    assert target.integrations() == []
+    assert import_profile(target, document, PASSPHRASE, where="p.json").name == "files"
+
+
+def test_a_profile_of_the_first_format_is_refused_with_what_to_do(
+    source: IntegrationService, target: IntegrationService
+) -> None:
+    """Version 1 authenticated only its secrets: importing one would trust fields anyone could have changed."""
+    source.add(EWS)
+    document = export_profile(source, "acme", PASSPHRASE)
+    document["version"] = 1
+    del document["mac"]
+    with pytest.raises(ConfigError, match="export it again"):
+        import_profile(target, document, PASSPHRASE, where="acme.json")
     assert target.integrations() == []
 
 
@@ -101,7 +160,7 @@ def test_a_malformed_profile_is_a_config_error_naming_the_file(
     source: IntegrationService, target: IntegrationService, mangle: Any, message: str
 ) -> None:
     source.add(replace(EWS, start_of_sync=NOW))
-    document = mangle(export_profile(source, "acme", PASSPHRASE))
+    document = resigned(mangle(export_profile(source, "acme", PASSPHRASE)))
     with pytest.raises(ConfigError, match=message) as caught:
         import_profile(target, document, PASSPHRASE, where="acme.json")
     assert caught.value.where == "acme.json"
@@ -123,6 +182,7 @@ def test_a_profile_whose_user_is_refused_leaves_nothing_behind(
     source.add_user("acme", "anna", "anna@acme.com")
     document = export_profile(source, "acme", PASSPHRASE)
     document["users"][0]["mailbox"] = "not-a-mailbox"
+    document = resigned(document)
     with pytest.raises(ConfigError, match="not an e-mail address"):
         import_profile(target, document, PASSPHRASE, where="acme.json")
     assert target.integrations() == []

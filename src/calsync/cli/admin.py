@@ -258,8 +258,8 @@ def export_profile(
     passphrase = _passphrase(passphrase_env, confirm=True)
     settings = _settings(ctx, config)
     with open_integrations_of(settings) as service, open_hub(settings) as hub:
-        document = export(service, name, passphrase)
-        document["rules"] = json.loads(hub.rules(name).to_json())  # the item rules and mappings travel too
+        rules = json.loads(hub.rules(name).to_json())  # the item rules and mappings travel too
+        document = export(service, name, passphrase, rules=rules)
         write_profile(file, document)
     typer.echo(f"Exported integration {name} to {file}.")
 
