@@ -74,6 +74,9 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except KeyboardInterrupt:  # the sync commands say more (calsync.cli.stopping); any other, this much
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
         except CalsyncError as exc:
             if ctx.params.get("debug"):
                 raise
@@ -202,11 +205,12 @@ def sync(
 ) -> None:
     """Sync the configured pairs (all, or those named with --pair) once, then show a summary."""
     from calsync.cli import render
+    from calsync.cli.stopping import stoppable
     from calsync.services.syncing import sync_pairs
 
     settings = _load(ctx, config)
     console, status = render.consoles()
-    with render.progress_bar(status) as progress:
+    with stoppable(), render.progress_bar(status) as progress:
         outcomes = sync_pairs(
             settings, pair, dry_run=dry_run, full=full, allow_mass_delete=allow_mass_delete, progress=progress
         )
@@ -241,6 +245,7 @@ def demo_folders(
     """Create two sample calendar folders and a config, sync them, and show what happened (no server)."""
     from calsync.cli import render
     from calsync.cli.demo import prepare
+    from calsync.cli.stopping import stoppable
     from calsync.services.syncing import sync_pairs
 
     config, created = prepare(directory)
@@ -253,7 +258,7 @@ def demo_folders(
         soft_wrap=True,
         markup=False,
     )
-    with render.progress_bar(status) as progress:
+    with stoppable(), render.progress_bar(status) as progress:
         outcomes = sync_pairs(settings, None, dry_run=False, full=False, allow_mass_delete=False, progress=progress)
     _show(console, outcomes, dry_run=False)
     render.demo_next_steps(console, directory, config)

@@ -38,21 +38,23 @@ def run(
 ) -> None:
     """Sync an integration's users now (or preview it with --dry-run)."""
     from calsync.cli import render
+    from calsync.cli.stopping import stoppable
     from calsync.services.hub_sync import JobKind, sync_integration
 
     if approve_held and reject_held:
         raise ConfigError("give --approve-held or --reject-held, not both", where="run")
     settings = settings_of(ctx, config)
-    outcome = sync_integration(
-        settings,
-        integration,
-        kind=JobKind.DRY_RUN if dry_run else JobKind.MANUAL,
-        full=full,
-        users=user or None,
-        dry_run=dry_run,
-        allow_mass_delete=approve_held,
-        reject_mass_delete=reject_held,
-    )
+    with stoppable():
+        outcome = sync_integration(
+            settings,
+            integration,
+            kind=JobKind.DRY_RUN if dry_run else JobKind.MANUAL,
+            full=full,
+            users=user or None,
+            dry_run=dry_run,
+            allow_mass_delete=approve_held,
+            reject_mass_delete=reject_held,
+        )
     console, _ = render.consoles()
     if dry_run:
         render.planned_actions(console, outcome.outcomes)
