@@ -144,6 +144,23 @@ def test_a_malformed_item_is_one_error_in_the_summary_and_the_rest_syncs(config:
     assert "lunch-1.ics" in files(config.parent / "work/anna")
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_conflict_the_policy_settled_names_the_item_whose_edit_was_overwritten(config: Path, dry_run: bool) -> None:
+    """Counted is not enough: the user has to find the calendar edit that is gone."""
+    assert invoke("sync", "--config", str(config)).exit_code == 0
+    (config.parent / "work/anna/visit.ics").write_text(event("visit-1", "Visit moved", day=SOON), encoding="utf-8")
+    (config.parent / "phone/anna/visit-1.ics").write_text(event("visit-1", "Visit Anna", day=SOON), encoding="utf-8")
+    result = invoke("sync", "--config", str(config), *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 0, result.output
+    assert counts(result.stdout, "B phone:anna")[4] == 1
+    problems = result.stdout.split("Problems", 1)[1]
+    (row,) = [line for line in problems.splitlines() if "visit-1" in line]
+    assert row.split()[:2] == ["anna", "B"]
+    assert "conflict (changed on both sides): A wins" in row
+    verb = "would be overwritten" if dry_run else "was overwritten"
+    assert f"the edit on B {verb}" in " ".join(problems.split())  # the cell may wrap
+
+
 def test_a_failed_pair_is_shown_and_exits_1_after_the_others_ran(config: Path) -> None:
     broken = '\n[[pairs]]\nname = "gone"\na = "work:nowhere"\nb = "phone:anna"\n'
     config.write_text(CONFIG + broken, encoding="utf-8")

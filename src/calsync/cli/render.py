@@ -22,6 +22,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from calsync.config import Connection, Settings
     from calsync.services.syncing import PairOutcome, PairProgress
+    from calsync.state.store import ItemLine
     from calsync.sync.report import SideCounts
 
 _COUNTS = ("created", "updated", "deleted", "unchanged", "conflicts", "errors", "held")
@@ -67,7 +68,8 @@ def _unseen(pair: str, phase: str, done: int, total: int) -> None:
 
 
 def summary(console: Console, outcomes: Sequence[PairOutcome], *, dry_run: bool) -> None:
-    """The counts per pair and side, then the problems: failed items, warnings and failed pairs.
+    """The counts per pair and side, then the problems: failed items, conflicts (those a policy settled too, with
+    the side whose edit was overwritten), warnings and failed pairs.
 
     One row names the pair and one row per side holds its counts, so the seven count columns fit an
     80-column terminal; a long endpoint name is shortened there, never a count.
@@ -116,12 +118,20 @@ def _problems(console: Console, outcomes: Sequence[PairOutcome]) -> None:
         for line in outcome.report.lines:
             if line.outcome in ("error", "conflict"):
                 style = "red" if line.outcome == "error" else "yellow"
-                item = Text(f"{line.title} ({line.href or line.ident})" if line.title else line.href or line.ident)
-                table.add_row(Text(outcome.name), line.side.upper(), item, Text(line.message, style=style))
+                table.add_row(Text(outcome.name), line.side.upper(), _item(line), Text(line.message, style=style))
+        overwritten = "would be overwritten" if outcome.report.dry_run else "was overwritten"
+        for line in outcome.report.resolved:  # settled by the policy, but someone's edit is gone: say whose
+            message = f"{line.rule}; the edit on {line.side.upper()} {overwritten}"
+            table.add_row(Text(outcome.name), line.side.upper(), _item(line), Text(message, style="yellow"))
         for warning in outcome.report.warnings:
             table.add_row(Text(outcome.name), "", "", Text(warning, style="yellow"))
     if table.row_count:
         console.print(table)
+
+
+def _item(line: ItemLine) -> Text:
+    """An item as people know it: its title with where it is, else where it is (or its identity)."""
+    return Text(f"{line.title} ({line.href or line.ident})" if line.title else line.href or line.ident)
 
 
 def planned_actions(console: Console, outcomes: Sequence[PairOutcome]) -> None:

@@ -51,6 +51,9 @@ class Report:
     lines: list[ItemLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)
+    resolved: list[ItemLine] = field(default_factory=list)
+    """The lines of conflicts a policy settled: each names the side whose own edit was overwritten (or, in a
+    dry run, would be), so the summary can say which item to look at, not only how many."""
 
     def note_titles(self, seen: Iterable[tuple[str, str]]) -> None:
         """Remember items' titles (identity, title) so lines name items the way people know them."""
@@ -75,17 +78,18 @@ class Report:
         if action.kind in (ActionKind.UNLINK, ActionKind.PARK) or action.park_after:
             self.unlinked += 1
         outcome = "planned" if self.dry_run else ("held" if action.kind is ActionKind.HOLD else "done")
-        self.lines.append(
-            ItemLine(
-                action.ident,
-                _side_name(action.target),
-                action.kind.value,
-                outcome,
-                action.rule,
-                href=href,
-                title=self.titles.get(action.ident, ""),
-            )
+        line = ItemLine(
+            action.ident,
+            _side_name(action.target),
+            action.kind.value,
+            outcome,
+            action.rule,
+            href=href,
+            title=self.titles.get(action.ident, ""),
         )
+        self.lines.append(line)
+        if action.conflict and action.target is not None:
+            self.resolved.append(line)
 
     def failed(
         self,
