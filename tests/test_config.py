@@ -154,6 +154,30 @@ def test_state_locations_resolve_against_the_file(tmp_path: Path, url: str, expe
     assert settings.state.url == expected.format(base=tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("~/state.db", "{home}/state.db"),
+        ("sqlite:///~/state.db", "sqlite:///{home}/state.db"),
+        ("sqlite+pysqlite:///~/s/state.db?timeout=5", "sqlite+pysqlite:///{home}/s/state.db?timeout=5"),
+    ],
+)
+def test_a_state_location_under_the_home_folder_expands_with_or_without_a_scheme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, expected: str
+) -> None:
+    """Not a folder literally named ``~`` beside the file."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert load(tmp_path, f'[state]\nurl = "{url}"\n').state.url == expected.format(home=tmp_path / "home")
+
+
+def test_the_file_may_be_named_from_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "calsync.toml").write_text(FOLDERS, encoding="utf-8")
+    settings = load_settings("~/calsync.toml", {})
+    assert settings.source == tmp_path / "calsync.toml"
+    assert settings.state.url == str(tmp_path / "calsync.db")
+
+
 def test_an_ews_connection_by_url_and_a_graph_one_by_certificate(tmp_path: Path) -> None:
     settings = load(
         tmp_path,
@@ -324,6 +348,19 @@ def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file") as info:
         load_settings(tmp_path / "nope.toml", {})
     assert info.value.where == str(tmp_path / "nope.toml")
+
+
+def test_a_folder_is_not_a_configuration_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder, not a configuration file") as info:
+        load_settings(tmp_path, {})
+    assert info.value.where == str(tmp_path)
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    """Some Windows editors start UTF-8 files with one; TOML itself would stop at the first character."""
+    path = tmp_path / "calsync.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + (FOLDERS + PAIR).encode("utf-8"))
+    assert [p.name for p in load_settings(path, {}).pairs] == ["p1"]
 
 
 def test_invalid_toml_says_where(tmp_path: Path) -> None:

@@ -184,6 +184,22 @@ def test_the_config_can_come_from_the_environment(config: Path) -> None:
     assert "Sync summary" in result.stdout
 
 
+def test_the_config_may_be_named_from_the_home_folder(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(config.parent))
+    assert invoke("check-config", "--config=~/calsync.toml").exit_code == 0
+    by_env = invoke("check-config", env={"CALSYNC_CONFIG": "~/calsync.toml"})
+    assert by_env.exit_code == 0, by_env.output
+    assert f"Configuration OK: {config}" in by_env.stdout
+
+
+@pytest.mark.parametrize("command", ["sync", "check-config", "integrations list", "serve", "admin-user list"])
+def test_a_folder_as_the_config_is_one_error_line_like_a_missing_file(tmp_path: Path, command: str) -> None:
+    """Not a usage error: the option was given, the file is wrong."""
+    result = invoke(*command.split(), "--config", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [f"error: {tmp_path}: is a folder, not a configuration file"]
+
+
 def test_a_usage_error_exits_2(tmp_path: Path) -> None:
     result = invoke("sync", env={"CALSYNC_CONFIG": ""})
     assert result.exit_code == 2

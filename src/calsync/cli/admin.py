@@ -42,7 +42,6 @@ ConfigOption = Annotated[
         metavar="FILE",
         envvar="CALSYNC_CONFIG",
         show_default=False,
-        dir_okay=False,
         help="The configuration file (TOML) naming the state database; or set CALSYNC_CONFIG.",
     ),
 ]

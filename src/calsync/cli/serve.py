@@ -44,7 +44,6 @@ ConfigOption = Annotated[
         metavar="FILE",
         envvar="CALSYNC_CONFIG",
         show_default=False,
-        dir_okay=False,
         help="The configuration file (TOML); or set CALSYNC_CONFIG.",
     ),
 ]

@@ -81,14 +81,17 @@ _WINNERS = {
 def load_settings(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the configuration file at ``path``, then apply ``ENV_OVERRIDES`` from ``environ``.
 
-    Raises ``ConfigError`` naming the file (and the key) for a missing or unreadable file, invalid TOML and
-    every invalid or unknown setting.
+    Raises ``ConfigError`` naming the file (and the key) for a missing or unreadable file (a folder, say),
+    invalid TOML and every invalid or unknown setting. A leading ``~`` in ``path`` is the user's home, as in the
+    paths inside the file; a UTF-8 byte order mark (which some Windows editors write) is skipped.
     """
-    file = Path(path)
+    file = Path(path).expanduser()
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        data = tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError("no such file", where=str(file)) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a configuration file", where=str(file)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror or exc}", where=str(file)) from exc
     except UnicodeDecodeError:
@@ -147,7 +150,8 @@ def _state_url(value: str, base: Path, where: str, *, from_file: bool) -> str:
         raise ConfigError(f"{message}, or the environment variable CALSYNC_STATE_URL", where=where)
     scheme, _, rest = value.partition(":///")
     if scheme.lower().startswith("sqlite") and rest and not rest.startswith("/") and rest != ":memory:":
-        return f"{scheme}:///{base / rest}"
+        path = Path(rest).expanduser()  # sqlite:///~/state.db is in the home folder, as ~/state.db is
+        return f"{scheme}:///{path if path.is_absolute() else base / path}"
     return value
 
 
