@@ -127,6 +127,16 @@ def test_a_bad_config_is_one_red_line_and_exit_1(config: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("no_color", "red"), [("1", False), ("", True)])
+def test_the_error_line_is_red_unless_no_color_is_set(tmp_path: Path, no_color: str, red: bool) -> None:
+    result = CliRunner().invoke(
+        app, ["sync", "--config", str(tmp_path / "nope.toml")], env={"NO_COLOR": no_color}, color=True
+    )
+    assert result.exit_code == 1
+    assert f"error: {tmp_path / 'nope.toml'}: no such file" in result.stderr
+    assert ("\x1b[31m" in result.stderr) is red
+
+
 def test_debug_lets_the_error_through_with_its_traceback(config: Path) -> None:
     config.write_text("nonsense = 1\n")
     result = invoke("--debug", "sync", "--config", str(config))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
@@ -89,8 +90,8 @@ class _Group(TyperGroup):
 
 
 def _render_error(message: str) -> None:
-    """One red line on standard error."""
-    typer.secho(f"error: {' '.join(message.split())}", fg="red", err=True)
+    """One red line on standard error; not red when ``NO_COLOR`` is set, as the tables are not (no-color.org)."""
+    typer.secho(f"error: {' '.join(message.split())}", fg=None if os.environ.get("NO_COLOR") else "red", err=True)
 
 
 class _Command(TyperCommand):
