@@ -131,6 +131,19 @@ def test_serve_answers_http_and_runs_the_scheduler_until_sigint(config: Path) ->
     assert lease_holder(config.parent / "state.db") is None
 
 
+def test_serve_on_a_port_in_use_is_one_error_line_and_status_1(config: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        server = start("serve", "--config", str(config), "--port", str(port), "--no-scheduler", cwd=config.parent)
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 1, err
+    assert [line for line in err.splitlines() if not line.startswith("{")] == [
+        f"error: port {port} is in use (on 127.0.0.1); stop what listens there or choose another --port"
+    ]
+
+
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     root, calsync = logging.getLogger(), logging.getLogger("calsync")

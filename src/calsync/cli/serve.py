@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
+from calsync.errors import CalsyncError
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -155,8 +157,8 @@ def serve(
 def run_service(
     settings: Settings, *, host: str, port: int, options: WorkerOptions | None, grace: float = 60.0
 ) -> None:
-    """Serve the app (with the scheduler, given its ``options``) until SIGINT or SIGTERM; exit 1 when the server
-    could not start (the port is taken, say)."""
+    """Serve the app (with the scheduler, given its ``options``) until SIGINT or SIGTERM. Raises ``CalsyncError``
+    when the server could not start (the port is taken, say): one error line and exit 1, not uvicorn's status 3."""
     import uvicorn
 
     from calsync.web.app import create_app
@@ -171,9 +173,32 @@ def run_service(
     )
     _exit_quietly_on_signals()  # uvicorn re-raises the signal it stopped for once it is done
     logging.getLogger("calsync.serve").info("serving on http://%s:%d (scheduler: %s)", host, port, options is not None)
-    server.run()
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn's own exit (status 3) when it cannot bind or the app's startup failed
+        if server.started or exc.code in (0, None):
+            raise
+        raise CalsyncError(_not_started(host, port)) from None
     if not server.started:
         raise typer.Exit(1)
+
+
+def _not_started(host: str, port: int) -> str:
+    """Why the server did not start, in one line: the port, when binding it again fails, else the log's word."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        for family, kind, proto, _name, address in infos:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+                probe.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} is in use (on {host}); stop what listens there or choose another --port"
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return "the server did not start; the log lines above say why"
 
 
 def worker(
