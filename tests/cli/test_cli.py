@@ -88,6 +88,16 @@ def test_sync_two_folders_shows_a_summary(config: Path) -> None:
     assert counts(again.stdout, "A work:anna") == [0, 0, 0, 3, 0, 0, 0]
 
 
+@pytest.mark.parametrize("columns", [79, 66, 56])
+def test_every_count_shows_on_a_narrow_terminal_under_short_headers(config: Path, columns: int) -> None:
+    (config.parent / "phone/anna/broken.ics").write_text("BEGIN:VCALENDAR\r\nthis is not iCalendar\r\n")
+    result = invoke("sync", "--config", str(config), env={"COLUMNS": str(columns)})
+    (header,) = [line for line in result.stdout.splitlines() if "Pair / side" in line]
+    assert header.split()[-7:] == ["New", "Upd", "Del", "Same", "Confl", "Err", "Held"]
+    assert counts(result.stdout, "B phone:anna") == [2, 0, 0, 0, 0, 1, 0]
+    assert max(len(line) for line in result.stdout.split("Problems")[0].splitlines()) <= columns
+
+
 def test_dry_run_shows_planned_actions_and_writes_nothing(config: Path) -> None:
     before = {p: p.read_bytes() for p in config.parent.rglob("*.ics")}
     result = invoke("sync", "--config", str(config), "--dry-run")

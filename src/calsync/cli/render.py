@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from calsync.sync.report import SideCounts
 
 _COUNTS = ("created", "updated", "deleted", "unchanged", "conflicts", "errors", "held")
+_SHORT = {"created": "New", "updated": "Upd", "deleted": "Del", "unchanged": "Same", "conflicts": "Confl", "errors": "Err"}
+"""The count headers on a terminal narrower than 80 columns, where the full words leave no room for every count."""
+_NARROW = 80
 _TROUBLE = {"conflicts": "yellow", "errors": "red", "held": "yellow"}
 _PIPE_WIDTH = 120
 
@@ -72,13 +75,17 @@ def summary(console: Console, outcomes: Sequence[PairOutcome], *, dry_run: bool)
     the side whose edit was overwritten), warnings and failed pairs.
 
     One row names the pair and one row per side holds its counts, so the seven count columns fit an
-    80-column terminal; a long endpoint name is shortened there, never a count.
+    80-column terminal, and with short headers (``_SHORT``) a narrower one down to about 55 columns; a long
+    endpoint name is shortened there, never a count.
     """
     title = "What a sync would do (dry run: nothing was written)" if dry_run else "Sync summary"
     table = _table(title)
-    table.add_column("Pair / side", no_wrap=True, overflow="ellipsis", max_width=max(12, console.width - 64))
-    for name in _COUNTS:
-        table.add_column(name.capitalize(), justify="right", no_wrap=True, min_width=len(name))
+    narrow = console.width < _NARROW
+    headers = [_SHORT.get(name, name.capitalize()) if narrow else name.capitalize() for name in _COUNTS]
+    counts_width = sum(len(header) + 2 for header in headers) + 1
+    table.add_column("Pair / side", no_wrap=True, overflow="ellipsis", max_width=max(12, console.width - counts_width))
+    for header in headers:
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     for outcome in outcomes:
         report = outcome.report
         if report is None:
