@@ -92,9 +92,8 @@ def test_a_sync_stopped_by_a_signal_closes_its_job_and_gives_its_lock_up(
     for i in range(6):
         (tmp_path / f"work/anna/e{i}.ics").write_text(event(f"e{i}", f"Visit {i}"), encoding="utf-8")
     (tmp_path / "calsync.toml").write_text(CONFIG, encoding="utf-8")
-    run = subprocess.Popen(
-        [sys.executable, "-c", STALLING_SYNC], cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
+    command = [sys.executable, "-c", STALLING_SYNC]
+    run = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 60
     while not (tmp_path / "stalled").exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

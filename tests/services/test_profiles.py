@@ -60,7 +60,8 @@ def resigned(document: dict[str, Any], passphrase: Secret = PASSPHRASE) -> dict[
         return document
     body = {k: v for k, v in document.items() if k != "mac"}
     key = PassphraseKey(passphrase, base64.b64decode(document["kdf"]["salt"]))
-    return body | {"mac": key.sign(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return body | {"mac": key.sign(canonical)}
 
 
 def test_a_profile_written_before_ca_bundles_imports_trusting_the_system_cas(
@@ -99,9 +100,7 @@ def test_a_wrong_passphrase_imports_nothing(source: IntegrationService, target: 
         lambda d: d.pop("mac"),
     ],
 )
-def test_an_altered_profile_imports_nothing(
-    source: IntegrationService, target: IntegrationService, alter: Any
-) -> None:
+def test_an_altered_profile_imports_nothing(source: IntegrationService, target: IntegrationService, alter: Any) -> None:
     """Not only the sealed secrets: with the server's address changed, the stored password would go there."""
     source.add(EWS)
     source.add_user("acme", "anna", "anna@acme.com")

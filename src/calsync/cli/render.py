@@ -22,11 +22,17 @@ from rich.text import Text
 if TYPE_CHECKING:
     from calsync.config import Connection, Settings
     from calsync.services.syncing import PairOutcome, PairProgress
-    from calsync.state.store import ItemLine
     from calsync.sync.report import SideCounts
 
 _COUNTS = ("created", "updated", "deleted", "unchanged", "conflicts", "errors", "held")
-_SHORT = {"created": "New", "updated": "Upd", "deleted": "Del", "unchanged": "Same", "conflicts": "Confl", "errors": "Err"}
+_SHORT = {
+    "created": "New",
+    "updated": "Upd",
+    "deleted": "Del",
+    "unchanged": "Same",
+    "conflicts": "Confl",
+    "errors": "Err",
+}
 """The count headers on a terminal narrower than 80 columns, where the full words leave no room for every count."""
 _NARROW = 80
 _TROUBLE = {"conflicts": "yellow", "errors": "red", "held": "yellow"}
@@ -125,20 +131,30 @@ def _problems(console: Console, outcomes: Sequence[PairOutcome]) -> None:
         for line in outcome.report.lines:
             if line.outcome in ("error", "conflict"):
                 style = "red" if line.outcome == "error" else "yellow"
-                table.add_row(Text(outcome.name), line.side.upper(), _item(line), Text(line.message, style=style))
+                table.add_row(
+                    Text(outcome.name),
+                    line.side.upper(),
+                    _item(line.title, line.href or line.ident),
+                    Text(line.message, style=style),
+                )
         overwritten = "would be overwritten" if outcome.report.dry_run else "was overwritten"
         for line in outcome.report.resolved:  # settled by the policy, but someone's edit is gone: say whose
             message = f"{line.rule}; the edit on {line.side.upper()} {overwritten}"
-            table.add_row(Text(outcome.name), line.side.upper(), _item(line), Text(message, style="yellow"))
+            table.add_row(
+                Text(outcome.name),
+                line.side.upper(),
+                _item(line.title, line.href or line.ident),
+                Text(message, style="yellow"),
+            )
         for warning in outcome.report.warnings:
             table.add_row(Text(outcome.name), "", "", Text(warning, style="yellow"))
     if table.row_count:
         console.print(table)
 
 
-def _item(line: ItemLine) -> Text:
-    """An item as people know it: its title with where it is, else where it is (or its identity)."""
-    return Text(f"{line.title} ({line.href or line.ident})" if line.title else line.href or line.ident)
+def _item(title: str, where: str) -> Text:
+    """An item as people know it: its title with ``where`` it is (its href, else its identity), else ``where``."""
+    return Text(f"{title} ({where})" if title else where)
 
 
 def planned_actions(console: Console, outcomes: Sequence[PairOutcome]) -> None:
