@@ -214,6 +214,20 @@ def test_a_custom_vtimezone_becomes_the_iana_zone_that_behaves_alike() -> None:
     assert "TZID=/Europe/CUSTOM" not in item_to_ical(item)
 
 
+def test_a_custom_vtimezone_no_zone_matches_keeps_the_offset_it_gives_each_time() -> None:
+    # "MyTimezone" is +12 until 2024-05-05 08:00 and +10 after; a single fixed offset put this event two
+    # hours early, and the written VTIMEZONE must read back as the same zone
+    summer = next(
+        item
+        for item in map(ical_to_item, split_ical(text_of("issue_722_timezone_transition_ambiguity.ics")))
+        if item.uid == "1"
+    )
+    assert isinstance(summer.start, datetime)
+    assert summer.start.astimezone(UTC) == datetime(2024, 8, 2, 22, tzinfo=UTC)
+    assert "TZID=MyTimezone" in item_to_ical(summer)
+    assert ical_to_item(item_to_ical(summer)) == summer
+
+
 def test_a_tzid_without_vtimezone_is_resolved_by_its_name_not_moved_to_utc() -> None:
     item = read("issue_526_calendar_with_events.ics")
     assert isinstance(item.start, datetime)

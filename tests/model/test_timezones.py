@@ -209,11 +209,26 @@ def test_a_fixed_vtimezone_resolves_to_a_zone_with_that_offset() -> None:
     assert offsets(zone) == (11 * HOUR, 11 * HOUR)
 
 
-def test_a_vtimezone_no_zone_matches_becomes_its_standard_offset() -> None:
+def test_a_vtimezone_no_zone_matches_keeps_each_offset_it_gives() -> None:
+    # +12 until 2024-05-05 08:00, +10 after: one fixed offset put every later time two hours early
     zone = resolve_tzid("MyTimezone", vtimezone("issue_722_timezone_transition_ambiguity.ics"))
-    assert isinstance(zone, timezone)
-    assert zone.utcoffset(None) == 12 * HOUR
+    assert datetime(2024, 3, 1, 8, tzinfo=zone).utcoffset() == 12 * HOUR
+    assert datetime(2024, 8, 3, 8, tzinfo=zone).astimezone(UTC) == datetime(2024, 8, 2, 22, tzinfo=UTC)
+    assert datetime(2024, 5, 4, 20, tzinfo=UTC).astimezone(zone) == datetime(2024, 5, 5, 6, fold=1, tzinfo=zone)
     assert zone.tzname(None) == "MyTimezone"
+
+
+def test_a_dst_vtimezone_with_offsets_no_zone_uses_keeps_summer_time() -> None:
+    rules = Calendar.from_ical(
+        "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Customized Time Zone\r\n"
+        "BEGIN:STANDARD\r\nDTSTART:16010101T030000\r\nTZOFFSETFROM:+0630\r\nTZOFFSETTO:+0530\r\n"
+        "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\n"
+        "BEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:+0530\r\nTZOFFSETTO:+0630\r\n"
+        "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\nEND:VCALENDAR\r\n"
+    ).walk("VTIMEZONE")[0]
+    zone = resolve_tzid("Customized Time Zone", rules)
+    assert offsets(zone, 2025) == (timedelta(hours=5, minutes=30), timedelta(hours=6, minutes=30))
+    assert datetime(2025, 7, 1, 10, tzinfo=zone).dst() == HOUR
 
 
 def test_resolution_is_cached() -> None:

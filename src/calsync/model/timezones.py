@@ -5,7 +5,8 @@ IANA way ("Europe/Berlin"), and iCalendar files carry whatever their writer like
 prefixes, Outlook display names ("(UTC+01:00) Amsterdam, Berlin, …"), Lotus Notes' short names, or a made-up
 TZID whose meaning is only in its VTIMEZONE. A time must never silently move to UTC, so resolution walks from
 the most exact evidence to the least: an IANA name, a Windows name, a display name, the VTIMEZONE's rules
-(matched to the IANA zone that behaves the same, see ``calsync.model.tzoffsets``), offsets written in the
+(matched to the IANA zone that behaves the same, see ``calsync.model.tzoffsets``, else followed as written),
+offsets written in the
 name, and only then gives up.
 
 The Windows table is CLDR's windowsZones.xml, shipped as ``data/windows_zones.json`` with the CLDR commit it
@@ -20,7 +21,7 @@ import unicodedata
 import zoneinfo
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from calsync.errors import InvalidItem
 from calsync.model import tznames, tzoffsets
@@ -124,8 +125,9 @@ def resolve_tzid(tzid: str, vtimezone: Component | None = None) -> tzinfo:
 
     In order: an IANA name (also case-insensitive, and behind a vendor prefix like ``/mozilla.org/…/``), a
     Windows name (also Lotus Notes' short form "W. Europe" and "… Daylight Time"), an Outlook display name,
-    the IANA zone that behaves like the VTIMEZONE (else a fixed offset named after the TZID, the VTIMEZONE's
-    standard offset), and offsets written in the name ("GMT+0100"). Never UTC by default.
+    the IANA zone that behaves like the VTIMEZONE (else a zone named after the TZID that follows the
+    VTIMEZONE's own transitions, never one offset for a zone that has several), and offsets written in the
+    name ("GMT+0100"). Never UTC by default.
 
     Raises ``InvalidItem`` when neither the name nor a VTIMEZONE says anything about the zone.
     """
@@ -221,7 +223,8 @@ def _offset(sign: str | None, hours: str | None, minutes: str | None) -> int:
 
 @lru_cache(maxsize=256)
 def _zone_for_rules(tzid: str, vtimezone: bytes) -> tzinfo | None:
-    """The IANA zone that behaves like the VTIMEZONE, else its standard offset as a fixed zone named ``tzid``.
+    """The IANA zone that behaves like the VTIMEZONE, else a zone following the VTIMEZONE's own transitions,
+    named ``tzid`` (one fixed offset when it has a single one).
 
     Keyed by the VTIMEZONE's text, so the same custom zone in a thousand items is matched once.
     """
@@ -234,7 +237,7 @@ def _zone_for_rules(tzid: str, vtimezone: bytes) -> tzinfo | None:
     table = _transitions(component)
     if table is None:
         return None
-    times, offsets = table
+    times, offsets, dsts = table
     year = min(_reference_year(), max(times).year) if times else _reference_year()
     target = tzoffsets.behaviour(tzoffsets.table_offset_at(times, offsets), year)
     candidates = (
@@ -244,13 +247,41 @@ def _zone_for_rules(tzid: str, vtimezone: bytes) -> tzinfo | None:
     match = tzoffsets.best_match(target, candidates, year)
     if match is not None:
         return zoneinfo.ZoneInfo(match)
-    offset = timedelta(seconds=_standard_offset(component, target))
-    return timezone(offset, tzid) if tzid else timezone(offset)
+    if len(set(offsets)) == 1:
+        offset = timedelta(seconds=offsets[0])
+        return timezone(offset, tzid) if tzid else timezone(offset)
+    return _table_zone(tzid, times, offsets, dsts)
 
 
-def _transitions(component: Component) -> tuple[list[datetime], list[int]] | None:
-    """The VTIMEZONE's transitions as aware UTC instants with the offset after each; ``None`` without
-    rules."""
+_TABLE_ZONES: dict[tuple[str, tuple[datetime, ...], tuple[int, ...]], tzinfo] = {}
+_TABLE_ZONES_KEPT = 256
+
+
+def _table_zone(tzid: str, times: list[datetime], offsets: list[int], dsts: list[int]) -> tzinfo:
+    """One zone object per TZID and behaviour, whichever VTIMEZONE text described it.
+
+    Why: Python never calls two times in a repeated hour equal when their zones are different objects
+    (PEP 495), so the VTIMEZONE written for a zone must read back as the very zone it was written from.
+    Transitions that change nothing are left out, and so is the first one's instant (before it the first offset
+    applies anyway), because writers spell those differently.
+    """
+    rows = [(times[0], offsets[0], dsts[0])]
+    for row in zip(times[1:], offsets[1:], dsts[1:], strict=True):
+        if row[1] != rows[-1][1]:
+            rows.append(row)
+    key = (tzid, tuple(time for time, _, _ in rows[1:]), tuple(offset for _, offset, _ in rows))
+    zone = _TABLE_ZONES.get(key)
+    if zone is None:
+        if len(_TABLE_ZONES) >= _TABLE_ZONES_KEPT:
+            _TABLE_ZONES.clear()
+        kept = [time for time, _, _ in rows], [offset for _, offset, _ in rows], [dst for _, _, dst in rows]
+        zone = _TABLE_ZONES[key] = tzoffsets.TableZone(tzid, *kept)
+    return zone
+
+
+def _transitions(component: Component) -> tuple[list[datetime], list[int], list[int]] | None:
+    """The VTIMEZONE's transitions as aware UTC instants with the offset and the DST amount after each;
+    ``None`` without rules."""
     from icalendar import Timezone
 
     if not isinstance(component, Timezone):
@@ -261,25 +292,16 @@ def _transitions(component: Component) -> tuple[list[datetime], list[int]] | Non
         return None
     if not infos:
         return None
-    pairs = sorted(
-        (when.replace(tzinfo=UTC), int(info[0].total_seconds())) for when, info in zip(times, infos, strict=False)
+    rows = sorted(
+        (when.replace(tzinfo=UTC), int(info[0].total_seconds()), _seconds(info[1]))
+        for when, info in zip(times, infos, strict=False)
     )
-    return [when for when, _ in pairs], [offset for _, offset in pairs]
+    return [when for when, _, _ in rows], [offset for _, offset, _ in rows], [dst for _, _, dst in rows]
 
 
-def _standard_offset(component: Component, seen: tzoffsets.Behaviour) -> int:
-    """The offset of the VTIMEZONE's latest STANDARD observance, else the smallest offset it uses."""
-    latest: tuple[datetime, int] | None = None
-    for observance in component.walk("STANDARD"):
-        entry: Any = observance  # icalendar types a property as the union of every value type
-        try:
-            start = entry["DTSTART"].dt
-            offset = int(entry["TZOFFSETTO"].td.total_seconds())
-        except (KeyError, AttributeError):
-            continue
-        if latest is None or start > latest[0]:
-            latest = (start, offset)
-    return latest[1] if latest else seen.standard
+def _seconds(amount: object) -> int:
+    """A DST amount in seconds; icalendar leaves ``False`` where it found none."""
+    return int(amount.total_seconds()) if isinstance(amount, timedelta) else 0
 
 
 def _zone_for_offsets_in_name(name: str) -> tzinfo | None:

@@ -143,3 +143,64 @@ def nearest(target: Behaviour, names: Iterable[str], year: int) -> str | None:
         return abs(candidate.standard - target.standard), (len(candidate.offsets) > 1) != has_dst
 
     return min(names, key=gap)
+
+
+class TableZone(tzinfo):
+    """A zone that follows a VTIMEZONE's own transition table: for custom zones no IANA zone behaves like.
+
+    Why not one fixed offset: a zone with summer time (or one that changed its offset once) would then put every
+    time of the other half of the year an hour or more off. Before the first transition the first offset
+    applies, as in ``table_offset_at``; after the last one the last. ``tzname`` is the TZID, so the writer
+    names the zone as it was read.
+    """
+
+    def __init__(self, name: str, times: list[datetime], offsets: list[int], dsts: list[int]) -> None:
+        if not times or not len(times) == len(offsets) == len(dsts):
+            raise ValueError("a zone table needs one offset and one DST amount for each transition")
+        self._name = name
+        self._times = [time.astimezone(UTC).replace(tzinfo=None) for time in times]
+        self._offsets = [timedelta(seconds=offset) for offset in offsets]
+        self._dsts = [timedelta(seconds=dst) for dst in dsts]
+        before = [self._offsets[0], *self._offsets[:-1]]
+        # the wall time from which each transition applies: the later reading of a gap or an overlap for
+        # fold=0, the earlier for fold=1 (PEP 495)
+        pairs = list(zip(self._times, before, self._offsets, strict=True))
+        self._walls = (
+            [time + max(old, new) for time, old, new in pairs],
+            [time + min(old, new) for time, old, new in pairs],
+        )
+
+    def __reduce__(self) -> tuple[type[TableZone], tuple[str, list[datetime], list[int], list[int]]]:
+        seconds = [int(offset.total_seconds()) for offset in self._offsets]
+        times = [time.replace(tzinfo=UTC) for time in self._times]
+        return TableZone, (self._name, times, seconds, [int(dst.total_seconds()) for dst in self._dsts])
+
+    def __repr__(self) -> str:
+        return f"TableZone({self._name!r}, {len(self._times)} transitions)"
+
+    def _index(self, moment: datetime) -> int:
+        from bisect import bisect_right
+
+        walls = self._walls[moment.fold]
+        return max(bisect_right(walls, moment.replace(tzinfo=None)) - 1, 0)
+
+    def utcoffset(self, moment: datetime | None) -> timedelta | None:
+        return None if moment is None else self._offsets[self._index(moment)]
+
+    def dst(self, moment: datetime | None) -> timedelta | None:
+        return None if moment is None else self._dsts[self._index(moment)]
+
+    def tzname(self, moment: datetime | None) -> str:
+        return self._name
+
+    def fromutc(self, moment: datetime) -> datetime:
+        """The wall time of a UTC instant; the second reading of a repeated hour has ``fold=1``."""
+        from bisect import bisect_right
+
+        utc = moment.replace(tzinfo=None)
+        index = max(bisect_right(self._times, utc) - 1, 0)
+        offset = self._offsets[index]
+        wall = utc + offset
+        previous = self._offsets[index - 1] if index else offset
+        fold = int(previous > offset and wall < self._times[index] + previous)
+        return wall.replace(tzinfo=self, fold=fold)
