@@ -402,3 +402,61 @@ def test_the_fast_serialiser_matches_icalendar_on_every_sample_file() -> None:
         assert ical_write._serialise(calendar) == calendar.to_ical(sorted=False).decode(), path.name
         checked += 1
     assert checked >= 3
+
+
+# -- what the model reads as written -----------------------------------------------------------------------
+
+
+def calendar(*lines: str, component: str = "VEVENT") -> str:
+    """One calendar of one component with ``lines`` besides its UID and DTSTAMP."""
+    body = "".join(f"{line}\r\n" for line in lines)
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n"
+        f"BEGIN:{component}\r\nUID:u1\r\nDTSTAMP:20250101T000000Z\r\n{body}END:{component}\r\nEND:VCALENDAR\r\n"
+    )
+
+
+def test_a_duration_s_hours_are_exact_time_and_its_days_wall_clock_days() -> None:
+    # RFC 5545 3.3.6: a night shift from 22:00 CET for eight hours ends 07:00 CEST; a day is a calendar day
+    shift = ical_to_item(calendar("DTSTART;TZID=Europe/Berlin:20250329T220000", "DURATION:PT8H"))
+    assert isinstance(shift.start, datetime) and isinstance(shift.end, datetime)
+    assert shift.end.astimezone(UTC) - shift.start.astimezone(UTC) == timedelta(hours=8)
+    day = ical_to_item(calendar("DTSTART;TZID=Europe/Berlin:20250329T220000", "DURATION:P1D"))
+    assert day.end == datetime(2025, 3, 30, 22, tzinfo=BERLIN)
+    # icalendar reads PT24H as one day: the text as written decides
+    task = ical_to_item(calendar("DTSTART;TZID=America/New_York:20251101T120000", "DURATION:PT24H", component="VTODO"))
+    assert task.task is not None and task.task.due == datetime(2025, 11, 2, 11, tzinfo=ZoneInfo("America/New_York"))
+
+
+def test_an_all_day_duration_with_hours_covers_whole_days() -> None:
+    item = ical_to_item(calendar("DTSTART;VALUE=DATE:20250101", "DURATION:PT36H"))
+    assert item.end == date(2025, 1, 3)
+
+
+def test_unknown_properties_are_written_back_as_read() -> None:
+    # RESOURCES is a list and REQUEST-STATUS structured: icalendar respelled both (one resource, an escaped ";")
+    lines = ["RESOURCES:EASEL,PROJECTOR", "REQUEST-STATUS:2.0;Success", 'X-THING;X-P="a:b";x-q=1:raw\\,text']
+    item = ical_to_item(calendar("DTSTART:20250101T100000Z", *lines))
+    assert item.unknown == tuple(lines)
+    written = item_to_ical(item).split("\r\n")
+    assert all(line in written for line in lines)
+
+
+def test_the_properties_of_a_reminder_alarm_survive() -> None:
+    # without ACKNOWLEDGED a dismissed alarm would fire again
+    extras = ["REPEAT:3", "DURATION:PT5M", "ACKNOWLEDGED:20250101T090000Z", "X-WR-ALARMUID:a-1"]
+    alarm = ["BEGIN:VALARM", "ACTION:DISPLAY", "TRIGGER:-PT15M", "DESCRIPTION:x", *extras, "END:VALARM"]
+    item = ical_to_item(calendar("DTSTART:20250101T100000Z", *alarm))
+    assert item.reminders == (Reminder(15, "DISPLAY", "x", tuple(extras)),)
+    written = item_to_ical(item)
+    assert all(line in written.split("\r\n") for line in extras)
+    assert ical_to_item(written) == item
+
+
+def test_a_date_time_with_a_tzid_and_z_is_read_as_utc() -> None:
+    # invalid, seen in the wild; the Z is the more specific claim, and the scan's facts read it so too
+    item = ical_to_item(
+        calendar("DTSTART;TZID=Europe/Berlin:20250101T100000Z", "DTEND;TZID=Europe/Berlin:20250101T110000")
+    )
+    assert item.start == datetime(2025, 1, 1, 10, tzinfo=UTC)
+    assert item.end == datetime(2025, 1, 1, 11, tzinfo=BERLIN)

@@ -110,3 +110,16 @@ def test_single_items_span_their_own_time() -> None:
     assert series_span(Item("d", kind=ItemKind.TASK, task=TaskInfo(due=due))) == (due, due)
     with pytest.raises(InvalidItem, match="no start"):
         series_span(Item("e"))
+
+
+def test_occurrences_of_a_series_with_a_duration_end_as_the_parse_ends_them() -> None:
+    # the expansion added PT8H on the wall clock: the night of the change to summer time lasted 7 hours
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:shift\r\nDTSTAMP:20250101T000000Z\r\n"
+        "DTSTART;TZID=Europe/Berlin:20250328T220000\r\nDURATION:PT8H\r\nRRULE:FREQ=DAILY;COUNT=3\r\n"
+        "RDATE;VALUE=PERIOD:20250401T100000Z/PT1H\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    found = occurrences(text, date(2025, 3, 1), date(2025, 5, 1))
+    lengths = [o.end.astimezone(UTC) - o.start.astimezone(UTC) for o in found]  # type: ignore[union-attr]
+    assert lengths == [timedelta(hours=8)] * 3 + [timedelta(hours=1)]
+    assert found[0].end == ical_to_item(text).end

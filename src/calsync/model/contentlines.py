@@ -12,6 +12,7 @@ from functools import lru_cache
 from calsync.errors import InvalidItem
 
 DURATION = re.compile(r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+_DAY_SECONDS = 86400
 
 
 def unfold(text: str) -> list[str]:
@@ -88,6 +89,24 @@ def canonical_duration(value: str) -> str:
     if not total_days and not secs:
         return "PT0S"
     return ("-" if sign == "-" else "") + "P" + (f"{total_days}D" if total_days else "") + time
+
+
+def duration_parts(value: str) -> tuple[int, int]:
+    """An RFC 5545 duration as (nominal days, exact seconds), both signed; ``InvalidItem`` when it is none."""
+    match = DURATION.match(value.strip().upper())
+    if match is None:
+        raise InvalidItem(f"not a duration: {value[:40]!r}")
+    sign, weeks, days, hours, minutes, seconds = match.groups()
+    nominal = int(weeks or 0) * 7 + int(days or 0)
+    exact = int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
+    return (-nominal, -exact) if sign == "-" else (nominal, exact)
+
+
+def whole_days(days: int, seconds: int) -> int:
+    """The days a duration covers from a DATE start: RFC 5545 allows only days and weeks there, so a time part
+    is rounded up to cover what was written (a 36-hour all-day item spans two days)."""
+    total = days * _DAY_SECONDS + seconds
+    return -(-total // _DAY_SECONDS)
 
 
 _ESCAPE = re.compile(r"\\([\\;,nN])")

@@ -14,7 +14,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calsync.errors import InvalidItem
-from calsync.model.contentlines import DURATION, canonical_tzid, unescape
+from calsync.model.contentlines import canonical_tzid, duration_parts, unescape, whole_days
 from calsync.model.item import ItemKind, Sensitivity
 
 Props = dict[str, tuple[tuple[str, ...], str]]
@@ -136,7 +136,7 @@ class FactReader:
         if start is None:
             return None
         if "DURATION" in props:
-            return start + _duration_seconds(props["DURATION"][1])
+            return _after_duration(start_prop, start, props["DURATION"][1])
         is_date = "VALUE=DATE" in [p.upper() for p in start_prop[0]] or len(start_prop[1].strip()) == 8
         return start + (86400 if is_date else 0)
 
@@ -205,19 +205,23 @@ def _zone(tzid: str) -> ZoneInfo | None:
         return None
 
 
-def _duration_seconds(value: str) -> float:
-    match = DURATION.match(value.strip().upper())
-    if match is None:
-        raise InvalidItem(f"not a duration: {value[:40]!r}")
-    sign, weeks, days, hours, minutes, seconds = match.groups()
-    total = timedelta(
-        weeks=int(weeks or 0),
-        days=int(days or 0),
-        hours=int(hours or 0),
-        minutes=int(minutes or 0),
-        seconds=int(seconds or 0),
-    )
-    return -total.total_seconds() if sign == "-" else total.total_seconds()
+def _after_duration(start_prop: tuple[tuple[str, ...], str], start: float, duration: str) -> float | None:
+    """The POSIX end of ``start`` plus an RFC 5545 duration, as the full parse computes it: days and weeks on the
+    wall clock of the start's zone (a day across a change of summer time is 23 or 25 hours), hours exact; a DATE
+    start covers whole days."""
+    days, seconds = duration_parts(value=duration)
+    params, value = start_prop
+    value = value.strip().split(",")[0]
+    if len(value) == 8:
+        return start + whole_days(days, seconds) * 86400
+    if days:
+        try:
+            wall = datetime.strptime(value[:15], "%Y%m%dT%H%M%S") + timedelta(days=days)
+        except ValueError:
+            raise InvalidItem(f"not a date-time: {value[:40]!r}") from None
+        shifted = _instant(params, wall.strftime("%Y%m%dT%H%M%S") + value[15:])[0]
+        start = start if shifted is None else shifted
+    return start + seconds
 
 
 def _series_end(rule: str, end: float | None, start: float | None) -> float | None:

@@ -18,6 +18,14 @@ from icalendar import Calendar, Component
 
 from calsync.errors import InvalidItem
 from calsync.model import ical_maps as maps
+from calsync.model.contentlines import duration_parts
+from calsync.model.ical_lines import (
+    RawComponent,
+    add_duration,
+    raw_components,
+    utc_wins,
+    with_upper_name,
+)
 from calsync.model.item import (
     Address,
     Attendee,
@@ -39,6 +47,7 @@ from calsync.model.item import (
 from calsync.model.timezones import resolve_tzid
 
 _ITEM_COMPONENTS = ("VEVENT", "VTODO")
+_REMINDER_PROPERTIES = frozenset({"ACTION", "TRIGGER", "DESCRIPTION"})
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "UCT", "Etc/UCT"})
 
 
@@ -48,7 +57,8 @@ def read_item(text: str) -> Item:
     Raises ``InvalidItem`` when the text is no calendar, holds no VEVENT/VTODO, holds more than one UID, lacks
     a UID, or a property the model maps has a value that cannot be read.
     """
-    calendar = parse_calendar(text)
+    text = utc_wins(text)
+    calendar = _parse(text)
     components = [c for c in calendar.subcomponents if c.name in _ITEM_COMPONENTS]
     if not components:
         raise InvalidItem("the calendar holds no VEVENT or VTODO")
@@ -63,13 +73,24 @@ def read_item(text: str) -> Item:
     if len(masters) > 1:
         raise InvalidItem(f"{len(masters)} components share UID {uids.pop()!r} and none is an override")
     reader = Reader(calendar)
+    written = [raw for raw in raw_components(text) if raw.name in _ITEM_COMPONENTS]
+    raws = dict(zip(map(id, components), written, strict=True)) if len(written) == len(components) else {}
     rest = [c for c in components if "RECURRENCE-ID" in c]
     head = masters[0] if masters else rest.pop(0)
-    return replace(reader.item(head), overrides=tuple(reader.item(c) for c in rest))
+    return replace(
+        reader.item(head, raws.get(id(head))), overrides=tuple(reader.item(c, raws.get(id(c))) for c in rest)
+    )
 
 
 def parse_calendar(text: str) -> Calendar:
-    """icalendar's parse of one VCALENDAR; ``InvalidItem`` for anything else."""
+    """icalendar's parse of one VCALENDAR; ``InvalidItem`` for anything else.
+
+    A date-time with both a TZID and ``Z`` is read as UTC (``ical_lines.utc_wins``).
+    """
+    return _parse(utc_wins(text))
+
+
+def _parse(text: str) -> Calendar:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # icalendar warns about guessed TZIDs; resolution happens here
         try:
@@ -146,15 +167,20 @@ class Reader:
             return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
-    def item(self, component: Component) -> Item:
-        """One VEVENT or VTODO as an ``Item`` (overrides are attached by the caller)."""
+    def item(self, component: Component, raw: RawComponent | None = None) -> Item:
+        """One VEVENT or VTODO as an ``Item`` (overrides are attached by the caller).
+
+        ``raw`` is the component as written, when the caller has it: unmapped properties are then kept exactly as
+        read, and durations are read as written (icalendar reads ``PT36H`` as a day and 12 hours).
+        """
         mapped = maps.MAPPED_TODO if component.name == "VTODO" else maps.MAPPED_EVENT
         for name, message in getattr(component, "errors", []):
             # a line icalendar could not split is dropped (name None): refuse rather than lose it silently
             if name is None or str(name).upper() in mapped:
                 raise InvalidItem(f"{component.name} {name or 'line'}: {one_line(Exception(message))}")
-        start, end = self._span(component)
-        reminders, blocks = self._alarms(component)
+        duration = _duration(component, raw)
+        start, end = self._span(component, duration)
+        reminders, blocks = self._alarms(component, raw)
         return Item(
             uid=str(component["UID"]).strip(),
             kind=_kind(component),
@@ -173,22 +199,22 @@ class Reader:
             attendees=tuple(_attendee(value) for value in all_values(component, "ATTENDEE")),
             show_as=_show_as(component),
             status=_text(component, "STATUS").lower() if component.name == "VEVENT" else "",
-            task=self._task(component, start),
+            task=self._task(component, start, duration),
             extras=_extras(component),
             created=self.instant(component, "CREATED"),
             last_modified=self.instant(component, "LAST-MODIFIED"),
-            unknown=_unknown(component, mapped) + blocks,
+            unknown=_unknown(component, mapped, raw) + blocks,
         )
 
-    def _span(self, component: Component) -> tuple[Moment | None, Moment | None]:
+    def _span(self, component: Component, duration: tuple[int, int] | None) -> tuple[Moment | None, Moment | None]:
         """DTSTART and DTEND (or DTSTART + DURATION) of an event; a task's end stays ``None`` (it has DUE)."""
         start = self.moment(first(component, "DTSTART")) if "DTSTART" in component else None
         if component.name == "VTODO":
             return start, None
         if "DTEND" in component:
             return start, self.moment(first(component, "DTEND"))
-        if "DURATION" in component and start is not None:
-            return start, start + first(component, "DURATION").dt
+        if duration is not None and start is not None:
+            return start, add_duration(start, *duration)
         return start, None
 
     def _recurrence(self, component: Component) -> Recurrence | None:
@@ -200,13 +226,13 @@ class Reader:
         recurrence = Recurrence(rule, self.moments(rdates), self.moments(exdates))
         return recurrence if recurrence != Recurrence() else None
 
-    def _task(self, component: Component, start: Moment | None) -> TaskInfo | None:
+    def _task(self, component: Component, start: Moment | None, duration: tuple[int, int] | None) -> TaskInfo | None:
         """STATUS, DUE (or DTSTART + DURATION), COMPLETED and PERCENT-COMPLETE of a VTODO."""
         if component.name != "VTODO":
             return None
         due = self.moment(first(component, "DUE")) if "DUE" in component else None
-        if due is None and start is not None and "DURATION" in component:
-            due = start + first(component, "DURATION").dt
+        if due is None and start is not None and duration is not None:
+            due = add_duration(start, *duration)
         return TaskInfo(
             status=maps.TASK_STATUSES.get(_text(component, "STATUS").upper(), TaskStatus.NEEDS_ACTION),
             due=due,
@@ -214,17 +240,33 @@ class Reader:
             percent_complete=int(first(component, "PERCENT-COMPLETE")) if "PERCENT-COMPLETE" in component else 0,
         )
 
-    def _alarms(self, component: Component) -> tuple[tuple[Reminder, ...], tuple[str, ...]]:
+    def _alarms(self, component: Component, raw: RawComponent | None) -> tuple[tuple[Reminder, ...], tuple[str, ...]]:
         """VALARMs the model can say as reminders, and every other subcomponent as verbatim text."""
         reminders: list[Reminder] = []
         blocks: list[str] = []
-        for sub in component.subcomponents:
-            reminder = _reminder(sub) if sub.name == "VALARM" else None
+        written = list(raw.children) if raw is not None else []
+        if [child.name for child in written] != [sub.name for sub in component.subcomponents]:
+            written = []
+        for index, sub in enumerate(component.subcomponents):
+            reminder = _reminder(sub, written[index] if written else None) if sub.name == "VALARM" else None
             if reminder is not None:
                 reminders.append(reminder)
             else:
                 blocks.append(sub.to_ical(sorted=False).decode().rstrip("\r\n"))
         return tuple(reminders), tuple(blocks)
+
+
+def _duration(component: Component, raw: RawComponent | None) -> tuple[int, int] | None:
+    """DURATION as (nominal days, exact seconds): from the line as written, else from icalendar's value."""
+    if "DURATION" not in component:
+        return None
+    written = raw.named("DURATION") if raw is not None else []
+    if written:
+        return duration_parts(written[0].partition(":")[2])
+    value = first(component, "DURATION").dt
+    if not isinstance(value, timedelta):
+        raise InvalidItem("DURATION is not a duration")
+    return value.days, value.seconds
 
 
 def _text(component: Component, name: str) -> str:
@@ -285,8 +327,12 @@ def _show_as(component: Component) -> ShowAs:
     return ShowAs.FREE if _text(component, "TRANSP").upper() == "TRANSPARENT" else ShowAs.BUSY
 
 
-def _reminder(alarm: Component) -> Reminder | None:
-    """A DISPLAY or AUDIO alarm whole minutes before or after the start; ``None`` for any other alarm."""
+def _reminder(alarm: Component, raw: RawComponent | None) -> Reminder | None:
+    """A DISPLAY or AUDIO alarm whole minutes before or after the start; ``None`` for any other alarm.
+
+    The alarm's other properties (REPEAT and DURATION, ACKNOWLEDGED, ATTACH, its UID …) go with the reminder as
+    written: without ACKNOWLEDGED a dismissed alarm would fire again.
+    """
     trigger = alarm.get("TRIGGER")
     action = _text(alarm, "ACTION").upper() or "DISPLAY"
     if not isinstance(getattr(trigger, "dt", None), timedelta) or action not in ("DISPLAY", "AUDIO"):
@@ -299,7 +345,8 @@ def _reminder(alarm: Component) -> Reminder | None:
     description = _text(alarm, "DESCRIPTION")
     if action == "DISPLAY" and description == maps.DISPLAY_PLACEHOLDER:
         description = ""
-    return Reminder(minutes_before=-seconds // 60, action=action, description=description)
+    extras = _unknown(alarm, _REMINDER_PROPERTIES, raw)
+    return Reminder(minutes_before=-seconds // 60, action=action, description=description, extras=extras)
 
 
 def _extras(component: Component) -> BusinessExtras:
@@ -322,17 +369,20 @@ def _extras(component: Component) -> BusinessExtras:
     )
 
 
-def _unknown(component: Component, mapped: frozenset[str]) -> tuple[str, ...]:
+def _unknown(component: Component, mapped: frozenset[str], raw: RawComponent | None) -> tuple[str, ...]:
     """Content lines of the properties the model does not map, in file order (occurrences of a name together).
 
     Also kept: every RRULE after the first, RDATEs holding periods, and X-ALT-DESC in formats other than HTML.
+    Each line is the one written (name in upper case) when ``raw`` has it, else icalendar's rendering.
     """
     lines: list[str] = []
     rules = 0
     value: Any
+    seen: dict[str, int] = {}
     for name, value in component.property_items(recursive=False, sorted=False):
         if name in ("BEGIN", "END"):
             continue
+        index = seen[name] = seen.get(name, -1) + 1
         rules += name == "RRULE"
         kept = (
             name not in mapped
@@ -341,5 +391,18 @@ def _unknown(component: Component, mapped: frozenset[str]) -> tuple[str, ...]:
             or (name == "X-ALT-DESC" and str(value.params.get("FMTTYPE", "")).lower() != "text/html")
         )
         if kept:
-            lines.append(str(component.content_line(name, value, sorted=False)))
+            lines.append(
+                _as_written(component, raw, name, index) or str(component.content_line(name, value, sorted=False))
+            )
     return tuple(lines)
+
+
+def _as_written(component: Component, raw: RawComponent | None, name: str, index: int) -> str | None:
+    """The ``index``-th line of property ``name`` as written; ``None`` when the lines written and the properties
+    parsed do not pair up (icalendar dropped or merged one)."""
+    if raw is None:
+        return None
+    written = raw.named(name)
+    if len(written) != len(all_values(component, name)):
+        return None
+    return with_upper_name(written[index])

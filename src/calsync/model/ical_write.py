@@ -16,11 +16,13 @@ from itertools import groupby
 from typing import Any
 
 from icalendar import Alarm, Calendar, Component, Event, Timezone, Todo, vCalAddress, vText
+from icalendar.parser import Parameters
 from icalendar.parser.string import _foldline
 from icalendar.parser_tools import to_unicode
 
 from calsync.errors import InvalidItem
 from calsync.model import ical_maps as maps
+from calsync.model.contentlines import split_line
 from calsync.model.item import Item, ItemKind, Moment, Reminder, Sensitivity, ShowAs, TaskInfo
 from calsync.model.timezones import resolve_tzid
 
@@ -224,15 +226,47 @@ def _add_extras(component: Component, item: Item, todo: bool) -> None:
 
 
 def _add_unknown_properties(component: Component, unknown: tuple[str, ...]) -> None:
-    """The kept content lines, parsed as the same component so each gets the value type it was read with."""
-    lines = [line for line in unknown if not _is_block(line)]
-    if not lines:
-        return
-    body = "\r\n".join(lines)
-    holder = _parse_block(f"BEGIN:{component.name}\r\n{body}\r\nEND:{component.name}")
-    for name, value in holder.property_items(recursive=False, sorted=False):
-        if name not in ("BEGIN", "END"):
-            component.add(name, value, encode=False)
+    """The kept content lines, written back exactly as they were read (only folded).
+
+    Why not through icalendar's value types: it would respell them (``RESOURCES:EASEL,PROJECTOR`` as one
+    resource with an escaped comma, ``REQUEST-STATUS:2.0;Success`` with an escaped semicolon).
+    """
+    for line in unknown:
+        if not _is_block(line):
+            name, params, value = _split_kept(line)
+            component.add(name, _Written(";".join(params), value), encode=False)
+
+
+def _split_kept(line: str) -> tuple[str, list[str], str]:
+    try:
+        return split_line(line)
+    except InvalidItem as exc:
+        raise InvalidItem(f"cannot write unknown iCalendar content: {exc}") from exc
+
+
+class _WrittenParameters(Parameters):
+    """Parameters rendered as written."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def to_ical(self, sorted: bool = True) -> bytes:  # icalendar's signature
+        return self.text.encode()
+
+
+class _Written:
+    """A property value that icalendar (and ``_serialise``) writes exactly as it was read."""
+
+    def __init__(self, params: str, value: str) -> None:
+        self.params = _WrittenParameters(params)
+        self.value = value
+
+    def to_ical(self) -> bytes:
+        return self.value.encode()
 
 
 def _is_block(line: str) -> bool:
@@ -261,6 +295,7 @@ def _alarm(reminder: Reminder) -> Component:
     description = reminder.description or (maps.DISPLAY_PLACEHOLDER if action == "DISPLAY" else "")
     if description:
         alarm.add("DESCRIPTION", description)
+    _add_unknown_properties(alarm, reminder.extras)
     return alarm
 
 

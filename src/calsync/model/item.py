@@ -102,11 +102,16 @@ class Body:
 
 @dataclass(frozen=True, slots=True)
 class Reminder:
-    """An alarm ``minutes_before`` the start (negative: after the start)."""
+    """An alarm ``minutes_before`` the start (negative: after the start).
+
+    ``extras`` are the alarm's other properties as content lines (REPEAT, DURATION, ACKNOWLEDGED, ATTACH …), kept so
+    that writing the alarm back neither drops them nor makes a dismissed alarm fire again.
+    """
 
     minutes_before: int
     action: str = "DISPLAY"
     description: str = ""
+    extras: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

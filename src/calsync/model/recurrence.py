@@ -27,18 +27,72 @@ def occurrences(source: str | Calendar | Item, start: Moment, end: Moment) -> tu
     ``source`` is iCalendar text (any number of items), a parsed calendar, or an ``Item``. Each occurrence is
     an ``Item`` with ``recurrence_id`` set to the start it has in the series (a single event is its own only
     occurrence) and no recurrence of its own. Raises ``InvalidItem`` for text that cannot be read or expanded.
+
+    An occurrence of a component with DURATION ends as the full parse ends that component: its days on the wall
+    clock, its hours exact (RFC 5545 3.3.6), where the expansion would add them all on the wall clock.
     """
     import recurring_ical_events
 
     from calsync.model.ical_read import Reader, parse_calendar
 
     calendar = _calendar(source, parse_calendar)
+    lengths = _durations(calendar, source if isinstance(source, str) else None)
     try:
         found = list(recurring_ical_events.of(calendar, components=["VEVENT", "VTODO"]).between(start, end))
     except (*_EXPANSION_ERRORS, recurring_ical_events.InvalidCalendar) as exc:
         raise InvalidItem(f"cannot expand the series: {' '.join(str(exc).split())[:200]}") from exc
     reader = Reader(calendar)
-    return tuple(sorted((reader.item(component) for component in found), key=lambda item: _key(item.start)))
+    items = (_exact_end(reader.item(component), lengths) for component in found)
+    return tuple(sorted(items, key=lambda item: _key(item.start)))
+
+
+_Lengths = dict[tuple[str, datetime | None], tuple[int, int] | None]
+"""(UID, the instant of RECURRENCE-ID or ``None`` for the master) -> its DURATION as (days, seconds), if any."""
+
+
+def _durations(calendar: Calendar, text: str | None) -> _Lengths:
+    """The DURATION of each VEVENT and VTODO, read as written when the text is at hand."""
+    from calsync.model.contentlines import duration_parts
+    from calsync.model.ical_lines import raw_components, utc_wins
+    from calsync.model.ical_read import Reader, all_values, first
+
+    components = [c for c in calendar.subcomponents if c.name in ("VEVENT", "VTODO")]
+    written = [r for r in raw_components(utc_wins(text)) if r.name in ("VEVENT", "VTODO")] if text else []
+    reader = Reader(calendar)
+    lengths: _Lengths = {}
+    for index, component in enumerate(components):
+        rid = reader.moment(first(component, "RECURRENCE-ID")) if "RECURRENCE-ID" in component else None
+        key = (str(component.get("UID", "")).strip(), None if rid is None else _key(rid))
+        length = None
+        if "DURATION" in component and "DTEND" not in component and "DUE" not in component:
+            lines = written[index].named("DURATION") if len(written) == len(components) else []
+            value = first(component, "DURATION").dt
+            length = duration_parts(lines[0].partition(":")[2]) if lines else (value.days, value.seconds)
+        lengths.setdefault(key, length)
+        for value in all_values(component, "RDATE"):  # an occurrence from an RDATE period has the period's end
+            tzid = value.params.get("TZID")
+            for one in value.dts:
+                if isinstance(one.dt, tuple):
+                    start = one.dt[0]
+                    zoned = start.replace(tzinfo=reader.zone(str(tzid))) if tzid else start
+                    lengths[(key[0], _key(zoned))] = None
+    return lengths
+
+
+def _exact_end(item: Item, lengths: _Lengths) -> Item:
+    """The occurrence with the end its own component's DURATION gives (an override's, else the master's)."""
+    from dataclasses import replace
+
+    from calsync.model.ical_lines import add_duration
+
+    rid = None if item.recurrence_id is None else _key(item.recurrence_id)
+    length = lengths[(item.uid, rid)] if (item.uid, rid) in lengths else lengths.get((item.uid, None))
+    if length is None or item.start is None or (item.end is None and item.task is None):
+        return item
+    end = add_duration(item.start, *length)
+    if item.task is not None:
+        return replace(item, task=replace(item.task, due=end))
+    return replace(item, end=end)
 
 
 def series_span(item: Item) -> tuple[Moment, Moment | None]:
