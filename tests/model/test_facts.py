@@ -12,7 +12,7 @@ import pytest
 
 from calsync.model.canonical import ICALENDAR, scan
 from calsync.model.ical import ical_to_item
-from calsync.model.item import Moment
+from calsync.model.item import Moment, Sensitivity
 
 
 def calendar(*components: str) -> str:
@@ -49,3 +49,45 @@ def test_an_all_day_duration_with_hours_ends_on_the_parse_s_day() -> None:
     assert end == date(2025, 1, 3)
     hi = scan(text, ICALENDAR).facts.span[1]
     assert hi is not None and hi >= datetime(2025, 1, 3, tzinfo=UTC).timestamp()
+
+
+def test_the_span_covers_rdates_after_the_rule_s_until_and_before_dtstart() -> None:
+    # the window treated the series as over on 5 January, though it has one more occurrence in 2026
+    text = calendar(
+        event(
+            "DTSTART:20250101T100000Z",
+            "DTEND:20250101T110000Z",
+            "RRULE:FREQ=DAILY;UNTIL=20250105T100000Z",
+            "RDATE:20260601T100000Z",
+            "RDATE:20241201T100000Z,20260301T100000Z",
+        )
+    )
+    lo, hi = scan(text, ICALENDAR).facts.span
+    assert lo is not None and lo <= datetime(2024, 12, 1, 10, tzinfo=UTC).timestamp()
+    assert hi is not None and hi >= datetime(2026, 6, 1, 11, tzinfo=UTC).timestamp()
+
+
+def test_an_rdate_period_ends_the_span_where_the_period_ends() -> None:
+    text = calendar(
+        event("DTSTART:20250101T100000Z", "DTEND:20250101T110000Z", "RDATE;VALUE=PERIOD:20250301T100000Z/PT30H")
+    )
+    hi = scan(text, ICALENDAR).facts.span[1]
+    assert hi is not None and hi >= datetime(2025, 3, 2, 16, tzinfo=UTC).timestamp()
+
+
+def test_an_item_of_only_overrides_has_the_facts_of_its_first_override() -> None:
+    # an invitation to one occurrence of a series: the parse returns the first override, the facts took the last
+    def override(day: int, title: str, klass: str) -> str:
+        start = f"2025010{day}T100000Z"
+        return event(f"RECURRENCE-ID:{start}", f"DTSTART:{start}", f"SUMMARY:{title}", f"CLASS:{klass}")
+
+    text = calendar(override(1, "first", "PRIVATE"), override(2, "second", "PUBLIC"))
+    item, facts = ical_to_item(text), scan(text, ICALENDAR).facts
+    assert (facts.title, facts.sensitivity) == (item.title, item.sensitivity) == ("first", Sensitivity.PRIVATE)
+
+
+@pytest.mark.parametrize("kind", ["task", "contact", "event", "bogus", "assignment"])
+def test_the_kind_an_event_says_is_the_parse_s(kind: str) -> None:
+    # X-CALSYNC-KIND:task on a VEVENT is still an event: only the business kinds are taken from it
+    text = calendar(event("DTSTART:20250101T100000Z", f"X-CALSYNC-KIND:{kind}"))
+    assert scan(text, ICALENDAR).facts.kind is ical_to_item(text).kind

@@ -23,7 +23,7 @@ from itertools import islice
 
 from calsync.errors import InvalidItem
 from calsync.model.contentlines import canonical_duration, canonical_tzid, split_line, unescape, unfold
-from calsync.model.facts import FactReader, Facts, Props
+from calsync.model.facts import FactReader, Facts, Props, more_dates
 from calsync.model.item import ItemKind
 
 __all__ = [
@@ -184,8 +184,11 @@ def _components(lines: list[str]) -> list[_Component]:
             current = stack[-1] if stack and not skip_depth else None
             props, keep = (current.props, current.lines.append) if current is not None else (None, _ignore)
         elif props is not None:
-            if fact is not None and key not in props:
-                props[key] = fact
+            if fact is not None:
+                if key not in props:
+                    props[key] = fact
+                elif key == "RDATE":  # the facts need every RDATE: one past the rule's end extends the series
+                    props[key] = more_dates(props[key], fact)
             if canonical:
                 keep(canonical)
     if stack or skip_depth:

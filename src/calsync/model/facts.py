@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calsync.errors import InvalidItem
 from calsync.model.contentlines import canonical_tzid, duration_parts, unescape, whole_days
+from calsync.model.ical_maps import BUSINESS_KINDS
 from calsync.model.item import ItemKind, Sensitivity
 
 Props = dict[str, tuple[tuple[str, ...], str]]
 """The first occurrence of each property of one component: name -> (parameters, value). Tuples, because the scan
 shares one entry among every item holding the same line."""
 
-_KINDS = frozenset(kind.value for kind in ItemKind)
 _SLACK = 14 * 3600  # floating and unresolved times may be anywhere from UTC-12 to UTC+14
 _MOMENTS_KEPT = 8192
 _EPOCH = datetime(1970, 1, 1)
@@ -74,7 +74,7 @@ class FactReader:
         self.has_attendees = False
         self.modified_stamp = ""
         self.dtstamp = ""
-        self.seen_master = False
+        self.seen_head = False
 
     def read(self, component: str, props: Props) -> None:
         """Take in one component (VEVENT, VTODO …) of the item, by its first property values."""
@@ -86,10 +86,10 @@ class FactReader:
             raise InvalidItem(f"one item holds two UIDs ({self.uid!r} and {uid!r})")
         self.uid = uid
         self._note_stamps(props)
-        is_override = "RECURRENCE-ID" in props
-        if not is_override or not self.seen_master:
+        if "RECURRENCE-ID" not in props or not self.seen_head:
+            # the master's, else the first override's (an invitation to one occurrence), as the parse reads them
             self._read_master_facts(component, props)
-        self.seen_master = self.seen_master or not is_override
+            self.seen_head = True
         self._read_span(component, props)
 
     def _note_stamps(self, props: Props) -> None:
@@ -103,10 +103,8 @@ class FactReader:
 
     def _read_master_facts(self, component: str, props: Props) -> None:
         kind = props.get("X-CALSYNC-KIND", ((), ""))[1].strip().lower()
-        if component == "VTODO":
-            self.kind = ItemKind.TASK
-        elif kind in _KINDS:
-            self.kind = ItemKind(kind)
+        # only the kinds an event can carry, as the parse reads them (X-CALSYNC-KIND:task is still an event)
+        self.kind = ItemKind.TASK if component == "VTODO" else BUSINESS_KINDS.get(kind, ItemKind.EVENT)
         self.title = unescape(props.get("SUMMARY", ((), ""))[1])
         klass = props.get("CLASS", ((), "PUBLIC"))[1].strip().lower()
         self.sensitivity = Sensitivity(klass) if klass in {"private", "confidential"} else Sensitivity.PUBLIC
@@ -120,7 +118,12 @@ class FactReader:
         end = self._end(props, start_prop, start)
         if "RRULE" in props or "RDATE" in props:
             self.recurring = True
-            end = _series_end(props.get("RRULE", ((), ""))[1], end, start)
+            length = None if end is None or start is None else end - start
+            end = _series_end(props.get("RRULE", ((), "")), end, start)
+            if "RDATE" in props:  # dates before DTSTART or after the rule's UNTIL belong to the series too
+                first, last = _rdates_span(*props["RDATE"], length)
+                start = None if start is None or first is None else min(start, first)
+                end = None if end is None or last is None else max(end, last)
         lo = None if start is None else start - slack
         hi = None if end is None else end + slack
         self.unbounded_start |= lo is None
@@ -224,13 +227,16 @@ def _after_duration(start_prop: tuple[tuple[str, ...], str], start: float, durat
     return start + seconds
 
 
-def _series_end(rule: str, end: float | None, start: float | None) -> float | None:
-    """The end of the last occurrence of a series, or ``None`` when the rule never ends or ends by COUNT.
+def _series_end(rule: tuple[tuple[str, ...], str], end: float | None, start: float | None) -> float | None:
+    """The end of the last occurrence the rule makes (no rule: the item's own end), or ``None`` when the rule never
+    ends or ends by COUNT.
 
     COUNT is taken as unbounded on purpose: computing it needs an expansion, and "unbounded" only means the
     series is kept in the window, never that anything is deleted.
     """
-    parts = dict(part.partition("=")[::2] for part in rule.upper().split(";") if part)
+    if not rule[1]:
+        return end
+    parts = dict(part.partition("=")[::2] for part in rule[1].upper().split(";") if part)
     until = parts.get("UNTIL")
     if not until or "COUNT" in parts or end is None or start is None:
         return None
@@ -238,3 +244,45 @@ def _series_end(rule: str, end: float | None, start: float | None) -> float | No
     if last_start is None:
         return None
     return last_start + (end - start) + _SLACK
+
+
+def _rdates_span(params: Sequence[str], value: str, length: float | None) -> tuple[float | None, float | None]:
+    """The first start and the last end of the occurrences RDATE adds (every line, see ``more_dates``); a period
+    ends as it says, a date or date-time lasts as long as the item. ``None`` for what cannot be known."""
+    first: float | None = None
+    last: float | None = None
+    for one in value.split(","):
+        begin_text, _, period_end = one.strip().partition("/")
+        if not begin_text:
+            continue
+        begin, slack = _instant(params, begin_text)
+        if begin is None:
+            return None, None
+        if period_end[:1] in ("P", "+", "-", "p"):
+            end: float | None = begin + sum(_duration_seconds(period_end))
+        elif period_end:
+            end = _instant(params, period_end)[0]
+        else:
+            end = None if length is None else begin + length
+        if end is None:
+            return None, None
+        first = begin - slack if first is None else min(first, begin - slack)
+        last = end + slack if last is None else max(last, end + slack)
+    return first, last
+
+
+def _duration_seconds(value: str) -> tuple[int, int]:
+    days, seconds = duration_parts(value)
+    return days * 86400, seconds
+
+
+def more_dates(kept: tuple[tuple[str, ...], str], more: tuple[tuple[str, ...], str]) -> tuple[tuple[str, ...], str]:
+    """The fact entry of RDATE after one more RDATE line: one list when the lines share their parameters (the usual
+    case), else the line whose dates reach further."""
+    if kept[0] == more[0]:
+        return kept[0], kept[1] + "," + more[1]
+    try:
+        kept_end, more_end = _rdates_span(*kept, 0.0)[1], _rdates_span(*more, 0.0)[1]
+    except InvalidItem:
+        return kept
+    return more if kept_end is not None and (more_end is None or more_end > kept_end) else kept
