@@ -41,6 +41,12 @@ class RawComponent:
         """The component's own lines of property ``name`` (upper-case), in file order."""
         return [line for line in self.lines if property_name(line) == name]
 
+    def written(self, name: str, index: int, parsed: int) -> str | None:
+        """The ``index``-th line of property ``name`` as written, name in upper case; ``None`` when the component
+        has not exactly the ``parsed`` lines of that name the parser gave (it dropped or merged one)."""
+        lines = self.named(name)
+        return with_upper_name(lines[index]) if len(lines) == parsed else None
+
 
 def property_name(line: str) -> str:
     """The upper-case name of a content line."""

@@ -24,7 +24,6 @@ from calsync.model.ical_lines import (
     add_duration,
     raw_components,
     utc_wins,
-    with_upper_name,
 )
 from calsync.model.item import (
     Address,
@@ -391,18 +390,6 @@ def _unknown(component: Component, mapped: frozenset[str], raw: RawComponent | N
             or (name == "X-ALT-DESC" and str(value.params.get("FMTTYPE", "")).lower() != "text/html")
         )
         if kept:
-            lines.append(
-                _as_written(component, raw, name, index) or str(component.content_line(name, value, sorted=False))
-            )
+            written = raw.written(name, index, len(all_values(component, name))) if raw is not None else None
+            lines.append(written or str(component.content_line(name, value, sorted=False)))
     return tuple(lines)
-
-
-def _as_written(component: Component, raw: RawComponent | None, name: str, index: int) -> str | None:
-    """The ``index``-th line of property ``name`` as written; ``None`` when the lines written and the properties
-    parsed do not pair up (icalendar dropped or merged one)."""
-    if raw is None:
-        return None
-    written = raw.named(name)
-    if len(written) != len(all_values(component, name)):
-        return None
-    return with_upper_name(written[index])
