@@ -168,6 +168,12 @@ def test_facts_of_kinds() -> None:
     assert scan(contact("c1"), VCARD).facts.kind is ItemKind.CONTACT
 
 
+def test_a_vcard_s_title_is_its_first_fn_as_the_parse_reads_it() -> None:
+    # a second FN is another language; the scan took the last one, the parse the first
+    card = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1\r\nFN:Jörg Müller\r\nFN;LANGUAGE=en:George Miller\r\nEND:VCARD\r\n"
+    assert scan(card, VCARD).facts.title == "Jörg Müller"
+
+
 def test_an_endless_series_is_unbounded_and_one_with_until_ends() -> None:
     endless = scan(event("r1", extra="RRULE:FREQ=DAILY\r\n")).facts
     assert endless.recurring and endless.span[1] is None

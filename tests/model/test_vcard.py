@@ -117,3 +117,47 @@ def test_an_unknown_version_is_a_programming_error() -> None:
 def test_random_contacts_survive_both_versions_unchanged(item: Item) -> None:
     assert vcard_to_item(item_to_vcard(item, "3.0")) == item
     assert vcard_to_item(item_to_vcard(item, "4.0")) == item
+
+
+# -- mapped lines that say more than the model holds ----------------------------------------------------------
+
+CARD = "\r\n".join([
+    "BEGIN:VCARD", "VERSION:3.0", "UID:c1", "FN:Dr. John Quinlan Public Esq.", "N:Public;John;Quinlan;Dr.;Esq.",
+    "ORG:ABC\\, Inc.;North American Division;Marketing", "FN;LANGUAGE=en:J. Q. Public",
+    "item1.EMAIL;type=INTERNET:j@example.com", "item1.X-ABLabel:_$!<Other>!$_", "EMAIL;PREF=2:second@example.com",
+    "END:VCARD", "",
+])  # fmt: skip
+"""RFC 2426's example name, RFC 6350's ORG, and Apple's grouped e-mail with its label."""
+
+
+@pytest.mark.parametrize("version", ["3.0", "4.0"])
+def test_what_the_model_does_not_hold_of_a_mapped_line_is_written_back_as_read(version: str) -> None:
+    # the model keeps family and given name, the first ORG unit, no groups: the rest was lost on every write
+    item = vcard_to_item(CARD)
+    assert item.contact is not None
+    assert (item.contact.family_name, item.contact.given_name, item.contact.organization) == (
+        "Public",
+        "John",
+        "ABC, Inc.",
+    )
+    written = item_to_vcard(item, version)  # type: ignore[arg-type]
+    lines = written.split("\r\n")
+    for line in CARD.split("\r\n")[3:-2]:
+        assert line in lines
+    assert [line for line in lines if line.startswith("N:")] == ["N:Public;John;Quinlan;Dr.;Esq."]
+    assert vcard_to_item(written) == item
+
+
+def test_a_kept_line_the_contact_no_longer_matches_gives_way_to_the_model() -> None:
+    # edited elsewhere: the new name and the remaining e-mail are what a reader gets
+    from dataclasses import replace
+
+    item = vcard_to_item(CARD)
+    assert item.contact is not None
+    contact = replace(item.contact, family_name="Doe", emails=item.contact.emails[1:])
+    written = item_to_vcard(replace(item, contact=contact))
+    lines = written.split("\r\n")
+    assert next(line for line in lines if line.startswith("N:")) == "N:Doe;John;;;"
+    assert not any("j@example.com" in line for line in lines)  # a removed e-mail is not written from the kept line
+    assert "EMAIL;PREF=2:second@example.com" in lines
+    assert vcard_to_item(written).contact == contact

@@ -383,6 +383,7 @@ def _scan_vcard(text: str) -> Scan:
         raise InvalidItem("not a vCard: it does not start with BEGIN:VCARD and end with END:VCARD")
     canonical: list[str] = []
     uid = title = ""
+    named = False
     for line in lines[1:-1]:
         name, params, value = split_line(line)
         bare = name.rpartition(".")[2]
@@ -390,8 +391,8 @@ def _scan_vcard(text: str) -> Scan:
             raise InvalidItem("more than one vCard: an item is one contact (split an address-book export first)")
         if bare == "UID":
             uid = value.strip()
-        elif bare == "FN":
-            title = unescape(value)
+        elif bare == "FN" and not named:  # the first, as the parse reads it (a later one is another language)
+            title, named = unescape(value), True
         if name not in _IGNORED:
             canonical.append(_canonical_line(name, params, value))
     if not uid:

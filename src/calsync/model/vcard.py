@@ -9,7 +9,11 @@ Mapped: UID, FN (also ``Item.title``), N (family and given name), ORG (the organ
 EMAIL and TEL with their TYPEs (``Typed.kind``, lower-case, comma-separated; a preferred one has "pref"), ADR
 (``Address``; post-office box and extended address are folded into ``street``, the LABEL parameter into
 ``label``), NOTE, CATEGORIES and REV (``Item.last_modified``). A second FN, N, ORG, TITLE or NOTE (another
-language, say) is kept as an unknown line.
+language, say) is kept as an unknown line. So is a mapped line that says more than the model holds (N's middle
+names, prefix and suffix, ORG's units, a group such as Apple's ``item1.``, LANGUAGE, a PREF other than 1): it
+is written back as read for as long as it still says what the model holds. Known limit: once a single-valued
+one no longer does (the name was edited elsewhere), the model's line is written and the kept one after it, as a
+second line of that property, since nothing tells it from a second line in another language.
 """
 
 from __future__ import annotations
@@ -49,14 +53,18 @@ def _read(text: str) -> Item:
     lines = _content_lines(text)
     values: dict[str, list[Any]] = {}
     unknown: list[str] = []
+    whole: dict[str, list[str]] = {}
     for raw, line in lines:
         name = line.name.upper()
         if name in _SKIPPED:
             continue
         if name in _MULTI or (name in _SINGLE and name not in values):
             values.setdefault(name, []).append(line)
+            if name in _KEPT_WHOLE and _says_more(name, line):
+                whole.setdefault(name, []).append(raw)
         else:
             unknown.append(raw)
+    unknown[:0] = [raw for name in _KEPT_WHOLE for raw in whole.get(name, [])]
     uid = _text(values, "UID").strip()
     if not uid:
         raise InvalidItem("the vCard has no UID")
@@ -94,25 +102,100 @@ def item_to_vcard(item: Item, version: Literal["3.0", "4.0"] = "3.0") -> str:
     contact = item.contact or ContactInfo(full_name=item.title)
     v4 = version == "4.0"
     lines = ["BEGIN:VCARD", f"VERSION:{version}", f"UID:{_escape(item.uid)}"]
-    lines.append(f"FN:{_escape(contact.full_name or item.title)}")
-    if contact.family_name or contact.given_name or not v4:
-        lines.append(f"N:{_escape(contact.family_name)};{_escape(contact.given_name)};;;")
+    kept = list(item.unknown)
+    full_name = contact.full_name or item.title
+    lines.append(_as_kept(kept, "FN", full_name) or f"FN:{_escape(full_name)}")
+    name = (contact.family_name, contact.given_name)
+    if contact.family_name or contact.given_name or not v4 or _as_kept(kept, "N", name, take=False):
+        lines.append(_as_kept(kept, "N", name) or f"N:{_escape(contact.family_name)};{_escape(contact.given_name)};;;")
     if contact.organization:
-        lines.append(f"ORG:{_escape(contact.organization)}")
+        lines.append(_as_kept(kept, "ORG", contact.organization) or f"ORG:{_escape(contact.organization)}")
     if contact.job_title:
-        lines.append(f"TITLE:{_escape(contact.job_title)}")
-    lines += [_typed_line("EMAIL", email, v4) for email in contact.emails]
-    lines += [_typed_line("TEL", phone, v4) for phone in contact.phones]
-    lines += [_address_line(address, v4) for address in contact.addresses]
+        lines.append(_as_kept(kept, "TITLE", contact.job_title) or f"TITLE:{_escape(contact.job_title)}")
+    lines += [_as_kept(kept, "EMAIL", email) or _typed_line("EMAIL", email, v4) for email in contact.emails]
+    lines += [_as_kept(kept, "TEL", phone) or _typed_line("TEL", phone, v4) for phone in contact.phones]
+    lines += [_as_kept(kept, "ADR", address) or _address_line(address, v4) for address in contact.addresses]
     if contact.note:
-        lines.append(f"NOTE:{_escape(contact.note)}")
+        lines.append(_as_kept(kept, "NOTE", contact.note) or f"NOTE:{_escape(contact.note)}")
+    kept = [line for line in kept if _bare_name(line) not in _MULTI]  # an e-mail the contact no longer has
     if item.categories:
         lines.append("CATEGORIES:" + ",".join(_escape(c) for c in item.categories))
     if item.last_modified is not None:
         lines.append("REV:" + _rev_text(item.last_modified))
-    lines += item.unknown
+    lines += kept
     lines.append("END:VCARD")
     return _fold(lines)
+
+
+# -- mapped lines kept whole ---------------------------------------------------------------------------------
+
+_KEPT_WHOLE = ("FN", "N", "ORG", "TITLE", "EMAIL", "TEL", "ADR", "NOTE")
+"""Mapped properties whose line is kept whole in ``Item.unknown`` when it says more than the model holds (the
+middle names, prefix and suffix of N, the units of ORG, a group such as Apple's ``item1.``, LANGUAGE, a PREF
+other than 1 …), in the order the writer puts them; the writer then writes that line in place of its own, as
+long as it still says what the model holds."""
+
+
+def _model_value(name: str, line: Any) -> object:
+    """What the model holds of one mapped line."""
+    if name == "N":
+        family, given = [*_components(line.value), ""][:2]
+        return family, given
+    if name == "ORG":
+        return _components(line.value)[0]
+    if name == "EMAIL":
+        return Typed(_unescape(line.value), _kind(line))
+    if name == "TEL":
+        return Typed(_phone(line), _kind(line))
+    if name == "ADR":
+        return _address(line)
+    return _unescape(line.value)
+
+
+def _says_more(name: str, line: Any) -> bool:
+    """Whether a mapped line holds more than the model keeps of it: a group, a parameter other than TYPE (and for
+    EMAIL, TEL and ADR a PREF of 1 and LABEL), more than family and given name, more than one ORG unit, or a
+    post-office box or extended address (which the model folds into the street)."""
+    if line.group:
+        return True
+    allowed = {"TYPE", "PREF", "LABEL"} if name in _MULTI else set()
+    if set(line.params) - allowed or (name not in _MULTI and line.singletonparams):
+        return True
+    if [str(p) for p in line.params.get("PREF", ["1"])] != ["1"]:
+        return True
+    if name in ("N", "ORG", "ADR"):
+        parts = _components(line.value)
+        extra = {"N": parts[2:], "ORG": parts[1:], "ADR": [*parts[:2], *parts[7:]]}[name]
+        return any(extra)
+    return False
+
+
+def _bare_name(raw: str) -> str:
+    """The property name of a logical line, without its group."""
+    return re.split(r"[;:]", raw, maxsplit=1)[0].rpartition(".")[2].strip().upper()
+
+
+def _as_kept(kept: list[str], name: str, value: object, *, take: bool = True) -> str | None:
+    """The line kept whole for ``value`` of property ``name``, taken out of ``kept``; ``None`` when there is none.
+
+    Only the first kept line of a single-valued property can stand for the mapped one (later ones are other
+    languages and the like); a line that no longer reads as the model's value (edited elsewhere) stands for
+    nothing.
+    """
+    from vobject.base import ParseError, textLineToContentLine
+
+    for index, raw in enumerate(kept):
+        if _bare_name(raw) != name:
+            continue
+        try:
+            matches = _model_value(name, textLineToContentLine(raw)) == value
+        except (ParseError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+            matches = False
+        if matches:
+            return kept.pop(index) if take else raw
+        if name not in _MULTI:
+            return None
+    return None
 
 
 # -- reading -------------------------------------------------------------------------------------------------
