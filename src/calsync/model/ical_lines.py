@@ -41,6 +41,11 @@ class RawComponent:
         """The component's own lines of property ``name`` (upper-case), in file order."""
         return [line for line in self.lines if property_name(line) == name]
 
+    def value(self, name: str) -> str:
+        """The value of the first line of property ``name`` ("" if there is none)."""
+        lines = self.named(name)
+        return lines[0].partition(":")[2] if lines else ""
+
     def written(self, name: str, index: int, parsed: int) -> str | None:
         """The ``index``-th line of property ``name`` as written, name in upper case; ``None`` when the component
         has not exactly the ``parsed`` lines of that name the parser gave (it dropped or merged one)."""

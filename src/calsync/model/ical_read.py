@@ -73,7 +73,10 @@ def read_item(text: str) -> Item:
         raise InvalidItem(f"{len(masters)} components share UID {uids.pop()!r} and none is an override")
     reader = Reader(calendar)
     written = [raw for raw in raw_components(text) if raw.name in _ITEM_COMPONENTS]
-    raws = dict(zip(map(id, components), written, strict=True)) if len(written) == len(components) else {}
+    pairs = list(zip(components, written, strict=False)) if len(written) == len(components) else []
+    if not all(raw.value("UID").strip() == str(c["UID"]).strip() for c, raw in pairs):
+        pairs = []  # the lines as written cannot be told apart: icalendar's spelling is used instead
+    raws = {id(component): raw for component, raw in pairs}
     rest = [c for c in components if "RECURRENCE-ID" in c]
     head = masters[0] if masters else rest.pop(0)
     return replace(
