@@ -11,9 +11,10 @@ EMAIL and TEL with their TYPEs (``Typed.kind``, lower-case, comma-separated; a p
 ``label``), NOTE, CATEGORIES and REV (``Item.last_modified``). A second FN, N, ORG, TITLE or NOTE (another
 language, say) is kept as an unknown line. So is a mapped line that says more than the model holds (N's middle
 names, prefix and suffix, ORG's units, a group such as Apple's ``item1.``, LANGUAGE, a PREF other than 1): it
-is written back as read for as long as it still says what the model holds. Known limit: once a single-valued
-one no longer does (the name was edited elsewhere), the model's line is written and the kept one after it, as a
-second line of that property, since nothing tells it from a second line in another language.
+is written back as read for as long as it still says what the model holds. Once it no longer does (the name was
+edited elsewhere), the model's line is written; a stale N is dropped (a card has one N), while a stale FN, ORG,
+TITLE or NOTE is written after the model's line, as a second line of that property, since nothing tells it
+from a second line in another language (known limit).
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def item_to_vcard(item: Item, version: Literal["3.0", "4.0"] = "3.0") -> str:
     name = (contact.family_name, contact.given_name)
     if contact.family_name or contact.given_name or not v4 or _as_kept(kept, "N", name, take=False):
         lines.append(_as_kept(kept, "N", name) or f"N:{_escape(contact.family_name)};{_escape(contact.given_name)};;;")
+    kept = [line for line in kept if _bare_name(line) != "N"]  # a card has one N: a kept one not written is stale
     if contact.organization:
         lines.append(_as_kept(kept, "ORG", contact.organization) or f"ORG:{_escape(contact.organization)}")
     if contact.job_title:
