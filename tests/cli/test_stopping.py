@@ -14,24 +14,8 @@ import pytest
 import typer
 
 from calsync.cli.stopping import RERUN, stoppable
+from tests.cli.test_cli import CONFIG
 from tests.samples import event
-
-CONFIG = """
-[[connections]]
-name = "work"
-type = "folder"
-path = "work"
-
-[[connections]]
-name = "phone"
-type = "folder"
-path = "phone"
-
-[[pairs]]
-name = "anna"
-a = "work:anna"
-b = "phone:anna"
-"""
 
 STALLING_SYNC = """
 import sys, time

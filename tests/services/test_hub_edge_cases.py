@@ -148,13 +148,18 @@ def test_held_deletions_wait_for_a_decision_even_when_the_guard_would_no_longer_
     assert all(world.business_row(f"A{n}").deleted for n in range(6))
 
 
-def test_an_event_edited_in_the_old_calendar_while_reassigned_moves_without_a_second_business_item(
-    world: HubWorld,
-) -> None:
+def edited_then_reassigned(world: HubWorld) -> None:
+    """E1 synced to tech1, edited in tech1's calendar, then reassigned to tech2 by the business side."""
     world.push(("E1", "tech1", event("Inspection")))
     world.sync()
     world.edit("tech1", "Inspection", location="Edited by tech1")
     world.push(("E1", "tech2", event("Inspection")))
+
+
+def test_an_event_edited_in_the_old_calendar_while_reassigned_moves_without_a_second_business_item(
+    world: HubWorld,
+) -> None:
+    edited_then_reassigned(world)
     world.sync()
     world.sync()
     assert "Inspection" not in world.calendar("tech1")
@@ -262,10 +267,7 @@ def test_a_meeting_made_in_a_calendar_then_reassigned_stays_in_its_organizers_ca
 def test_an_event_reassigned_then_deleted_while_edited_in_the_old_calendar_makes_no_second_business_item(
     world: HubWorld,
 ) -> None:
-    world.push(("E1", "tech1", event("Inspection")))
-    world.sync()
-    world.edit("tech1", "Inspection", location="Edited by tech1")
-    world.push(("E1", "tech2", event("Inspection")))
+    edited_then_reassigned(world)
     world.delete("E1")
     world.sync()
     world.sync()
@@ -278,10 +280,7 @@ def test_an_event_reassigned_then_deleted_while_edited_in_the_old_calendar_makes
 def test_removing_a_reassigned_item_from_the_old_calendar_is_journaled_with_the_calendars_version(
     world: HubWorld,
 ) -> None:
-    world.push(("E1", "tech1", event("Inspection")))
-    world.sync()
-    world.edit("tech1", "Inspection", location="Edited by tech1")
-    world.push(("E1", "tech2", event("Inspection")))
+    edited_then_reassigned(world)
     world.sync()
     assert "Inspection" not in world.calendar("tech1")
     with world.hub() as hub:  # type: ignore[attr-defined]
