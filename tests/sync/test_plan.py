@@ -202,22 +202,7 @@ def test_plan_is_ordered_by_identity() -> None:
 
 @pytest.mark.parametrize(
     ("deletions", "total", "trips"),
-    [
-        (3, 4, False),
-        (5, 9, True),
-        (5, 10, False),
-        (101, 100_000, True),
-        (100, 100_000, False),
-        (1, 1, False),
-    ],
+    [(3, 4, False), (5, 9, True), (5, 10, False), (101, 100_000, True), (100, 100_000, False), (1, 1, False)],
 )
 def test_mass_delete_guard(deletions: int, total: int, trips: bool) -> None:
     assert MassDeleteGuard().trips(deletions, total) is trips
-
-
-@pytest.mark.parametrize(
-    ("synced_deletions", "synced", "trips"), [(2, 2, True), (4, 4, True), (1, 1, False), (3, 4, False)]
-)
-def test_mass_delete_guard_holds_every_synced_item_gone(synced_deletions: int, synced: int, trips: bool) -> None:
-    guard = MassDeleteGuard()
-    assert guard.trips(synced_deletions, synced + 1, synced_deletions=synced_deletions, synced=synced) is trips

@@ -274,8 +274,7 @@ class _Run:
 
         The share is of the items in sync: parked links (items that left the window, copies kept after a
         deletion) are history that only grows, and counting them would weaken the guard a little every day
-        until only its count held anything back. Every synced item gone from the other side, with nothing new
-        there, is that side found empty: held from two items up (see ``MassDeleteGuard``).
+        until only its count held anything back.
         """
         if self.options.allow_mass_delete:
             return actions
@@ -287,17 +286,14 @@ class _Run:
         ]
         synced: int | None = None
         for side in (Side.A, Side.B):
-            deleted = [a.ident for a in actions if self._unapproved_deletion(a) and a.target is side]
-            if not deleted:
+            deletions = sum(1 for a in actions if self._unapproved_deletion(a) and a.target is side)
+            if not deletions:
                 continue
             if synced is None:
                 synced = sum(1 for link in links.values() if not link.parked)
             total = synced + sum(1 for i in observations[side].view.seen if i not in links)
-            of_synced = sum(1 for i in deleted if i in links and not links[i].parked)
-            if any(i not in links for i in observations[side.other].view.seen):
-                of_synced = 0  # the other side has new items: it was not found empty
-            if self.spec.policy.guard.trips(len(deleted), total, synced_deletions=of_synced, synced=synced):
-                actions = self._held(actions, side, len(deleted), total)
+            if self.spec.policy.guard.trips(deletions, total):
+                actions = self._held(actions, side, deletions, total)
         return actions
 
     def _unapproved_deletion(self, action: Action) -> bool:

@@ -58,24 +58,16 @@ class ConflictPolicy(StrEnum):
 @dataclass(frozen=True, slots=True)
 class MassDeleteGuard:
     """Hold a run's deletions on one side when they exceed ``max_count`` items, or ``max_share`` of that side's
-    items once at least ``min_items`` would go (so deleting 3 of 4 appointments is not held, deleting 30 of a
-    calendar of 40 is), or when the other side was found empty: every item in sync gone from it, two or more,
-    whatever the settings say.
-
-    Why the last: a side found empty, over a window that reaches back 30 days by default, is far more often a
-    mistake than a decision (a folder re-pointed, a drive not mounted, a server answering with an empty
-    calendar), and a small calendar is what ``min_items`` would otherwise let go unasked. A calendar of one item
-    may lose it: that is an ordinary deletion.
-    """
+    items once at least ``min_items`` would go (so deleting 3 of 4 appointments is not held, emptying a
+    calendar of 40 is)."""
 
     max_share: float = 0.5
     max_count: int = 100
     min_items: int = 5
 
-    def trips(self, deletions: int, total: int, *, synced_deletions: int = 0, synced: int = 0) -> bool:
-        """Whether ``deletions`` of ``total`` items on one side is too many to do unasked; ``synced_deletions``
-        of them are of the ``synced`` items in sync before the run."""
-        if deletions > self.max_count or (synced_deletions >= 2 and synced_deletions >= synced):
+    def trips(self, deletions: int, total: int) -> bool:
+        """Whether ``deletions`` of ``total`` items on one side is too many to do unasked."""
+        if deletions > self.max_count:
             return True
         return deletions >= self.min_items and total > 0 and deletions > self.max_share * total
 
