@@ -67,6 +67,26 @@ def test_the_span_covers_rdates_after_the_rule_s_until_and_before_dtstart() -> N
     assert hi is not None and hi >= datetime(2026, 6, 1, 11, tzinfo=UTC).timestamp()
 
 
+def test_rdate_lines_with_different_parameters_all_widen_the_span() -> None:
+    # only the line reaching furthest counted: an occurrence the other line adds before DTSTART fell outside
+    text = calendar(
+        event(
+            "DTSTART:20250601T100000Z",
+            "DTEND:20250601T110000Z",
+            "RDATE;TZID=Europe/Berlin:20250101T100000",
+            "RDATE:20260101T100000Z",
+        )
+    )
+    assert datetime(2025, 1, 1, 9, tzinfo=UTC) in [posix_utc(r) for r in ical_to_item(text).recurrence.rdates]
+    lo, hi = scan(text, ICALENDAR).facts.span
+    assert lo is not None and lo <= datetime(2025, 1, 1, 9, tzinfo=UTC).timestamp()
+    assert hi is not None and hi >= datetime(2026, 1, 1, 11, tzinfo=UTC).timestamp()
+
+
+def posix_utc(moment: Moment) -> datetime:
+    return datetime.fromtimestamp(posix(moment), UTC)
+
+
 def test_an_rdate_period_ends_the_span_where_the_period_ends() -> None:
     text = calendar(
         event("DTSTART:20250101T100000Z", "DTEND:20250101T110000Z", "RDATE;VALUE=PERIOD:20250301T100000Z/PT30H")

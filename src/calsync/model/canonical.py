@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
 
 from calsync.errors import InvalidItem
 from calsync.model.contentlines import canonical_duration, canonical_tzid, split_line, unescape, unfold
-from calsync.model.facts import FactReader, Facts, Props, more_dates
+from calsync.model.facts import Fact, FactReader, Facts, Props
 from calsync.model.item import ItemKind
 
 __all__ = [
@@ -118,6 +118,8 @@ class _Component:
     lines: list[str]
     children: list[_Component]
     props: Props
+    more_rdates: list[Fact] = field(default_factory=list)
+    """The RDATE lines after the first (``props`` holds the first occurrence of each property)."""
 
     def canonical(self) -> str:
         inner = sorted("\n".join(self.lines).split("\n"))  # an EXDATE or RDATE line may stand for several
@@ -158,7 +160,7 @@ def _scan_ical(text: str) -> Scan:
         raise InvalidItem("the calendar holds no VEVENT, VTODO or VJOURNAL")
     reader = FactReader()
     for component in items:
-        reader.read(component.name, component.props)
+        reader.read(component.name, component.props, component.more_rdates)
     facts = reader.facts()
     digest = _hash(sorted(component.canonical() for component in items))
     return Scan(facts, digest)
@@ -175,6 +177,7 @@ def _components(lines: list[str]) -> list[_Component]:
     items: list[_Component] = []
     props: Props | None = None
     keep: Callable[[str], None] = _ignore
+    more_rdates: list[Fact] = []
     skip_depth = 0
     known, remember, nesting = _LINES.get, _remember_line, _BEGIN_END
     for line in islice(lines, 1, None):
@@ -182,13 +185,16 @@ def _components(lines: list[str]) -> list[_Component]:
         if role & nesting:
             skip_depth = _nest(key, canonical, stack, items, skip_depth)
             current = stack[-1] if stack and not skip_depth else None
-            props, keep = (current.props, current.lines.append) if current is not None else (None, _ignore)
+            if current is not None:
+                props, keep, more_rdates = current.props, current.lines.append, current.more_rdates
+            else:
+                props, keep = None, _ignore
         elif props is not None:
             if fact is not None:
                 if key not in props:
                     props[key] = fact
                 elif key == "RDATE":  # the facts need every RDATE: one past the rule's end extends the series
-                    props[key] = more_dates(props[key], fact)
+                    more_rdates.append(fact)
             if canonical:
                 keep(canonical)
     if stack or skip_depth:

@@ -18,7 +18,9 @@ from calsync.model.contentlines import canonical_tzid, duration_parts, unescape,
 from calsync.model.ical_maps import BUSINESS_KINDS
 from calsync.model.item import ItemKind, Sensitivity
 
-Props = dict[str, tuple[tuple[str, ...], str]]
+Fact = tuple[tuple[str, ...], str]
+"""One property as the facts read it: its parameters and its value."""
+Props = dict[str, Fact]
 """The first occurrence of each property of one component: name -> (parameters, value). Tuples, because the scan
 shares one entry among every item holding the same line."""
 
@@ -76,8 +78,9 @@ class FactReader:
         self.dtstamp = ""
         self.seen_head = False
 
-    def read(self, component: str, props: Props) -> None:
-        """Take in one component (VEVENT, VTODO …) of the item, by its first property values."""
+    def read(self, component: str, props: Props, more_rdates: Sequence[Fact] = ()) -> None:
+        """Take in one component (VEVENT, VTODO …) of the item, by its first property values and the RDATE lines
+        after the first."""
         self.has_attendees = self.has_attendees or "ATTENDEE" in props
         uid = props.get("UID", ((), ""))[1].strip()
         if not uid:
@@ -90,7 +93,7 @@ class FactReader:
             # the master's, else the first override's (an invitation to one occurrence), as the parse reads them
             self._read_master_facts(component, props)
             self.seen_head = True
-        self._read_span(component, props)
+        self._read_span(component, props, more_rdates)
 
     def _note_stamps(self, props: Props) -> None:
         """Keep the latest LAST-MODIFIED of all components (an edited occurrence is an edit of the item), and
@@ -109,7 +112,7 @@ class FactReader:
         klass = props.get("CLASS", ((), "PUBLIC"))[1].strip().lower()
         self.sensitivity = Sensitivity(klass) if klass in {"private", "confidential"} else Sensitivity.PUBLIC
 
-    def _read_span(self, component: str, props: Props) -> None:
+    def _read_span(self, component: str, props: Props, more_rdates: Sequence[Fact]) -> None:
         start_prop = props.get("DTSTART") or (props.get("DUE") if component == "VTODO" else None)
         if start_prop is None:
             self.unbounded_start = self.unbounded_end = True
@@ -120,8 +123,9 @@ class FactReader:
             self.recurring = True
             length = None if end is None or start is None else end - start
             end = _series_end(props.get("RRULE", ((), "")), end, start)
-            if "RDATE" in props:  # dates before DTSTART or after the rule's UNTIL belong to the series too
-                first, last = _rdates_span(*props["RDATE"], length)
+            for rdate in (props["RDATE"], *more_rdates) if "RDATE" in props else ():
+                # dates before DTSTART or after the rule's UNTIL belong to the series too, on every RDATE line
+                first, last = _rdates_span(*rdate, length)
                 start = None if start is None or first is None else min(start, first)
                 end = None if end is None or last is None else max(end, last)
         lo = None if start is None else start - slack
@@ -247,7 +251,7 @@ def _series_end(rule: tuple[tuple[str, ...], str], end: float | None, start: flo
 
 
 def _rdates_span(params: Sequence[str], value: str, length: float | None) -> tuple[float | None, float | None]:
-    """The first start and the last end of the occurrences RDATE adds (every line, see ``more_dates``); a period
+    """The first start and the last end of the occurrences one RDATE line adds; a period
     ends as it says, a date or date-time lasts as long as the item. ``None`` for what cannot be known."""
     first: float | None = None
     last: float | None = None
@@ -274,15 +278,3 @@ def _rdates_span(params: Sequence[str], value: str, length: float | None) -> tup
 def _duration_seconds(value: str) -> tuple[int, int]:
     days, seconds = duration_parts(value)
     return days * 86400, seconds
-
-
-def more_dates(kept: tuple[tuple[str, ...], str], more: tuple[tuple[str, ...], str]) -> tuple[tuple[str, ...], str]:
-    """The fact entry of RDATE after one more RDATE line: one list when the lines share their parameters (the usual
-    case), else the line whose dates reach further."""
-    if kept[0] == more[0]:
-        return kept[0], kept[1] + "," + more[1]
-    try:
-        kept_end, more_end = _rdates_span(*kept, 0.0)[1], _rdates_span(*more, 0.0)[1]
-    except InvalidItem:
-        return kept
-    return more if kept_end is not None and (more_end is None or more_end > kept_end) else kept
