@@ -86,3 +86,68 @@ def test_parameter_values_of_unusual_spaces_survive() -> None:
 @given(items())
 def test_random_items_survive_ical_unchanged(item: Item) -> None:
     assert ical_to_item(item_to_ical(item)) == item
+
+
+# -- a custom zone read from its VTIMEZONE, written and read again --------------------------------------------
+# Rewriting its table as observances moved the spring change an hour later on every round trip (RFC 5545 reads
+# an observance's DTSTART in the offset before it); the rules stopped at icalendar's 2037 horizon.
+
+ODD_ZONE = """BEGIN:VTIMEZONE
+TZID:My Odd Zone
+BEGIN:STANDARD
+DTSTART:19701025T030000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+TZOFFSETFROM:+0245
+TZOFFSETTO:+0145
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:19700329T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+TZOFFSETFROM:+0145
+TZOFFSETTO:+0245
+END:DAYLIGHT
+END:VTIMEZONE
+"""
+
+
+def odd_zone_event(start: str, end: str, rrule: str = "") -> str:
+    text = (
+        "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\n" + ODD_ZONE + "BEGIN:VEVENT\nUID:u1\nDTSTAMP:20240101T000000Z\n"
+        f"DTSTART;TZID=My Odd Zone:{start}\nDTEND;TZID=My Odd Zone:{end}\n{rrule}SUMMARY:x\n"
+        "END:VEVENT\nEND:VCALENDAR\n"
+    )
+    return text.replace("\n", "\r\n")
+
+
+def test_a_time_just_after_the_spring_change_keeps_its_instant_through_a_round_trip() -> None:
+    # 2025-03-30 is the last Sunday of March: at 02:00 (+01:45) clocks go to 03:00 (+02:45)
+    first = ical_to_item(odd_zone_event("20250330T033000", "20250330T043000"))
+    assert first.start.astimezone(UTC) == datetime(2025, 3, 30, 0, 45, tzinfo=UTC)  # as the VTIMEZONE says
+    again = ical_to_item(item_to_ical(first))
+    assert again.start.astimezone(UTC) == first.start.astimezone(UTC)
+
+
+def test_a_series_keeps_its_instants_over_several_round_trips() -> None:
+    item = ical_to_item(odd_zone_event("20240715T100000", "20240715T110000", "RRULE:FREQ=YEARLY\n"))
+    probe = datetime(2025, 3, 30, 3, 30, tzinfo=item.start.tzinfo)
+    before = probe.astimezone(UTC)
+    for _ in range(3):
+        item = ical_to_item(item_to_ical(item))
+    assert datetime(2025, 3, 30, 3, 30, tzinfo=item.start.tzinfo).astimezone(UTC) == before
+
+
+def test_a_custom_vtimezone_is_written_back_as_it_was_read() -> None:
+    item = ical_to_item(odd_zone_event("20240715T100000", "20240715T110000", "RRULE:FREQ=YEARLY\n"))
+    first = item_to_ical(item)
+    second = item_to_ical(ical_to_item(first))
+    assert vtimezone_of(second) == vtimezone_of(first)
+    assert "DTSTART:19700329T020000" in vtimezone_of(first)  # the spring change where the VTIMEZONE put it
+
+
+def vtimezone_of(text: str) -> str:
+    return text[text.index("BEGIN:VTIMEZONE") : text.index("END:VTIMEZONE")].replace("\r\n", "\n")
+
+
+def test_summer_after_2037_follows_the_vtimezone_rules() -> None:
+    item = ical_to_item(odd_zone_event("20400715T100000", "20400715T110000"))
+    assert item.start.utcoffset().total_seconds() == 2 * 3600 + 45 * 60

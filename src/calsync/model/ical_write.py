@@ -25,6 +25,7 @@ from calsync.model import ical_maps as maps
 from calsync.model.contentlines import split_line
 from calsync.model.item import Item, ItemKind, Moment, Reminder, Sensitivity, ShowAs, TaskInfo
 from calsync.model.timezones import resolve_tzid
+from calsync.model.tzoffsets import TableZone
 
 _FOLD_AT = 75  # icalendar folds a line once it would reach 75 octets
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "UCT", "Etc/UCT"})
@@ -383,7 +384,10 @@ def _known_zone(tzid: str) -> tzinfo | None:
 @lru_cache(maxsize=256)
 def _vtimezone_text(tzid: str, zone: tzinfo, first: date, last: date) -> str:
     """The VTIMEZONE's text, folded and CRLF-terminated: most items use one of a few zones and years, and
-    serialising a VTIMEZONE costs more than the event it goes with."""
+    serialising a VTIMEZONE costs more than the event it goes with. A custom zone read from a VTIMEZONE is
+    written as it was read (see ``TableZone``)."""
+    if isinstance(zone, TableZone) and zone.source:
+        return zone.source if zone.source.endswith("\r\n") else zone.source + "\r\n"
     return str(_vtimezone(tzid, zone, first, last).to_ical().decode())
 
 

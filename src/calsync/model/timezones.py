@@ -250,14 +250,14 @@ def _zone_for_rules(tzid: str, vtimezone: bytes) -> tzinfo | None:
     if len(set(offsets)) == 1:
         offset = timedelta(seconds=offsets[0])
         return timezone(offset, tzid) if tzid else timezone(offset)
-    return _table_zone(tzid, times, offsets, dsts)
+    return _table_zone(tzid, times, offsets, dsts, vtimezone.decode("utf-8", "replace"))
 
 
 _TABLE_ZONES: dict[tuple[str, tuple[datetime, ...], tuple[int, ...]], tzinfo] = {}
 _TABLE_ZONES_KEPT = 256
 
 
-def _table_zone(tzid: str, times: list[datetime], offsets: list[int], dsts: list[int]) -> tzinfo:
+def _table_zone(tzid: str, times: list[datetime], offsets: list[int], dsts: list[int], source: str) -> tzinfo:
     """One zone object per TZID and behaviour, whichever VTIMEZONE text described it.
 
     Why: Python never calls two times in a repeated hour equal when their zones are different objects
@@ -275,7 +275,7 @@ def _table_zone(tzid: str, times: list[datetime], offsets: list[int], dsts: list
         if len(_TABLE_ZONES) >= _TABLE_ZONES_KEPT:
             _TABLE_ZONES.clear()
         kept = [time for time, _, _ in rows], [offset for _, offset, _ in rows], [dst for _, _, dst in rows]
-        zone = _TABLE_ZONES[key] = tzoffsets.TableZone(tzid, *kept)
+        zone = _TABLE_ZONES[key] = tzoffsets.TableZone(tzid, *kept, source=source)
     return zone
 
 

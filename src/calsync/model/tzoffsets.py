@@ -145,20 +145,34 @@ def nearest(target: Behaviour, names: Iterable[str], year: int) -> str | None:
     return min(names, key=gap)
 
 
+_CYCLE = 28
+"""Years after which the Gregorian calendar's weekdays repeat (from 1901 to 2099): a rule such as "the last
+Sunday of March" gives the same dates 28 years on."""
+_HORIZON = 2036
+"""A table reaching this year comes from yearly rules expanded to icalendar's horizon (2037), not from a last
+change of offset: past its end the rules go on."""
+
+
 class TableZone(tzinfo):
     """A zone that follows a VTIMEZONE's own transition table: for custom zones no IANA zone behaves like.
 
     Why not one fixed offset: a zone with summer time (or one that changed its offset once) would then put every
     time of the other half of the year an hour or more off. Before the first transition the first offset
-    applies, as in ``table_offset_at``; after the last one the last. ``tzname`` is the TZID, so the writer
-    names the zone as it was read.
+    applies, as in ``table_offset_at``. After the last one: a table that reaches the horizon of the rules'
+    expansion repeats its last complete 28 years (the rules go on); any other, the last offset. ``tzname`` is
+    the TZID, so the writer names the zone as it was read, and ``source`` the VTIMEZONE it was read from, which
+    the writer writes back as it was: rewriting a table as observances moved a change of offset by an hour on
+    every round trip.
     """
 
-    def __init__(self, name: str, times: list[datetime], offsets: list[int], dsts: list[int]) -> None:
+    def __init__(self, name: str, times: list[datetime], offsets: list[int], dsts: list[int], source: str = "") -> None:
         if not times or not len(times) == len(offsets) == len(dsts):
             raise ValueError("a zone table needs one offset and one DST amount for each transition")
         self._name = name
+        self.source = source
         self._times = [time.astimezone(UTC).replace(tzinfo=None) for time in times]
+        last_year = self._times[-1].year
+        self._repeat_from = last_year if len(times) > 2 and last_year >= _HORIZON else None
         self._offsets = [timedelta(seconds=offset) for offset in offsets]
         self._dsts = [timedelta(seconds=dst) for dst in dsts]
         before = [self._offsets[0], *self._offsets[:-1]]
@@ -170,10 +184,23 @@ class TableZone(tzinfo):
             [time + min(old, new) for time, old, new in pairs],
         )
 
-    def __reduce__(self) -> tuple[type[TableZone], tuple[str, list[datetime], list[int], list[int]]]:
+    def __reduce__(self) -> tuple[type[TableZone], tuple[str, list[datetime], list[int], list[int], str]]:
         seconds = [int(offset.total_seconds()) for offset in self._offsets]
         times = [time.replace(tzinfo=UTC) for time in self._times]
-        return TableZone, (self._name, times, seconds, [int(dst.total_seconds()) for dst in self._dsts])
+        return TableZone, (self._name, times, seconds, [int(dst.total_seconds()) for dst in self._dsts], self.source)
+
+    def _years_back(self, moment: datetime) -> int:
+        """How many years to move ``moment`` back into the table (whole cycles; 0 inside it)."""
+        if self._repeat_from is None or moment.year < self._repeat_from:
+            return 0
+        return ((moment.year - self._repeat_from) // _CYCLE + 1) * _CYCLE
+
+    @staticmethod
+    def _moved(moment: datetime, years: int) -> datetime:
+        try:
+            return moment.replace(year=moment.year + years)
+        except ValueError:  # 29 February in a year that is not a leap year (2100)
+            return moment.replace(year=moment.year + years, day=28)
 
     def __repr__(self) -> str:
         return f"TableZone({self._name!r}, {len(self._times)} transitions)"
@@ -182,7 +209,8 @@ class TableZone(tzinfo):
         from bisect import bisect_right
 
         walls = self._walls[moment.fold]
-        return max(bisect_right(walls, moment.replace(tzinfo=None)) - 1, 0)
+        wall = self._moved(moment.replace(tzinfo=None), -self._years_back(moment))
+        return max(bisect_right(walls, wall) - 1, 0)
 
     def utcoffset(self, moment: datetime | None) -> timedelta | None:
         return None if moment is None else self._offsets[self._index(moment)]
@@ -197,10 +225,11 @@ class TableZone(tzinfo):
         """The wall time of a UTC instant; the second reading of a repeated hour has ``fold=1``."""
         from bisect import bisect_right
 
-        utc = moment.replace(tzinfo=None)
+        years = self._years_back(moment)
+        utc = self._moved(moment.replace(tzinfo=None), -years)
         index = max(bisect_right(self._times, utc) - 1, 0)
         offset = self._offsets[index]
         wall = utc + offset
         previous = self._offsets[index - 1] if index else offset
         fold = int(previous > offset and wall < self._times[index] + previous)
-        return wall.replace(tzinfo=self, fold=fold)
+        return self._moved(wall, years).replace(tzinfo=self, fold=fold)
