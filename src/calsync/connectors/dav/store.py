@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -37,6 +37,9 @@ from calsync.model.refs import CollectionInfo, ItemRef
 
 _GETETAG = f"{{{xml.DAV}}}getetag"
 _TOKEN_STATUSES = (403, 409)
+_PATH_SAFE = "/%@:+!$&'()*,;="
+"""What stays as it is when a collection path is encoded: the separators, escapes and sub-delimiters a path may
+hold (RFC 3986 section 3.3)."""
 _INVALID_CONTENT = frozenset(
     f"{{{ns}}}{name}"
     for ns in (xml.CALDAV, xml.CARDDAV)
@@ -128,18 +131,29 @@ class DavStore:
         return self._home
 
     def collection_url(self, collection: str) -> str:
-        """The URL of ``collection``: a name under the home, or an absolute path or URL as given."""
+        """The URL of ``collection``: a name under the home, or an absolute path or URL as given.
+
+        The path is percent-encoded where it is not yet (ids found by discovery are decoded paths: a space or an
+        ``ü`` in them is encoded here, an escape already there is kept), so every request names it one way.
+        """
         target = collection if collection.startswith(("/", "http://", "https://")) else quote(collection, safe="@")
-        return urljoin(self.url, target.rstrip("/") + "/")
+        parts = urlsplit(urljoin(self.url, target.rstrip("/") + "/"))
+        return urlunsplit(parts._replace(path=quote(parts.path, safe=_PATH_SAFE)))
 
     def item_url(self, collection: str, href: str) -> str:
-        """The URL of the item named ``href`` in ``collection``."""
+        """The URL of the item named ``href`` in ``collection`` (an absolute path is taken as it is)."""
+        if href.startswith("/"):
+            return urljoin(self.collection_url(collection), quote(href, safe="/@+"))
         return self.collection_url(collection) + quote(href, safe="@+")
 
     def _name(self, collection_path: str, href: str) -> str:
-        """The item name of a server href; an href outside the collection is kept as its full path."""
-        path = xml.path_of(href)
-        return path[len(collection_path) :] if path.startswith(collection_path) else path
+        """The item name of a server href; an href outside the collection is kept as its full path.
+
+        Both paths are compared decoded: a server may encode a collection named ``my cal`` or ``Küche`` (or
+        ``a+b``) otherwise than we did, and the href it returns is decoded by ``xml.path_of``.
+        """
+        path, base = xml.path_of(href), unquote(collection_path)
+        return path[len(base) :] if path.startswith(base) else path
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -163,7 +177,7 @@ class DavStore:
         deleted: list[str] = []
         for item in status.responses:
             name = self._name(base, item.href)
-            if not name or name == base:
+            if not name or name == unquote(base):
                 continue
             if item.status in (404, 410):
                 deleted.append(name)
