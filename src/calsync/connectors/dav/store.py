@@ -5,7 +5,8 @@ Each public method is one remote operation: build the body (``xml``, pure) -> se
 stay valid whatever the server's path layout; the collection id is a name under the home (or an absolute path).
 
 Tokens are ``sync:<RFC 6578 token>``, or ``ctag:<getctag>`` on a server without sync-collection. An invalid or
-expired sync token (403/409 ``DAV:valid-sync-token``) falls back to a complete listing, never to an error.
+expired sync token (403 or 409, or any 403/409/412 naming ``DAV:valid-sync-token``: Xandikos answers 412) falls
+back to a complete listing, never to an error.
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ class DavStore:
         since = token[5:] if token is not None and token.startswith("sync:") else None
         url = self.collection_url(collection)
         response = self._send("REPORT", url, xml.sync_collection(since), depth="1")
-        if response.status_code in _TOKEN_STATUSES and since is not None:
+        if since is not None and _expired_token(response):
             return self.changes(collection, None)  # the token expired: list everything again
         if response.status_code in (*_TOKEN_STATUSES, 400, 405, 501) and since is None:
             return self._ctag_changes(collection, None)  # no sync-collection here
@@ -438,6 +439,15 @@ class DavStore:
     def _writable(self) -> None:
         if self.capabilities.read_only:
             raise ReadOnly(f"{self.name} is read-only", connector=self.name)
+
+
+def _expired_token(response: httpx.Response) -> bool:
+    """Whether a sync-collection answer refuses the token (RFC 6578 section 3.2): 403 or 409 as RFC 6578 says,
+    or a 412 naming ``DAV:valid-sync-token`` as Xandikos sends for a token of a collection made again."""
+    code = response.status_code
+    if code in _TOKEN_STATUSES:
+        return True
+    return code == 412 and f"{{{xml.DAV}}}valid-sync-token" in xml.error_conditions(response.content)
 
 
 def _origin(url: str) -> tuple[str, str]:
