@@ -163,6 +163,7 @@ class DavStore:
 
         ``None``, or a token the server no longer accepts, gives a complete listing.
         """
+        token, written = _read_token(token)
         if (token is not None and token.startswith("ctag:")) or not self.quirks.sync_collection:
             return self._ctag_changes(collection, token)
         since = token[5:] if token is not None and token.startswith("sync:") else None
@@ -184,8 +185,29 @@ class DavStore:
                 deleted.append(name)
             elif (etag := item.text(_GETETAG)) is not None:
                 changed.append(ItemRef(name, etag))
+        if since is not None:
+            reported = {*deleted, *(ref.href for ref in changed)}
+            self._recheck(collection, [h for h in written if h not in reported], changed, deleted)
         new_token = f"sync:{status.sync_token}" if status.sync_token else None
         return ChangeSet(changed, deleted, new_token, complete=since is None)
+
+    def _recheck(self, collection: str, hrefs: Sequence[str], changed: list[ItemRef], deleted: list[str]) -> None:
+        """Add our last run's writes that the changes since the token do not name: each at its version now, or
+        deleted when it is gone (see ``absorb_writes``). One etag-only multiget; nothing when all were named."""
+        if not hrefs:
+            return
+        url = self.collection_url(collection)
+        base = urlsplit(url).path
+        paths = [base + quote(h, safe="@+") if "/" not in h else quote(h, safe="/@+") for h in hrefs]
+        response = self._send("REPORT", url, xml.multiget(self.flavor.report, paths, data=False), depth="1")
+        found = {self._name(base, r.href): r for r in self._multistatus(response, url).responses}
+        for href in hrefs:
+            item = found.get(href)
+            etag = None if item is None or item.status in (404, 410) else item.text(_GETETAG)
+            if etag is None:
+                deleted.append(href)
+            else:
+                changed.append(ItemRef(href, etag))
 
     def _ctag_changes(self, collection: str, token: str | None) -> ChangeSet:
         """The calendarserver getctag of the collection; when it moved, a complete Depth 1 etag listing."""
@@ -294,8 +316,19 @@ class DavStore:
         raise_for_status(response, self.name, href=ref.href)
 
     def absorb_writes(self, collection: str, token: str | None, written: Iterable[ItemRef]) -> str | None:
-        """The server reports our writes with the etags we recorded: the token stays."""
-        return token
+        """The sync token with the names of the items we wrote, read again by the next ``changes()`` when the
+        changes since the token do not name them.
+
+        Why: a server whose token names the collection's content (Xandikos) reports nothing for an item we
+        created that a user deleted before the next run: the content is again what the token names. A server
+        whose token counts changes (Radicale) names our writes anyway, so nothing more is read there. A ctag
+        token needs nothing: our writes move the ctag, so the next run lists everything.
+        """
+        token, before = _read_token(token)
+        names = {*before, *(ref.href for ref in written)}
+        if token is None or not token.startswith("sync:") or not names:
+            return token
+        return token + "\n" + " ".join(quote(name, safe="/@+") for name in sorted(names))
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -439,6 +472,15 @@ class DavStore:
     def _writable(self) -> None:
         if self.capabilities.read_only:
             raise ReadOnly(f"{self.name} is read-only", connector=self.name)
+
+
+def _read_token(token: str | None) -> tuple[str | None, list[str]]:
+    """The server's token (``sync:…``, ``ctag:…``) and the item names ``absorb_writes`` added after a line break
+    (percent-encoded, space-separated; an RFC 6578 token is a URI, so it holds no line break)."""
+    if token is None or "\n" not in token:
+        return token, []
+    token, _, names = token.partition("\n")
+    return token, [unquote(name) for name in names.split(" ") if name]
 
 
 def _expired_token(response: httpx.Response) -> bool:

@@ -89,15 +89,17 @@ def calendar_query(component: str, start: datetime, end: datetime) -> bytes:
     ).encode()
 
 
-def multiget(report: str, hrefs: Iterable[str]) -> bytes:
+def multiget(report: str, hrefs: Iterable[str], *, data: bool = True) -> bytes:
     """A calendar-multiget (RFC 4791 section 7.9) or addressbook-multiget (RFC 6352 section 8.7) body.
 
-    ``report`` is ``"calendar"`` or ``"address"``; ``hrefs`` are absolute paths, already percent-encoded.
+    ``report`` is ``"calendar"`` or ``"address"``; ``hrefs`` are absolute paths, already percent-encoded;
+    ``data=False`` asks for the etags alone.
     """
-    prefix, data = ("c", "calendar-data") if report == "calendar" else ("r", "address-data")
+    prefix, prop = ("c", "calendar-data") if report == "calendar" else ("r", "address-data")
     body = "".join(f"<d:href>{escape(h)}</d:href>" for h in hrefs)
     element = f"{prefix}:{'calendar' if report == 'calendar' else 'addressbook'}-multiget"
-    return (f"{_HEAD}<{element} {_NS}><d:prop><d:getetag/><{prefix}:{data}/></d:prop>{body}</{element}>").encode()
+    wanted = f"<d:getetag/><{prefix}:{prop}/>" if data else "<d:getetag/>"
+    return (f"{_HEAD}<{element} {_NS}><d:prop>{wanted}</d:prop>{body}</{element}>").encode()
 
 
 def mkcalendar(display_name: str, color: str = "", components: Iterable[str] = ("VEVENT", "VTODO")) -> bytes:
