@@ -11,7 +11,7 @@ import pytest
 
 from calsync.connectors.caldav import CalDavConnector
 from calsync.connectors.carddav import CardDavConnector
-from calsync.errors import NotFound
+from calsync.errors import AuthError, ConnectorError, NotFound
 from tests.connectors.dav.servers import Server
 
 
@@ -91,3 +91,68 @@ def test_a_redirect_loop_is_not_found() -> None:
     with pytest.raises(NotFound, match="no caldav home"):
         CalDavConnector("https://dav.test/.well-known/caldav", transport=mock).discover()
     assert len(paths) == 3
+
+
+# -- where the credentials go ------------------------------------------------------------------------------------
+# Why: discovery follows redirects and hrefs the server names; the password must not follow them to another host,
+# and never from https to plain http.
+
+
+def recording(routes: dict[str, httpx.Response]) -> tuple[httpx.MockTransport, list[tuple[str, str | None]]]:
+    """A server answering ``routes`` by whole URL (404 elsewhere), recording each URL and its Authorization."""
+    seen: list[tuple[str, str | None]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("Authorization")))
+        return routes.get(str(request.url), httpx.Response(404))
+
+    return httpx.MockTransport(handle), seen
+
+
+def test_a_redirect_from_https_to_plain_http_is_refused() -> None:
+    mock, seen = recording(
+        {"https://dav.test/.well-known/caldav": httpx.Response(301, headers={"Location": "http://dav.test/dav/"})}
+    )
+    conn = CalDavConnector("https://dav.test/.well-known/caldav", username="alice", password="s3cret", transport=mock)
+    with pytest.raises(ConnectorError, match=r"plain http://dav\.test"):
+        conn.discover()
+    assert [url for url, _ in seen] == ["https://dav.test/.well-known/caldav"]
+
+
+def test_a_redirect_to_another_host_gets_no_credentials_and_says_so() -> None:
+    mock, seen = recording(
+        {
+            "https://dav.test/.well-known/caldav": httpx.Response(301, headers={"Location": "https://evil.test/dav/"}),
+            "https://evil.test/dav/": httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="x"'}),
+        }
+    )
+    conn = CalDavConnector("https://dav.test/.well-known/caldav", username="alice", password="s3cret", transport=mock)
+    with pytest.raises(AuthError, match=r"only to dav\.test.*configure evil\.test"):
+        conn.discover()
+    assert [auth is not None for _, auth in seen] == [True, False]
+
+
+def test_a_principal_on_another_host_gets_no_credentials() -> None:
+    principal = "<d:current-user-principal><d:href>https://evil.test/p/</d:href></d:current-user-principal>"
+    mock, seen = recording(
+        {"https://dav.test/dav/": multistatus("/dav/", principal), "https://evil.test/p/": httpx.Response(401)}
+    )
+    conn = CalDavConnector("https://dav.test/dav/", username="alice", password="s3cret", transport=mock)
+    with pytest.raises(AuthError, match=r"configure evil\.test"):
+        conn.discover()
+    assert seen[0] == ("https://dav.test/dav/", httpx.BasicAuth("alice", "s3cret")._auth_header)
+    assert [auth for url, auth in seen if "evil.test" in url] == [None]
+
+
+def test_the_same_host_upgraded_to_https_keeps_the_credentials() -> None:
+    home_set = "<c:calendar-home-set><d:href>/cal/</d:href></c:calendar-home-set>"
+    mock, seen = recording(
+        {
+            "http://dav.test/.well-known/caldav": httpx.Response(301, headers={"Location": "https://dav.test/dav/"}),
+            "https://dav.test/dav/": multistatus("/dav/", home_set),
+            "https://dav.test/cal/": multistatus("/cal/", ""),
+        }
+    )
+    conn = CalDavConnector("http://dav.test/.well-known/caldav", username="alice", password="s3cret", transport=mock)
+    assert conn.discover() == []
+    assert all(auth is not None for _, auth in seen)

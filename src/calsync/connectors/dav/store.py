@@ -114,7 +114,7 @@ class DavStore:
         self.name = name
         self.given_url = url
         self._home: str | None = (url if url.endswith("/") else url + "/") if "://" in url else None
-        self.http = DavTransport(settings, connector=name, transport=transport)
+        self.http = DavTransport(settings, connector=name, transport=transport, trusted=url if "://" in url else "")
         self._server_named = bool(server)
         self.capabilities = Capabilities(
             has_sync_token=True, read_only=read_only, formats=frozenset({self.flavor.media_type})
@@ -359,7 +359,8 @@ class DavStore:
         ``discovery.principal_url`` reads it; ``NotFound``/``AuthError`` when it is missing or refused.
 
         Ids are absolute paths, or whole URLs when the home is on another server than ``url`` (a well-known URL
-        may redirect to another host): ``collection_url`` must name them on the server that holds them.
+        may redirect to another host): ``collection_url`` must name them on the server that holds them. Such a
+        server does not get the credentials (``dav.transport``): one that asks for them is an ``AuthError``.
         """
         with _translate(self.name, self.given_url):
             home, found = user_home(self._discovery_send, self.given_url, principal, kind_for(self.flavor.report))

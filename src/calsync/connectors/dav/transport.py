@@ -9,6 +9,12 @@ Basic and Digest auth and a mockable transport for tests; the request bodies com
 
 Errors: ``translate_errors()`` and ``raise_for_status()`` turn every httpx exception and error status into the
 calsync tree; messages carry the URL path and status, never credentials.
+
+Credentials go only to the origin (scheme, host and port) of the URL configured, or for an e-mail address or a
+domain of the first URL asked (the one DNS named), and to that host over https when it was http. Why: discovery
+follows redirects and hrefs the server names, and a server (or whoever altered its answer) could point them at
+another host, which would then receive the password. A request elsewhere is sent without them; one from https to
+plain http is refused, since it would expose the account's data on the network.
 """
 
 from __future__ import annotations
@@ -80,9 +86,11 @@ class DavTransport:
         connector: str,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        trusted: str = "",
     ) -> None:
         self.settings = settings
         self.connector = connector
+        self._trusted = _origin(trusted) if "://" in trusted else None
         self.requests = 0
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(max(1, settings.max_connections))
@@ -107,10 +115,11 @@ class DavTransport:
         sent = dict(headers or {})
         if body is not None and "Content-Type" not in sent:
             sent["Content-Type"] = "application/xml; charset=utf-8"
+        credentials = self._credentials_for(url)
         attempt = 0
         while True:
             try:
-                response = self._send_once(method, url, body, sent)
+                response = self._send_once(method, url, body, sent, credentials)
             except httpx.ConnectError as exc:
                 if attempt >= self.settings.retries:
                     host = httpx.URL(url).host
@@ -119,15 +128,46 @@ class DavTransport:
                     ) from exc
                 self._sleep(backoff(attempt))
             else:
+                if response.status_code == 401 and not credentials and self._client.auth is not None:
+                    raise self._elsewhere(url)
                 if response.status_code not in _RETRY_STATUSES or attempt >= self.settings.retries:
                     return response
                 self._sleep(retry_delay(response.headers.get("Retry-After"), attempt, self.settings.max_retry_after))
             attempt += 1
 
-    def _send_once(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> httpx.Response:
+    def _send_once(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], credentials: bool
+    ) -> httpx.Response:
         with self._slots, translate_errors(self.connector, url, retry_connect=True):
             self.requests += 1
-            return self._client.request(method, url, content=body, headers=headers)
+            if credentials:
+                return self._client.request(method, url, content=body, headers=headers)
+            return self._client.request(method, url, content=body, headers=headers, auth=None)
+
+    def _credentials_for(self, url: str) -> bool:
+        """Whether ``url`` may receive the credentials (see the module docstring); raises ``ConnectorError`` for
+        plain http after https."""
+        origin = _origin(url)
+        if self._trusted is None:
+            self._trusted = origin  # an address or a domain: the URL DNS named is the first one asked
+        trusted = self._trusted
+        if trusted[0] == "https" and origin[0] != "https":
+            raise ConnectorError(
+                f"refused to go from https://{_host(trusted)} to plain http://{_host(origin)}: the server pointed "
+                "calsync to an unencrypted address; configure its https URL",
+                connector=self.connector,
+            )
+        return origin == trusted or (origin[0] == "https" and origin[1] == _https_netloc(trusted))
+
+    def _elsewhere(self, url: str) -> AuthError:
+        """The refusal of a server the credentials were not sent to."""
+        assert self._trusted is not None
+        host = httpx.URL(url).netloc.decode()
+        message = (
+            f"{host} asks for credentials, but calsync sends them only to {_host(self._trusted)}, the server "
+            f"configured, which pointed here: configure {host} itself if it is the account's server"
+        )
+        return AuthError(message, connector=self.connector)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -245,6 +285,27 @@ def raise_for_status(response: httpx.Response, connector: str, *, href: str = ""
     else:
         error = ProtocolError(f"{where}: unexpected status {code}", connector=connector, href=href)
     raise error
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """Scheme and host with port (the default one written out) of ``url``: where credentials may go."""
+    parsed = httpx.URL(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return parsed.scheme.lower(), f"{parsed.host.lower()}:{port}"
+
+
+def _host(origin: tuple[str, str]) -> str:
+    """The host of ``origin`` as a person writes it: the port only when it is not the scheme's default."""
+    scheme, netloc = origin
+    host, _, port = netloc.rpartition(":")
+    return host if port == ("443" if scheme == "https" else "80") else netloc
+
+
+def _https_netloc(origin: tuple[str, str]) -> str:
+    """The host of an http ``origin`` as https on the default port (the upgrade a server may redirect to)."""
+    scheme, netloc = origin
+    host = netloc.rpartition(":")[0]
+    return f"{host}:443" if scheme == "http" else netloc
 
 
 def _auth(settings: TransportSettings) -> httpx.Auth | None:
