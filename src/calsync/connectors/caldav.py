@@ -25,6 +25,7 @@ CALENDAR = Flavor(
     data_prop=f"{{{xml.CALDAV}}}calendar-data",
     uid_conflict=f"{{{xml.CALDAV}}}no-uid-conflict",
     queries_window=True,
+    components=("VEVENT", "VTODO"),
 )
 COMPONENTS = ("VEVENT", "VTODO")
 

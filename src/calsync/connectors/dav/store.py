@@ -71,6 +71,8 @@ class Flavor:
     data_prop: str
     uid_conflict: str
     queries_window: bool = False
+    components: tuple[str, ...] = ()
+    """The components a query by UID looks in (none: the query names no component)."""
 
 
 class DavStore:
@@ -279,6 +281,7 @@ class DavStore:
             url = self.item_url(collection, href)
             response = self._put(url, content, {"If-None-Match": "*"})
             self._check_content(response, href)
+            self._check_uid_conflict(collection, response, key, content, href)
             if response.status_code == 412:
                 held = self._held(collection, href)
                 if held is None:
@@ -287,7 +290,6 @@ class DavStore:
                 if found == key:
                     return self._same(held, content, key)
                 continue
-            self._check_uid_conflict(collection, response, key)
             raise_for_status(response, self.name, href=href)
             return ItemRef(href, self._etag_after_put(url, response))
         raise other_identity(key, candidates[-1], found, self.name)
@@ -463,12 +465,44 @@ class DavStore:
             raise AlreadyExists(f"{key} exists with other content", connector=self.name, href=ref.href)
         return ref
 
-    def _check_uid_conflict(self, collection: str, response: httpx.Response, key: str) -> None:
-        if response.status_code in (403, 409):
-            conflict = xml.error_href(response.content, self.flavor.uid_conflict)
-            if conflict is not None:
-                other = self._name(urlsplit(self.collection_url(collection)).path, conflict)
-                raise AlreadyExists(f"{key}: its UID is used by {other}", connector=self.name, href=other)
+    def _check_uid_conflict(
+        self, collection: str, response: httpx.Response, key: str, content: Content, href: str
+    ) -> None:
+        """Raise ``AlreadyExists`` naming the item that holds the UID of a create (at ``href``) refused for it.
+
+        The server names that item in ``no-uid-conflict`` (RFC 4791 section 5.3.2.1), or only says the UID is
+        taken (Radicale with 409, Xandikos with 412) or answers a bare 409: the item is then found by a query on
+        the UID, since the engine reads it to match it. A 409 with neither the condition nor an item holding the
+        UID (a missing collection, RFC 4918 section 9.7.1), and an item at ``href`` itself (a retried create),
+        are left to the caller.
+        """
+        code = response.status_code
+        named = self.flavor.uid_conflict in xml.error_conditions(response.content)
+        if not (code == 409 or (code in (403, 412) and named)):
+            return
+        conflict = xml.error_href(response.content, self.flavor.uid_conflict)
+        base = urlsplit(self.collection_url(collection)).path
+        other = self._name(base, conflict) if conflict is not None else self._holder(collection, content)
+        if (other is None and not named) or other == href:
+            return
+        held = f"used by {other}" if other else "used by another item the server does not name"
+        raise AlreadyExists(f"{key}: its UID is {held}", connector=self.name, href=other or "")
+
+    def _holder(self, collection: str, content: Content) -> str | None:
+        """The name of the item whose UID is ``content``'s, by a query on the UID; ``None`` when none is found."""
+        try:
+            uid = content.ident
+        except InvalidItem:
+            return None
+        url = self.collection_url(collection)
+        for component in self.flavor.components or ("",):
+            response = self._send("REPORT", url, xml.uid_query(self.flavor.report, uid, component), depth="1")
+            if response.status_code != 207:
+                return None
+            refs = self._refs(url, response)
+            if refs:
+                return refs[0].href
+        return None
 
     def _writable(self) -> None:
         if self.capabilities.read_only:

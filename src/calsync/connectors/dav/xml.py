@@ -89,6 +89,20 @@ def calendar_query(component: str, start: datetime, end: datetime) -> bytes:
     ).encode()
 
 
+def uid_query(report: str, uid: str, component: str = "") -> bytes:
+    """A query for the etag of the item whose UID is ``uid``: a calendar-query of ``component`` (RFC 4791 section
+    9.7.5) or an addressbook-query (RFC 6352 section 10.5.4), comparing octet by octet."""
+    match = f'<{{p}}:text-match collation="i;octet" match-type="equals">{escape(uid)}</{{p}}:text-match>'
+    if report == "calendar":
+        uid_filter = f'<c:prop-filter name="UID">{match.format(p="c")}</c:prop-filter>'
+        inner = f'<c:comp-filter name="VCALENDAR"><c:comp-filter name="{escape(component)}">{uid_filter}'
+        body = f"<c:calendar-query {_NS}><d:prop><d:getetag/></d:prop><c:filter>{inner}</c:comp-filter>"
+        return f"{_HEAD}{body}</c:comp-filter></c:filter></c:calendar-query>".encode()
+    uid_filter = f'<r:prop-filter name="UID">{match.format(p="r")}</r:prop-filter>'
+    body = f"<r:addressbook-query {_NS}><d:prop><d:getetag/></d:prop><r:filter>{uid_filter}</r:filter>"
+    return f"{_HEAD}{body}</r:addressbook-query>".encode()
+
+
 def multiget(report: str, hrefs: Iterable[str], *, data: bool = True) -> bytes:
     """A calendar-multiget (RFC 4791 section 7.9) or addressbook-multiget (RFC 6352 section 8.7) body.
 
