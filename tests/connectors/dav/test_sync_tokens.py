@@ -194,3 +194,52 @@ def test_remembered_names_survive_any_character_and_gone_ones_are_deleted() -> N
     assert after.changed == [ItemRef("a b.ics", '"9"')] and sorted(after.deleted) == sorted(names[1:])
     assert after.token == "sync:t2" and not after.complete
     assert conn.absorb_writes("work", "ctag:7", [ItemRef("a.ics", '"1"')]) == "ctag:7"  # the ctag moves anyway
+
+
+# -- answers cut short (RFC 6578 section 3.6) --------------------------------------------------------------------
+# Why: a first listing cut short with 507 was taken as complete, so every item it left out looked deleted.
+
+
+def member(href: str, etag: str | None) -> str:
+    if etag is None:
+        return f"<d:response><d:href>{href}</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>"
+    prop = f"<d:prop><d:getetag>{etag}</d:getetag></d:prop><d:status>HTTP/1.1 200 OK</d:status>"
+    return f"<d:response><d:href>{href}</d:href><d:propstat>{prop}</d:propstat></d:response>"
+
+
+CUT = "<d:response><d:href>/cal/work/</d:href><d:status>HTTP/1.1 507 Insufficient Storage</d:status></d:response>"
+
+
+def paged(pages: dict[str, tuple[str, str]]) -> tuple[CalDavConnector, list[str]]:
+    """A server answering a sync-collection from each token (``""``: none) with (members, next token)."""
+    asked: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = request.read().decode()
+        since = body.split("<d:sync-token>")[1].split("</d:sync-token>")[0] if "<d:sync-token>" in body else ""
+        asked.append(since)
+        members, token = pages[since]
+        answer = f'<d:multistatus xmlns:d="DAV:">{members}<d:sync-token>{token}</d:sync-token></d:multistatus>'
+        return httpx.Response(207, content=answer.encode())
+
+    return CalDavConnector(HOME, server="radicale", transport=httpx.MockTransport(handle)), asked
+
+
+def test_a_listing_cut_short_is_continued_from_the_token_given() -> None:
+    conn, asked = paged(
+        {
+            "": (member("/cal/work/a.ics", '"1"') + member("/cal/work/b.ics", '"1"') + CUT, "t1"),
+            "t1": (member("/cal/work/c.ics", '"1"') + member("/cal/work/b.ics", None), "t2"),
+        }
+    )
+    found = conn.changes("work", None)
+    assert asked == ["", "t1"]
+    assert [ref.href for ref in found.changed] == ["a.ics", "c.ics"] and found.deleted == ["b.ics"]
+    assert found.complete and found.token == "sync:t2"
+
+
+def test_a_listing_that_stays_cut_short_is_not_complete() -> None:
+    conn, asked = paged({"": (member("/cal/work/a.ics", '"1"') + CUT, "t1"), "t1": (CUT, "t1")})
+    found = conn.changes("work", None)
+    assert asked == ["", "t1"]  # no progress: the run goes on with what it has, the next one from t1
+    assert not found.complete and [ref.href for ref in found.changed] == ["a.ics"] and found.token == "sync:t1"

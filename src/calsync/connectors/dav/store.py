@@ -38,6 +38,8 @@ from calsync.model.refs import CollectionInfo, ItemRef
 
 _GETETAG = f"{{{xml.DAV}}}getetag"
 _TOKEN_STATUSES = (403, 409)
+_PAGES = 50
+"""Answers of one sync-collection a server that cuts its answers short (507) may give before a run goes on."""
 _PATH_SAFE = "/%@:+!$&'()*,;="
 """What stays as it is when a collection path is encoded: the separators, escapes and sub-delimiters a path may
 hold (RFC 3986 section 3.3)."""
@@ -163,7 +165,10 @@ class DavStore:
     def changes(self, collection: str, token: str | None) -> ChangeSet:
         """RFC 6578 section 3.2 sync-collection from ``token``; ctag + etag listing where that is unavailable.
 
-        ``None``, or a token the server no longer accepts, gives a complete listing.
+        ``None``, or a token the server no longer accepts, gives a complete listing. An answer the server cut
+        short (507 for the collection, RFC 6578 section 3.6) is continued from the token it gave, up to
+        ``_PAGES`` answers; a listing still cut short then is not complete, so no item is taken as deleted for
+        missing from it, and the next run goes on from where this one stopped.
         """
         token, written = _read_token(token)
         if (token is not None and token.startswith("ctag:")) or not self.quirks.sync_collection:
@@ -175,23 +180,43 @@ class DavStore:
             return self.changes(collection, None)  # the token expired: list everything again
         if response.status_code in (*_TOKEN_STATUSES, 400, 405, 501) and since is None:
             return self._ctag_changes(collection, None)  # no sync-collection here
-        status = self._multistatus(response, url)
-        base = urlsplit(url).path
-        changed: list[ItemRef] = []
-        deleted: list[str] = []
+        changed: dict[str, ItemRef] = {}
+        deleted: dict[str, None] = {}
+        cursor, truncated = since, False
+        for page in range(_PAGES):
+            if page:
+                response = self._send("REPORT", url, xml.sync_collection(cursor), depth="1")
+            status = self._multistatus(response, url)
+            truncated = self._sync_page(urlsplit(url).path, status, changed, deleted)
+            progressed = status.sync_token is not None and status.sync_token != cursor
+            cursor = status.sync_token or cursor
+            if not truncated or not progressed:
+                break
+        changes, gone = list(changed.values()), list(deleted)
+        if since is not None:
+            self._recheck(collection, [h for h in written if h not in changed and h not in deleted], changes, gone)
+        new_token = f"sync:{cursor}" if cursor else None
+        return ChangeSet(changes, gone, new_token, complete=since is None and not truncated)
+
+    def _sync_page(
+        self, base: str, status: xml.Multistatus, changed: dict[str, ItemRef], deleted: dict[str, None]
+    ) -> bool:
+        """Add one sync-collection answer's members to ``changed`` and ``deleted`` (a later answer overrides an
+        earlier one); whether the server cut it short (a 507 response, RFC 6578 section 3.6)."""
+        truncated = False
         for item in status.responses:
             name = self._name(base, item.href)
-            if not name or name == unquote(base):
+            if item.status == 507:
+                truncated = True
+            elif not name or name == unquote(base):
                 continue
-            if item.status in (404, 410):
-                deleted.append(name)
+            elif item.status in (404, 410):
+                changed.pop(name, None)
+                deleted[name] = None
             elif (etag := item.text(_GETETAG)) is not None:
-                changed.append(ItemRef(name, etag))
-        if since is not None:
-            reported = {*deleted, *(ref.href for ref in changed)}
-            self._recheck(collection, [h for h in written if h not in reported], changed, deleted)
-        new_token = f"sync:{status.sync_token}" if status.sync_token else None
-        return ChangeSet(changed, deleted, new_token, complete=since is None)
+                deleted.pop(name, None)
+                changed[name] = ItemRef(name, etag)
+        return truncated
 
     def _recheck(self, collection: str, hrefs: Sequence[str], changed: list[ItemRef], deleted: list[str]) -> None:
         """Add our last run's writes that the changes since the token do not name: each at its version now, or
