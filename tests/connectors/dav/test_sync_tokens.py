@@ -147,6 +147,26 @@ def test_a_deletion_right_after_our_create_reaches_the_other_side(pair: Pair) ->
     assert sorted(pair.business.texts("cal")) == ["keep.ics"]
 
 
+def test_remembered_writes_are_read_back_in_the_servers_batches(dav_server: Server) -> None:
+    # Why: a first sync writes thousands of items; one multiget of them all is more than a server answers.
+    from dataclasses import replace
+
+    conn = connector(dav_server)
+    collection = f"w-{uuid.uuid4().hex[:6]}"
+    conn.create_calendar(collection)
+    token = conn.changes(collection, None).token
+    written = [conn.create(collection, ics(uid), uid) for uid in ("a1", "a2", "a3")]
+    conn.delete(collection, written[1])
+    remembered = conn.absorb_writes(collection, token, written)
+    conn.quirks = replace(conn.quirks, max_batch=2)
+    changed: list[ItemRef] = []
+    deleted: list[str] = []
+    before = conn.http.requests
+    conn._recheck(collection, [ref.href for ref in written], changed, deleted)
+    assert conn.http.requests - before == 2 and remembered is not None
+    assert sorted(ref.href for ref in changed) == ["a1.ics", "a3.ics"] and deleted == ["a2.ics"]
+
+
 def test_an_edit_undone_right_after_our_update_reaches_the_other_side(pair: Pair) -> None:
     # Why: the phone putting back the text we replaced leaves the content the token names, as a deletion does.
     pair.business.put_raw("cal", "keep.ics", event("keep", "Moved"))

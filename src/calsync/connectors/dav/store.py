@@ -220,14 +220,18 @@ class DavStore:
 
     def _recheck(self, collection: str, hrefs: Sequence[str], changed: list[ItemRef], deleted: list[str]) -> None:
         """Add our last run's writes that the changes since the token do not name: each at its version now, or
-        deleted when it is gone (see ``absorb_writes``). One etag-only multiget; nothing when all were named."""
+        deleted when it is gone (see ``absorb_writes``). Etag-only multigets of the server's batch size (a first
+        sync writes thousands); nothing when all were named."""
         if not hrefs:
             return
         url = self.collection_url(collection)
         base = urlsplit(url).path
         paths = [base + quote(h, safe="@+") if "/" not in h else quote(h, safe="/@+") for h in hrefs]
-        response = self._send("REPORT", url, xml.multiget(self.flavor.report, paths, data=False), depth="1")
-        found = {self._name(base, r.href): r for r in self._multistatus(response, url).responses}
+        found: dict[str, xml.DavResponse] = {}
+        for start in range(0, len(paths), self.quirks.max_batch):
+            batch = paths[start : start + self.quirks.max_batch]
+            response = self._send("REPORT", url, xml.multiget(self.flavor.report, batch, data=False), depth="1")
+            found.update((self._name(base, r.href), r) for r in self._multistatus(response, url).responses)
         for href in hrefs:
             item = found.get(href)
             etag = None if item is None or item.status in (404, 410) else item.text(_GETETAG)
