@@ -301,3 +301,44 @@ def test_a_calendar_edit_overwritten_by_the_business_side_is_journaled_so_it_can
         (overwritten,) = [e for e in hub.journal("acme", "OL1") if e.action is Change.UPDATED]
         assert overwritten.side == "calendar"
         assert overwritten.before is not None and "Edited by tech1" in overwritten.before
+
+
+# -- a side found empty -------------------------------------------------------------------------------------------
+
+
+def test_the_business_side_cancelling_a_technicians_last_appointments_is_not_held(world: HubWorld) -> None:
+    """The business system's deletions are each made as such: a side found empty there is a decision."""
+    world.push(("J1", "tech1", event("Job 1")), ("J2", "tech1", event("Job 2")))
+    world.sync()
+    assert {"Job 1", "Job 2"} <= set(world.calendar("tech1"))
+    world.delete("J1", "J2")
+    world.sync()
+    assert "Job 1" not in world.calendar("tech1") and "Job 2" not in world.calendar("tech1")
+
+
+def test_the_business_side_reassigning_a_technicians_last_appointments_is_not_held(world: HubWorld) -> None:
+    world.push(("J1", "tech1", event("Job 1")), ("J2", "tech1", event("Job 2")))
+    world.sync()
+    world.push(("J1", "tech2", event("Job 1")), ("J2", "tech2", event("Job 2")))
+    world.sync()
+    assert {"Job 1", "Job 2"} <= set(world.calendar("tech2"))
+    assert "Job 1" not in world.calendar("tech1") and "Job 2" not in world.calendar("tech1")
+
+
+def test_a_calendar_found_empty_deletes_no_business_appointment_though_it_held_order_lines_too(
+    world: HubWorld,
+) -> None:
+    """Every synced item is gone from tech1's calendar (a server answering empty, say): two appointments are
+    fewer than ``min_items``, and the order lines' deletions become re-creates, yet the appointments stay."""
+    world.push(
+        ("J1", "tech1", event("Job 1")),
+        ("J2", "tech1", event("Job 2")),
+        ("O1", "tech1", event("Order 1", kind=ItemKind.ORDER_LINE)),
+        ("O2", "tech1", event("Order 2", kind=ItemKind.ORDER_LINE)),
+    )
+    world.sync()
+    for title in list(world.calendar("tech1")):
+        world.remove("tech1", title)
+    world.sync()
+    assert not world.business_row("J1").deleted and not world.business_row("J2").deleted
+    assert {"Order 1", "Order 2"} <= set(world.calendar("tech1"))

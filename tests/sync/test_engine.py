@@ -105,6 +105,22 @@ def test_the_mass_deletion_guard_holds_deletions_until_allowed(tmp_path: Path, s
     assert done.b.deleted == 6 and len(idents(b)) == 4
 
 
+def test_a_small_calendar_found_empty_is_not_emptied_on_the_other_side_unasked(tmp_path: Path, store: SQLStore) -> None:
+    """Four items are fewer than ``min_items``, yet a side found empty (a folder re-pointed, a drive not mounted)
+    is far more often a mistake than four deletions; a new item there, or one deletion, is ordinary."""
+    spec, a, b = folders(tmp_path, PairPolicy())
+    write_events(a, 4)
+    sync_pair(spec, store, RUN)
+    (a / "e0.ics").unlink()
+    assert sync_pair(spec, store, RUN).b.deleted == 1
+    for path in a.glob("*.ics"):
+        path.unlink()
+    held = sync_pair(spec, store, RUN)
+    assert held.b.held == 3 and held.b.deleted == 0 and len(idents(b)) == 3
+    assert "A was found empty" in held.warnings[0]
+    assert sync_pair(spec, store, RunOptions(now=NOW, allow_mass_delete=True)).b.deleted == 3
+
+
 def test_a_dry_run_plans_without_writing_anything(tmp_path: Path, store: SQLStore) -> None:
     spec, a, b = folders(tmp_path)
     (a / "e1.ics").write_text(event("e1"), encoding="utf-8")

@@ -146,6 +146,7 @@ class SyncMachine(RuleBasedStateMachine):
     # -- syncs --------------------------------------------------------------------------------------------------
 
     def _sync(self, **options: object) -> Report:
+        options.setdefault("allow_mass_delete", True)  # the user's deletions are meant (the guard has its tests)
         report = sync_pair(self.spec, self.store, RunOptions(**options))  # type: ignore[arg-type]
         self.conflicts |= {line.ident for line in report.lines if line.outcome == "conflict"}
         self.conflicts |= {a.ident for a in report.planned if a.conflict}

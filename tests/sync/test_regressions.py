@@ -289,6 +289,7 @@ def test_a_deletion_does_not_delete_a_copy_that_left_the_window_since_the_last_f
     spec, a, b = memories()
     a.put_raw("cal", "e1.ics", event("e1"))
     a.put_raw("cal", "e2.ics", event("e2", day="20261215"))
+    a.put_raw("cal", "e3.ics", event("e3", day="20261216"))  # stays: A is not found empty
     sync_pair(spec, store, RUN)
     later = RunOptions(now=datetime(2027, 1, 5, 12, tzinfo=UTC))  # e1 left the window, e2 is still inside
     sync_pair(spec, store, later)

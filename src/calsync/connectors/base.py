@@ -39,6 +39,9 @@ class Capabilities:
       own creates put items: it never makes a second item of an identity the collection holds (it returns that
       item when it is what the content makes there, else raises ``AlreadyExists``), so the engine may repeat a
       create it cannot tell happened (``calsync.sync.intents.settle``).
+    - ``logs_deletions``: every deletion ``changes()`` reports was made as such on the other system (the business
+      system's change log), never inferred from an item missing in a listing; so this side found empty is a
+      decision, not a folder re-pointed or a calendar answering empty (see the mass-deletion guard).
     """
 
     has_sync_token: bool = False
@@ -47,6 +50,7 @@ class Capabilities:
     read_only: bool = False
     formats: frozenset[str] = frozenset({"text/calendar"})
     creates_by_identity: bool = False
+    logs_deletions: bool = False
 
 
 @dataclass(frozen=True, slots=True)

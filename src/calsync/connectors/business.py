@@ -81,6 +81,7 @@ class BusinessConnector:
             read_only=read_only,
             formats=frozenset({ICALENDAR, VCARD}),
             creates_by_identity=True,  # by UID in the collection: see ``create``
+            logs_deletions=True,  # a deletion here is the business system's, through the API
         )
 
     # -- reading ------------------------------------------------------------------------------------------------

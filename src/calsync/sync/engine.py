@@ -292,9 +292,27 @@ class _Run:
             if synced is None:
                 synced = sum(1 for link in links.values() if not link.parked)
             total = synced + sum(1 for i in observations[side].view.seen if i not in links)
-            if self.spec.policy.guard.trips(deletions, total):
+            if self._found_empty(side.other, links, observations[side.other]):
+                actions = self._held(actions, side, deletions, total, empty=side.other)
+            elif self.spec.policy.guard.trips(deletions, total):
                 actions = self._held(actions, side, deletions, total)
         return actions
+
+    def _found_empty(self, side: Side, links: Mapping[str, Link], observation: Observation) -> bool:
+        """Whether ``side`` was found empty: every item in sync (two or more) gone from it, nothing new there.
+
+        Why, whatever the guard's numbers: a side found empty is far more often a mistake than a decision (a
+        folder re-pointed, a drive not mounted, a calendar answering empty), and a small calendar is just what
+        ``min_items`` lets go unasked. Not on a side whose deletions are each made as such (the business
+        system's log, ``Capabilities.logs_deletions``): cancelling a technician's last appointments is a decision.
+        """
+        if self._endpoints()[side].connector.capabilities.logs_deletions:
+            return False
+        view = observation.view
+        synced = [ident for ident, link in links.items() if not link.parked]
+        if len(synced) < 2 or any(ident not in links for ident in view.seen):
+            return False
+        return all(ident in view.gone for ident in synced)
 
     def _unapproved_deletion(self, action: Action) -> bool:
         return action.kind is ActionKind.DELETE and action.ident not in self.options.approved
@@ -322,12 +340,19 @@ class _Run:
         rule = f"{deletion.rule}; deletion rejected: re-created on {where.value.upper()}"
         return guard_read_only(Action(ActionKind.CREATE, deletion.ident, where, rule), self.spec.policy)
 
-    def _held(self, actions: list[Action], side: Side, deletions: int, total: int) -> list[Action]:
+    def _held(
+        self, actions: list[Action], side: Side, deletions: int, total: int, *, empty: Side | None = None
+    ) -> list[Action]:
         """The deletions on ``side`` held (reported as such, retried at the next run)."""
+        why = (
+            f"{empty.value.upper()} was found empty (every synced item is gone from it), which the mass-deletion "
+            "guard always holds"
+            if empty is not None
+            else "more than the mass-deletion guard allows"
+        )
         self.report.warnings.append(
-            f"{deletions} of {total} items would be deleted on {side.value.upper()}: more than the "
-            "mass-deletion guard allows; nothing was deleted there. Check the other side, then run "
-            "again with --allow-mass-delete to let the deletions go through."
+            f"{deletions} of {total} items would be deleted on {side.value.upper()}: {why}; nothing was deleted "
+            "there. Check the other side, then run again with --allow-mass-delete to let the deletions go through."
         )
         return [
             replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
