@@ -178,6 +178,22 @@ def test_the_file_may_be_named_from_the_home_folder(tmp_path: Path, monkeypatch:
     assert settings.state.url == str(tmp_path / "calsync.db")
 
 
+@pytest.mark.parametrize("where", ["file", "state", "path"])
+def test_the_home_folder_of_a_user_that_does_not_exist_is_a_config_error(tmp_path: Path, where: str) -> None:
+    nobody = "~no-such-user-of-calsync"
+    if where == "file":
+        with pytest.raises(ConfigError, match="home folder of no-such-user-of-calsync"):
+            load_settings(f"{nobody}/calsync.toml", {})
+        return
+    text = (
+        f'[state]\nurl = "sqlite:///{nobody}/state.db"\n'
+        if where == "state"
+        else FOLDERS.replace('path = "biz"', f'path = "{nobody}/biz"')
+    )
+    with pytest.raises(ConfigError, match="home folder of no-such-user-of-calsync"):
+        load(tmp_path, text)
+
+
 def test_an_ews_connection_by_url_and_a_graph_one_by_certificate(tmp_path: Path) -> None:
     settings = load(
         tmp_path,

@@ -36,7 +36,7 @@ from calsync.config.model import (
     Settings,
     StateSettings,
 )
-from calsync.config.reader import NAME, NAME_HINT, REQUIRED, Table, parse_choice
+from calsync.config.reader import NAME, NAME_HINT, REQUIRED, Table, home_path, parse_choice
 from calsync.errors import ConfigError
 from calsync.model.users import UserOptions
 from calsync.model.window import MAX_DAYS
@@ -85,7 +85,7 @@ def load_settings(path: str | os.PathLike[str], environ: Mapping[str, str] | Non
     invalid TOML and every invalid or unknown setting. A leading ``~`` in ``path`` is the user's home, as in the
     paths inside the file; a UTF-8 byte order mark (which some Windows editors write) is skipped.
     """
-    file = Path(path).expanduser()
+    file = home_path(str(path), str(path))
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
@@ -138,7 +138,7 @@ def _state_url(value: str, base: Path, where: str, *, from_file: bool) -> str:
     if not value:
         return ""
     if "://" not in value:
-        path = Path(value).expanduser()
+        path = home_path(value, where)
         return str(path if path.is_absolute() else base / path)
     if not _DB_URL.match(value):
         raise ConfigError(
@@ -150,7 +150,7 @@ def _state_url(value: str, base: Path, where: str, *, from_file: bool) -> str:
         raise ConfigError(f"{message}, or the environment variable CALSYNC_STATE_URL", where=where)
     scheme, _, rest = value.partition(":///")
     if scheme.lower().startswith("sqlite") and rest and not rest.startswith("/") and rest != ":memory:":
-        path = Path(rest).expanduser()  # sqlite:///~/state.db is in the home folder, as ~/state.db is
+        path = home_path(rest, where)  # sqlite:///~/state.db is in the home folder, as ~/state.db is
         return f"{scheme}:///{path if path.is_absolute() else base / path}"
     return value
 

@@ -119,7 +119,7 @@ class Table:
 
     def path_value(self, key: str, default: str | _Missing = REQUIRED) -> Path:
         """A file or folder path; relative paths are relative to the configuration file's folder."""
-        value = Path(self.text(key, default)).expanduser()
+        value = home_path(self.text(key, default), self.where(key))
         return value if value.is_absolute() else self.base / value
 
     def secret(self, key: str, *, required: bool = True) -> SecretRef | None:
@@ -183,3 +183,13 @@ def _type_name(value: object) -> str:
         dict: "a table",
     }
     return names.get(type(value), type(value).__name__)
+
+
+def home_path(text: str, where: str) -> Path:
+    """``text`` as a path, a leading ``~`` or ``~user`` being that home folder; ``ConfigError`` naming ``where``
+    when there is no such user or home (``Path.expanduser`` raises a bare ``RuntimeError`` then)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        user = text[1:].split("/", 1)[0] or "this user"
+        raise ConfigError(f"cannot find the home folder of {user} (from {text!r})", where=where) from None

@@ -6,6 +6,7 @@ Why: a token of a calendar deleted and made again is refused (Xandikos with 412 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,6 +168,36 @@ def test_remembered_writes_are_read_back_in_the_servers_batches(dav_server: Serv
     assert sorted(ref.href for ref in changed) == ["a1.ics", "a3.ics"] and deleted == ["a2.ics"]
 
 
+def test_a_remembered_write_the_server_leaves_out_of_its_answer_is_read_again_not_deleted() -> None:
+    # Why: only a 404 or 410 says an item is gone; a deletion inferred from a short answer reaches the other side.
+    import re
+
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if b"sync-collection" in request.content:  # nothing changed since the token
+            return httpx.Response(
+                207, content=b'<d:multistatus xmlns:d="DAV:"><d:sync-token>t2</d:sync-token></d:multistatus>'
+            )
+        hrefs = re.findall(rb"<d:href>([^<]+)</d:href>", request.content)[:2]  # answers two hrefs at most
+        found = b"".join(
+            b"<d:response><d:href>" + href + b'</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag></d:prop>'
+            b"<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+            for href in hrefs
+        )
+        return httpx.Response(207, content=b'<d:multistatus xmlns:d="DAV:">' + found + b"</d:multistatus>")
+
+    conn = CalDavConnector("https://dav.test/cal/", server="nextcloud", transport=httpx.MockTransport(answer))
+    token = conn.absorb_writes("c", "sync:t1", [ItemRef(f"e{n}.ics", '"1"') for n in range(3)])
+    after = conn.changes("c", token)
+    assert after.deleted == []
+    assert sorted((ref.href, ref.version) for ref in after.changed) == [
+        ("e0.ics", '"1"'),
+        ("e1.ics", '"1"'),
+        ("e2.ics", ""),
+    ]
+
+
 def test_an_edit_undone_right_after_our_update_reaches_the_other_side(pair: Pair) -> None:
     # Why: the phone putting back the text we replaced leaves the content the token names, as a deletion does.
     pair.business.put_raw("cal", "keep.ics", event("keep", "Moved"))
@@ -204,6 +235,9 @@ def test_remembered_names_survive_any_character_and_gone_ones_are_deleted() -> N
         asked.append(body)
         kept = '<d:response><d:href>/cal/work/a%20b.ics</d:href><d:propstat><d:prop><d:getetag>"9"</d:getetag></d:prop>'
         kept += "<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>"
+        for href in re.findall(r"<d:href>([^<]+)</d:href>", body.decode()):
+            if href != "/cal/work/a%20b.ics":  # the server says each of the others is gone
+                kept += f"<d:response><d:href>{href}</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>"
         return httpx.Response(207, content=f'<d:multistatus xmlns:d="DAV:">{kept}</d:multistatus>'.encode())
 
     conn = CalDavConnector(HOME, server="radicale", transport=httpx.MockTransport(handle))

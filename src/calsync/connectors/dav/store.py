@@ -219,8 +219,9 @@ class DavStore:
         return truncated
 
     def _recheck(self, collection: str, hrefs: Sequence[str], changed: list[ItemRef], deleted: list[str]) -> None:
-        """Add our last run's writes that the changes since the token do not name: each at its version now, or
-        deleted when it is gone (see ``absorb_writes``). Etag-only multigets of the server's batch size (a first
+        """Add our last run's writes that the changes since the token do not name: each at its version now,
+        deleted when the server answers 404 or 410 for it, or to be read when it answers nothing (see
+        ``absorb_writes``). Etag-only multigets of the server's batch size (a first
         sync writes thousands); nothing when all were named."""
         if not hrefs:
             return
@@ -234,11 +235,12 @@ class DavStore:
             found.update((self._name(base, r.href), r) for r in self._multistatus(response, url).responses)
         for href in hrefs:
             item = found.get(href)
-            etag = None if item is None or item.status in (404, 410) else item.text(_GETETAG)
-            if etag is None:
-                deleted.append(href)
-            else:
+            if item is not None and item.status in (404, 410):
+                deleted.append(href)  # gone only when the server says so: an answer may leave an href out
+            elif item is not None and (etag := item.text(_GETETAG)) is not None:
                 changed.append(ItemRef(href, etag))
+            else:
+                changed.append(ItemRef(href, ""))  # not answered: read again, where a missing item is NotFound
 
     def _ctag_changes(self, collection: str, token: str | None) -> ChangeSet:
         """The calendarserver getctag of the collection; when it moved, a complete Depth 1 etag listing."""
