@@ -120,6 +120,11 @@ class AccountService:
     def sign_in(self, username: str, password: str) -> SignIn:
         """Check the name and password and open a session; count a failure and lock the name after too many."""
         name = username.strip().lower()
+        if "\x00" in name:
+            # No account can have such a name (nor the database store it): refused, after the same work as a
+            # real check, without counting a failure under a name that cannot be written.
+            verify_password(password, _dummy_hash())
+            return SignIn(SignInOutcome.REFUSED)
         now = self._clock()
         # The attempt is counted before the lock is looked at and the password checked (and uncounted when it
         # was right): checking first let parallel guesses all pass the lock test while the slow hash ran.

@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calsync import __version__
 from calsync.config import Settings
@@ -53,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.context = AppContext(settings)
     app.add_exception_handler(CalsyncError, _render_error)
+    app.add_middleware(RefuseNulInUrl)
     app.add_api_route("/health", _health, methods=["GET"], tags=["health"], summary="Liveness and version")
     api.install(app)
     admin.install(app)
@@ -72,6 +75,26 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = extras.pop(key, None)
         if service is not None:
             service.close()
+
+
+class RefuseNulInUrl:
+    """Answer 400 to a request whose path or query holds a NUL character (``%00``).
+
+    Why: no id, name or option calsync takes holds one, and PostgreSQL cannot store or even compare it, so a
+    route reading its path or query would otherwise fail in the database with a 500.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b""))
+        ):
+            response = JSONResponse({"detail": "the URL must not contain a NUL character (%00)"}, status_code=400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _health(request: Request) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Errors rendered once for the whole app: a status code per error type and a JSON body in plain words.
 
 Secrets never reach a response: calsync errors carry no secret by construction (``calsync.crypto.Secret`` renders
-as ``***``), and an unexpected error is answered with its type only, its text going to the log.
+as ``***``), and an unexpected error is answered with its type only, its text going to the log. A ``StateError``
+is answered the same way: its text names the database (host, user, database, schema) and the driver's reason,
+which are for the operator, not for whoever sent the request.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from calsync.errors import (
     PairLocked,
     PreconditionFailed,
     RateLimited,
+    StateError,
     Unavailable,
 )
 
@@ -47,7 +50,7 @@ def status_of(exc: BaseException) -> int:
 def error_response(exc: BaseException) -> JSONResponse:
     """A JSON error response for ``exc``: ``{"detail": ..., "error": <type>}``."""
     status = status_of(exc)
-    if isinstance(exc, CalsyncError):
+    if isinstance(exc, CalsyncError) and not isinstance(exc, StateError):
         detail = " ".join(str(exc).split())
     else:
         logger.exception("unexpected error", exc_info=exc)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from calsync.services.accounts import AdminSession, open_accounts
@@ -68,7 +68,11 @@ def signed_in(request: Request) -> AdminSession:
 async def form_fields(request: Request) -> dict[str, str]:
     """The posted form's text fields (files are ignored: no admin form uploads one)."""
     form = await request.form()
-    return {name: value for name, value in form.multi_items() if isinstance(value, str)}
+    fields = {name: value for name, value in form.multi_items() if isinstance(value, str)}
+    if any("\x00" in text for pair in fields.items() for text in pair):
+        # Nothing an admin types holds one, and PostgreSQL cannot store it: refused before any service sees it.
+        raise HTTPException(400, detail="a form field must not contain a NUL character")
+    return fields
 
 
 SignedIn = Annotated[AdminSession, Depends(signed_in)]

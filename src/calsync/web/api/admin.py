@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from calsync.crypto import Secret
@@ -28,6 +28,7 @@ from calsync.services.integrations import (
     UserView,
     open_integrations,
 )
+from calsync.web.api.schemas import NoNul
 from calsync.web.app import context
 
 _SECRETS = ("password", "client_secret", "certificate")
@@ -61,7 +62,7 @@ Admin = Annotated[str, Depends(require_admin)]
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 
-class IntegrationBody(BaseModel):
+class IntegrationBody(NoNul):
     """An integration's fields (``IntegrationInput``); secrets as plain strings, only ever written."""
 
     model_config = ConfigDict(extra="forbid")
@@ -91,7 +92,7 @@ class IntegrationBody(BaseModel):
     task_activity: str | None = None
 
 
-class UserBody(BaseModel):
+class UserBody(NoNul):
     """A user's mailbox and options; left-out options keep their value (all on for a new user)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -34,7 +34,24 @@ from calsync.model.timezones import windows_to_iana
 Moment = datetime | date
 
 
-class _Strict(BaseModel):
+class NoNul(BaseModel):
+    """A request body whose text never holds a NUL character."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        """Refuse a NUL character in any text (nested models check their own fields).
+
+        Why: PostgreSQL cannot store NUL in text, so it would fail the whole batch's transaction, and no calendar
+        format carries it either. Refused here, it is one item's error naming its field.
+        """
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("text must not contain a NUL character (\\u0000)")
+        return value
+
+
+class _Strict(NoNul):
     model_config = ConfigDict(extra="forbid", str_max_length=100_000)
 
 
