@@ -9,10 +9,14 @@ from datetime import UTC, datetime
 import pytest
 
 from calsync.errors import StateError
+from calsync.model.refs import Side
 from calsync.model.users import UserOptions
 from calsync.state.admin import SQLAdminStore, open_admin_store
 from calsync.state.admin_port import IntegrationRecord, UserRecord
+from calsync.state.sql import open_store
+from calsync.state.store import ItemLine, JobKind, JobOutcome
 from tests.state.conftest import Backend
+from tests.state.test_sql import make_link
 
 ACME = IntegrationRecord(
     "acme", "ACME", "ews", "impersonation", url="https://ews.example.com/", username="svc", password_enc="tok-1",
@@ -63,6 +67,32 @@ def test_users_round_trip_and_go_with_their_integration(admin: SQLAdminStore) ->
     assert admin.remove_integration("acme")
     assert not admin.remove_integration("acme")
     assert admin.users("acme") == []
+
+
+def test_removing_an_integration_takes_its_pairs_state_and_jobs(admin: SQLAdminStore, backend: Backend) -> None:
+    """Pairs and jobs are keyed by name: left behind, a new integration of the same name read the old one's job
+    history (item titles included) and its first sync planned the old links' items as deletions."""
+    admin.add_integration(ACME)
+    admin.add_integration(replace(ACME, name="acme2"))
+    store = open_store(backend.url)
+    try:
+        for pair in ("acme/anna/events", "acme2/anna/events"):
+            with store.open_pair(pair) as state:
+                state.put_link(make_link("one"))
+                state.set_token(Side.B, "token-1")
+            job = store.start_job(pair, JobKind.MANUAL)
+            store.add_job_lines(job, [ItemLine("one", "b", "create", "ok", title="Secret customer visit")])
+            store.finish_job(job, JobOutcome.COMPLETED, {})
+        skipped = store.start_job("acme", JobKind.INTERVAL)
+        store.finish_job(skipped, JobOutcome.SKIPPED, {})
+        assert admin.remove_integration("acme")
+        assert [j.pair for j in store.jobs()] == ["acme2/anna/events"]
+        with store.open_pair("acme/anna/events") as state:
+            assert (state.links(), state.token(Side.B)) == ({}, None)
+        with store.open_pair("acme2/anna/events") as state:  # a name starting alike is another integration's
+            assert (list(state.links()), state.token(Side.B)) == (["one"], "token-1")
+    finally:
+        store.close()
 
 
 def test_a_mailbox_is_mapped_once_per_integration(admin: SQLAdminStore) -> None:

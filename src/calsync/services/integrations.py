@@ -185,7 +185,8 @@ class IntegrationService:
         return _view(record)
 
     def remove(self, name: str) -> None:
-        """Delete the integration with its users; raises ``ConfigError`` when there is none."""
+        """Delete the integration with everything that was its own (users, tokens, items, journal, schedule, the
+        pairs' sync state, jobs); raises ``ConfigError`` when there is none."""
         if not self._store.remove_integration(name):
             raise _unknown(name, self._store.integrations())
         logger.info("removed integration %s", name)

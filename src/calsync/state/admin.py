@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 
-from sqlalchemy import URL, Connection, RowMapping, delete, select, update
+from sqlalchemy import URL, Connection, RowMapping, delete, or_, select, update
 
 from calsync.model.users import UserOptions
 from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserRecord
 from calsync.state.db import OwnDatabase
-from calsync.state.tables import USER_FLAGS, integration_users, integrations
+from calsync.state.tables import USER_FLAGS, integration_users, integrations, jobs, pairs
 
 _RECORD_FIELDS = tuple(f.name for f in fields(IntegrationRecord))
 
@@ -56,9 +56,20 @@ class SQLAdminStore(OwnDatabase):
         return bool(done.rowcount)
 
     def remove_integration(self, name: str) -> bool:
-        """Delete the integration and (by the foreign key's cascade) its users."""
+        """Delete the integration with everything it left behind, in one transaction.
+
+        The foreign keys' cascade takes what refers to the integration's id (users, tokens, business items,
+        journal, schedule ...); the pairs' sync state (links, tokens) and the jobs with their lines are keyed by
+        name (``<name>/<user>/<collection>``; a skipped turn's job by ``<name>``, as ``jobs_of`` reads them), so
+        they are deleted here. Why: an integration given the same name later would otherwise read the old one's
+        job history, item titles included, and its first sync would plan the old links' items as deletions.
+        """
         with self._db.write() as conn:
             done = conn.execute(delete(integrations).where(integrations.c.name == name))
+            if done.rowcount:
+                conn.execute(delete(pairs).where(pairs.c.name.startswith(f"{name}/", autoescape=True)))
+                own_job = jobs.c.pair.startswith(f"{name}/", autoescape=True)
+                conn.execute(delete(jobs).where(or_(jobs.c.pair == name, own_job)))
         return bool(done.rowcount)
 
     def put_user(self, integration: str, user: UserRecord) -> bool:

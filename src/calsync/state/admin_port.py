@@ -79,7 +79,7 @@ class AdminStore(Protocol):
         ...
 
     def remove_integration(self, name: str) -> bool:
-        """Delete an integration with its users; False when there is none."""
+        """Delete an integration with its users, pairs' sync state and jobs, at once; False when there is none."""
         ...
 
     def put_user(self, integration: str, user: UserRecord) -> bool:
