@@ -381,6 +381,12 @@ def test_pushing_the_same_item_again_later_is_unchanged_whatever_its_serialisati
         ({"selection": {"within_days": -1}}, "rules.selection.within_days"),
         ({"mapping": {"activity_types": [{"code": "SV", "colour": "red"}]}}, "colour"),
         ({"mapping": {"category_template": "{nope}"}}, "rules.mapping.category_template"),
+        # str.format took a width (20 MB in every exported item) and attributes (a 500): neither is a field
+        ({"mapping": {"category_template": "{code:>20000000}"}}, "rules.mapping.category_template"),
+        ({"mapping": {"category_template": "{code.nope}"}}, "rules.mapping.category_template"),
+        ({"mapping": {"category_template": "{code[0]}"}}, "rules.mapping.category_template"),
+        ({"mapping": {"category_template": "{code}" + "x" * 300}}, "rules.mapping.category_template"),
+        ({"mapping": {"map_url": "https://maps.example/?q={query:>99999}"}}, "rules.mapping.map_url"),
         ({"priority_levels": {"1": "urgent"}}, "rules.priority_levels"),
         ({"conflict": "loudest-wins"}, "rules.conflict"),
         ({"selectoin": {}}, "rules"),

@@ -92,10 +92,41 @@ class MappingRules:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
 
 
+MAX_CATEGORY = 255
+"""The longest category a template renders (Outlook's limit for a category name); longer ones are cut."""
+CATEGORY_FIELDS = ("code", "number", "description")
+"""The fields a ``category_template`` may name."""
+MAP_FIELDS = ("query",)
+"""The field a ``map_url`` may name."""
+_PLACE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """``template`` with each ``{name}`` replaced by ``values[name]`` (``{{`` and ``}}`` are braces).
+
+    Why not ``str.format``: it also takes a format spec (``{code:>20000000}`` makes 20 MB) and attribute or index
+    access (``{code.x}``), neither of which a rule needs. Raises ``ValueError`` naming anything but a known field.
+    """
+
+    def one(found: re.Match[str]) -> str:
+        text = found.group(0)
+        if text in ("{{", "}}"):
+            return text[0]
+        name = found.group(1)
+        if name is None or name not in values:
+            raise ValueError(f"{text!r} is not a field")
+        return values[name]
+
+    return _PLACE.sub(one, template)
+
+
 def _render(template: str, activity: ActivityType) -> str:
-    return template.format(
-        code=activity.code, number=activity.number or activity.code, description=activity.description or activity.code
-    )
+    values = {
+        "code": activity.code,
+        "number": activity.number or activity.code,
+        "description": activity.description or activity.code,
+    }
+    return fill(template, values)[:MAX_CATEGORY]
 
 
 def export_item(item: Item, rules: MappingRules) -> Item:
@@ -121,7 +152,7 @@ def _enrichment(item: Item, rules: MappingRules) -> list[str]:
         lines.append("Equipment: " + ", ".join(item.extras.equipment))
     address = item.extras.customer_address
     if rules.enrich_map_link and address is not None and address.one_line():
-        lines.append("Map: " + rules.map_url.format(query=quote_plus(address.one_line())))
+        lines.append("Map: " + fill(rules.map_url, {"query": quote_plus(address.one_line())}))
     return lines
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar, get_type_hints
 
 from calsync.errors import ConfigError
-from calsync.model.mapping import ActivityType, MappingRules
+from calsync.model.mapping import CATEGORY_FIELDS, MAP_FIELDS, MAX_CATEGORY, ActivityType, MappingRules, fill
 from calsync.sync.rules import ConflictPolicy, MassDeleteGuard, Selection
 
 PRIORITIES = ("low", "normal", "high")
@@ -22,6 +22,8 @@ PRIORITIES = ("low", "normal", "high")
 _ICAL_PRIORITY = {"low": 9, "normal": 5, "high": 1}
 _T = TypeVar("_T")
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+MAX_MAP_URL = 2000
+"""The longest map link template taken (the address is added to it in every exported description)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +112,21 @@ def _mapping(data: Any) -> MappingRules:
             )
     plain = {k: v for k, v in data.items() if k != "activity_types"}
     mapping = replace(_plain(MappingRules, plain, "rules.mapping"), activity_types=types)
-    try:
-        mapping.category_of("x")
-    except (KeyError, IndexError, ValueError):
-        raise ConfigError(
-            "may only use {code}, {number} and {description}", where="rules.mapping.category_template"
-        ) from None
+    _template(mapping.category_template, CATEGORY_FIELDS, MAX_CATEGORY, "rules.mapping.category_template")
+    _template(mapping.map_url, MAP_FIELDS, MAX_MAP_URL, "rules.mapping.map_url")
     return mapping
+
+
+def _template(template: str, names: tuple[str, ...], longest: int, where: str) -> None:
+    """Refuse a template naming anything but ``names`` (no format spec, attribute or index) or longer than
+    ``longest``: it is rendered into every exported item."""
+    try:
+        fill(template, dict.fromkeys(names, ""))
+    except ValueError as exc:
+        shown = " and ".join(", ".join("{" + n + "}" for n in names).rsplit(", ", 1))
+        raise ConfigError(f"may only use {shown}, with nothing after the name; {exc}", where=where) from None
+    if len(template) > longest:
+        raise ConfigError(f"must be at most {longest} characters, not {len(template)}", where=where)
 
 
 def _known(data: dict[str, Any], kind: type, where: str) -> None:

@@ -122,6 +122,8 @@ async def test_every_field_is_saved_as_the_service_reads_it(admin: Admin, world:
          "mapping-activity_types-2-colour", "&#39;red&#39; is not a #rrggbb colour"),
         ({"mapping.category_template": "{nope}"}, "mapping-category_template",
          "May only use {code}, {number} and {description}"),
+        ({"mapping.category_template": "{code:>20000000}"}, "mapping-category_template",
+         "May only use {code}, {number} and {description}"),  # the form shares the API's check
         ({"selection.within_days": "-1"}, "selection-within_days", "Must be 0 (off) or more"),
         ({"guard.max_count": "many"}, "guard-max_count", "Give a whole number."),
         ({"guard.max_share": "half"}, "guard-max_share", "Give a number, like 0.5."),
