@@ -51,6 +51,10 @@ def test_subscriptions_are_kept_one_per_user_and_found_by_graphs_id(store: SQLNo
     assert store.graph_subscriptions() == [first, second]
     assert store.graph_subscription("sub-2") == second
     assert store.graph_subscription("sub-9") is None
+    # the public callback reads every id of a body at once (one query, not one per notification), in chunks
+    assert store.graph_subscriptions_named({"sub-1", "sub-2", "sub-9"}) == {"sub-1": first, "sub-2": second}
+    many = {f"made-up-{n}" for n in range(1200)} | {"sub-2"}
+    assert store.graph_subscriptions_named(many) == {"sub-2": second}
     assert "gAAAA" not in repr(first)
 
     moved = replace(first, mailbox="t1b@contoso.example", subscription_id="sub-4")

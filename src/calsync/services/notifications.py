@@ -21,7 +21,7 @@ https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -231,7 +231,7 @@ class NotificationService:
         changes (and ``missed``) ask for a run of the user; ``reauthorizationRequired`` has the subscription
         renewed at once; ``subscriptionRemoved`` has it made again.
         """
-        answer = graph.handle_callback(query, body, self._client_state)
+        answer = graph.handle_callback(query, body, self._client_states)
         if "validationToken" in query or answer.status != 202:
             return answer
         if not answer.notifications:
@@ -253,17 +253,18 @@ class NotificationService:
             self._wake()
         return answer
 
-    def _client_state(self, subscription_id: str) -> str | None:
-        record = self._known.get(subscription_id) or self._store.graph_subscription(subscription_id)
-        if record is None:
-            return None
-        try:
-            state = self._cipher.decrypt(record.client_state_enc).reveal()
-        except StateError as exc:
-            logger.warning("the client state of graph subscription %s cannot be read: %s", subscription_id, exc)
-            return None
-        self._known[subscription_id] = record
-        return state
+    def _client_states(self, subscription_ids: Set[str]) -> dict[str, str]:
+        """The client states of the known subscriptions among ``subscription_ids``, read in one query."""
+        missing = subscription_ids - self._known.keys()
+        if missing:
+            self._known.update(self._store.graph_subscriptions_named(missing))
+        states: dict[str, str] = {}
+        for subscription_id in subscription_ids & self._known.keys():
+            try:
+                states[subscription_id] = self._cipher.decrypt(self._known[subscription_id].client_state_enc).reveal()
+            except StateError as exc:
+                logger.warning("the client state of graph subscription %s cannot be read: %s", subscription_id, exc)
+        return states
 
 
 def _due(record: GraphSubscriptionRecord, now: datetime) -> bool:

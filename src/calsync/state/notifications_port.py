@@ -12,6 +12,7 @@ rather than subscribe again and leave the old subscriptions posting until they e
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -43,6 +44,10 @@ class NotificationStore(Protocol):
 
     def graph_subscription(self, subscription_id: str) -> GraphSubscriptionRecord | None:
         """The subscription Graph calls ``subscription_id``, if calsync keeps it."""
+        ...
+
+    def graph_subscriptions_named(self, subscription_ids: Collection[str]) -> dict[str, GraphSubscriptionRecord]:
+        """The subscriptions among ``subscription_ids`` calsync keeps, by id, read at once."""
         ...
 
     def put_graph_subscription(self, record: GraphSubscriptionRecord) -> bool:

@@ -3,8 +3,9 @@ callback as a pure function served here by a small loopback server (as the web a
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -45,7 +46,7 @@ def hub() -> Iterator[tuple[Hub, str]]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if state.refuse_validation and "validationToken" in query:
                 query = {}
-            answer = handle_callback(query, body, state.states.get)
+            answer = handle_callback(query, body, lambda ids: {i: state.states[i] for i in ids if i in state.states})
             state.received.extend(answer.notifications)
             payload = answer.body.encode()
             self.send_response(answer.status)
@@ -113,7 +114,7 @@ def test_renewal_before_expiry_then_unsubscribe(fake: FakeGraph, connect: Connec
 
 def test_the_callback_is_pure_and_refuses_what_it_cannot_trust() -> None:
     known = Subscription("s1", "/users/a/events", datetime(2026, 11, 24, tzinfo=UTC), "state-1")
-    lookup = {known.id: known.client_state}.get
+    lookup = _lookup({known.id: known.client_state})
     token = handle_callback({"validationToken": "Validation: a b&c"}, b"", lookup)
     assert (token.status, token.content_type, token.body) == (200, "text/plain", "Validation: a b&c")
     assert handle_callback({}, b"not json", lookup).status == 400
@@ -125,3 +126,28 @@ def test_the_callback_is_pure_and_refuses_what_it_cannot_trust() -> None:
     )
     answer = handle_callback({}, body, lookup)
     assert (answer.status, answer.notifications, answer.rejected) == (202, (Notification("s1", Kind.MISSED),), 3)
+
+
+def _lookup(states: dict[str, str], asked: list[set[str]] | None = None) -> Callable[[Set[str]], dict[str, str]]:
+    """A ``client_states_of`` over ``states`` that records each set of ids it was asked for."""
+
+    def look(ids: Set[str]) -> dict[str, str]:
+        if asked is not None:
+            asked.append(set(ids))
+        return {i: states[i] for i in ids if i in states}
+
+    return look
+
+
+def test_one_body_costs_one_lookup_of_its_distinct_ids_and_a_made_up_flood_none() -> None:
+    """The route is public: a 1 MB body of 20,000 made-up ids used to cost 20,000 database lookups."""
+    asked: list[set[str]] = []
+    lookup = _lookup({"s1": "state-1"}, asked)
+    notes = [{"subscriptionId": i, "clientState": "state-1", "lifecycleEvent": "missed"} for i in ("s1", "s2", "s1")]
+    notes += [{"subscriptionId": "a\x00b"}, {"subscriptionId": "x" * 5000}]
+    answer = handle_callback({}, json.dumps({"value": notes}).encode(), lookup)
+    assert (answer.status, len(answer.notifications), answer.rejected) == (202, 2, 3)
+    assert asked == [{"s1", "s2"}]  # NUL and overlong ids are no Graph id: never looked up
+    flood = [{"subscriptionId": f"s{n}", "clientState": "x"} for n in range(subs.MAX_NOTIFICATIONS + 1)]
+    assert handle_callback({}, json.dumps({"value": flood}).encode(), lookup).status == 413
+    assert len(asked) == 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -29,6 +29,13 @@ from calsync.connectors.graph.transport import Call, Json, Transport, check
 
 LIFETIME = timedelta(minutes=4200)
 RENEW_WHEN_LEFT = LIFETIME / 4
+MAX_NOTIFICATIONS = 1000
+"""The most notifications taken in one POST. Graph sends the changes of a few seconds together, a handful per POST
+and rarely more than tens for a busy tenant, so this leaves a wide margin; the route is public, so a made-up 1 MB
+body of 20,000 must not cost 20,000 checks. A body above it is refused whole (413): acting on part of it would be
+a guess, and a notification not acted on costs only a delay, since interval syncs find every change anyway."""
+MAX_ID = 200
+"""The longest subscription id looked up (Graph's are 36-character GUIDs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +118,14 @@ def due_for_renewal(subscriptions: Sequence[Subscription], now: datetime) -> lis
 
 
 def handle_callback(
-    query: Mapping[str, str], body: bytes, client_state_of: Callable[[str], str | None]
+    query: Mapping[str, str], body: bytes, client_states_of: Callable[[Set[str]], Mapping[str, str]]
 ) -> CallbackAnswer:
     """One POST to the notification or lifecycle URL (pure: no I/O, no clock).
 
-    ``client_state_of(subscription_id)`` is the client state calsync stored for a subscription, ``None`` for
-    one it does not know. A malformed body is a 400; notifications of unknown subscriptions or with a wrong
-    client state are dropped and counted, never acted on.
+    ``client_states_of(subscription_ids)`` gives the client state calsync stored for each of the subscriptions
+    it knows, called once per body with the distinct ids named. A malformed body is a 400, one of more than
+    ``MAX_NOTIFICATIONS`` a 413 (nothing looked up); notifications of unknown subscriptions or with a wrong client
+    state are dropped and counted, never acted on.
     """
     token = query.get("validationToken")
     if token is not None:
@@ -129,16 +137,26 @@ def handle_callback(
             raise TypeError("value is not a list")
     except (ValueError, KeyError, TypeError):
         return CallbackAnswer(400, "text/plain", "not a change notification")
-    accepted = [n for n in (_accept(v, client_state_of) for v in values) if n is not None]
+    if len(values) > MAX_NOTIFICATIONS:
+        return CallbackAnswer(413, "text/plain", f"at most {MAX_NOTIFICATIONS} notifications per request")
+    ids = {i for i in map(_subscription_id, values) if i}
+    states = client_states_of(ids) if ids else {}
+    accepted = [n for n in (_accept(v, states) for v in values) if n is not None]
     return CallbackAnswer(202, "text/plain", "", tuple(accepted), len(values) - len(accepted))
 
 
-def _accept(value: object, client_state_of: Callable[[str], str | None]) -> Notification | None:
+def _subscription_id(value: object) -> str:
+    """The subscription a notification names; "" for none or for one no Graph id can be (ids are GUIDs: one
+    that is long or holds a NUL is made up, and the database could not even look the NUL up)."""
+    found = str(value.get("subscriptionId") or "") if isinstance(value, dict) else ""
+    return found if len(found) <= MAX_ID and "\x00" not in found else ""
+
+
+def _accept(value: object, states: Mapping[str, str]) -> Notification | None:
     if not isinstance(value, dict):
         return None
-    subscription_id = str(value.get("subscriptionId") or "")
-    # Graph's ids are GUIDs: one holding a NUL is made up, and the database could not even look it up.
-    expected = client_state_of(subscription_id) if subscription_id and "\x00" not in subscription_id else None
+    subscription_id = _subscription_id(value)
+    expected = states.get(subscription_id) if subscription_id else None
     given = str(value.get("clientState") or "")
     if expected is None or not hmac.compare_digest(expected.encode(), given.encode()):
         return None
