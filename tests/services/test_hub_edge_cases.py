@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from calsync.model.content import Content
-from calsync.model.item import Body, ItemKind
+from calsync.model.item import Body, ItemKind, TaskInfo
 from calsync.model.refs import Side
 from calsync.services.hub import BusinessItem, open_hub
 from calsync.services.hub_sync import IntegrationRun
 from calsync.state.business_port import Change
 from calsync.state.store import ItemLine, JobKind
 from calsync.sync.actions import Written
-from tests.services.hubworld import HubWorld, event, make_world, meeting
+from tests.services.hubworld import TOMORROW, HubWorld, event, make_world, meeting
 
 
 @pytest.fixture
@@ -289,6 +289,26 @@ def test_removing_a_reassigned_item_from_the_old_calendar_is_journaled_with_the_
         assert removed[0].before is not None and "Edited by tech1" in removed[0].before
         restored = hub.restore("acme", removed[0].id)
     assert restored.item.location == "Edited by tech1" and restored.owner == "tech2"
+
+
+def test_restoring_an_entry_of_another_kind_moves_the_item_back_to_that_kinds_collection(world: HubWorld) -> None:
+    """The restored content kept the row's current kind and collection: an event's VEVENT sat in the task list
+    as a task, read back as an event, and no sync ever wrote it to the calendar."""
+    world.push(("X", "tech1", event("Event X")))
+    world.sync()
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        first = hub.journal("acme", "X")[-1].id
+    task = replace(event("Task X", kind=ItemKind.TASK), start=None, end=None, task=TaskInfo(due=TOMORROW))
+    world.push(("X", "tech1", task))
+    world.sync()
+    assert world.calendar("tech1") == {} and set(world.calendar("tech1", world.tasks)) == {"Task X"}
+    with world.hub() as hub:  # type: ignore[attr-defined]
+        restored = hub.restore("acme", first)
+    assert restored.item.kind is ItemKind.EVENT and restored.owner == "tech1"
+    row = world.business_row("X")
+    assert (row.kind, row.collection, row.owner) == ("event", "events", "tech1")
+    world.sync()
+    assert set(world.calendar("tech1")) == {"Event X"} and world.calendar("tech1", world.tasks) == {}
 
 
 def test_a_calendar_edit_overwritten_by_the_business_side_is_journaled_so_it_can_be_restored(world: HubWorld) -> None:

@@ -8,6 +8,7 @@ one transaction (so a batch is never half-written by a crash).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -34,6 +35,8 @@ __all__ = [
     "build_hub",
     "open_hub",
 ]
+
+logger = logging.getLogger(__name__)
 
 COLLECTION_OF = {
     ItemKind.EVENT: "events",
@@ -231,7 +234,16 @@ class HubService:
         content = entry.before if entry.before is not None else entry.after
         if content is None:
             raise NotFound(f"journal entry {entry_id} holds no content to restore")
-        row = self.store.restore(integration, entry.business_id, content, f"restored from journal entry {entry_id}")
+        current = self.store.rows(integration, [entry.business_id]).get(entry.business_id)
+        if current is None:
+            raise NotFound(f"no item {entry.business_id!r} in integration {integration!r}")
+        placed = _placed(current, entry, content)
+        if placed.collection != current.collection:
+            logger.info(
+                "restoring journal entry %d of %s/%s moves it from %s (%s) to %s (%s)", entry_id, integration,
+                entry.business_id, current.collection, current.kind, placed.collection, placed.kind,
+            )  # fmt: skip
+        row = self.store.restore(integration, placed, f"restored from journal entry {entry_id}")
         return view(row, self.rules(integration))
 
     # -- rules ----------------------------------------------------------------------------------------------
@@ -297,6 +309,24 @@ def _with_attendees_of(old: BusinessRow, item: Item) -> Item:
     except InvalidItem:
         return item
     return replace(item, attendees=stored.attendees, organizer=stored.organizer)
+
+
+def _placed(current: BusinessRow, entry: JournalEntry, content: str) -> BusinessRow:
+    """The row a restore writes: ``content`` in the collection of its own kind, which may no longer be the
+    item's (an event restored after the item became a task goes back to the events, not into the task list,
+    where no sync would write it). A contact has no owner; an item leaving the contacts gets the entry's.
+
+    Raises ``InvalidItem`` when the entry's content cannot be read (its kind is then unknown)."""
+    kind = Content.from_text(content, entry.media_type).item.kind
+    owner = current.owner
+    if (kind is ItemKind.CONTACT) != (current.kind == ItemKind.CONTACT.value):
+        owner = "" if kind is ItemKind.CONTACT else entry.owner
+    if kind is not ItemKind.CONTACT and not owner:
+        raise InvalidItem(f"journal entry {entry.id} names no business user to restore the item to")
+    return replace(
+        current, owner=owner, collection=COLLECTION_OF[kind], kind=kind.value, media_type=entry.media_type,
+        content=content,
+    )  # fmt: skip
 
 
 def _check_owner(integration: str, owner: str, owners: set[str] | None) -> None:

@@ -373,21 +373,28 @@ class SQLBusinessStore(OwnDatabase):
             ident = self._require(conn, integration)
             add_journal(conn, ident, entries, datetime.now(UTC))
 
-    def restore(self, integration: str, business_id: str, content: str, rule: str) -> BusinessRow:
-        """Put an item back as ``content``: live, a new version, logged, fed and journaled as restored."""
+    def restore(self, integration: str, placed: BusinessRow, rule: str) -> BusinessRow:
+        """Put an item back as ``placed`` says (content, kind, collection, owner): live, a new version, logged in
+        the collection it left too when it moved, fed and journaled as restored."""
+        business_id = placed.business_id
         with self._db.write() as conn:
             ident = self._locked(conn, integration)
             old = rows_by(conn, ident, business_items.c.business_id, [business_id]).get(business_id)
             if old is None:
                 raise StateError(f"no item {business_id!r} in integration {integration!r}")
             now = datetime.now(UTC)
-            new = replace(old, content=content, version=old.version + 1, deleted=False, updated_at=now)
+            new = replace(
+                old, owner=placed.owner, collection=placed.collection, kind=placed.kind, media_type=placed.media_type,
+                content=placed.content, version=old.version + 1, deleted=False, updated_at=now,
+            )  # fmt: skip
             conn.execute(update(business_items).where(item_key(ident, business_id)).values(row_values(ident, new, now)))
+            if (old.owner, old.collection) != (new.owner, new.collection):
+                log(conn, ident, old.owner, old.collection, business_id)  # moved: gone from where it was
             log(conn, ident, new.owner, new.collection, business_id)
             add_feed(conn, ident, business_id, new.owner, new.kind, Change.RESTORED, rule, new.needs_review, now)
             before = None if old.deleted else old.content
             entry = NewJournal(
-                business_id, new.owner, "business", Change.RESTORED, rule, "", new.media_type, before, content
+                business_id, new.owner, "business", Change.RESTORED, rule, "", new.media_type, before, new.content
             )
             add_journal(conn, ident, [entry], now)
         return new

@@ -226,8 +226,9 @@ class BusinessStore(Protocol):
         """Add journal entries for writes the store did not make itself (on the calendar side)."""
         ...
 
-    def restore(self, integration: str, business_id: str, content: str, rule: str) -> BusinessRow:
-        """Put an item back as ``content`` (live, new version), journaled and fed as ``restored``."""
+    def restore(self, integration: str, placed: BusinessRow, rule: str) -> BusinessRow:
+        """Put an item back with the content, kind, collection, owner and media type of ``placed`` (live, new
+        version; uid, origin and review flag kept), journaled and fed as ``restored``."""
         ...
 
     def rules(self, integration: str) -> str | None:
