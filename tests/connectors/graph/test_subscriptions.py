@@ -119,6 +119,7 @@ def test_the_callback_is_pure_and_refuses_what_it_cannot_trust() -> None:
     assert (token.status, token.content_type, token.body) == (200, "text/plain", "Validation: a b&c")
     assert handle_callback({}, b"not json", lookup).status == 400
     assert handle_callback({}, b'{"value": 3}', lookup).status == 400
+    assert handle_callback({}, b"[" * 50_000 + b"]" * 50_000, lookup).status == 400  # not a RecursionError
     body = (
         b'{"value": [{"subscriptionId": "s1", "clientState": "state-1", "lifecycleEvent": "missed"},'
         b' {"subscriptionId": "s9", "clientState": "state-1", "changeType": "created"},'

@@ -290,3 +290,17 @@ def test_jobs_of_the_tokens_integration_with_their_lines(api: Api) -> None:
     detail = api.call("GET", f"/api/v1/jobs/{events['id']}").json()
     assert [(line["action"], line["rule"]) for line in detail["lines"]] == [("create", "new on A")]
     assert api.call("GET", "/api/v1/jobs/999999").status_code == 404
+
+
+def test_json_nested_past_the_parsers_stack_is_a_400(tmp_path: Path) -> None:
+    """json.loads raises RecursionError (not a JSONDecodeError) on deep nesting: it escaped as a 500."""
+    api = Api(tmp_path, str(tmp_path / "state.db"))
+    deep = "[" * 50_000 + "]" * 50_000
+    try:
+        headers = {"content-type": "application/json"}
+        rules = api.call("PUT", "/api/v1/rules", content=deep, headers=headers)
+        items = api.call("PUT", "/api/v1/items", content='{"items":' + deep + "}", headers=headers)
+        assert (rules.status_code, items.status_code) == (400, 400)
+        assert "nested too deeply" in rules.json()["detail"]
+    finally:
+        api.close()

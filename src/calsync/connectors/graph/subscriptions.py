@@ -135,7 +135,7 @@ def handle_callback(
         values = payload["value"]
         if not isinstance(values, list):
             raise TypeError("value is not a list")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested past the parser's stack
         return CallbackAnswer(400, "text/plain", "not a change notification")
     if len(values) > MAX_NOTIFICATIONS:
         return CallbackAnswer(413, "text/plain", f"at most {MAX_NOTIFICATIONS} notifications per request")

@@ -16,8 +16,8 @@ MAX_BODY = 8 * 1024 * 1024
 
 
 async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
-    """The body parsed as JSON; 413 when it is larger than ``limit``, 400 when it is not JSON, 415 when it is
-    declared as something else."""
+    """The body parsed as JSON; 413 when it is larger than ``limit``, 400 when it is not JSON (or nested too deeply
+    to parse), 415 when it is declared as something else."""
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if kind not in ("application/json", "") and not kind.endswith("+json"):
         raise HTTPException(415, detail=f"send JSON (Content-Type: application/json), not {kind}")
@@ -34,3 +34,5 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
         return json.loads(b"".join(chunks))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HTTPException(400, detail=f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # nesting deeper than the parser's stack: no request of ours nests more than a few
+        raise HTTPException(400, detail="the body's JSON is nested too deeply") from None
