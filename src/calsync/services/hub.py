@@ -314,10 +314,12 @@ def _with_attendees_of(old: BusinessRow, item: Item) -> Item:
 def _placed(current: BusinessRow, entry: JournalEntry, content: str) -> BusinessRow:
     """The row a restore writes: ``content`` in the collection of its own kind, which may no longer be the
     item's (an event restored after the item became a task goes back to the events, not into the task list,
-    where no sync would write it). A contact has no owner; an item leaving the contacts gets the entry's.
-
-    Raises ``InvalidItem`` when the entry's content cannot be read (its kind is then unknown)."""
-    kind = Content.from_text(content, entry.media_type).item.kind
+    where no sync would write it). A contact has no owner; an item leaving the contacts gets the entry's. Content
+    that cannot be read whole (a calendar wrote it) stays where the item is, as before: its kind is unknown."""
+    try:
+        kind = Content.from_text(content, entry.media_type).item.kind
+    except InvalidItem:
+        return replace(current, content=content)
     owner = current.owner
     if (kind is ItemKind.CONTACT) != (current.kind == ItemKind.CONTACT.value):
         owner = "" if kind is ItemKind.CONTACT else entry.owner
