@@ -97,3 +97,23 @@ def test_the_engine_edits_and_deletes_in_a_spaced_calendar(dav_server: Server, t
     texts = [f.content.text for f in conn.get(name, [r.href for r in conn.list_all(name)]) if isinstance(f, Fetched)]
     assert len(texts) == 2 and any("Visit 1 moved" in t for t in texts)
     assert sorted(business.texts("cal")) == ["b0.ics", "b1.ics"]
+
+
+def test_a_calendar_named_with_a_literal_percent_found_from_the_server_root_is_that_calendar(
+    dav_server: Server,
+) -> None:
+    # Why: found outside the home, its id was a decoded path, and "100%41" in it was later read as "100A":
+    # calsync read (and would write) another calendar of that name.
+    from calsync.connectors.dav import xml
+
+    home = CalDavConnector(dav_server.calendar_home, username=dav_server.username, password=dav_server.password)
+    tag = uuid.uuid4().hex[:6]
+    for path, uid in ((f"100%2541-{tag}/", "p1"), (f"100A-{tag}/", "o1")):
+        assert home.http.request("MKCALENDAR", home.url + path, body=xml.mkcalendar(uid)).status_code in (200, 201)
+        put = home.http.request(
+            "PUT", home.url + path + f"{uid}.ics", body=event(uid).encode(), headers={"Content-Type": ICALENDAR}
+        )
+        assert put.status_code in (201, 204)
+    root = CalDavConnector(dav_server.url, username=dav_server.username, password=dav_server.password)
+    (found,) = [info for info in root.discover() if f"100%2541-{tag}" in info.id]
+    assert [ref.href for ref in root.list_all(found.id)] == ["p1.ics"]

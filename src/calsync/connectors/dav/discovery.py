@@ -183,7 +183,9 @@ def list_collections(send: Send, home: str, kind: HomeKind) -> list[CollectionIn
         if kinds is None or kinds.find(kind.resource) is None:
             continue
         path = xml.path_of(item.href)
-        ident = path[len(home_path) :].strip("/") if path.startswith(home_path) else path
+        # a name under the home is decoded (collection_url encodes it); a path elsewhere stays as the server
+        # wrote it, since decoding it would make a literal "%41" in a name read as an escape ("A")
+        ident = path[len(home_path) :].strip("/") if path.startswith(home_path) else _raw_path(item.href)
         found.append(
             CollectionInfo(
                 id=ident,
@@ -230,3 +232,8 @@ def service_url(address: str, kind: HomeKind, resolver: dns.resolver.Resolver | 
     from calsync.connectors.dav import srv
 
     return srv.service_url(address, kind, resolver)
+
+
+def _raw_path(href: str) -> str:
+    """The path of an href as the server encoded it (an href may be a full URL)."""
+    return urlsplit(href).path if "://" in href else href

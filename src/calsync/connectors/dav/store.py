@@ -371,7 +371,8 @@ class DavStore:
 
     def collections(self, kind: HomeKind) -> list[CollectionInfo]:
         """The collections of ``kind`` in the home found from the URL; ids are relative to the URL when the
-        home is the URL itself (as ``collection_url`` resolves them), absolute paths otherwise."""
+        home is the URL itself (decoded names, as ``collection_url`` resolves them), absolute paths as the server
+        encodes them otherwise."""
         with _translate(self.name, self.given_url):
             home = find_home(self._discovery_send, self.given_url, kind)
             found = list_collections(self._discovery_send, home, kind)
@@ -379,8 +380,11 @@ class DavStore:
             self._home = home  # found from an address: the home it names collections under
         if home == self.url:
             return found
-        base = urlsplit(home).path
-        return [replace(info, id=base + info.id) if not info.id.startswith("/") else info for info in found]
+        base = urlsplit(home).path  # a path elsewhere is named encoded: decoded, a literal "%41" would read as "A"
+        return [
+            replace(info, id=base + quote(info.id, safe="@+")) if not info.id.startswith("/") else info
+            for info in found
+        ]
 
     def home(self) -> str:
         """The account's own home URL, found from the configured URL or address."""
