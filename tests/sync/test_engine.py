@@ -318,6 +318,26 @@ def test_a_state_store_failure_while_storing_the_lines_still_closes_the_job(
     assert "closed the connection" in job.message
 
 
+def test_a_stop_while_recording_a_finished_run_still_closes_the_job(
+    store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (``docker stop``) raises wherever the run is, recording its end included."""
+    recorded = store.finish_job
+
+    def stopped_once(job_id: int, outcome: JobOutcome, counts: object, message: str = "") -> None:
+        if outcome is not JobOutcome.FAILED:
+            raise KeyboardInterrupt
+        recorded(job_id, outcome, counts, message)  # type: ignore[arg-type]
+
+    spec, a, _b = memories()
+    a.put_raw("cal", "e1.ics", event("e1"))
+    monkeypatch.setattr(store, "finish_job", stopped_once)
+    with pytest.raises(KeyboardInterrupt):
+        sync_pair(spec, store, RUN)
+    (job,) = store.jobs()
+    assert job.outcome is JobOutcome.FAILED and job.message == "the run was interrupted"
+
+
 def test_one_way_replicate_mirrors_and_merge_leaves_calendar_items_alone(store: SQLStore) -> None:
     for mode, kept in ((Mode.A_TO_B, False), (Mode.A_TO_B_MERGE, True)):
         spec, a, b = memories(PairPolicy(mode=mode))

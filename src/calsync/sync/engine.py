@@ -89,17 +89,22 @@ def sync_pair(spec: PairSpec, store: StateStore, options: RunOptions | None = No
             with store.open_pair(spec.name) as state:
                 return _Run(spec, state, options).run()
         job = store.start_job(spec.name, JobKind.FULL if options.full else options.kind)
+        finished = False
         try:
             with store.open_pair(spec.name) as state:
                 report = _Run(spec, state, options).run()
-            store.add_job_lines(job, report.lines)  # inside: a failure here must not leave the job running
+            # inside the try: a failure or a stop (SIGTERM) while recording the end must not leave the job running
+            store.add_job_lines(job, report.lines)
+            store.finish_job(job, report.outcome, report.counts(), "; ".join(report.warnings))
+            finished = True
         except CalsyncError as exc:
-            store.finish_job(job, JobOutcome.FAILED, {}, str(exc))
+            if not finished:
+                store.finish_job(job, JobOutcome.FAILED, {}, str(exc))
             raise
         except BaseException:
-            store.finish_job(job, JobOutcome.FAILED, {}, "the run was interrupted")
+            if not finished:
+                store.finish_job(job, JobOutcome.FAILED, {}, "the run was interrupted")
             raise
-        store.finish_job(job, report.outcome, report.counts(), "; ".join(report.warnings))
         return report
 
 
