@@ -126,7 +126,14 @@ class HubMachine(RuleBasedStateMachine):
         self._check_agreement()
 
     def _sync(self) -> None:
-        sync_integration(self.world.settings, "acme", kind=JobKind.MANUAL, full=True, connectors=self.world.connectors)
+        sync_integration(  # the technicians' deletions are meant (a calendar found empty is held otherwise)
+            self.world.settings,
+            "acme",
+            kind=JobKind.MANUAL,
+            full=True,
+            allow_mass_delete=True,
+            connectors=self.world.connectors,
+        )
 
     # -- invariants ------------------------------------------------------------------------------------------
 
