@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from calsync.connectors.dav import xml
+from calsync.connectors.dav.collections import Flavor
 from calsync.connectors.dav.discovery import CALENDARS
-from calsync.connectors.dav.store import DavStore, Flavor
+from calsync.connectors.dav.store import DavStore
 from calsync.model.canonical import ICALENDAR
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window

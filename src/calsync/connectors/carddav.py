@@ -8,8 +8,9 @@ is passed through as it is, whichever version it is, so a vCard 4 stays a vCard 
 from __future__ import annotations
 
 from calsync.connectors.dav import xml
+from calsync.connectors.dav.collections import Flavor
 from calsync.connectors.dav.discovery import ADDRESSBOOKS
-from calsync.connectors.dav.store import DavStore, Flavor
+from calsync.connectors.dav.store import DavStore
 from calsync.model.canonical import VCARD
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
