@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -465,3 +466,116 @@ def test_the_readmes_receiver_snippet_verifies_a_real_delivery(webhooks: Webhook
     got = receiver.received[0]
     assert namespace["verify"](secret.reveal(), got.headers["Calsync-Signature"], got.body)
     assert not namespace["verify"](secret.reveal(), got.headers["Calsync-Signature"], got.body[:-1])
+
+
+# -- one receiver's trouble stays its own ----------------------------------------------------------------------
+
+
+def test_a_hanging_receiver_delays_only_its_own_events(store: SQLAccessStore, cipher: Cipher) -> None:
+    # Why: sent one after another, a hanging receiver's backlog cost a whole timeout per event before any other
+    # receiver's event went out; the README promises that a receiver that hangs delays only its own events.
+    made = [start_receiver() for _ in range(2)]
+    (hanging, _), (healthy, _) = made
+    hanging.delay = 2.0
+    try:
+        webhooks = WebhookService(store, cipher, timeout=0.5, rng=random.Random(1))
+        webhooks.add("acme", hanging.url("/slow"), [CHANGES])
+        webhooks.add("acme", healthy.url("/fast"), [CHANGES])
+        for n in range(6):
+            webhooks.enqueue("acme", CHANGES, {"n": n}, f"evt-{n}")
+        began = time.monotonic()
+        report = webhooks.deliver_due(datetime.now(UTC) + timedelta(seconds=1))
+        took = time.monotonic() - began
+    finally:
+        for started, thread in made:
+            started.server.shutdown()
+            started.server.server_close()
+            thread.join()
+    assert len(healthy.received) == 6
+    assert (report.delivered, report.retrying) == (6, 1)
+    assert took < 1.5
+    rows = [r for r in webhooks.deliveries("acme") if "/slow" in r.url]
+    assert sorted(r.attempts for r in rows) == [0, 0, 0, 0, 0, 1]  # the rest wait for the next pass, unspent
+    assert [r.last_error for r in rows if r.attempts] == ["no answer within 0.5 s"]
+
+
+def _trickling_receiver(hits: list[float]) -> socket.socket:
+    """Answers the status line at once, then one header byte every 0.1 s for 3 s: every read is quick."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            hits.append(time.monotonic())
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(30):
+                    conn.sendall(b"a")
+                    time.sleep(0.1)
+                conn.sendall(b"\r\nContent-Length: 0\r\n\r\n")
+            except OSError:  # the sender hung up: expected
+                pass
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener
+
+
+def test_an_attempt_is_cut_off_at_the_timeout_and_keeps_its_lease_meanwhile(url: str, cipher: Cipher) -> None:
+    # Why: the timeout bounded each read, not the attempt, so a receiver trickling its answer kept the attempt
+    # going past the claim's lease, and a second deliverer sent the same event meanwhile.
+    hits: list[float] = []
+    listener = _trickling_receiver(hits)
+    stores = [open_access_store(url) for _ in range(2)]
+    first, second = (WebhookService(s, cipher, timeout=0.5) for s in stores)
+    first.add("acme", f"http://127.0.0.1:{listener.getsockname()[1]}/hook", [CHANGES])
+    first.enqueue("acme", CHANGES, {}, "evt-1")
+    began = time.monotonic()
+    runner = threading.Thread(target=first.deliver_due)
+    runner.start()
+    while not hits and time.monotonic() - began < 5:
+        time.sleep(0.01)
+    # well past the old lease (the timeout + 30 s) by this deliverer's clock: the attempt still holds the event
+    assert second.deliver_due(datetime.now(UTC) + timedelta(seconds=45)).attempts == ()
+    runner.join()
+    took = time.monotonic() - began
+    listener.close()
+    [row] = first.deliveries("acme")
+    for opened in stores:
+        opened.close()
+    assert len(hits) == 1
+    assert took < 1.5
+    assert (row.state, row.last_error) == (DeliveryState.PENDING, "no answer within 0.5 s")
+
+
+def test_a_retry_waits_from_the_end_of_its_attempt(store: SQLAccessStore, cipher: Cipher, receiver: Receiver) -> None:
+    # Why: the wait was counted from the start of the pass, so after earlier attempts of the same pass had taken
+    # their time, a retry came sooner than the policy says (or at once).
+    clock = Clock()
+    webhooks = WebhookService(store, cipher, clock=clock, policy=POLICY, rng=random.Random(3))
+    webhooks.add("acme", receiver.url(), [CHANGES])
+    receiver.script["/hook"] = [500] * 5
+    for n in range(5):
+        webhooks.enqueue("acme", CHANGES, {"n": n}, f"evt-{n}")
+    ended: list[datetime] = []
+    attempt = webhooks._attempt
+
+    def slow_attempt(*args: Any) -> Any:
+        clock.now += timedelta(seconds=10)  # every attempt takes 10 s by the service's clock
+        ended.append(clock.now)
+        return attempt(*args)
+
+    webhooks._attempt = slow_attempt  # type: ignore[method-assign]
+    assert webhooks.deliver_due(T0).retrying == 5
+    rows = sorted(webhooks.deliveries("acme"), key=lambda r: r.id)
+    waits = [row.next_attempt_at - at for row, at in zip(rows, ended, strict=True)]
+    assert all(POLICY.base / 2 <= wait <= POLICY.base for wait in waits), waits

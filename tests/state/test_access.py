@@ -214,3 +214,14 @@ def test_reencrypt_replaces_every_secret_in_one_transaction(access: SQLAccessSto
     with pytest.raises(RuntimeError):
         access.reencrypt(boom)
     assert [s.secret_enc for s in access.subscriptions("acme")] == ["CIPHERTEXT", "CIPHERTEXT"]
+
+
+def test_a_claim_skips_the_subscriptions_asked_to(access: SQLAccessStore) -> None:
+    # Why: a deliverer serves each receiver one event at a time and leaves one that did not answer for later
+    first = subscribe(access, "https://a.example/")
+    second = subscribe(access, "https://b.example/")
+    access.enqueue("acme", "e1", "changes.available", "{}", T0)
+    claim = access.claim_due(T0, "one", T0 + MINUTE, skip={first})
+    assert claim is not None
+    assert claim.delivery.subscription_id == second
+    assert access.claim_due(T0, "two", T0 + MINUTE, skip={first, second}) is None

@@ -15,9 +15,12 @@ import json
 import logging
 import random
 import secrets
+import socket
 import ssl
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "Calsync-Signature"
 EVENT_ID_HEADER = "Calsync-Event-Id"
 _Clock = Callable[[], datetime]
+SENDERS = 8
+"""How many receivers one pass sends to at once: a receiver that hangs holds one sender, not the others."""
 
 
 def _utcnow() -> datetime:
@@ -174,20 +179,47 @@ class WebhookService:
         return self._store.enqueue(integration, event_id, event_type.value, body, now)
 
     def deliver_due(self, now: datetime | None = None, *, limit: int = 500) -> DeliveryReport:
-        """POST every event due at ``now`` (at most ``limit``), one claimed row at a time; safe beside other
-        deliverers. Failures are recorded on the rows, never raised: one bad receiver must not stop the rest."""
+        """POST every event due at ``now`` (at most ``limit``); safe beside other deliverers. Failures are
+        recorded on the rows, never raised: one bad receiver must not stop the rest.
+
+        Why receivers are served side by side, one event of each at a time, and a receiver that did not answer
+        is left for the next pass: a receiver that hangs costs a whole timeout per event, and sent one after
+        another its backlog would hold up every other receiver's events. Each claim is taken when a sender is
+        free to start it, so its lease covers the attempt and not a wait in a queue.
+        """
         now = now or self._clock()
-        lease = timedelta(seconds=self._timeout + 30)  # one attempt's longest time, and a margin
+        # the lease outlasts an attempt (cut off at the timeout) with a wide margin for the clocks of other
+        # deliverers: while it holds, nobody else sends the event
+        lease = timedelta(seconds=2 * self._timeout + 60)
         done: list[DeliveryRecord] = []
+        claimed = 0
+        busy: dict[Future[DeliveryResult], Claim] = {}
+        resting: set[int] = set()  # subscriptions that did not answer: their events wait for the next pass
         headers = {"User-Agent": f"calsync/{__version__}", "Content-Type": "application/json"}
-        with httpx.Client(timeout=self._timeout, verify=self._verify, headers=headers) as client:
-            while len(done) < limit:  # each lease runs from its claim: a long run's last rows stay covered
-                claim = self._store.claim_due(now, uuid.uuid4().hex, max(now, self._clock()) + lease)
-                if claim is None:
+        # no kept-alive connections: each attempt's deadline cuts the connection it opened itself
+        limits = httpx.Limits(max_keepalive_connections=0)
+        with (
+            httpx.Client(timeout=self._timeout, verify=self._verify, headers=headers, limits=limits) as client,
+            ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook") as senders,
+        ):
+            while True:
+                while claimed < limit and len(busy) < SENDERS:
+                    skip = resting | {c.delivery.subscription_id for c in busy.values()}
+                    lease_until = max(now, self._clock()) + lease
+                    claim = self._store.claim_due(now, uuid.uuid4().hex, lease_until, skip)
+                    if claim is None:
+                        break
+                    claimed += 1
+                    busy[senders.submit(self._attempt, client, claim, now)] = claim
+                if not busy:
                     break
-                result = self._attempt(client, claim, now)
-                if self._store.finish(claim, result):
-                    done.append(_outcome(claim.delivery, result))
+                finished, _ = wait(busy, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    claim, result = busy.pop(future), future.result()
+                    if result.status is None and result.state is DeliveryState.PENDING:
+                        resting.add(claim.delivery.subscription_id)
+                    if self._store.finish(claim, result):
+                        done.append(_outcome(claim.delivery, result))
         return _report(done)
 
     def deliveries(self, integration: str, state: DeliveryState | None = None) -> list[DeliveryRecord]:
@@ -215,32 +247,83 @@ class WebhookService:
             return self._failed(delivery, now, None, str(exc))
         headers = {EVENT_ID_HEADER: delivery.event_id, "Calsync-Event-Type": delivery.event_type}
         headers[SIGNATURE_HEADER] = sign(secret, int(self._clock().timestamp()), body)
+        deadline = _Deadline(self._timeout)
         try:
-            with client.stream("POST", delivery.url, content=body, headers=headers) as response:
-                status = response.status_code
+            extensions = {"trace": deadline.trace}
+            with client.stream("POST", delivery.url, content=body, headers=headers, extensions=extensions) as answer:
+                status, reason = answer.status_code, answer.reason_phrase
         except httpx.HTTPError as exc:
-            return self._failed(delivery, now, None, f"{type(exc).__name__}: {exc}")
+            error = f"no answer within {self._timeout:g} s" if deadline.expired else f"{type(exc).__name__}: {exc}"
+            return self._failed(delivery, now, None, error)
+        finally:
+            deadline.cancel()
+        ended = max(now, self._clock())  # a long attempt ends later than the pass began
         if 200 <= status < 300:
             logger.info("delivered event %s to webhook %d", delivery.event_id, delivery.subscription_id)
-            return DeliveryResult(DeliveryState.DELIVERED, now, status)
+            return DeliveryResult(DeliveryState.DELIVERED, ended, status)
         if status == 410:
             logger.warning("webhook %d answered 410 Gone: disabled", delivery.subscription_id)
-            return DeliveryResult(DeliveryState.FAILED, now, status, "410 Gone", disable_subscription=True)
-        return self._failed(delivery, now, status, f"HTTP {status} {response.reason_phrase}")
+            return DeliveryResult(DeliveryState.FAILED, ended, status, "410 Gone", disable_subscription=True)
+        return self._failed(delivery, now, status, f"HTTP {status} {reason}")
 
     def _failed(self, delivery: DeliveryRecord, now: datetime, status: int | None, error: str) -> DeliveryResult:
+        # the wait counts from the end of this attempt, not from the start of the pass: attempts before it in
+        # the same pass (timeouts, each up to the whole timeout) must not eat it up
+        ended = max(now, self._clock())
         what = f"event {delivery.event_id} to webhook {delivery.subscription_id} failed ({error})"
         if delivery.attempts >= self.policy.max_attempts:
             logger.warning("%s for good, after %d attempts", what, delivery.attempts)
-            return DeliveryResult(DeliveryState.FAILED, now, status, error)
-        retry_at = now + self.policy.delay(delivery.attempts, self._rng)
+            return DeliveryResult(DeliveryState.FAILED, ended, status, error)
+        retry_at = ended + self.policy.delay(delivery.attempts, self._rng)
         logger.info("%s; retry at %s", what, retry_at.isoformat(timespec="seconds"))
-        return DeliveryResult(DeliveryState.PENDING, now, status, error, retry_at)
+        return DeliveryResult(DeliveryState.PENDING, ended, status, error, retry_at)
 
     def _subscriptions(self, integration: str) -> list[SubscriptionRecord]:
         if not self._store.integration_exists(integration):
             raise unknown_integration(integration)
         return self._store.subscriptions(integration)
+
+
+class _Deadline:
+    """Cuts an attempt off ``seconds`` after it began, however the receiver trickles its answer.
+
+    Why: the client's timeout bounds each read, so a receiver sending a byte now and then keeps one attempt going
+    past its claim's lease, and another deliverer would send the same event meanwhile. The connection's socket
+    (announced by the client's trace as the attempt connects) is shut down when the time is up, which ends the
+    blocked read at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event != "connection.connect_tcp.complete":
+            return
+        found = info["return_value"].get_extra_info("socket")
+        with self._lock:
+            self._socket = found if isinstance(found, socket.socket) else None
+            if self.expired:
+                self._cut()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._cut()
+
+    def _cut(self) -> None:
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:  # closed already: the attempt is over anyway
+                pass
 
 
 def sign(secret: Secret | str, timestamp: int, body: bytes) -> str:

@@ -12,7 +12,7 @@ finish is guarded by the claim's owner, so a deliverer whose lease ran out canno
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -138,15 +138,21 @@ class SQLAccessStore(OwnDatabase):
                 added += len(conn.execute(insert.values(**row).returning(_out.id)).all())
         return added
 
-    def claim_due(self, now: datetime, owner: str, lease_until: datetime) -> Claim | None:
-        """Lease the oldest due delivery nobody holds; ``attempts`` is counted at the claim, so a deliverer that
-        dies mid-send still uses up an attempt and a poisonous event cannot loop forever."""
+    def claim_due(
+        self, now: datetime, owner: str, lease_until: datetime, skip: Collection[int] = ()
+    ) -> Claim | None:
+        """Lease the oldest due delivery nobody holds, of a subscription not in ``skip``; ``attempts`` is counted
+        at the claim, so a deliverer that dies mid-send still uses up an attempt and a poisonous event cannot loop
+        forever."""
         free = or_(_out.lease_until.is_(None), _out.lease_until <= now)
         due = _out.state == DeliveryState.PENDING.value
+        wanted = [due, _out.next_attempt_at <= now, free, _sub.disabled_at.is_(None)]
+        if skip:
+            wanted.append(_out.subscription_id.not_in(sorted(skip)))
         candidates = (
             select(_out.id)
             .join(webhook_subscriptions, _sub.id == _out.subscription_id)
-            .where(due, _out.next_attempt_at <= now, free, _sub.disabled_at.is_(None))
+            .where(*wanted)
             .order_by(_out.next_attempt_at, _out.id)
             .limit(CLAIM_CANDIDATES)
         )

@@ -9,7 +9,7 @@ SQLAlchemy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -143,8 +143,11 @@ class AccessStore(Protocol):
         """
         ...
 
-    def claim_due(self, now: datetime, owner: str, lease_until: datetime) -> Claim | None:
-        """Lease the next due pending delivery of a live subscription to ``owner`` until ``lease_until``.
+    def claim_due(
+        self, now: datetime, owner: str, lease_until: datetime, skip: Collection[int] = ()
+    ) -> Claim | None:
+        """Lease the next due pending delivery of a live subscription (none of those in ``skip``) to ``owner``
+        until ``lease_until``.
 
         Safe across processes: a row is claimed by a conditional ``UPDATE`` that only one of them wins.
         """
