@@ -232,6 +232,8 @@ def _from_ews(connector: _OofReader, mailbox: str, at: datetime) -> Presence:
     if schedule.problem:
         raise _unreadable(mailbox, schedule.problem, connector.name)
     now = [b for b in schedule.busy if b.start <= at < b.end]
+    if not now and any(start <= at < end for start, end in schedule.no_data):
+        return Presence(status=PresenceStatus.UNKNOWN, source=PresenceSource.FREE_BUSY)  # Exchange has no data
     if not now:
         return Presence(status=PresenceStatus.AVAILABLE, source=PresenceSource.FREE_BUSY)
     top = max(now, key=lambda b: _RANK[b.show_as])

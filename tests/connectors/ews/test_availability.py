@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
-from calsync.connectors.ews.availability import OofState
+from exchangelib import EWSTimeZone
+from exchangelib.properties import CalendarEvent, FreeBusyView
+
+from calsync.connectors.ews.availability import OofState, schedules
 from calsync.connectors.ews.connector import EwsConnector
 from calsync.model.content import Content
 from calsync.model.item import ShowAs
@@ -49,3 +53,43 @@ def test_out_of_office_of_a_mailbox_never_set_is_disabled(fake: FakeEws, connect
     mailbox = new_mailbox(fake)
     oof = connect(mailboxes=[mailbox]).out_of_office(mailbox)
     assert oof.state is OofState.DISABLED and not oof.active(datetime(2026, 11, 1, 12, tzinfo=UTC))
+
+
+# -- what Exchange does not know is not free time ------------------------------------------------------------
+
+
+class _Answering:
+    """An account whose server answers GetUserAvailability with ``view`` for every mailbox."""
+
+    def __init__(self, view: FreeBusyView) -> None:
+        protocol = SimpleNamespace(get_free_busy_info=lambda asked, lo, hi, **kw: [view for _ in asked])
+        self.default_timezone, self.protocol = EWSTimeZone("UTC"), protocol
+
+
+DAY = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def test_a_view_of_type_none_is_a_problem_not_an_empty_calendar() -> None:
+    # Why: without the right to see a mailbox Exchange answers view "None" and all "no data"; read as no busy
+    # blocks, presence called the user available
+    view = FreeBusyView(view_type="None", merged="4" * 48, calendar_events=None)
+    (found,) = schedules(_Answering(view), ["anna@example.com"], DAY, DAY + timedelta(days=1), 30)
+    assert "no free/busy" in found.problem and found.busy == ()
+
+
+def test_no_data_blocks_are_kept_apart_from_busy_time() -> None:
+    # Why: "NoData" events were dropped like free time, so presence read them as available
+    gap = CalendarEvent(start=DAY, end=DAY + timedelta(hours=2), busy_type="NoData")
+    meeting = CalendarEvent(start=DAY + timedelta(hours=3), end=DAY + timedelta(hours=4), busy_type="Busy")
+    view = FreeBusyView(view_type="Detailed", merged=None, calendar_events=[gap, meeting])
+    (found,) = schedules(_Answering(view), ["anna@example.com"], DAY, DAY + timedelta(days=1), 30)
+    assert found.no_data == ((DAY, DAY + timedelta(hours=2)),)
+    assert [(b.start.hour, b.show_as) for b in found.busy] == [(3, ShowAs.BUSY)]
+
+
+def test_a_merged_only_view_is_read_from_its_digits() -> None:
+    view = FreeBusyView(view_type="MergedOnly", merged="0241", calendar_events=None)
+    (found,) = schedules(_Answering(view), ["anna@example.com"], DAY, DAY + timedelta(hours=2), 30)
+    half = timedelta(minutes=30)
+    assert found.no_data == ((DAY + 2 * half, DAY + 3 * half),)
+    assert [(b.start, b.show_as) for b in found.busy] == [(DAY + half, ShowAs.BUSY), (DAY + 3 * half, ShowAs.TENTATIVE)]

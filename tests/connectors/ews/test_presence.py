@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+import pytest
+
+from calsync.connectors.ews.availability import Busy, OofState, OutOfOffice, Schedule
 from calsync.connectors.ews.connector import EwsConnector
+from calsync.errors import Unavailable
 from calsync.model.content import Content
+from calsync.model.item import ShowAs
 from calsync.services.presence import Presence, PresenceSource, PresenceStatus, presence_on
 from tests.connectors.ews.conftest import new_mailbox
 from tests.connectors.ews.fake.server import FakeEws
@@ -57,3 +62,32 @@ def test_an_active_out_of_office_setting_gives_its_internal_text(fake: FakeEws, 
         out_of_office_text="Back in January",
         source=PresenceSource.AUTOMATIC_REPLIES,
     )
+
+
+class _NoData:
+    """An EWS-shaped connection whose free/busy is a given schedule and whose out-of-office is off."""
+
+    name = "exchange"
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+
+    def free_busy(self, mailboxes: Sequence[str], start: datetime, end: datetime, interval: int = 30) -> list[Schedule]:
+        return [self.schedule]
+
+    def out_of_office(self, mailbox: str) -> OutOfOffice:
+        return OutOfOffice(OofState.DISABLED)
+
+
+def test_no_data_at_the_instant_is_unknown_and_a_refused_mailbox_its_error() -> None:
+    # Why: Exchange's "no data" (no right to the mailbox, or a gap it cannot see) read as available; the README
+    # promises unknown, with the error where Exchange refused the mailbox
+    at = _utc(23, 10)
+    gap = Schedule("anna@example.com", no_data=((_utc(23, 9), _utc(23, 11)),))
+    got = presence_on(_NoData(gap), "anna@example.com", at)  # type: ignore[arg-type]
+    assert got == Presence(status=PresenceStatus.UNKNOWN, source=PresenceSource.FREE_BUSY)
+    meeting = Schedule(gap.mailbox, (Busy(_utc(23, 10), _utc(23, 11), ShowAs.BUSY),), no_data=gap.no_data)
+    assert presence_on(_NoData(meeting), gap.mailbox, at).status is PresenceStatus.MEETING  # type: ignore[arg-type]
+    refused = Schedule(gap.mailbox, problem="Exchange gives no free/busy for it")
+    with pytest.raises(Unavailable, match="no free/busy"):
+        presence_on(_NoData(refused), gap.mailbox, at)  # type: ignore[arg-type]

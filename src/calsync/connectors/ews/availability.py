@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,9 @@ from calsync.model.item import ShowAs
 
 _BUSY = {"Free": ShowAs.FREE, "Tentative": ShowAs.TENTATIVE, "Busy": ShowAs.BUSY, "OOF": ShowAs.OUT_OF_OFFICE}
 _BUSY["WorkingElsewhere"] = ShowAs.WORKING_ELSEWHERE
+_MERGED = {"1": ShowAs.TENTATIVE, "2": ShowAs.BUSY, "3": ShowAs.OUT_OF_OFFICE, "5": ShowAs.WORKING_ELSEWHERE}
+"""A merged free/busy digit's show-as; 0 is free and 4 is no data."""
+NO_DATA = "NoData"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +36,16 @@ class Busy:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """A mailbox's busy blocks over the asked range, or why Exchange would not say (``problem``)."""
+    """A mailbox's busy blocks over the asked range, or why Exchange would not say (``problem``).
+
+    ``no_data`` are the ``(start, end)`` spans Exchange marked "no data": it knows nothing of them, so they are
+    not free.
+    """
 
     mailbox: str
     busy: tuple[Busy, ...] = ()
     problem: str = ""
+    no_data: tuple[tuple[datetime, datetime], ...] = ()
 
 
 class OofState(StrEnum):
@@ -78,14 +86,35 @@ def schedules(account: Any, mailboxes: Sequence[str], start: datetime, end: date
     for mailbox, view in zip(mailboxes, views, strict=True):
         if isinstance(view, Exception):
             found.append(Schedule(mailbox, (), str(error_for(view, "", mailbox))))
-            continue
-        blocks = tuple(
-            Busy(_utc(e.start, utc), _utc(e.end, utc), _BUSY.get(e.busy_type or "Busy", ShowAs.BUSY))
-            for e in view.calendar_events or ()
-            if (e.busy_type or "Busy") not in ("Free", "NoData")
-        )
-        found.append(Schedule(mailbox, blocks))
+        elif view.view_type == "None":  # Exchange's answer when it will not show this mailbox's free/busy
+            why = "Exchange gives no free/busy for it (view None: the account may lack the right to see it)"
+            found.append(Schedule(mailbox, (), why))
+        else:
+            found.append(_schedule(mailbox, view, lo, interval, utc))
     return found
+
+
+def _schedule(mailbox: str, view: Any, lo: Any, interval: int, utc: Any) -> Schedule:
+    """Why "no data" is kept apart and not dropped like free time: presence must not call a mailbox Exchange
+    knows nothing about available. Without calendar events (a merged-only view) the merged digits decide."""
+    busy: list[Busy] = []
+    unknown: list[tuple[datetime, datetime]] = []
+    if view.calendar_events:
+        for e in view.calendar_events:
+            kind, span = e.busy_type or "Busy", (_utc(e.start, utc), _utc(e.end, utc))
+            if kind == NO_DATA:
+                unknown.append(span)
+            elif kind != "Free":
+                busy.append(Busy(*span, _BUSY.get(kind, ShowAs.BUSY)))
+        return Schedule(mailbox, tuple(busy), no_data=tuple(unknown))
+    first, step = _utc(lo, utc), timedelta(minutes=interval)
+    for n, digit in enumerate(view.merged or ""):
+        span = (first + n * step, first + (n + 1) * step)
+        if digit == "4":
+            unknown.append(span)
+        elif digit in _MERGED:
+            busy.append(Busy(*span, _MERGED[digit]))
+    return Schedule(mailbox, tuple(busy), no_data=tuple(unknown))
 
 
 def _utc(moment: Any, zone: Any) -> datetime:
