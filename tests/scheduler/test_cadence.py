@@ -86,3 +86,32 @@ def test_backoff_doubles_up_to_the_cap(interval: int, failures: int, minutes: in
 
 def test_a_zero_interval_in_the_database_counts_as_one_minute() -> None:
     assert cadence.interval(plan(0)) == MIN
+
+
+# -- a host clock that stepped back ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("minutes_later", "turn_at"),
+    [
+        (-10, None),  # a small step back (or another host's clock): within an interval, the grid holds
+        (-20, None),
+        (-21, -21),  # the last turn lies more than an interval ahead: only a clock stepped back does that
+        (-180, -180),
+    ],
+)
+def test_a_clock_stepped_back_makes_the_turn_due_now(minutes_later: int, turn_at: int | None) -> None:
+    # Why: the next turn was the last one plus an interval, so a clock stepped back three hours stopped every
+    # turn for three hours
+    found = cadence.turn(plan(), entry(T0, T0), T0 + minutes_later * MIN)
+    assert (found.at if found else None) == (T0 + turn_at * MIN if turn_at is not None else None)
+    if found is not None:  # when the last full sync was is unknown now: this one is full and restarts its day
+        assert found.full
+
+
+def test_a_clock_stepped_back_is_measured_by_the_newest_recorded_time() -> None:
+    ran = ScheduleEntry("acme", last_turn_at=T0 - 3 * 60 * MIN, last_run_at=T0)
+    assert cadence.clock_step(plan(), ran, T0 - 2 * 60 * MIN) == 2 * 60 * MIN
+    assert cadence.clock_step(plan(), ran, T0 - 15 * MIN) == timedelta(0)  # within an interval: no step
+    assert cadence.clock_step(plan(), ScheduleEntry("acme"), T0) == timedelta(0)
+    assert cadence.moved_back(T0, 60 * MIN) == T0 - 60 * MIN and cadence.moved_back(None, MIN) is None

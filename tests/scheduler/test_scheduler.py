@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from calsync.errors import AuthError, ConfigError, Unavailable
 from calsync.jobs.queue import RunRequest
+from calsync.scheduler.runner import RunRecorder
 from calsync.services.jobs import JobService
 from calsync.state.store import JobKind, JobOutcome
-from tests.scheduler.conftest import Rig
+from tests.scheduler.conftest import RecordingRunner, Rig
 
 INTERVAL = (JobKind.INTERVAL, False)
 FULL = (JobKind.FULL, True)
@@ -293,3 +294,49 @@ def test_a_turn_that_meets_a_running_manual_run_waits_for_it_instead_of_being_sk
     rig.tick()
     assert [c.kind for c in rig.runner.calls] == [JobKind.INTERVAL, JobKind.MANUAL, JobKind.INTERVAL]
     assert not [job for job in rig.store.jobs() if job.outcome is JobOutcome.SKIPPED]
+
+
+# -- a clock stepped back, a mailbox backing off, a run that starts late ------------------------------------------
+
+
+def test_a_clock_stepped_back_keeps_the_turns_coming_and_shortens_no_wait(rig: Rig) -> None:
+    # Why: turns were due one interval after the last recorded one, so after the host clock stepped back three
+    # hours nothing ran for three hours, and a back-off recorded before the step was stretched by it too
+    rig.add("acme", full=0)
+    rig.runner.errors["T1"] = Unavailable("mailbox T1 unreachable")
+    rig.tick()
+    rig.clock.advance(20)
+    rig.tick()  # T1 failed twice: left out for 40 minutes from this turn
+    del rig.runner.errors["T1"]
+    rig.clock.advance(-3 * 60)
+    for _ in range(6):
+        rig.clock.advance(10)
+        rig.tick()
+    runs = [call.users for call in rig.runner.calls[2:]]
+    assert runs == [("T2",), ("T2",), None]  # every 20 minutes from the step; T1 back after its 40 minutes
+
+
+def test_a_mailbox_backing_off_does_not_make_every_turn_a_full_sync(rig: Rig) -> None:
+    # Why: a full sync was recorded only when it covered every user, so while the scheduler left one mailbox
+    # out, every turn after the day was up was a full sync again
+    rig.add("acme", interval=20, full=1440)
+    rig.runner.errors["T2"] = Unavailable("T2's calendar is gone")
+    start = rig.clock.now
+    for _ in range(0, 30 * 60, 20):
+        rig.tick()
+        rig.clock.advance(20)
+    assert [call.at - start for call in rig.runner.calls if call.full] == [timedelta(0), timedelta(days=1)]
+
+
+def test_a_first_failure_costs_no_turn_when_the_run_started_after_it(rig: Rig) -> None:
+    # Why: the back-off counted from the run's start, so a run a worker picked up a moment after its turn
+    # backed off past the next turn, and one blip cost two intervals
+    late = RecordingRunner(rig.store, rig.admin, rig.clock)
+    recorder = RunRecorder(late, rig.schedule, clock=lambda: rig.clock() + timedelta(seconds=5), cap=timedelta(hours=6))
+    rig.add("acme", full=0)
+    late.errors["T1"] = Unavailable("blip")
+    recorder(RunRequest("acme", JobKind.INTERVAL, due_at=rig.clock()))
+    assert rig.schedule.backoffs("acme")["T1"].until == rig.clock() + timedelta(minutes=20)
+    late.raises = ConfigError("server down for a moment")
+    recorder(RunRequest("acme", JobKind.INTERVAL, due_at=rig.clock()))
+    assert rig.schedule.entry("acme").backoff_until == rig.clock() + timedelta(minutes=20)

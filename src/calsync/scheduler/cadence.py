@@ -9,7 +9,11 @@ Kept apart from the scheduler's loop so every rule is a row in a table test, wit
   since the last full sync started, or there has been none yet; a full-sync interval no longer than the
   interval makes every run full;
 - a failing run or mailbox backs off exponentially: after ``n`` failures in a row it waits ``interval * 2**(n-1)``
-  (the first failure costs nothing but the ordinary wait, for a blip), at most ``cap``.
+  (the first failure costs nothing but the ordinary wait, for a blip), at most ``cap``;
+- a host clock that stepped back (the schedule recorded a turn or a run more than an interval after now, which no
+  turn or run can do) stops nothing: the turn is due now and the grid moves there, the recorded back-offs count
+  as moved back by the step, so none lasts longer than meant, and a last full sync recorded ahead makes the turn
+  full (how long ago it really was is unknown).
 """
 
 from __future__ import annotations
@@ -37,9 +41,26 @@ def interval(plan: IntegrationPlan) -> timedelta:
     return timedelta(minutes=max(1, plan.interval_minutes))
 
 
+def clock_step(plan: IntegrationPlan, entry: ScheduleEntry, now: datetime) -> timedelta:
+    """How far the clock has stepped back, as far as the schedule can tell: how much its newest recorded turn or
+    run lies ahead of ``now`` when that is more than an interval (a margin for clocks of other hosts); else 0."""
+    recorded = [moment for moment in (entry.last_turn_at, entry.last_run_at) if moment is not None]
+    ahead = max(recorded, default=now) - now
+    return ahead if ahead > interval(plan) else timedelta(0)
+
+
+def moved_back(moment: datetime | None, step: timedelta) -> datetime | None:
+    """A recorded time as it reads on a clock that stepped back by ``step``."""
+    return None if moment is None else moment - step
+
+
 def next_due(plan: IntegrationPlan, entry: ScheduleEntry, now: datetime) -> datetime:
-    """When the next turn is due: one interval after the last, or now for an integration never scheduled."""
-    return now if entry.last_turn_at is None else entry.last_turn_at + interval(plan)
+    """When the next turn is due: one interval after the last, or now for an integration never scheduled or whose
+    last turn lies more than an interval ahead (the clock stepped back)."""
+    last = entry.last_turn_at
+    if last is None or last - now > interval(plan):
+        return now
+    return last + interval(plan)
 
 
 def turn(plan: IntegrationPlan, entry: ScheduleEntry, now: datetime) -> Turn | None:
@@ -56,6 +77,8 @@ def wants_full(plan: IntegrationPlan, last_full_at: datetime | None, at: datetim
     if plan.full_sync_minutes <= 0:
         return False
     if last_full_at is None or plan.full_sync_minutes <= plan.interval_minutes:
+        return True
+    if last_full_at - at > interval(plan):  # the clock stepped back: how long ago is unknown, so sync in full
         return True
     return at - last_full_at >= timedelta(minutes=plan.full_sync_minutes)
 

@@ -8,7 +8,10 @@ records, per integration and per mailbox, what the scheduler needs to decide the
 - a run in which every pair failed, or that could not start at all, backs the whole integration off;
 - a run whose credentials were refused (an ``AuthError``) with no pair getting through marks the integration
   offline, so it stops knocking on the server until an admin edits it or asks for a retry;
-- a pair held by another run (``PairLocked``, e.g. a ``calsync sync`` from the command line) is skipped, not failed.
+- a pair held by another run (``PairLocked``, e.g. a ``calsync sync`` from the command line) is skipped, not failed;
+- back-offs count from the turn the run was due at (a run that waited for a worker does not wait longer for it),
+  and a full sync of a turn counts as the integration's full sync even when the scheduler left out mailboxes
+  backing off (else one failing mailbox would make every turn a full sync).
 """
 
 from __future__ import annotations
@@ -117,7 +120,8 @@ class RunRecorder:
     def _record(self, request: RunRequest, started: datetime, tally: _Tally) -> None:
         plan = self._plan(request.integration)
         entry = self._schedule.entry(request.integration)
-        self._note_mailboxes(plan, started, tally)
+        since = _backoff_base(request, started)
+        self._note_mailboxes(plan, since, tally)
         outcome = tally.outcome()
         failures, until, reason = entry.failures, entry.backoff_until, entry.offline_reason
         # A run of some users (sync now of one user, a notification) speaks for their mailboxes only: one refused
@@ -125,9 +129,10 @@ class RunRecorder:
         whole = not request.users or set(plan.users) <= set(request.users)
         if outcome is not JobOutcome.SKIPPED and whole:  # (every pair held by another run: nothing learnt)
             failures = entry.failures + 1 if outcome is JobOutcome.FAILED else 0
-            until = started + cadence.backoff(plan, failures, self._cap) if failures else None
+            until = since + cadence.backoff(plan, failures, self._cap) if failures else None
             reason = _plain(tally.refused[0].error) if tally.refused and not tally.ran else ""
-        full = whole and request.full and outcome in (JobOutcome.COMPLETED, JobOutcome.WARNINGS)
+        turn = request.due_at is not None  # the scheduler's turn: its users are all but those backing off
+        full = (whole or turn) and request.full and outcome in (JobOutcome.COMPLETED, JobOutcome.WARNINGS)
         note = RunNote(
             started_at=started,
             outcome=outcome,
@@ -142,13 +147,13 @@ class RunRecorder:
         level = logging.WARNING if outcome is JobOutcome.FAILED else logging.INFO
         logger.log(level, "run of %s (%s) ended: %s", request.integration, request.kind.value, outcome.value)
 
-    def _note_mailboxes(self, plan: IntegrationPlan, started: datetime, tally: _Tally) -> None:
+    def _note_mailboxes(self, plan: IntegrationPlan, since: datetime, tally: _Tally) -> None:
         before = self._schedule.backoffs(plan.name)
         errors = {pair_user(o.name): o.message for o in tally.failed}
         backoffs = []
         for user, error in errors.items():
             failures = before[user].failures + 1 if user in before else 1
-            backoffs.append(MailboxBackoff(user, failures, started + cadence.backoff(plan, failures, self._cap), error))
+            backoffs.append(MailboxBackoff(user, failures, since + cadence.backoff(plan, failures, self._cap), error))
         succeeded = sorted({pair_user(o.name) for o in tally.ran} - errors.keys())
         self._schedule.note_mailboxes(plan.name, backoffs, succeeded)
 
@@ -160,7 +165,7 @@ class RunRecorder:
             started_at=started,
             outcome=JobOutcome.FAILED,
             failures=failures,
-            backoff_until=started + cadence.backoff(plan, failures, self._cap),
+            backoff_until=_backoff_base(request, started) + cadence.backoff(plan, failures, self._cap),
             offline_reason=_plain(exc) if isinstance(exc, AuthError) else entry.offline_reason,
         )
         self._schedule.note_run(request.integration, note)
@@ -171,6 +176,12 @@ class RunRecorder:
             if plan.name == integration:
                 return plan
         return IntegrationPlan(integration, 20, 0, (), self._clock())
+
+
+def _backoff_base(request: RunRequest, started: datetime) -> datetime:
+    """Where a back-off counts from: the run's turn on the grid, or its start when that was earlier (a manual run
+    has no turn). Counted from a start after the turn, one failure would cost the next turn too."""
+    return started if request.due_at is None else min(started, request.due_at)
 
 
 def _plain(exc: BaseException | None) -> str:

@@ -217,11 +217,16 @@ class Scheduler:
             # a manual run (sync now, a change notification) is queued or going: the turn waits for it and runs
             # when it ends, instead of being skipped for a whole interval
             return
+        step = cadence.clock_step(plan, entry, tick.now)
+        if entry.last_turn_at is not None and entry.last_turn_at - tick.now > cadence.interval(plan):
+            self._clock_stepped_back(plan, step)  # once: this turn moves the grid to now
+        # the integration's back-off stays as recorded until its next run, which records a new one
+        backoff_until = cadence.moved_back(entry.backoff_until, step)
         next_at = turn.next_at
         if plan.name in tick.busy:
             self._record_skip(plan.name, turn)
             tick.skipped.append(plan.name)
-        elif entry.online and not _after(entry.backoff_until, tick.now):
+        elif entry.online and not _after(backoff_until, tick.now):
             users = self._available(plan, tick.now)
             if users != ():
                 kind = JobKind.FULL if turn.full else JobKind.INTERVAL
@@ -232,9 +237,17 @@ class Scheduler:
                 else:
                     self._record_skip(plan.name, turn)
                     tick.skipped.append(plan.name)
-        elif entry.backoff_until is not None:
-            next_at = max(next_at, entry.backoff_until)
+        elif backoff_until is not None:
+            next_at = max(next_at, backoff_until)
         self._schedule.note_turn(plan.name, turn.at, next_at)
+
+    def _clock_stepped_back(self, plan: IntegrationPlan, step: timedelta) -> None:
+        """The clock went back by ``step`` (as far as the schedule can tell): the mailboxes' back-offs move back
+        with it, recorded, since the runs to come record times on the new clock."""
+        logger.warning("the clock went back %s: the turns of %s start again from now", step, plan.name)
+        moved = [replace(b, until=b.until - step) for b in self._schedule.backoffs(plan.name).values()]
+        if moved:
+            self._schedule.note_mailboxes(plan.name, moved, ())
 
     def _available(self, plan: IntegrationPlan, now: datetime) -> tuple[str, ...] | None:
         """The users to run: ``None`` for all, else those not backing off (``()`` when every one is)."""
