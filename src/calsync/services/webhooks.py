@@ -9,6 +9,7 @@ subscription. Signing secrets are encrypted at rest with ``calsync.crypto`` and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -320,10 +321,8 @@ class _Deadline:
 
     def _cut(self) -> None:
         if self._socket is not None:
-            try:
+            with contextlib.suppress(OSError):  # closed already: the attempt is over anyway
                 self._socket.shutdown(socket.SHUT_RDWR)
-            except OSError:  # closed already: the attempt is over anyway
-                pass
 
 
 def sign(secret: Secret | str, timestamp: int, body: bytes) -> str:

@@ -138,9 +138,7 @@ class SQLAccessStore(OwnDatabase):
                 added += len(conn.execute(insert.values(**row).returning(_out.id)).all())
         return added
 
-    def claim_due(
-        self, now: datetime, owner: str, lease_until: datetime, skip: Collection[int] = ()
-    ) -> Claim | None:
+    def claim_due(self, now: datetime, owner: str, lease_until: datetime, skip: Collection[int] = ()) -> Claim | None:
         """Lease the oldest due delivery nobody holds, of a subscription not in ``skip``; ``attempts`` is counted
         at the claim, so a deliverer that dies mid-send still uses up an attempt and a poisonous event cannot loop
         forever."""

@@ -143,9 +143,7 @@ class AccessStore(Protocol):
         """
         ...
 
-    def claim_due(
-        self, now: datetime, owner: str, lease_until: datetime, skip: Collection[int] = ()
-    ) -> Claim | None:
+    def claim_due(self, now: datetime, owner: str, lease_until: datetime, skip: Collection[int] = ()) -> Claim | None:
         """Lease the next due pending delivery of a live subscription (none of those in ``skip``) to ``owner``
         until ``lease_until``.
 
