@@ -85,3 +85,70 @@ def test_the_window_lists_a_series_by_its_master(conn: EwsConnector) -> None:
     ref = conn.create(conn.mailboxes[0], Content.from_text(SERIES), "weekly-1")
     listed = conn.list(conn.mailboxes[0], Window(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)))
     assert listed == [ref]
+
+
+ALL_DAY = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync tests//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:allday-1\r\nDTSTAMP:20261101T080000Z\r\n"
+    "DTSTART;VALUE=DATE:20261201\r\nDTEND;VALUE=DATE:20261202\r\n"
+    "RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=4\r\nSUMMARY:Duty\r\n"
+    "EXDATE;VALUE=DATE:20261208\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+def _drop_residue(fake: FakeEws, href: str) -> None:
+    with fake.lock:
+        for prop in fake.store.items[href].element.findall("{*}ExtendedProperty"):
+            if "residue" in (prop.find("{*}ExtendedFieldURI").get("PropertyName") or ""):
+                prop.getparent().remove(prop)
+
+
+def test_a_deleted_all_day_occurrence_is_read_on_its_date_in_the_series_zone(conn: EwsConnector, fake: FakeEws) -> None:
+    """Exchange reports the deleted Tuesday of a Berlin all-day series as Monday 23:00 UTC. Reading it used to
+    raise (exchangelib refuses astimezone with a stdlib zone) and, below that, took the UTC date: the cancelled
+    Tuesday came back and a Monday that is no occurrence was "excluded"."""
+    from datetime import date
+
+    ref = conn.create(conn.mailboxes[0], Content.from_text(ALL_DAY), "allday-1")
+    _drop_residue(fake, ref.href)  # as Outlook made it: what Exchange holds is read
+    item = _read(conn, ref.href)
+    assert item.start == date(2026, 12, 1)
+    assert item.recurrence is not None and item.recurrence.exdates == (date(2026, 12, 8),)
+
+
+def test_an_all_day_series_with_an_excluded_date_reads_back_as_written(conn: EwsConnector) -> None:
+    """The same series as calsync wrote it: get() yields it with the writer's digest, not an exception."""
+    content = Content.from_text(ALL_DAY)
+    ref = conn.create(conn.mailboxes[0], content, "allday-1")
+    (got,) = conn.get(conn.mailboxes[0], [ref.href])
+    assert isinstance(got, Fetched) and got.content.digest == content.digest
+
+
+def test_an_item_that_cannot_be_read_is_a_failed_fetch_not_a_failed_batch(
+    conn: EwsConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get() promises one value per href: an unexpected error reading one series (here a TypeError, as exchangelib
+    raises for a value it refuses) is that item's FetchFailed, and the other items of the batch are still read."""
+    from calsync.connectors.base import FetchFailed
+    from calsync.connectors.ews import series as ews_series
+
+    single = conn.create(
+        conn.mailboxes[0], Content.from_text(SERIES.split("BEGIN:VEVENT", maxsplit=1)[0] + _plain()), "one-1"
+    )
+    broken = conn.create(conn.mailboxes[0], Content.from_text(SERIES), "weekly-1")
+
+    def fail(*args: object) -> Item:
+        raise TypeError("a value exchangelib refuses")
+
+    monkeypatch.setattr(ews_series, "read", fail)
+    got = list(conn.get(conn.mailboxes[0], [broken.href, single.href]))
+    assert isinstance(got[0], FetchFailed) and "TypeError" in str(got[0].error)
+    assert isinstance(got[1], Fetched)
+
+
+def _plain() -> str:
+    return (
+        "BEGIN:VEVENT\r\nUID:one-1\r\nDTSTAMP:20261101T080000Z\r\n"
+        "DTSTART;TZID=Europe/Berlin:20261102T090000\r\nDTEND;TZID=Europe/Berlin:20261102T100000\r\n"
+        "SUMMARY:One\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )

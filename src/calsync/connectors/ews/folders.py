@@ -29,7 +29,15 @@ from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFaile
 from calsync.connectors.ews.errors import item_error, retrying, translate_errors
 from calsync.connectors.ews.props import KEY, RESIDUE
 from calsync.connectors.ews.session import Session
-from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ProtocolError, ReadOnly
+from calsync.errors import (
+    AlreadyExists,
+    ConnectorError,
+    InvalidItem,
+    NotFound,
+    PreconditionFailed,
+    ProtocolError,
+    ReadOnly,
+)
 from calsync.model import residue
 from calsync.model.content import Content
 from calsync.model.item import Item
@@ -171,8 +179,11 @@ class FolderConnector:
                     yield Fetched(ItemRef(one.id, one.changekey), self._content(collection, one))
                 except (NotFound, InvalidItem) as exc:
                     yield FetchFailed(href, exc)
-                except ValueError as exc:  # a value exchangelib or the model cannot take: this item only
-                    yield FetchFailed(href, InvalidItem(str(exc), connector=self.name, href=href))
+                except ConnectorError:
+                    raise  # the server or the account failed, not this item: the batch stops
+                except Exception as exc:  # a value exchangelib or the model cannot take: this item only
+                    text = f"cannot read the item: {type(exc).__name__}: {exc}"
+                    yield FetchFailed(href, InvalidItem(text, connector=self.name, href=href))
 
     def _content(self, collection: str, found: Any) -> Content:
         key = getattr(found, KEY, None) or getattr(found, "uid", None) or found.id

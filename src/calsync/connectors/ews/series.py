@@ -12,7 +12,7 @@ https://learn.microsoft.com/en-us/exchange/client-developer/web-service-referenc
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from types import SimpleNamespace
 from typing import Any
 
@@ -77,7 +77,8 @@ def read(account: Any, ci: Any, master: Item) -> Item:
     if master.start is None or master.recurrence is None:
         return master
     start = master.start
-    exdates = tuple(sorted({_like(d.start, start) for d in ci.deleted_occurrences or ()}, key=_utc))
+    zone = convert.model_zone(ci._start_timezone)  # an all-day occurrence is on its date in the series' zone
+    exdates = tuple(sorted({_like(d.start, start, zone) for d in ci.deleted_occurrences or ()}, key=_utc))
     modified = list(ci.modified_occurrences or ())
     overrides = []
     if modified:
@@ -86,7 +87,7 @@ def read(account: Any, ci: Any, master: Item) -> Item:
             if isinstance(one, Exception):
                 raise one  # translated by the caller's translate_errors, with the connector's name
             override = replace(convert.from_exchange(one, master.uid), recurrence=None)
-            overrides.append(replace(override, recurrence_id=_like(occurrence.original_start, start)))
+            overrides.append(replace(override, recurrence_id=_like(occurrence.original_start, start, zone)))
     overrides.sort(key=lambda o: _utc(o.recurrence_id or start))
     return replace(master, recurrence=replace(master.recurrence, exdates=exdates), overrides=tuple(overrides))
 
@@ -152,11 +153,21 @@ def _check(results: Any) -> None:
             raise InvalidItem(f"unexpected answer {one!r}")
 
 
-def _like(moment: Moment, start: Moment) -> Moment:
-    """``moment`` in the form of the series' start (a date, or a time in the start's zone)."""
+def _like(moment: Moment, start: Moment, zone: tzinfo | None = None) -> Moment:
+    """``moment`` in the form of the series' start (a date, or a time in the start's zone).
+
+    For an all-day series the date of an instant is taken in ``zone``, the series' zone: Exchange reports the
+    Tuesday all-day occurrence of a Berlin series as Monday 23:00 UTC. Without ``zone`` (a moment from the model)
+    its own zone's date. exchangelib's EWSDateTime refuses ``astimezone`` with a stdlib zone, so instants are
+    taken through their timestamp.
+    """
     if not isinstance(start, datetime):
         if isinstance(moment, datetime):
-            return moment.astimezone(UTC).date() if moment.tzinfo else moment.date()
+            if moment.tzinfo is None:
+                return moment.date()
+            if zone is None:
+                return date(moment.year, moment.month, moment.day)
+            return datetime.fromtimestamp(moment.timestamp(), tz=zone).date()
         return moment
     if not isinstance(moment, datetime):
         moment = datetime.combine(moment, start.time().replace(tzinfo=None), start.tzinfo)
