@@ -115,3 +115,70 @@ def test_exceptions_made_in_outlook_are_read_as_overrides_and_excluded_dates(
     assert [(o.recurrence_id.isoformat() if o.recurrence_id else "", o.title) for o in item.overrides] == [
         ("2026-12-21T09:00:00+01:00", "Christmas standup")
     ]
+
+
+def _all_day_series_made_in_berlin(fake: FakeGraph, mailbox: str) -> str:
+    body = {
+        "subject": "Holiday duty",
+        "isAllDay": True,
+        "start": {"dateTime": "2026-12-01T00:00:00", "timeZone": ZONE},
+        "end": {"dateTime": "2026-12-02T00:00:00", "timeZone": ZONE},
+        "originalStartTimeZone": ZONE,
+        "originalEndTimeZone": ZONE,
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["tuesday"], "firstDayOfWeek": "monday"},
+            "range": {
+                "type": "numbered",
+                "numberOfOccurrences": 4,
+                "startDate": "2026-12-01",
+                "recurrenceTimeZone": ZONE,
+            },
+        },
+    }
+    with fake.lock:
+        return str(fake.mailboxes[mailbox.lower()].add(body).data["id"])
+
+
+def test_an_all_day_series_made_east_of_utc_reads_with_its_occurrences(
+    fake: FakeGraph, connect: Callable[..., GraphConnector]
+) -> None:
+    """Graph gives the all-day Tuesday of a Berlin series as originalStart Monday 23:00 UTC. Its UTC date used to be
+    taken, which no occurrence of the rule has: every occurrence read as excluded. The date is the series' zone's."""
+    from datetime import date
+
+    from tests.connectors.graph.fake.mailbox import stamp
+
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    href = _all_day_series_made_in_berlin(fake, mailbox)
+    (got,) = conn.get(mailbox, [href])
+    assert isinstance(got, Fetched)
+    item = got.content.item
+    assert item.start == date(2026, 12, 1) and item.recurrence is not None
+    assert item.recurrence.exdates == ()
+    with fake.lock:  # the user cancels the second Tuesday in Outlook
+        stored = fake.mailboxes[mailbox.lower()].events[href]
+        stored.cancelled.add(stamp(datetime(2026, 12, 7, 23, tzinfo=ZoneInfo("UTC"))))
+    (got,) = conn.get(mailbox, [href])
+    assert isinstance(got, Fetched) and got.content.item.recurrence is not None
+    assert got.content.item.recurrence.exdates == (date(2026, 12, 8),)
+
+
+def test_occurrences_of_an_all_day_series_are_found_by_their_date_in_the_series_zone() -> None:
+    """Writing an excluded date finds the instance to delete the same way reading names it."""
+    from datetime import date
+    from zoneinfo import ZoneInfo as Zone
+
+    from calsync.connectors.graph import series
+    from calsync.model.item import Item, Recurrence
+
+    item = Item(
+        uid="allday-1",
+        start=date(2026, 12, 1),
+        end=date(2026, 12, 2),
+        recurrence=Recurrence("FREQ=WEEKLY;BYDAY=TU;COUNT=4", (), (date(2026, 12, 8),)),
+    )
+    days = ("2026-11-30", "2026-12-07", "2026-12-14", "2026-12-21")  # the Tuesdays, midnight in Berlin, in UTC
+    found = [{"id": f"occ-{n}", "originalStart": f"{day}T23:00:00Z"} for n, day in enumerate(days)]
+    deletions, patches = series.occurrence_targets(item, found, Zone("Europe/Berlin"))
+    assert deletions == ["occ-1"] and patches == []

@@ -187,7 +187,9 @@ class GraphConnector:
         uid = props.get(operations.KEY_PROPERTY.lower()) or str(event.get("iCalUId") or event["id"])
         item = convert.from_graph(event, uid)
         if item.is_recurring:
-            item = series.read(self.transport, collection, str(event["id"]), item, operations.mailbox_of(collection))
+            mailbox = operations.mailbox_of(collection)
+            zone = convert.series_zone(event)
+            item = series.read(self.transport, collection, str(event["id"]), item, mailbox, zone)
         return residue.decode(props.get(operations.RESIDUE_PROPERTY.lower(), ""), item)
 
     # -- writing ------------------------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ class GraphConnector:
         body, item = self._body(content, key)
         body["transactionId"] = str(uuid.uuid5(_TRANSACTION_NS, f"{collection}\n{key}"))
         created = self.transport.call(operations.create_event(collection, body), mailbox)
-        return self._finish(collection, str(created["id"]), item, str(created["@odata.etag"]))
+        return self._finish(collection, str(created["id"]), item, created)
 
     def update(self, collection: str, ref: ItemRef, content: Content) -> ItemRef:
         """Replace the event if it is still at ``ref.version``."""
@@ -219,7 +221,7 @@ class GraphConnector:
         body, item = self._body(content, key)
         mailbox = operations.mailbox_of(collection)
         reply = self.transport.call(operations.update_event(collection, ref.href, body, ref.version), mailbox, ref.href)
-        return self._finish(collection, ref.href, item, str(reply["@odata.etag"]))
+        return self._finish(collection, ref.href, item, reply)
 
     def delete(self, collection: str, ref: ItemRef) -> None:
         """Remove the event if it is still at ``ref.version``; already gone is fine."""
@@ -324,10 +326,12 @@ class GraphConnector:
         ]
         return body, item
 
-    def _finish(self, collection: str, href: str, item: Item, etag: str) -> ItemRef:
-        """Apply a series' excluded dates and overrides, then the master's etag after them."""
+    def _finish(self, collection: str, href: str, item: Item, written: Json) -> ItemRef:
+        """Apply a series' excluded dates and overrides, then the master's etag after them.
+
+        ``written`` is Graph's answer to the write: the event as it now is, its zone included."""
         if item.recurrence is None or not (item.recurrence.exdates or item.overrides):
-            return ItemRef(href, etag)
+            return ItemRef(href, str(written["@odata.etag"]))
         mailbox = operations.mailbox_of(collection)
         lo, hi = series.span(item)
         found = [
@@ -335,7 +339,7 @@ class GraphConnector:
             for page in self.transport.pages(operations.instances(collection, href, lo, hi), mailbox)
             for e in page.get("value") or ()
         ]
-        deletions, patches = series.occurrence_targets(item, found)
+        deletions, patches = series.occurrence_targets(item, found, convert.series_zone(written))
         calls = [operations.delete_event(collection, one, "") for one in deletions]
         calls += [operations.update_event(collection, one, convert.to_graph(o, master=False), "") for one, o in patches]
         for reply in self.transport.batch(calls, mailbox):

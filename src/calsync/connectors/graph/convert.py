@@ -159,11 +159,20 @@ def zone_of(name: str) -> tzinfo:
         return UTC
 
 
-def recurrence_id(original_start: str, master_start: Moment) -> Moment:
-    """An occurrence's ``originalStart`` (UTC) in the form and zone of its master's start."""
+def series_zone(event: Json) -> tzinfo:
+    """The zone a series was made in (``originalStartTimeZone``), in which its all-day occurrences fall."""
+    return zone_of(event.get("originalStartTimeZone") or (event.get("start") or {}).get("timeZone") or "UTC")
+
+
+def recurrence_id(original_start: str, master_start: Moment, zone: tzinfo = UTC) -> Moment:
+    """An occurrence's ``originalStart`` (UTC) in the form and zone of its master's start.
+
+    For an all-day series the date is taken in ``zone``, the series' own zone (``series_zone``): Graph gives the
+    Tuesday all-day occurrence of a series made in Berlin as Monday 23:00 UTC.
+    """
     moment = datetime.fromisoformat(original_start.replace("Z", "+00:00"))
     if not isinstance(master_start, datetime):
-        return moment.date() if moment.tzinfo is None else moment.astimezone(UTC).date()
+        return moment.date() if moment.tzinfo is None else moment.astimezone(zone).date()
     if master_start.tzinfo is None:
         return moment.replace(tzinfo=None)
     return moment.astimezone(master_start.tzinfo)

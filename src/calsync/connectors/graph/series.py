@@ -10,7 +10,7 @@ https://learn.microsoft.com/en-us/graph/api/event-list-instances
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from calsync.connectors.graph import convert
 from calsync.connectors.graph.operations import instances
@@ -33,8 +33,9 @@ def span(master: Item) -> tuple[datetime, datetime]:
     return lo, hi
 
 
-def read(transport: Transport, collection: str, master_id: str, master: Item, mailbox: str) -> Item:
-    """``master`` with its excluded dates and overridden occurrences, from the series' instances."""
+def read(transport: Transport, collection: str, master_id: str, master: Item, mailbox: str, zone: tzinfo) -> Item:
+    """``master`` with its excluded dates and overridden occurrences, from the series' instances; ``zone`` is the
+    series' own (``convert.series_zone``)."""
     if master.start is None or master.recurrence is None:
         return master
     lo, hi = span(master)
@@ -42,7 +43,7 @@ def read(transport: Transport, collection: str, master_id: str, master: Item, ma
     overrides = []
     for page in transport.pages(instances(collection, master_id, lo, hi), mailbox):
         for event in page.get("value") or ():
-            original = convert.recurrence_id(str(event["originalStart"]), master.start)
+            original = convert.recurrence_id(str(event["originalStart"]), master.start, zone)
             seen.add(_utc(original))
             if event.get("type") == "exception":
                 overrides.append(replace(convert.from_graph(event, master.uid), recurrence_id=original))
@@ -80,10 +81,11 @@ def project(body: Json) -> Json:
     return answered
 
 
-def occurrence_targets(item: Item, found: list[Json]) -> tuple[list[str], list[tuple[str, Item]]]:
-    """Which instances to delete (excluded dates) and which to patch (overrides), by instance id."""
+def occurrence_targets(item: Item, found: list[Json], zone: tzinfo) -> tuple[list[str], list[tuple[str, Item]]]:
+    """Which instances to delete (excluded dates) and which to patch (overrides), by instance id; ``zone`` is the
+    series' own as written (``convert.series_zone``)."""
     assert item.start is not None and item.recurrence is not None
-    by_start = {_utc(convert.recurrence_id(str(e["originalStart"]), item.start)): str(e["id"]) for e in found}
+    by_start = {_utc(convert.recurrence_id(str(e["originalStart"]), item.start, zone)): str(e["id"]) for e in found}
     deletions = [by_start[_utc(x)] for x in item.recurrence.exdates if _utc(x) in by_start]
     patches = [
         (by_start[_utc(o.recurrence_id)], o)
