@@ -75,6 +75,28 @@ def test_delta_tells_deleted_from_left_the_range(fake: FakeGraph, connect: Conne
     assert list(changes.deleted) == [gone.href]
 
 
+def test_an_event_made_while_the_first_listing_runs_is_reported_next_time(fake: FakeGraph, connect: Connect) -> None:
+    """The first changes() lists /events and takes a delta link. Listed before the delta round, an event a user made
+    in between was in neither the listing nor any later round (already in the link's snapshot): never reported."""
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    conn.create(mailbox, Content.from_text(event("r1")), "r1")
+    real_pages = conn.transport.pages
+    made: list[str] = []
+
+    def pages(call, box):  # type: ignore[no-untyped-def]
+        yield from real_pages(call, box)
+        if "/events?" in call.url and not made:  # the listing just ended: a user adds an event now
+            made.append(outlook.put(fake, mailbox, "AAMkAGuser-made-1", event("u1", "Dentist")))
+
+    conn.transport.pages = pages  # type: ignore[method-assign]
+    first = conn.changes(mailbox, None)
+    conn.transport.pages = real_pages  # type: ignore[method-assign]
+    assert made and made[0] not in {r.href for r in first.changed}
+    later = conn.changes(mailbox, first.token)
+    assert made[0] in {r.href for r in later.changed}
+
+
 def test_an_expired_token_is_renewed_once(fake: FakeGraph, connect: Connect) -> None:
     mailbox = new_mailbox(fake)
     conn = connect()

@@ -1,10 +1,11 @@
 """The Graph connector: one mailbox calendar per collection (``mailbox`` or ``mailbox/calendar-id``).
 
 - ``changes``: a full listing is every single event and series master (``/events``), so nothing linked is taken
-  for deleted just because it lies outside a range; it also runs a calendarView delta's first round over
-  ``delta_days`` to get the deltaLink. Later runs follow that link: instances map to their series master,
-  removed instances are looked up (gone -> deleted; still there -> left the range: reported as changed, so the
-  engine unlinks it when it is outside its window). A 410 / syncStateNotFound starts again with a full listing.
+  for deleted just because it lies outside a range; before it, a calendarView delta's first round over
+  ``delta_days`` gets the deltaLink (before, so what changes during the listing shows in the next round). Later
+  runs follow that link: instances map to their series master, removed instances are looked up (gone ->
+  deleted; still there -> left the range: reported as changed, so the engine unlinks it when it is outside its
+  window). A 410 / syncStateNotFound starts again with a full listing.
 - ``create``: the key goes into a filterable extended property and a ``transactionId`` derived from it; a retry
   first looks the key up and returns the first copy (``AlreadyExists`` when it holds other content).
 - ``update`` / ``delete``: If-Match with the etag last seen (412 -> ``PreconditionFailed``); meetings organised
@@ -103,16 +104,18 @@ class GraphConnector:
             except (DeltaExpired, ValueError, KeyError, TypeError):
                 pass  # a delta link Graph forgot, or a token of another version: start again
         mailbox = operations.mailbox_of(collection)
+        now = datetime.now(UTC)
+        call = operations.calendar_delta(
+            collection, now - timedelta(days=self.delta_days[0]), now + timedelta(days=self.delta_days[1])
+        )
+        # The delta round first: what changes while the listing runs is then after the delta link's snapshot and
+        # shows in the next round. Listed first, an event made between the two was in neither, and never reported.
+        link, _items, masters = self._round(call, mailbox)
         refs = [
             ItemRef(str(e["id"]), str(e["@odata.etag"]))
             for page in self.transport.pages(operations.list_events(collection), mailbox)
             for e in page.get("value") or ()
         ]
-        now = datetime.now(UTC)
-        call = operations.calendar_delta(
-            collection, now - timedelta(days=self.delta_days[0]), now + timedelta(days=self.delta_days[1])
-        )
-        link, _items, masters = self._round(call, mailbox)
         return ChangeSet(refs, (), _token(link, masters), complete=True)
 
     def _delta(self, collection: str, state: dict[str, Any]) -> ChangeSet:
