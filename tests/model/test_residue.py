@@ -34,3 +34,17 @@ def test_what_the_store_drops_comes_back_until_the_store_changes_the_item() -> N
 def test_an_unreadable_residue_gives_the_projection() -> None:
     projection = Content.from_text(event("e1")).item
     assert residue.decode("sig\nnot iCalendar", projection).digest == Content.from_item(projection).digest
+
+
+def test_a_kept_residue_gives_back_the_item_as_written() -> None:
+    """A connector that reads part of a series back from what it wrote (Graph, for exceptions outside the range it
+    reads) keeps the text even when the store holds the item whole."""
+    plain = Content.from_item(Content.from_text(event("e1")).item)
+    stored = residue.encode(plain, plain.item, keep=True)
+    assert stored != "-"
+    assert residue.decode(stored, plain.item).digest == plain.digest
+    written = residue.written(stored)
+    assert written is not None and Content.from_item(written).digest == plain.digest
+    assert (
+        residue.written("-") is None and residue.written("") is None and residue.written("sig\nnot iCalendar") is None
+    )

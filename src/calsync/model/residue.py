@@ -27,12 +27,23 @@ from calsync.model.item import Item
 _NONE = "-"
 
 
-def encode(content: Content, projection: Item) -> str:
-    """The residue property's value for writing ``content`` whose projection is ``projection``."""
+def encode(content: Content, projection: Item, *, keep: bool = False) -> str:
+    """The residue property's value for writing ``content`` whose projection is ``projection``; ``keep`` stores
+    the text even when nothing is lost, for a connector that reads part of the item back from it (``written``)."""
     signature = Content.from_item(projection).digest
-    if signature == content.digest:
+    if signature == content.digest and not keep:
         return _NONE
     return f"{signature}\n{content.text}"
+
+
+def written(value: str, media_type: str = ICALENDAR) -> Item | None:
+    """The item as last written, from its residue property; ``None`` when the property keeps no text."""
+    if not value or value == _NONE:
+        return None
+    try:
+        return Content.from_text(value.partition("\n")[2], media_type).item
+    except InvalidItem:
+        return None
 
 
 def decode(value: str, projection: Item, media_type: str = ICALENDAR) -> Content:

@@ -182,3 +182,73 @@ def test_occurrences_of_an_all_day_series_are_found_by_their_date_in_the_series_
     found = [{"id": f"occ-{n}", "originalStart": f"{day}T23:00:00Z"} for n, day in enumerate(days)]
     deletions, patches = series.occurrence_targets(item, found, Zone("Europe/Berlin"))
     assert deletions == ["occ-1"] and patches == []
+
+
+STANDUP = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync tests//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:standup-1\r\nDTSTAMP:20231101T080000Z\r\n"
+    "DTSTART;TZID=Europe/Berlin:20240101T090000\r\nDTEND;TZID=Europe/Berlin:20240101T093000\r\n"
+    "RRULE:FREQ=WEEKLY;BYDAY=MO\r\nSUMMARY:Stand-up\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+THIS_YEAR = "2026-11-30T08:00:00Z"  # Mon 30 Nov 2026, 09:00 Berlin: near the fake's now, years after the start
+
+
+def _cancel(fake: FakeGraph, mailbox: str, href: str, original: str) -> None:
+    with fake.lock:  # the user deletes one occurrence in Outlook
+        box = fake.mailboxes[mailbox.lower()]
+        stored = box.events[href]
+        stored.cancelled.add(original)
+        stored.change = box.next_change()
+
+
+def test_a_recent_change_to_a_series_that_began_years_ago_is_read(
+    fake: FakeGraph, connect: Callable[..., GraphConnector]
+) -> None:
+    """Instances used to be read only over two years from the series' start: a stand-up begun in 2024 and
+    cancelled once this year read without the cancellation, and the business side kept the meeting."""
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    ref = conn.create(mailbox, Content.from_text(STANDUP.format(extra="")), "standup-1")
+    _cancel(fake, mailbox, ref.href, THIS_YEAR)
+    (got,) = conn.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched) and got.content.item.recurrence is not None
+    assert [x.isoformat() for x in got.content.item.recurrence.exdates] == ["2026-11-30T09:00:00+01:00"]
+
+
+def test_an_update_of_a_series_that_began_years_ago_keeps_this_years_exceptions(
+    fake: FakeGraph, connect: Callable[..., GraphConnector]
+) -> None:
+    """An update PATCHes the recurrence, which drops every exception on Exchange; they used to be written again
+    only over two years from the start, so the user's cancellation of this year came back in Outlook."""
+    from dataclasses import replace
+
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    ref = conn.create(mailbox, Content.from_text(STANDUP.format(extra="")), "standup-1")
+    _cancel(fake, mailbox, ref.href, THIS_YEAR)
+    (got,) = conn.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched)
+    renamed = Content.from_item(replace(got.content.item, title="Daily stand-up"))
+    conn.update(mailbox, got.ref, renamed)
+    assert THIS_YEAR in fake.mailboxes[mailbox.lower()].events[ref.href].cancelled
+
+
+def test_exceptions_before_the_range_read_are_kept_as_written(
+    fake: FakeGraph, connect: Callable[..., GraphConnector]
+) -> None:
+    """Instances are read around now, so an exception from years ago is not read; it is taken from what calsync
+    wrote. Otherwise the series would read differently as the range moves on: a change nobody made, written to
+    the other side without its old exceptions."""
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    content = Content.from_text(STANDUP.format(extra="EXDATE;TZID=Europe/Berlin:20240108T090000\r\n"))
+    ref = conn.create(mailbox, content, "standup-1")
+    (got,) = conn.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched) and got.content.digest == content.digest
+    _cancel(fake, mailbox, ref.href, THIS_YEAR)  # a change in Outlook: what Graph holds is read, the old one kept
+    (got,) = conn.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched) and got.content.item.recurrence is not None
+    assert [x.isoformat() for x in got.content.item.recurrence.exdates] == [
+        "2024-01-08T09:00:00+01:00",
+        "2026-11-30T09:00:00+01:00",
+    ]

@@ -189,11 +189,17 @@ class GraphConnector:
         props = operations.properties(event)
         uid = props.get(operations.KEY_PROPERTY.lower()) or str(event.get("iCalUId") or event["id"])
         item = convert.from_graph(event, uid)
+        kept = props.get(operations.RESIDUE_PROPERTY.lower(), "")
         if item.is_recurring:
             mailbox = operations.mailbox_of(collection)
-            zone = convert.series_zone(event)
-            item = series.read(self.transport, collection, str(event["id"]), item, mailbox, zone)
-        return residue.decode(props.get(operations.RESIDUE_PROPERTY.lower(), ""), item)
+            zone, bounds = convert.series_zone(event), self._span(item)
+            known = residue.written(kept)
+            item = series.read(self.transport, collection, str(event["id"]), item, mailbox, zone, bounds, known)
+        return residue.decode(kept, item)
+
+    def _span(self, item: Item) -> tuple[datetime, datetime]:
+        """The range a series' instances are read and written in, from the delta range's past (``series.span``)."""
+        return series.span(item, datetime.now(UTC), timedelta(days=self.delta_days[0]))
 
     # -- writing ------------------------------------------------------------------------------------------------
 
@@ -325,7 +331,7 @@ class GraphConnector:
             projection = replace(projection, recurrence=replace(projection.recurrence, exdates=item.recurrence.exdates))
         body["singleValueExtendedProperties"] = [
             {"id": operations.KEY_PROPERTY, "value": key},
-            {"id": operations.RESIDUE_PROPERTY, "value": residue.encode(content, projection)},
+            {"id": operations.RESIDUE_PROPERTY, "value": residue.encode(content, projection, keep=item.is_recurring)},
         ]
         return body, item
 
@@ -336,7 +342,7 @@ class GraphConnector:
         if item.recurrence is None or not (item.recurrence.exdates or item.overrides):
             return ItemRef(href, str(written["@odata.etag"]))
         mailbox = operations.mailbox_of(collection)
-        lo, hi = series.span(item)
+        lo, hi = self._span(item)
         found = [
             e
             for page in self.transport.pages(operations.instances(collection, href, lo, hi), mailbox)

@@ -3,7 +3,8 @@
 Graph v1.0 has no list of a series' exceptions: the instances of a series are its occurrences, changed ones
 (``type: exception``) among them, and a cancelled occurrence is simply missing (it has no id any more). So the
 exceptions are the instances of type exception, and the excluded dates are the starts the rule expands to that
-no instance has. Unbounded series are compared over ``HORIZON`` from their start.
+no instance has. Instances are read around now (``span``): outside that range a series keeps the exceptions
+calsync last wrote (Graph is not asked, and an update does not write them again).
 https://learn.microsoft.com/en-us/graph/api/event-list-instances
 """
 
@@ -21,10 +22,14 @@ from calsync.model.recurrence import occurrences
 HORIZON = timedelta(days=2 * 366)
 
 
-def span(master: Item) -> tuple[datetime, datetime]:
-    """The UTC range whose instances tell a series' exceptions: its start to its end, at most ``HORIZON``."""
+def span(master: Item, now: datetime, past: timedelta) -> tuple[datetime, datetime]:
+    """The UTC range whose instances tell a series' exceptions: ``HORIZON`` from ``past`` before ``now`` (from the
+    series' start when that is later), and no further than its last occurrence.
+
+    Around now, not from the start: a series that began years ago is changed this year, and an update (which
+    drops every exception on Exchange) must write this year's exceptions again."""
     assert master.start is not None
-    lo = _utc(master.start) - timedelta(days=1)
+    lo = max(_utc(master.start) - timedelta(days=1), now - past)
     hi = lo + HORIZON
     plain = replace(master, recurrence=Recurrence(rule=master.recurrence.rule) if master.recurrence else None)
     found = occurrences(plain, lo, hi)
@@ -33,12 +38,22 @@ def span(master: Item) -> tuple[datetime, datetime]:
     return lo, hi
 
 
-def read(transport: Transport, collection: str, master_id: str, master: Item, mailbox: str, zone: tzinfo) -> Item:
-    """``master`` with its excluded dates and overridden occurrences, from the series' instances; ``zone`` is the
-    series' own (``convert.series_zone``)."""
+def read(
+    transport: Transport,
+    collection: str,
+    master_id: str,
+    master: Item,
+    mailbox: str,
+    zone: tzinfo,
+    bounds: tuple[datetime, datetime],
+    known: Item | None = None,
+) -> Item:
+    """``master`` with its excluded dates and overridden occurrences, from the series' instances in ``bounds``
+    (``span``); ``zone`` is the series' own (``convert.series_zone``). Outside ``bounds`` nothing is read: the
+    exceptions there are those of ``known``, the series as calsync last wrote it, when it has the same start."""
     if master.start is None or master.recurrence is None:
         return master
-    lo, hi = span(master)
+    lo, hi = bounds
     seen: set[datetime] = set()
     overrides = []
     for page in transport.pages(instances(collection, master_id, lo, hi), mailbox):
@@ -48,11 +63,27 @@ def read(transport: Transport, collection: str, master_id: str, master: Item, ma
             if event.get("type") == "exception":
                 overrides.append(replace(convert.from_graph(event, master.uid), recurrence_id=original))
     expected = occurrences(replace(master, recurrence=Recurrence(rule=master.recurrence.rule)), lo, hi)
-    exdates = tuple(
-        o.recurrence_id for o in expected if o.recurrence_id is not None and _utc(o.recurrence_id) not in seen
-    )
+    exdates = [o.recurrence_id for o in expected if o.recurrence_id is not None and _utc(o.recurrence_id) not in seen]
+    kept_exdates, kept_overrides = _outside(known, master.start, lo, hi)
+    overrides += [o for o in kept_overrides if _utc(o.recurrence_id or lo) not in seen]
     overrides.sort(key=lambda o: _utc(o.recurrence_id or lo))
-    return replace(master, recurrence=replace(master.recurrence, exdates=exdates), overrides=tuple(overrides))
+    excluded = tuple(sorted({*exdates, *kept_exdates}, key=_utc))
+    return replace(master, recurrence=replace(master.recurrence, exdates=excluded), overrides=tuple(overrides))
+
+
+def _outside(known: Item | None, start: Moment, lo: datetime, hi: datetime) -> tuple[list[Moment], list[Item]]:
+    """The excluded dates and overrides of ``known`` (normalised) outside ``[lo, hi)``, if it starts at ``start``."""
+    if known is None or known.start is None or known.recurrence is None or _utc(known.start) != _utc(start):
+        return [], []
+    kept = normalised(known)
+    assert kept.recurrence is not None
+
+    def outside(moment: Moment) -> bool:
+        return not lo <= _utc(moment) < hi
+
+    exdates = [x for x in kept.recurrence.exdates if outside(x)]
+    overrides = [o for o in kept.overrides if o.recurrence_id is not None and outside(o.recurrence_id)]
+    return exdates, overrides
 
 
 def normalised(item: Item) -> Item:
