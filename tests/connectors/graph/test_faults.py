@@ -4,6 +4,7 @@ expired delta link, an expired token, a timed-out create, refused credentials an
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -142,6 +143,39 @@ def test_attendees_are_never_written_and_meetings_of_others_never_changed(fake: 
         stored.data["organizer"] = {"emailAddress": {"address": "boss@contoso.com"}}
     with pytest.raises(ReadOnly, match=r"boss@contoso\.com"):
         conn.update(mailbox, ref, Content.from_text(event("a1", "changed")))
+
+
+def test_a_meeting_the_mailbox_organises_with_attendees_is_never_changed(fake: FakeGraph, connect: Connect) -> None:
+    """Graph has no SendToNone: a DELETE of the organiser's copy mails every attendee a cancellation, a PATCH of
+    its times or subject an update. Such a meeting (made in Outlook: calsync writes no attendees) is refused with
+    a per-item ReadOnly, and nothing is sent to Graph."""
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    body = {
+        "subject": "Quarterly review",
+        "start": {"dateTime": "2026-12-03T10:00:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": "2026-12-03T11:00:00", "timeZone": "W. Europe Standard Time"},
+        "isOrganizer": True,
+        "organizer": {"emailAddress": {"address": mailbox}},
+        "attendees": [
+            {
+                "type": "required",
+                "emailAddress": {"address": "customer@fabrikam.com", "name": "C"},
+                "status": {"response": "accepted"},
+            }
+        ],
+    }
+    with fake.lock:
+        href = str(fake.mailboxes[mailbox].add(body).data["id"])
+    (got,) = conn.get(mailbox, [href])
+    assert isinstance(got, Fetched) and got.content.item.attendees
+    moved = Content.from_item(replace(got.content.item, title="Quarterly review (moved)"))
+    with pytest.raises(ReadOnly, match="mail every attendee"):
+        conn.update(mailbox, got.ref, moved)
+    with pytest.raises(ReadOnly, match="mail every attendee"):
+        conn.delete(mailbox, got.ref)
+    assert not [s for s in fake.seen if s.method in ("PATCH", "DELETE") and href in s.path]
+    assert fake.mailboxes[mailbox].events[href].data["subject"] == "Quarterly review"
 
 
 def test_requests_per_mailbox_never_exceed_four_at_once(fake: FakeGraph, connect: Connect) -> None:

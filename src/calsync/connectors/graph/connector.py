@@ -8,8 +8,9 @@
   window). A 410 / syncStateNotFound starts again with a full listing.
 - ``create``: the key goes into a filterable extended property and a ``transactionId`` derived from it; a retry
   first looks the key up and returns the first copy (``AlreadyExists`` when it holds other content).
-- ``update`` / ``delete``: If-Match with the etag last seen (412 -> ``PreconditionFailed``); meetings organised
-  by someone else are never changed (``ReadOnly``).
+- ``update`` / ``delete``: If-Match with the etag last seen (412 -> ``PreconditionFailed``); meetings with
+  attendees are never changed (``ReadOnly``): someone else's, and the mailbox's own, since Graph would mail
+  every attendee a cancellation or an update.
 - what Graph cannot hold is kept by ``residue`` so the digest read back equals the digest written.
 """
 
@@ -301,7 +302,12 @@ class GraphConnector:
             raise ReadOnly(f"{self.name} is read-only", connector=self.name, href=href)
 
     def _current(self, collection: str, ref: ItemRef) -> Json:
-        """The event at ``ref``, refusing a stale version and meetings organised by someone else."""
+        """The event at ``ref``, refusing a stale version and every meeting with attendees.
+
+        A meeting someone else organises is theirs. One this mailbox organises is refused too: Graph has no
+        SendToNone, so a DELETE of it mails every attendee a cancellation and a PATCH (of its times, subject or
+        recurrence, or of an occurrence) mails them an update. calsync writes no attendees, so such a meeting was
+        made in Outlook; it is changed there."""
         mailbox = operations.mailbox_of(collection)
         reply = self.transport.send(
             operations.get_event(collection, ref.href, "id,isOrganizer,attendees,organizer"), mailbox
@@ -315,6 +321,13 @@ class GraphConnector:
             who = ((event.get("organizer") or {}).get("emailAddress") or {}).get("address", "someone else")
             raise ReadOnly(
                 f"a meeting organised by {who}: calsync never changes it", connector=self.name, href=ref.href
+            )
+        if event.get("attendees"):
+            raise ReadOnly(
+                "a meeting this mailbox organises with attendees: changing or deleting it through Graph would mail"
+                " every attendee, so calsync never does; change it in Outlook",
+                connector=self.name,
+                href=ref.href,
             )
         return event
 
