@@ -254,7 +254,8 @@ class WebhookService:
             with client.stream("POST", delivery.url, content=body, headers=headers, extensions=extensions) as answer:
                 status, reason = answer.status_code, answer.reason_phrase
         except httpx.HTTPError as exc:
-            error = f"no answer within {self._timeout:g} s" if deadline.expired else f"{type(exc).__name__}: {exc}"
+            timed_out = deadline.expired or isinstance(exc, httpx.TimeoutException)  # whichever of the two came first
+            error = f"no answer within {self._timeout:g} s" if timed_out else f"{type(exc).__name__}: {exc}"
             return self._failed(delivery, now, None, error)
         finally:
             deadline.cancel()
