@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from calsync.crypto import Cipher, Secret, new_key
-from calsync.errors import ConfigError
+from calsync.errors import ConfigError, StateError
 from calsync.services.access import (
     DeliveryState,
     EventType,
@@ -32,6 +32,7 @@ from calsync.services.access import (
     verify_signature,
 )
 from calsync.state.access import SQLAccessStore, open_access_store
+from calsync.state.access_port import Claim, DeliveryResult
 from calsync.state.admin import open_admin_store
 from calsync.state.admin_port import IntegrationRecord
 from tests.connectors.dav.pki import make_pki
@@ -580,3 +581,89 @@ def test_a_retry_waits_from_the_end_of_its_attempt(store: SQLAccessStore, cipher
     rows = sorted(webhooks.deliveries("acme"), key=lambda r: r.id)
     waits = [row.next_attempt_at - at for row, at in zip(rows, ended, strict=True)]
     assert all(POLICY.base / 2 <= wait <= POLICY.base for wait in waits), waits
+
+
+def _trickling_tls_receiver(context: ssl.SSLContext, hits: list[float], seconds: int) -> socket.socket:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve(raw: socket.socket) -> None:
+        try:
+            conn = context.wrap_socket(raw, server_side=True)
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            hits.append(time.monotonic())
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(seconds * 10):
+                    conn.sendall(b"a")
+                    time.sleep(0.1)
+                conn.sendall(b"\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener
+
+
+def test_an_https_attempt_is_cut_off_at_the_timeout_too(store: SQLAccessStore, cipher: Cipher, tmp_path: Path) -> None:
+    """Over https the TLS socket takes the TCP one's descriptor: shutting the TCP one down did nothing."""
+    pki = make_pki(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.certificate, pki.key)
+    hits: list[float] = []
+    listener = _trickling_tls_receiver(context, hits, seconds=4)
+    webhooks = WebhookService(store, cipher, timeout=0.5, verify=ssl.create_default_context(cafile=pki.ca))
+    webhooks.add("acme", f"https://127.0.0.1:{listener.getsockname()[1]}/hook", [EventType.CHANGES])
+    webhooks.enqueue("acme", EventType.CHANGES, {}, "evt-1")
+    began = time.monotonic()
+    webhooks.deliver_due(datetime.now(UTC) + timedelta(seconds=1))
+    took = time.monotonic() - began
+    listener.close()
+    assert len(hits) == 1
+    assert took < 1.5, f"attempt with timeout 0.5 s took {took:.1f} s"
+
+
+def test_a_failure_recording_one_event_does_not_send_the_others_again(store: SQLAccessStore, cipher: Cipher) -> None:
+    """An error leaving a pass (a database blip while recording) must not leave the other attempts unrecorded."""
+    made = [start_receiver() for _ in range(2)]
+    (fast, _), (slow, _) = made
+    slow.delay = 0.5
+    try:
+        webhooks = WebhookService(store, cipher, timeout=5, rng=random.Random(1))
+        webhooks.add("acme", fast.url("/fast"), [EventType.CHANGES])
+        webhooks.add("acme", slow.url("/slow"), [EventType.CHANGES])
+        webhooks.enqueue("acme", EventType.CHANGES, {"n": 1}, "evt-1")
+        finish = store.finish
+        calls = []
+
+        def flaky_finish(claim: Claim, result: DeliveryResult) -> bool:
+            calls.append(claim)
+            if len(calls) == 1:
+                raise StateError("the database went away for a moment")
+            return finish(claim, result)
+
+        store.finish = flaky_finish  # type: ignore[method-assign]
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        with pytest.raises(StateError):
+            webhooks.deliver_due(now)
+        store.finish = finish  # type: ignore[method-assign]
+        # the next pass, after the leases ran out
+        webhooks.deliver_due(now + timedelta(minutes=10))
+    finally:
+        for started, thread in made:
+            started.server.shutdown()
+            started.server.server_close()
+            thread.join()
+    assert len(slow.received) == 1, f"/slow got the same event {len(slow.received)} times"

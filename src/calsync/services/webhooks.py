@@ -215,13 +215,26 @@ class WebhookService:
                 if not busy:
                     break
                 finished, _ = wait(busy, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    claim, result = busy.pop(future), future.result()
-                    if result.status is None and result.state is DeliveryState.PENDING:
-                        resting.add(claim.delivery.subscription_id)
-                    if self._store.finish(claim, result):
-                        done.append(_outcome(claim.delivery, result))
+                try:
+                    for future in finished:
+                        claim, result = busy.pop(future), future.result()
+                        if result.status is None and result.state is DeliveryState.PENDING:
+                            resting.add(claim.delivery.subscription_id)
+                        if self._store.finish(claim, result):
+                            done.append(_outcome(claim.delivery, result))
+                except BaseException:
+                    self._finish_in_flight(busy)
+                    raise
         return _report(done)
+
+    def _finish_in_flight(self, busy: Mapping[Future[DeliveryResult], Claim]) -> None:
+        """Record what the attempts still running got, before a failure leaves the pass: their receivers may have
+        the events already, and an unrecorded result sends each again at the next pass."""
+        for future, claim in busy.items():
+            try:
+                self._store.finish(claim, future.result())
+            except Exception as exc:  # the failure that is leaving the pass is what the caller hears about
+                logger.warning("could not record the attempt of event %s: %s", claim.delivery.event_id, exc)
 
     def deliveries(self, integration: str, state: DeliveryState | None = None) -> list[DeliveryRecord]:
         """The queued, delivered or failed (dead letter) events of an integration; payloads are not included."""
@@ -304,7 +317,8 @@ class _Deadline:
         self._timer.start()
 
     def trace(self, event: str, info: Mapping[str, Any]) -> None:
-        if event != "connection.connect_tcp.complete":
+        # over https the TLS socket replaces the TCP one (whose descriptor it takes): keep the latest
+        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
             return
         found = info["return_value"].get_extra_info("socket")
         with self._lock:
