@@ -316,6 +316,23 @@ def test_a_clock_stepped_back_keeps_the_turns_coming_and_shortens_no_wait(rig: R
     assert runs == [("T2",), ("T2",), None]  # every 20 minutes from the step; T1 back after its 40 minutes
 
 
+def test_an_integration_backing_off_when_the_clock_steps_back_runs_again_after_its_back_off(rig: Rig) -> None:
+    # Why: its back-off was moved back at each tick by a step measured from its last run, which no run moved on
+    # while it backed off: the step shrank as the clock went on and the back-off stayed three hours ahead
+    rig.add("acme", full=0)
+    rig.runner.raises = ConfigError("server down")
+    rig.tick()
+    rig.clock.advance(20)
+    rig.tick()  # failed twice: backing off 40 minutes from this turn
+    before = len(rig.runner.calls)
+    rig.runner.raises = None
+    rig.clock.advance(-3 * 60)
+    for _ in range(18):
+        rig.clock.advance(10)
+        rig.tick()
+    assert len(rig.runner.calls) - before >= 3
+
+
 def test_a_mailbox_backing_off_does_not_make_every_turn_a_full_sync(rig: Rig) -> None:
     # Why: a full sync was recorded only when it covered every user, so while the scheduler left one mailbox
     # out, every turn after the day was up was a full sync again

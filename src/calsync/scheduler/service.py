@@ -242,12 +242,14 @@ class Scheduler:
         self._schedule.note_turn(plan.name, turn.at, next_at)
 
     def _clock_stepped_back(self, plan: IntegrationPlan, step: timedelta) -> None:
-        """The clock went back by ``step`` (as far as the schedule can tell): the mailboxes' back-offs move back
-        with it, recorded, since the runs to come record times on the new clock."""
+        """The clock went back by ``step`` (as far as the schedule can tell): the mailboxes' back-offs and the
+        integration's recorded times move back with it, recorded, since the runs to come record times on the new
+        clock (recomputed at each tick instead, the step shrank as the clock went on and a back-off stayed ahead)."""
         logger.warning("the clock went back %s: the turns of %s start again from now", step, plan.name)
         moved = [replace(b, until=b.until - step) for b in self._schedule.backoffs(plan.name).values()]
         if moved:
             self._schedule.note_mailboxes(plan.name, moved, ())
+        self._schedule.note_clock_step(plan.name, step)
 
     def _available(self, plan: IntegrationPlan, now: datetime) -> tuple[str, ...] | None:
         """The users to run: ``None`` for all, else those not backing off (``()`` when every one is)."""

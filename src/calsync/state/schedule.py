@@ -132,6 +132,23 @@ class SQLScheduleStore(OwnDatabase):
             values["offline_since"] = since
             conn.execute(update(schedule).where(schedule.c.integration_id == ident).values(**values))
 
+    def note_clock_step(self, integration: str, step: timedelta) -> None:
+        """Move the integration's recorded times back by ``step``: the clock went back, and the runs to come record
+        times on the new clock (a back-off left ahead would hold the integration for as long as the step)."""
+        names = ("last_turn_at", "last_run_at", "last_full_at", "backoff_until")
+        with self._db.write() as conn:
+            ident = self._id(conn, integration)
+            if ident is None:
+                return
+            row = conn.execute(
+                select(*(schedule.c[name] for name in names)).where(schedule.c.integration_id == ident)
+            ).first()
+            if row is None:
+                return
+            values = {name: moment - step for name, moment in zip(names, row, strict=True) if moment is not None}
+            if values:
+                conn.execute(update(schedule).where(schedule.c.integration_id == ident).values(**values))
+
     def set_online(self, integration: str) -> bool:
         """Clear offline state and every back-off of the integration."""
         values = {"offline_reason": "", "offline_since": None, "failures": 0, "backoff_until": None}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from calsync.state.store import JobOutcome, JobRecord
@@ -126,6 +126,10 @@ class ScheduleStore(Protocol):
 
     def note_run(self, integration: str, note: RunNote) -> None:
         """Record how a run ended: its outcome, the integration's back-off, offline state and last full sync."""
+        ...
+
+    def note_clock_step(self, integration: str, step: timedelta) -> None:
+        """Move the integration's recorded turn, run, full sync and back-off back by ``step`` (the clock went back)."""
         ...
 
     def set_online(self, integration: str) -> bool:
