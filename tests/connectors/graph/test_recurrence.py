@@ -252,3 +252,33 @@ def test_exceptions_before_the_range_read_are_kept_as_written(
         "2024-01-08T09:00:00+01:00",
         "2026-11-30T09:00:00+01:00",
     ]
+
+
+def test_a_series_made_in_outlook_reads_the_same_a_month_later(
+    fake: FakeGraph, connect: Callable[..., GraphConnector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Why: with no copy calsync wrote, a series read only around now lost a cancellation once it fell behind the
+    # range: a change nobody made, which the engine would copy to the other side
+    import datetime as clock
+    from datetime import UTC, timedelta
+
+    from calsync.connectors.graph import connector as graph_connector
+    from tests.connectors.graph.outlook import put
+
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    href = put(fake, mailbox, "outlook-standup", STANDUP.format(extra=""))
+    _cancel(fake, mailbox, href, "2025-11-03T08:00:00Z")  # cancelled last year, inside the range today
+    (today,) = conn.get(mailbox, [href])
+    assert isinstance(today, Fetched) and today.content.item.recurrence is not None
+    assert today.content.item.recurrence.exdates
+    later = clock.datetime.now(UTC) + timedelta(days=30)
+
+    class MonthLater(clock.datetime):
+        @classmethod
+        def now(cls, tz: clock.tzinfo | None = None) -> MonthLater:
+            return later if tz is not None else later.replace(tzinfo=None)  # type: ignore[return-value]
+
+    monkeypatch.setattr(graph_connector, "datetime", MonthLater)
+    (month_later,) = conn.get(mailbox, [href])
+    assert isinstance(month_later, Fetched) and month_later.content.digest == today.content.digest

@@ -193,14 +193,14 @@ class GraphConnector:
         kept = props.get(operations.RESIDUE_PROPERTY.lower(), "")
         if item.is_recurring:
             mailbox = operations.mailbox_of(collection)
-            zone, bounds = convert.series_zone(event), self._span(item)
             known = residue.written(kept)
+            zone, bounds = convert.series_zone(event), self._span(item, from_start=known is None)
             item = series.read(self.transport, collection, str(event["id"]), item, mailbox, zone, bounds, known)
         return residue.decode(kept, item)
 
-    def _span(self, item: Item) -> tuple[datetime, datetime]:
+    def _span(self, item: Item, *, from_start: bool = False) -> tuple[datetime, datetime]:
         """The range a series' instances are read and written in, from the delta range's past (``series.span``)."""
-        return series.span(item, datetime.now(UTC), timedelta(days=self.delta_days[0]))
+        return series.span(item, datetime.now(UTC), timedelta(days=self.delta_days[0]), from_start=from_start)
 
     # -- writing ------------------------------------------------------------------------------------------------
 

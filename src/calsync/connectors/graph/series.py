@@ -22,15 +22,20 @@ from calsync.model.recurrence import occurrences
 HORIZON = timedelta(days=2 * 366)
 
 
-def span(master: Item, now: datetime, past: timedelta) -> tuple[datetime, datetime]:
+def span(master: Item, now: datetime, past: timedelta, *, from_start: bool = False) -> tuple[datetime, datetime]:
     """The UTC range whose instances tell a series' exceptions: ``HORIZON`` from ``past`` before ``now`` (from the
     series' start when that is later), and no further than its last occurrence.
 
     Around now, not from the start: a series that began years ago is changed this year, and an update (which
-    drops every exception on Exchange) must write this year's exceptions again."""
+    drops every exception on Exchange) must write this year's exceptions again. ``from_start``: from the series'
+    start to the same end, for a series calsync has no written copy of (made in Outlook): the exceptions before
+    the range would otherwise drop out of its reading as the days pass, a change nobody made."""
     assert master.start is not None
-    lo = max(_utc(master.start) - timedelta(days=1), now - past)
+    first = _utc(master.start) - timedelta(days=1)
+    lo = max(first, now - past)
     hi = lo + HORIZON
+    if from_start:
+        lo = first
     plain = replace(master, recurrence=Recurrence(rule=master.recurrence.rule) if master.recurrence else None)
     found = occurrences(plain, lo, hi)
     if found and found[-1].start is not None:
