@@ -16,7 +16,8 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calsync import __version__
 from calsync.config import Settings
@@ -56,11 +57,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.context = AppContext(settings)
     app.add_exception_handler(CalsyncError, _render_error)
     app.add_middleware(RefuseNulInUrl)
+    app.add_middleware(NoStoreByDefault)
     app.add_api_route("/health", _health, methods=["GET"], tags=["health"], summary="Liveness and version")
     api.install(app)
     admin.install(app)
     return app
 
+
+STATIC_PREFIX = "/admin/static/"
+"""Where the admin UI's style sheet and scripts are served: the same for everyone, so caches may keep them."""
 
 CLOSED_ON_SHUTDOWN = ("access", "hub")
 """The ``AppContext.extras`` the app builds on first use (API access, hub service) and closes when it stops."""
@@ -95,6 +100,31 @@ class RefuseNulInUrl:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class NoStoreByDefault:
+    """Send ``Cache-Control: no-store`` with every answer but the admin's static files, unless it sets its own.
+
+    Why: the API's answers hold users' calendar items, presence and job details, and the admin's hold
+    integrations and users; a browser's disk cache or a proxy must keep none of it once the answer is read.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(STATIC_PREFIX):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 async def _health(request: Request) -> dict[str, Any]:
