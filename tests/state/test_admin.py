@@ -13,7 +13,7 @@ from calsync.model.refs import Side
 from calsync.model.users import UserOptions
 from calsync.state.admin import SQLAdminStore, open_admin_store
 from calsync.state.admin_port import IntegrationRecord, UserRecord
-from calsync.state.sql import open_store
+from calsync.state.sql import SQLStore, open_store
 from calsync.state.store import ItemLine, JobKind, JobOutcome
 from tests.state.conftest import Backend
 from tests.state.test_sql import make_link
@@ -91,6 +91,57 @@ def test_removing_an_integration_takes_its_pairs_state_and_jobs(admin: SQLAdminS
             assert (state.links(), state.token(Side.B)) == ({}, None)
         with store.open_pair("acme2/anna/events") as state:  # a name starting alike is another integration's
             assert (list(state.links()), state.token(Side.B)) == (["one"], "token-1")
+    finally:
+        store.close()
+
+
+def _pairs_with_history(backend: Backend, pairs: tuple[str, ...]) -> SQLStore:
+    store = open_store(backend.url)
+    for pair in pairs:
+        with store.open_pair(pair) as state:
+            state.put_link(make_link("one"))
+            state.set_token(Side.B, "token-1")
+        job = store.start_job(pair, JobKind.MANUAL)
+        store.add_job_lines(job, [ItemLine("one", "b", "create", "ok", title="Secret customer visit")])
+        store.finish_job(job, JobOutcome.COMPLETED, {})
+    return store
+
+
+def _state(store: SQLStore, pair: str) -> tuple[list[str], str | None]:
+    with store.open_pair(pair) as state:
+        return list(state.links()), state.token(Side.B)
+
+
+def test_removing_a_user_takes_their_pairs_state_and_jobs(admin: SQLAdminStore, backend: Backend) -> None:
+    """Left behind, the same user added again read the old job history, and their first sync planned the old
+    links' items as deletions."""
+    admin.add_integration(ACME)
+    for user in ("anna", "anna2"):
+        admin.put_user("acme", UserRecord(user, f"{user}@acme.com"))
+    store = _pairs_with_history(backend, ("acme/anna/events", "acme/anna/tasks", "acme/anna2/events"))
+    try:
+        assert admin.remove_user("acme", "anna")
+        assert [j.pair for j in store.jobs()] == ["acme/anna2/events"]
+        assert _state(store, "acme/anna/events") == _state(store, "acme/anna/tasks") == ([], None)
+        assert _state(store, "acme/anna2/events") == (["one"], "token-1")  # a name starting alike is another's
+    finally:
+        store.close()
+
+
+def test_a_new_mailbox_forgets_the_users_sync_state_and_keeps_their_history(
+    admin: SQLAdminStore, backend: Backend
+) -> None:
+    """The links name the old mailbox's items: kept, the first sync of the new mailbox took each as deleted
+    there (and passed the deletions on to the business system where the rules allow it)."""
+    admin.add_integration(ACME)
+    admin.put_user("acme", UserRecord("anna", "anna@acme.com"))
+    store = _pairs_with_history(backend, ("acme/anna/events",))
+    try:
+        admin.put_user("acme", UserRecord("anna", "anna@acme.com", UserOptions(tasks=False)))  # same mailbox
+        assert _state(store, "acme/anna/events") == (["one"], "token-1")
+        admin.put_user("acme", UserRecord("anna", "anna.new@acme.com"))
+        assert _state(store, "acme/anna/events") == ([], None)
+        assert [j.pair for j in store.jobs()] == ["acme/anna/events"]
     finally:
         store.close()
 

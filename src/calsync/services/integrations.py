@@ -218,7 +218,8 @@ class IntegrationService:
         return [UserView(integration, u.business_user, u.mailbox, u.flags) for u in self._store.users(integration)]
 
     def update_user(self, integration: str, business_user: str, patch: UserPatch) -> UserView:
-        """Change a user's mailbox or options."""
+        """Change a user's mailbox or options; a new mailbox starts afresh (the store forgets the user's sync
+        state, whose links name the old mailbox's items), so the next sync puts every item of the user there."""
         record = self._stored(integration)
         users = self._store.users(integration)
         current = next((u for u in users if u.business_user == business_user), None)
@@ -232,7 +233,7 @@ class IntegrationService:
         return UserView(integration, user.business_user, user.mailbox, user.flags)
 
     def remove_user(self, integration: str, business_user: str) -> None:
-        """Delete one user of an integration."""
+        """Delete one user of an integration with their sync state and jobs; their business items stay."""
         self._stored(integration)
         if not self._store.remove_user(integration, business_user):
             raise ConfigError(f"{integration} has no user {business_user!r}", where="users.business_user")

@@ -16,7 +16,7 @@ from sqlalchemy import URL, Connection, RowMapping, delete, or_, select, update
 from calsync.model.users import UserOptions
 from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserRecord
 from calsync.state.db import OwnDatabase
-from calsync.state.tables import USER_FLAGS, integration_users, integrations, jobs, pairs
+from calsync.state.tables import USER_FLAGS, integration_users, integrations, jobs, pairs, schedule_mailboxes
 
 _RECORD_FIELDS = tuple(f.name for f in fields(IntegrationRecord))
 
@@ -73,11 +73,23 @@ class SQLAdminStore(OwnDatabase):
         return bool(done.rowcount)
 
     def put_user(self, integration: str, user: UserRecord) -> bool:
-        """Insert or replace one user; a mailbox taken by another user is a ``StateError``."""
+        """Insert or replace one user; a mailbox taken by another user is a ``StateError``.
+
+        A new mailbox forgets the user's sync state (``_forget_user``) in the same transaction: the links name the
+        old mailbox's items, and the first sync of the new one would take each as deleted there.
+        """
         with self._db.write() as conn:
             ident = self._id(conn, integration)
             if ident is None:
                 return False
+            mailbox = conn.execute(
+                select(integration_users.c.mailbox).where(
+                    integration_users.c.integration_id == ident,
+                    integration_users.c.business_user == user.business_user,
+                )
+            ).scalar_one_or_none()
+            if mailbox is not None and mailbox != user.mailbox:
+                _forget_user(conn, ident, integration, user.business_user, jobs_too=False)
             row = {"integration_id": ident, "business_user": user.business_user, "mailbox": user.mailbox}
             row |= asdict(user.flags) | {"created_at": datetime.now(UTC)}
             stmt = self._db.upsert(integration_users, ("integration_id", "business_user"))
@@ -97,7 +109,11 @@ class SQLAdminStore(OwnDatabase):
         return [_user(row) for row in rows]
 
     def remove_user(self, integration: str, business_user: str) -> bool:
-        """Delete one user; False when there is none."""
+        """Delete one user with their sync state and jobs (``_forget_user``); False when there is none.
+
+        Why the jobs too: the same user added again later would otherwise read the old history, item titles
+        included. The business items assigned to the user stay: they are the business system's.
+        """
         with self._db.write() as conn:
             ident = self._id(conn, integration)
             if ident is None:
@@ -105,7 +121,10 @@ class SQLAdminStore(OwnDatabase):
             stmt = delete(integration_users).where(
                 integration_users.c.integration_id == ident, integration_users.c.business_user == business_user
             )
-            return bool(conn.execute(stmt).rowcount)
+            done = bool(conn.execute(stmt).rowcount)
+            if done:
+                _forget_user(conn, ident, integration, business_user, jobs_too=True)
+            return done
 
     def reencrypt(self, transform: Callable[[str], str]) -> int:
         """Replace every ciphertext by ``transform`` of it in one transaction; an exception changes nothing."""
@@ -123,6 +142,22 @@ class SQLAdminStore(OwnDatabase):
     def _id(conn: Connection, name: str) -> int | None:
         found = conn.execute(select(integrations.c.id).where(integrations.c.name == name)).scalar_one_or_none()
         return int(found) if found is not None else None
+
+
+def _forget_user(conn: Connection, ident: int, integration: str, business_user: str, *, jobs_too: bool) -> None:
+    """Delete the user's pairs (their links and tokens go by cascade) and mailbox backoff, and their jobs if asked.
+
+    The user's pairs are ``<integration>/<user>/<collection>`` (see ``remove_integration``).
+    """
+    prefix = f"{integration}/{business_user}/"
+    conn.execute(delete(pairs).where(pairs.c.name.startswith(prefix, autoescape=True)))
+    conn.execute(
+        delete(schedule_mailboxes).where(
+            schedule_mailboxes.c.integration_id == ident, schedule_mailboxes.c.business_user == business_user
+        )
+    )
+    if jobs_too:
+        conn.execute(delete(jobs).where(jobs.c.pair.startswith(prefix, autoescape=True)))
 
 
 def _record(row: RowMapping) -> IntegrationRecord:

@@ -83,7 +83,8 @@ class AdminStore(Protocol):
         ...
 
     def put_user(self, integration: str, user: UserRecord) -> bool:
-        """Insert or replace the user ``user.business_user``; False when the integration does not exist."""
+        """Insert or replace the user ``user.business_user``; False when the integration does not exist. A changed
+        mailbox drops the user's pairs' sync state in the same transaction (their links name the old one's items)."""
         ...
 
     def users(self, integration: str) -> list[UserRecord]:
@@ -91,7 +92,7 @@ class AdminStore(Protocol):
         ...
 
     def remove_user(self, integration: str, business_user: str) -> bool:
-        """Delete one user; False when there is none."""
+        """Delete one user with their pairs' sync state and jobs, at once; False when there is none."""
         ...
 
     def reencrypt(self, transform: Callable[[str], str]) -> int:

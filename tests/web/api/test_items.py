@@ -18,7 +18,7 @@ from calsync.config import Settings, StateSettings
 from calsync.model.content import Content
 from calsync.model.ical import ical_to_item
 from calsync.services.access import open_access
-from calsync.services.integrations import IntegrationInput, open_integrations
+from calsync.services.integrations import IntegrationInput, UserPatch, open_integrations
 from calsync.web.app import create_app
 
 START = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -304,3 +304,15 @@ def test_json_nested_past_the_parsers_stack_is_a_400(tmp_path: Path) -> None:
         assert "nested too deeply" in rules.json()["detail"]
     finally:
         api.close()
+
+
+def test_a_user_moved_to_another_mailbox_gets_every_item_there_and_the_business_loses_none(api: Api) -> None:
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2", kind="order-line", title="Line")]})
+    api.sync()
+    assert set(api.calendar("tech1")) == {"Visit M1", "Line"}
+    with open_integrations(api.settings) as service:
+        service.update_user("acme", "tech1", UserPatch(mailbox="tech1-new"))
+    body = api.sync()
+    assert set(api.calendar("tech1-new")) == {"Visit M1", "Line"}, body
+    assert [api.call("GET", f"/api/v1/items/{i}").json()["deleted"] for i in ("M1", "M2")] == [False, False]
+    assert api.feed() == []
