@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from calsync.cli.serve import LogFormat, configure_logging
-from calsync.crypto import redactor
 from calsync.state.schedule import open_schedule_store
 from calsync.state.schedule_port import SCHEDULER_LEASE
-
-SECRET = "hunter2-very-secret"
 
 
 @pytest.fixture
@@ -110,19 +104,22 @@ def test_a_second_worker_on_the_same_database_waits(config: Path) -> None:
     assert any(f":{first.pid}:" in message and "holds the lease" in message for message in waits)
 
 
+def health(server: subprocess.Popen[str], port: int, **headers: str) -> httpx.Response:
+    """``/health`` as soon as the server answers."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2, headers=headers)
+        except httpx.TransportError:
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.1)
+
+
 def test_serve_answers_http_and_runs_the_scheduler_until_sigint(config: Path) -> None:
     port = free_port()
     server = start("serve", "--config", str(config), "--port", str(port), cwd=config.parent)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.1)
-        assert health.json()["status"] == "ok"
+        assert health(server, port).json()["status"] == "ok"
         assert f":{server.pid}:" in wait_for_lease(config.parent / "state.db")
     finally:
         lines = stop(server, signal.SIGINT)
@@ -144,37 +141,16 @@ def test_serve_on_a_port_in_use_is_one_error_line_and_status_1(config: Path) -> 
     ]
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root, calsync = logging.getLogger(), logging.getLogger("calsync")
-    saved = (list(root.handlers), root.level, list(calsync.handlers), calsync.level, calsync.propagate)
-    yield
-    root.handlers[:], root.level = saved[0], saved[1]
-    calsync.handlers[:], calsync.level, calsync.propagate = saved[2], saved[3], saved[4]
-
-
-@pytest.mark.usefixtures("restore_logging")
-def test_log_lines_are_json_with_secrets_masked(capsys: pytest.CaptureFixture[str]) -> None:
-    redactor().register(SECRET)
-    configure_logging(logging.INFO, LogFormat.JSON)
-    log = logging.getLogger("calsync.test")
-    log.info("connecting with %s", SECRET)
+@pytest.mark.parametrize(("proxies", "client"), [(None, "203.0.113.7"), ("10.9.9.9, 10.0.0.0/8", "127.0.0.1")])
+def test_only_the_proxies_named_are_believed(config: Path, proxies: str | None, client: str) -> None:
+    """Behind a proxy on another host, its X-Forwarded-Proto was ignored (only 127.0.0.1's counted), so the admin
+    session cookie lost its Secure flag; ``--forwarded-allow-ips`` names the proxies to believe."""
+    port = free_port()
+    named = ["--forwarded-allow-ips", proxies] if proxies else []
+    server = start("serve", "-c", str(config), "--port", str(port), "--no-scheduler", *named, cwd=config.parent)
     try:
-        raise ValueError(f"refused {SECRET}")
-    except ValueError:
-        log.exception("it failed")
-    log.debug("not at this level")
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [(line["level"], line["message"]) for line in lines] == [
-        ("info", "connecting with ***"),
-        ("error", "it failed"),
-    ]
-    assert "refused ***" in lines[1]["exception"]
-    assert SECRET not in json.dumps(lines)
-
-
-@pytest.mark.usefixtures("restore_logging")
-def test_text_log_lines_for_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(logging.WARNING, LogFormat.TEXT)
-    logging.getLogger("uvicorn.error").warning("plain")
-    assert capsys.readouterr().err.rstrip().endswith("WARNING uvicorn.error: plain")
+        assert health(server, port, **{"X-Forwarded-For": "203.0.113.7"}).status_code == 200
+    finally:
+        lines = stop(server, signal.SIGINT)
+    access = [line["message"] for line in lines if line["logger"] == "uvicorn.access"]
+    assert access and access[0].startswith(f"{client}:"), access

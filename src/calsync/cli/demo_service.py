@@ -24,7 +24,8 @@ level = "info"
 
 def run_demo(ctx: typer.Context, directory: Path, *, port: int, caldav_port: int) -> None:
     """Prepare the demo folder, start the demo CalDAV server, seed the demo, then serve until stopped."""
-    from calsync.cli.serve import LogFormat, _options, configure_logging, run_service
+    from calsync.cli.serve import _options, run_service
+    from calsync.cli.service_log import LogFormat, configure_logging
     from calsync.config import load_settings
     from calsync.services.demo import demo_caldav_server, seed_demo
 

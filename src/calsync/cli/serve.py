@@ -3,9 +3,7 @@ scheduler alone).
 
 Configuration comes from the file (``--config`` or ``CALSYNC_CONFIG``, with the file's own environment
 overrides) and from options that each have an environment variable (``CALSYNC_HOST``, ``CALSYNC_PORT`` …), so a
-container is configured by its environment alone. Logs are one JSON object per line on standard error (or plain
-text with ``--log-format text``), for the service's own lines and uvicorn's alike, each passed through the
-process's ``SecretFilter`` so a secret that slipped into a message is masked.
+container is configured by its environment alone. Logs: see ``calsync.cli.service_log``.
 
 Stopping: SIGINT or SIGTERM stops taking new runs, lets running ones finish for at most ``--grace`` seconds
 and gives the scheduler's lease up; runs still going after that die with the process and are resumed by the
@@ -15,21 +13,18 @@ closes the HTTP side and then runs the app's lifespan shutdown, which stops the 
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from calsync.cli.service_log import LogFormat, configure_logging
 from calsync.errors import CalsyncError
 
 if TYPE_CHECKING:
@@ -49,13 +44,6 @@ ConfigOption = Annotated[
         help="The configuration file (TOML); or set CALSYNC_CONFIG.",
     ),
 ]
-
-
-class LogFormat(StrEnum):
-    """How log lines look: one JSON object per line (for a log collector) or plain text (for a terminal)."""
-
-    JSON = "json"
-    TEXT = "text"
 
 
 WorkersOption = Annotated[
@@ -112,6 +100,17 @@ PublicUrlOption = Annotated[
         callback=_public_url,
     ),
 ]
+ProxiesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--forwarded-allow-ips",
+        envvar="CALSYNC_FORWARDED_ALLOW_IPS",
+        show_default=False,
+        help="The reverse proxies whose X-Forwarded-Proto and -For are believed: addresses or networks, comma-"
+        "separated, or * (default: 127.0.0.1,::1). A proxy on another host must be named here, or the admin UI's "
+        "session cookie goes without its Secure flag behind https.",
+    ),
+]
 LogFormatOption = Annotated[
     LogFormat, typer.Option("--log-format", envvar="CALSYNC_LOG_FORMAT", help="json (default) or text.")
 ]
@@ -146,19 +145,29 @@ def serve(
     grace: GraceOption = 60.0,
     tick: TickOption = 10.0,
     public_url: PublicUrlOption = None,
+    forwarded_allow_ips: ProxiesOption = None,
     log_format: LogFormatOption = LogFormat.JSON,
 ) -> None:
     """Run the REST API and the admin UI (and, unless --no-scheduler, the scheduler) until SIGINT or SIGTERM."""
     settings = _start(ctx, config, log_format)
     options = _options(workers, keep_days, grace, tick, public_url) if scheduler else None
-    run_service(settings, host=host, port=port, options=options, grace=grace)
+    run_service(settings, host=host, port=port, options=options, grace=grace, proxies=forwarded_allow_ips)
 
 
 def run_service(
-    settings: Settings, *, host: str, port: int, options: WorkerOptions | None, grace: float = 60.0
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    options: WorkerOptions | None,
+    grace: float = 60.0,
+    proxies: str | None = None,
 ) -> None:
     """Serve the app (with the scheduler, given its ``options``) until SIGINT or SIGTERM. Raises ``CalsyncError``
-    when the server could not start (the port is taken, say): one error line and exit 1, not uvicorn's status 3."""
+    when the server could not start (the port is taken, say): one error line and exit 1, not uvicorn's status 3.
+
+    ``proxies``: whose forwarded headers to believe (uvicorn's ``forwarded_allow_ips``; ``None``: its default).
+    """
     import uvicorn
 
     from calsync.web.app import create_app
@@ -168,7 +177,13 @@ def run_service(
         _attach_scheduler(app, settings, options)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=host, port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=max(1, int(grace))
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=max(1, int(grace)),
+            forwarded_allow_ips=proxies.strip() if proxies and proxies.strip() else None,
         )
     )
     _exit_quietly_on_signals()  # uvicorn re-raises the signal it stopped for once it is done
@@ -309,59 +324,6 @@ def _start(ctx: typer.Context, config: Path, log_format: LogFormat) -> Settings:
 
         apply_configured_integrations(settings)
     return settings
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time (UTC, ISO 8601), level, logger, thread, message and any exception."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "thread": record.threadName,
-            "message": record.getMessage(),
-        }
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            entry["exception"] = record.exc_text
-        return json.dumps(entry, ensure_ascii=False)
-
-
-class _ServiceHandler(logging.StreamHandler[TextIO]):
-    """Log lines to the standard error of the moment (tests swap it)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
-
-
-def configure_logging(level: int, log_format: LogFormat = LogFormat.JSON) -> logging.Handler:
-    """Send every logger's records (calsync's and uvicorn's) at ``level`` and above to standard error, masked.
-
-    Replaces the root logger's handlers, so the process logs in one format once; calsync's own logger
-    propagates to it instead of keeping a handler of its own.
-    """
-    from calsync.crypto import redactor
-
-    handler = _ServiceHandler(sys.stderr)
-    text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handler.setFormatter(JsonFormatter() if log_format is LogFormat.JSON else text)
-    handler.addFilter(redactor())
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))  # one line per request is noise in a service
-    for name in ("calsync", "uvicorn", "uvicorn.error", "uvicorn.access"):
-        named = logging.getLogger(name)
-        for old in list(named.handlers):
-            named.removeHandler(old)
-        named.setLevel(logging.NOTSET)
-        named.propagate = True
-    return handler
 
 
 def _register_secrets(settings: Settings) -> None:
