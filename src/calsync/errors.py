@@ -85,7 +85,8 @@ class ProtocolError(Unavailable):
 
 
 class ReadOnly(ConnectorError):
-    """A write was attempted on a side that is configured or made read-only."""
+    """A write was attempted on a side that is configured or made read-only, or on an item its store will not let
+    calsync change (a meeting someone else organises); the engine reports the item as skipped, with the reason."""
 
 
 class InvalidItem(ConnectorError):

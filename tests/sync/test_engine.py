@@ -11,7 +11,7 @@ import pytest
 
 from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
-from calsync.errors import PairLocked, StateError, Unavailable
+from calsync.errors import PairLocked, ReadOnly, StateError, Unavailable
 from calsync.model.canonical import scan
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore
@@ -288,6 +288,26 @@ def test_a_failed_write_is_retried_on_the_next_run(store: SQLStore) -> None:
     assert first.b.errors == 1 and "server down" in first.lines[0].message
     failing["on"] = False
     assert sync_pair(spec, store, RUN).b.created == 1
+
+
+def test_an_item_its_store_will_not_let_calsync_change_is_skipped_with_the_reason_not_an_error(
+    store: SQLStore,
+) -> None:
+    """A meeting someone else organises refuses every update (``ReadOnly``): counted as an error, it marked every
+    job of the pair as failing for good, though no rerun could change it."""
+    refused = ReadOnly("a meeting organised by boss@example.com: calsync never changes it", connector="b")
+    spec, a, b = memories(fail_writes=lambda op, href: refused if op == "update" and href == "e1.ics" else None)
+    a.put_raw("cal", "e1.ics", event("e1"))
+    a.put_raw("cal", "e2.ics", event("e2"))
+    assert sync_pair(spec, store, RUN).b.created == 2
+    a.put_raw("cal", "e1.ics", event("e1", "moved"))
+    a.put_raw("cal", "e2.ics", event("e2", "moved"))
+    report = sync_pair(spec, store, RUN)
+    assert (report.b.updated, report.b.skipped, report.b.errors) == (1, 1, 0)
+    (line,) = [x for x in report.lines if x.ident == "e1"]
+    assert (line.outcome, line.message) == ("skipped", str(refused))
+    assert store.jobs()[0].outcome is JobOutcome.COMPLETED
+    assert "moved" not in b.texts("cal")["e1.ics"]
 
 
 def test_an_unreachable_side_fails_the_job_with_its_message(store: SQLStore) -> None:

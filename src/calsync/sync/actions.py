@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from calsync.connectors.base import Fetched
-from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed
+from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.content import Content
 from calsync.model.refs import ItemRef, Side
 from calsync.state.store import NO_STATUS, Link, PairState, SideStatus
@@ -115,6 +115,8 @@ class Executor:
                 f"changed on {_name(action.target)} while syncing; retried next run ({exc})",
                 conflict=True,
             )
+        except ReadOnly as exc:
+            self._failed(action, str(exc), refused=True)
         except ConnectorError as exc:
             self._failed(action, str(exc))
 
@@ -280,8 +282,12 @@ class Executor:
             return
         self._one(again)
 
-    def _failed(self, action: Action, message: str, *, conflict: bool = False) -> None:
+    def _failed(self, action: Action, message: str, *, conflict: bool = False, refused: bool = False) -> None:
         """Report a failed action and read the item again next run.
+
+        ``refused``: the target will not take this item's write (``ReadOnly``: a meeting someone else organises,
+        say), which no rerun of calsync changes; it is reported as skipped, with the reason, not as an error that
+        would mark every later job of the pair as failing.
 
         The write's intent, if one was recorded, stays: a failure does not prove that nothing was written (a
         timeout after the server applied the write, a second request of a write that fails after the first),
@@ -290,7 +296,15 @@ class Executor:
         would then bring the item back, a later edit would meet it as a conflict.
         """
         retry_item(action.ident, self.links, self.observations)
-        self.report.failed(action.target, action.ident, action.kind.value, message, rule=action.rule, conflict=conflict)
+        self.report.failed(
+            action.target,
+            action.ident,
+            action.kind.value,
+            message,
+            rule=action.rule,
+            conflict=conflict,
+            refused=refused,
+        )
 
 
 def _name(side: Side | None) -> str:

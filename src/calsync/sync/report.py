@@ -101,15 +101,15 @@ class Report:
         href: str = "",
         rule: str = "",
         conflict: bool = False,
+        refused: bool = False,
     ) -> None:
-        """Record one item that could not be read or written; the run goes on."""
+        """Record one item that could not be read or written; the run goes on. ``refused``: the target refuses
+        this item's writes for good (counted as skipped)."""
+        outcome = "conflict" if conflict else "skipped" if refused else "error"
         if side is not None:
             counts = self.side(side)
-            if conflict:
-                counts.conflicts += 1
-            else:
-                counts.errors += 1
-        outcome = "conflict" if conflict else "error"
+            counter = "conflicts" if conflict else "skipped" if refused else "errors"
+            setattr(counts, counter, getattr(counts, counter) + 1)
         title = self.titles.get(ident, "")
         self.lines.append(ItemLine(ident, _side_name(side), action, outcome, rule, message, href, title))
 
