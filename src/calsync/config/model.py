@@ -1,4 +1,5 @@
-"""The settings as values: frozen dataclasses and enums, built by ``calsync.config.parse`` and passed down.
+"""The settings as values: frozen dataclasses and enums, built by ``calsync.config.parse`` (connections by
+``calsync.config.connections``) and passed down.
 
 Nothing here reads a file or the environment except ``SecretRef.reveal()``, which is called by the code that
 opens a connection at the moment it needs the secret, never while loading or printing settings.
