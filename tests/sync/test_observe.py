@@ -12,7 +12,7 @@ from calsync.connectors.folder import FolderConnector
 from calsync.state.sql import open_store
 from calsync.sync import observe
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
-from calsync.sync.observe import Endpoint, TokenEnvelope
+from calsync.sync.observe import Endpoint
 from tests.samples import event
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -58,21 +58,3 @@ def test_groups_of_any_size_give_the_outcome_of_one_group(
     assert failed == {("uid-3", "03-copy.ics"), ("uid-20", "20.ics"), ("", "bad.ics")}  # one line per duplicate
     assert len(copies) == 23  # 25 items, less the two carried by two files; the old one stays outside the window
     assert "uid-3.ics" not in copies and "uid-20.ics" not in copies and "old.ics" not in copies
-
-
-def test_the_token_envelope_keeps_hrefs_with_any_character() -> None:
-    hrefs = {"plain.ics", "two\nlines.ics", "100%25.ics", "sep\x1farated.ics", "cr\r.ics", "a%0A.ics"}
-    envelope = TokenEnvelope("server-token\nwith lines", hrefs)
-    assert TokenEnvelope.decode(envelope.encode()) == envelope
-
-
-def test_a_version_1_envelope_is_still_read() -> None:
-    assert TokenEnvelope.decode("calsync-token/1\na%25.ics\x1fb.ics\n=tok") == TokenEnvelope(
-        "tok", {"a%25.ics", "b.ics"}
-    )
-
-
-def test_the_token_envelope_keeps_its_window_edge() -> None:
-    envelope = TokenEnvelope("tok", {"a.ics"}, edge=1_795_000_000)
-    assert TokenEnvelope.decode(envelope.encode()) == envelope
-    assert TokenEnvelope.decode(TokenEnvelope("tok").encode()).edge is None

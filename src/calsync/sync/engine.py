@@ -21,22 +21,12 @@ from calsync.state.store import JobKind, JobOutcome, Link, LinkCensus, PairState
 from calsync.sync.actions import AfterWrite, Executor
 from calsync.sync.collector import relaxed_collector
 from calsync.sync.intents import settle
-from calsync.sync.observe import (
-    Endpoint,
-    Observation,
-    Observer,
-    Progress,
-    TokenEnvelope,
-    edge_after,
-    mark_aged_out,
-    read_changes,
-    retry_item,
-    sweep_due,
-)
+from calsync.sync.observe import Endpoint, Observation, Observer, Progress, mark_aged_out, read_changes, retry_item
 from calsync.sync.plan import Action, ActionKind, guard_read_only, plan
 from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
+from calsync.sync.tokens import TokenEnvelope, edge_after, sweep_due
 
 
 @dataclass(frozen=True, slots=True)
