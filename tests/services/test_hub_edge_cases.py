@@ -219,7 +219,7 @@ def test_a_calendar_edit_of_an_item_the_import_gave_the_default_activity_type_re
 def test_a_crash_right_after_importing_a_calendar_item_settles_without_a_conflict_or_a_write(
     world: HubWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from calsync.services import hub_sync
+    from calsync.services import hub_pairs, hub_sync
 
     def crash_after_a_business_write(_journal: object, written: Written) -> None:
         if written.action.target is Side.A:
@@ -227,7 +227,7 @@ def test_a_crash_right_after_importing_a_calendar_item_settles_without_a_conflic
 
     world.add_in_calendar("tech1", replace(event("Own visit"), uid="own-1"))
     with monkeypatch.context() as crashing:
-        crashing.setattr(hub_sync._Journal, "after_write", crash_after_a_business_write)
+        crashing.setattr(hub_pairs._Journal, "after_write", crash_after_a_business_write)
         run = hub_sync.sync_integration(
             world.settings, "acme", kind=JobKind.MANUAL, full=True, connectors=world.connectors
         )
