@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from calsync.errors import InvalidItem
-from calsync.model import canonical, facts
+from calsync.model import canonical, canonical_spelling, facts
 from calsync.model.canonical import ICALENDAR, VCARD, scan
 from calsync.model.item import ItemKind
 
@@ -123,7 +123,7 @@ def test_every_normalised_spelling_keeps_its_digest_and_facts() -> None:
 def test_remembered_lines_and_moments_give_what_a_first_reading_gives() -> None:
     first = {name: scan((DATA / name).read_text(encoding="utf-8"), _media_type(name)) for name in RECORDED}
     canonical._LINES.clear()
-    canonical._canonical_head.cache_clear()
+    canonical_spelling.canonical_head.cache_clear()
     facts._moment.cache_clear()
     again = {name: scan((DATA / name).read_text(encoding="utf-8"), _media_type(name)) for name in reversed(RECORDED)}
     assert again == first

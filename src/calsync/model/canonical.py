@@ -10,7 +10,8 @@ LAST-MODIFIED, CREATED and REV, VTIMEZONE blocks (servers regenerate them; the T
 names versus their IANA equivalents, redundant ``VALUE=`` defaults and parameters that only say their default
 (``RSVP=FALSE``, ``RELATED=START`` …), the case of token parameters (``PARTSTAT=accepted``) and of ``mailto:``
 addresses, text escaping of ``,`` and ``;``, RRULE part order, EXDATE and RDATE lists joined on one line or split
-over several, and equivalent durations (``-PT60M`` and ``-PT1H``).
+over several, and equivalent durations (``-PT60M`` and ``-PT1H``). The rewrites within one line are
+respelled in ``canonical_spelling``; this module drops, sorts and hashes whole lines and components.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import islice
 
 from calsync.errors import InvalidItem
-from calsync.model.contentlines import canonical_duration, canonical_tzid, split_line, unescape, unfold
+from calsync.model.canonical_spelling import (
+    DATE_LISTS,
+    RESPELLED,
+    canonical_dates,
+    canonical_head,
+    canonical_line,
+    canonical_value,
+)
+from calsync.model.contentlines import canonical_duration, split_line, unescape, unfold
 from calsync.model.facts import Fact, FactReader, Facts, Props
 from calsync.model.item import ItemKind
 
@@ -43,20 +51,6 @@ VCARD = "text/vcard"
 
 _IGNORED = frozenset({"PRODID", "DTSTAMP", "SEQUENCE", "LAST-MODIFIED", "CREATED", "REV", "VERSION"})
 _ITEM_COMPONENTS = frozenset({"VEVENT", "VTODO", "VJOURNAL"})
-_TEXT_PROPS = frozenset({"SUMMARY", "DESCRIPTION", "LOCATION", "COMMENT", "CONTACT", "FN", "NOTE", "TITLE"})
-_DEFAULT_VALUE = {
-    "DTSTART": "DATE-TIME",
-    "DTEND": "DATE-TIME",
-    "DUE": "DATE-TIME",
-    "RECURRENCE-ID": "DATE-TIME",
-    "EXDATE": "DATE-TIME",
-    "RDATE": "DATE-TIME",
-    "TRIGGER": "DURATION",
-    "DURATION": "DURATION",
-    "SUMMARY": "TEXT",
-    "DESCRIPTION": "TEXT",
-    "LOCATION": "TEXT",
-}
 _FACT_PROPS = frozenset(
     {
         "UID",
@@ -75,24 +69,13 @@ _FACT_PROPS = frozenset(
         "ATTENDEE",
     }
 )
-_ADDRESSES = frozenset({"ATTENDEE", "ORGANIZER"})
-_DATE_LISTS = frozenset({"EXDATE", "RDATE"})
-_SPECIAL = _TEXT_PROPS | _ADDRESSES | _DATE_LISTS | {"TRIGGER", "DURATION", "RRULE", "EXRULE"}
-_ENUMERATED_PARAMS = frozenset(
-    {"CUTYPE", "ENCODING", "FBTYPE", "PARTSTAT", "RELATED", "RELTYPE", "ROLE", "RSVP", "TYPE", "VALUE"}
-)
-"""Parameters whose values are tokens compared without regard to case (RFC 5545 3.2, RFC 6350 5.6)."""
-_DEFAULT_PARAMS = frozenset(
-    {"CUTYPE=INDIVIDUAL", "PARTSTAT=NEEDS-ACTION", "RELATED=START", "ROLE=REQ-PARTICIPANT", "RSVP=FALSE"}
-)
-"""Parameters that say what their absence says (RFC 5545 3.2): some servers write them out, others drop them."""
 
 _BEGIN_END, _FACT, _SKIP, _WORK = 1, 2, 4, 8
 
 
 def _roles() -> dict[str, int]:
     roles = {"BEGIN": _BEGIN_END, "END": _BEGIN_END}
-    for names, role in ((_FACT_PROPS, _FACT), (_IGNORED, _SKIP), (_SPECIAL, _WORK)):
+    for names, role in ((_FACT_PROPS, _FACT), (_IGNORED, _SKIP), (RESPELLED, _WORK)):
         for name in names:
             roles[name] = roles.get(name, 0) | role
     return roles
@@ -100,8 +83,6 @@ def _roles() -> dict[str, int]:
 
 _ROLES = _roles()
 """What the scan does with a property, by name, in one lookup: nest, note a fact, skip it, or respell it."""
-_HEADS_KEPT = 4096
-"""How many distinct property heads (name and parameters) ``_canonical_head`` remembers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +222,7 @@ def _read_line(line: str) -> _Line:
         role = _ROLES.get(bare, 0)
         if role & _BEGIN_END:
             return role, bare, None, value.strip().upper()
-        canonical = "" if role & _SKIP else _canonical_line(bare, params, value)
+        canonical = "" if role & _SKIP else canonical_line(bare, params, value)
         return role, bare, (tuple(params), value) if role & _FACT else None, canonical
     bare = line[:colon] if semi < 0 else line[:semi]
     as_written = bare.isupper()
@@ -256,15 +237,15 @@ def _read_line(line: str) -> _Line:
         canonical = ""
     elif semi >= 0:
         head = line[:colon]
-        head, respell = _canonical_head(head) if len(head) <= _SHORT else _canonical_head.__wrapped__(head)
-        if bare in _DATE_LISTS:
-            canonical = _canonical_dates(head, value)
+        head, respell = canonical_head(head) if len(head) <= _SHORT else canonical_head.__wrapped__(head)
+        if bare in DATE_LISTS:
+            canonical = canonical_dates(head, value)
         else:
-            canonical = head + ":" + (_canonical_value(bare, value) if respell else value)
-    elif bare in _DATE_LISTS:
-        canonical = _canonical_dates(bare, value)
+            canonical = head + ":" + (canonical_value(bare, value) if respell else value)
+    elif bare in DATE_LISTS:
+        canonical = canonical_dates(bare, value)
     elif role & _WORK:
-        respelled = _canonical_value(bare, value)
+        respelled = canonical_value(bare, value)
         canonical = line if as_written and respelled is value else bare + ":" + respelled
     else:
         canonical = line if as_written else bare + line[colon:]
@@ -286,93 +267,6 @@ def _nest(keyword: str, name: str, stack: list[_Component], items: list[_Compone
         done = stack.pop()
         (stack[-1].children if stack else items).append(done)
     return skip_depth
-
-
-@lru_cache(maxsize=_HEADS_KEPT)
-def _canonical_head(head: str) -> tuple[str, bool]:
-    """A property's name and parameters (no quotes in them) in canonical form, and whether its value needs
-    respelling too (TEXT, a duration that is not a date-time, a rule)."""
-    semi = head.find(";")
-    name = head[:semi].upper()
-    params = _canonical_params(name, head[semi + 1 :].split(";"))
-    respell = name in _TEXT_PROPS or name in _ADDRESSES or name in ("RRULE", "EXRULE")
-    respell = respell or (name in ("TRIGGER", "DURATION") and "VALUE=DATE-TIME" not in params)
-    return name + "".join(";" + p for p in params), respell
-
-
-def _canonical_value(name: str, value: str) -> str:
-    """A value in the spelling the digest uses; ``name`` is one of ``_SPECIAL`` (TRIGGER and DURATION here are
-    durations: a ``VALUE=DATE-TIME`` trigger has parameters, so ``_canonical_head`` decides for it)."""
-    if name in _TEXT_PROPS:
-        return _canonical_text(value)
-    if name in ("TRIGGER", "DURATION"):
-        return canonical_duration(value)
-    if name in _ADDRESSES:
-        return _canonical_address(value)
-    return ";".join(sorted(part.upper() for part in value.split(";") if part))
-
-
-def _canonical_line(name: str, params: list[str], value: str) -> str:
-    """One content line that needs work: parameters sorted and normalised, text, durations, rules respelled."""
-    if params:
-        params = _canonical_params(name, params)
-    if name in _TEXT_PROPS:
-        value = _canonical_text(value)
-    elif name in ("TRIGGER", "DURATION") and "VALUE=DATE-TIME" not in params:
-        value = canonical_duration(value)
-    elif name in _ADDRESSES:
-        value = _canonical_address(value)
-    elif name in _DATE_LISTS:
-        return _canonical_dates(name + "".join(";" + p for p in params), value)
-    elif name in ("RRULE", "EXRULE"):
-        value = ";".join(sorted(part.upper() for part in value.split(";") if part))
-    return name + "".join(";" + p for p in params) + ":" + value
-
-
-def _canonical_params(name: str, params: list[str]) -> list[str]:
-    result = []
-    for param in params:
-        key, _, val = param.partition("=")
-        key = key.upper()
-        if len(val) > 1 and val[0] == '"' == val[-1] and not any(c in val[1:-1] for c in ",;:"):
-            val = val[1:-1]
-        if key in _ENUMERATED_PARAMS:
-            val = val.upper()
-            if (key == "VALUE" and _DEFAULT_VALUE.get(name) == val) or key + "=" + val in _DEFAULT_PARAMS:
-                continue
-        elif key == "TZID":
-            val = canonical_tzid(val)
-        result.append(key + "=" + val)
-    return sorted(result)
-
-
-def _canonical_dates(head: str, value: str) -> str:
-    """An EXDATE or RDATE as one line per date (``_Component.canonical`` splits them): servers join a list of dates
-    on one line or give each its own line."""
-    return "\n".join(head + ":" + date for date in sorted(value.upper().split(",")) if date)
-
-
-def _canonical_address(value: str) -> str:
-    """A calendar user's address: servers spell the ``mailto:`` scheme, and often the address, in either case."""
-    if value[:7].lower() == "mailto:":
-        return "mailto:" + value[7:].lower()
-    return value
-
-
-def _canonical_text(value: str) -> str:
-    """TEXT in one escaping: servers differ in whether they escape commas and how they spell newlines.
-
-    Most values are already in that escaping: every backslash starts one of ``\\n``, ``\\,`` and ``\\;``, and
-    every ``,`` and ``;`` is escaped; counting (these escapes cannot overlap) proves it without rebuilding the
-    value.
-    """
-    escapes = value.count("\\")
-    if "," not in value and ";" not in value and (not escapes or escapes == value.count("\\n")):
-        return value
-    commas, semis = value.count("\\,"), value.count("\\;")
-    if escapes == value.count("\\n") + commas + semis and value.count(",") == commas and value.count(";") == semis:
-        return value
-    return unescape(value).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
 def _hash(parts: Iterable[str]) -> str:
@@ -400,7 +294,7 @@ def _scan_vcard(text: str) -> Scan:
         elif bare == "FN" and not named:  # the first, as the parse reads it (a later one is another language)
             title, named = unescape(value), True
         if name not in _IGNORED:
-            canonical.append(_canonical_line(name, params, value))
+            canonical.append(canonical_line(name, params, value))
     if not uid:
         raise InvalidItem("a vCard has no UID")
     return Scan(Facts(uid, ItemKind.CONTACT, title), _hash(sorted(canonical)))
