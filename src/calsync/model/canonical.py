@@ -189,9 +189,9 @@ _Line = tuple[int, str, tuple[tuple[str, ...], str] | None, str]
 _LINES: dict[str, _Line] = {}
 _LINES_KEPT = 8192
 _SHORT = 200
+"""At most ``_LINES_KEPT`` lines of at most ``_SHORT`` characters are remembered: a few megabytes at worst."""
 _UNIQUE = frozenset({"UID", "SUMMARY", "LOCATION", "DESCRIPTION", "DTSTAMP", "LAST-MODIFIED", "CREATED"})
 """Properties whose lines are not remembered: their values differ from item to item."""
-"""At most ``_LINES_KEPT`` lines of at most ``_SHORT`` characters are remembered: a few megabytes at worst."""
 
 
 def _ignore(_line: str) -> None:
