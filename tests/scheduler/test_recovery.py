@@ -18,7 +18,7 @@ from calsync.state.db import Database, database_url
 from calsync.state.recovery import SQLJobRecovery, open_job_recovery
 from calsync.state.recovery_port import INTERRUPTED
 from calsync.state.store import JobKind, JobOutcome, run_owner
-from calsync.state.tables import locks
+from calsync.state.tables.sync import locks
 from tests.scheduler.conftest import Rig, make_rig
 from tests.state.conftest import ended_process_owner
 

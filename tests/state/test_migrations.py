@@ -23,7 +23,9 @@ from calsync.state.admin import open_admin_store
 from calsync.state.admin_port import UserRecord
 from calsync.state.migrations import HEAD, alembic_config, is_empty
 from calsync.state.sql import SQLStore, database_url, open_store
-from calsync.state.tables import USER_FLAGS, integration_users, integrations, links, metadata, pairs
+from calsync.state.tables import metadata
+from calsync.state.tables.hub import USER_FLAGS, integration_users, integrations
+from calsync.state.tables.sync import links, pairs
 from tests.state.conftest import Backend
 
 _OPEN_STORE = """

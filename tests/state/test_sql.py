@@ -18,7 +18,7 @@ from calsync.errors import ConfigError, PairLocked, StateError
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore, database_url, open_store
 from calsync.state.store import NO_STATUS, Link, Pending, SideStatus
-from calsync.state.tables import links, sync_tokens
+from calsync.state.tables.sync import links, sync_tokens
 from tests.state.conftest import Backend, owner_of
 
 

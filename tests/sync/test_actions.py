@@ -9,7 +9,7 @@ import pytest
 from calsync.connectors.memory import MemoryConnector
 from calsync.model.content import Content
 from calsync.state.sql import SQLStore
-from calsync.state.tables import links
+from calsync.state.tables.sync import links
 from calsync.sync.actions import Written
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
 from calsync.sync.observe import Endpoint

@@ -27,7 +27,8 @@ from calsync.state.access_port import (
     TokenRecord,
 )
 from calsync.state.db import OwnDatabase
-from calsync.state.tables import api_tokens, integrations, webhook_outbox, webhook_subscriptions
+from calsync.state.tables.hub import integrations
+from calsync.state.tables.operations import api_tokens, webhook_outbox, webhook_subscriptions
 
 CLAIM_CANDIDATES = 16
 """How many due rows a claim looks at: enough that a deliverer racing another still finds a free one."""

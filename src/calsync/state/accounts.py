@@ -14,7 +14,7 @@ from sqlalchemy import URL, Connection, RowMapping, delete, select, update
 
 from calsync.state.accounts_port import AccountRecord, SessionRecord, SignInFailures
 from calsync.state.db import OwnDatabase
-from calsync.state.tables import admin_accounts, admin_sessions, admin_sign_in_failures
+from calsync.state.tables.operations import admin_accounts, admin_sessions, admin_sign_in_failures
 
 _SESSION_COLUMNS = (
     admin_sessions.c.token_hash,

@@ -16,7 +16,9 @@ from sqlalchemy import URL, Connection, RowMapping, delete, or_, select, update
 from calsync.model.users import UserOptions
 from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserRecord
 from calsync.state.db import OwnDatabase
-from calsync.state.tables import USER_FLAGS, integration_users, integrations, jobs, pairs, schedule_mailboxes
+from calsync.state.tables.hub import USER_FLAGS, integration_users, integrations
+from calsync.state.tables.operations import schedule_mailboxes
+from calsync.state.tables.sync import jobs, pairs
 
 _RECORD_FIELDS = tuple(f.name for f in fields(IntegrationRecord))
 

@@ -45,7 +45,7 @@ from calsync.state.business_sql import (
     rows_by,
 )
 from calsync.state.db import OwnDatabase
-from calsync.state.tables import business_feed, business_items, business_log, integration_rules, journal
+from calsync.state.tables.hub import business_feed, business_items, business_log, integration_rules, journal
 
 
 def open_business_store(url_or_path: str | os.PathLike[str] | URL) -> SQLBusinessStore:

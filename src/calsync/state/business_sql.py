@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, and_, bindparam, func, insert, select, update
 
 from calsync.state.business_port import BusinessRow, Change, JournalEntry, NewJournal, Origin
-from calsync.state.tables import business_feed, business_items, business_log, integrations, journal
+from calsync.state.tables.hub import business_feed, business_items, business_log, integrations, journal
 
 LOCK_SPACE = 0x63616C73  # "cals": the advisory-lock namespace of business-store writers
 CHUNK = 500

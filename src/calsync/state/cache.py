@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 
 from calsync.state.db import OwnDatabase
-from calsync.state.tables import connector_cache
+from calsync.state.tables.operations import connector_cache
 
 
 class SQLConnectorCache(OwnDatabase):

@@ -15,7 +15,8 @@ from sqlalchemy import URL, Connection, RowMapping, Select, delete, select, upda
 
 from calsync.state.db import OwnDatabase
 from calsync.state.notifications_port import GraphSubscriptionRecord
-from calsync.state.tables import graph_subscriptions, integrations
+from calsync.state.tables.hub import integrations
+from calsync.state.tables.operations import graph_subscriptions
 
 if TYPE_CHECKING:
     from calsync.state.notifications_port import NotificationStore

@@ -16,7 +16,7 @@ from sqlalchemy import URL, func, select, update
 from calsync.state.db import OwnDatabase
 from calsync.state.recovery_port import INTERRUPTED, Interrupted
 from calsync.state.store import JobOutcome, owner_is_dead
-from calsync.state.tables import jobs, locks
+from calsync.state.tables.sync import jobs, locks
 
 if TYPE_CHECKING:
     from calsync.state.recovery_port import JobRecovery

@@ -29,15 +29,9 @@ from calsync.state.schedule_port import (
     SyncRequest,
 )
 from calsync.state.store import JobKind, JobOutcome, JobRecord, owner_is_dead
-from calsync.state.tables import (
-    integration_users,
-    integrations,
-    jobs,
-    locks,
-    schedule,
-    schedule_mailboxes,
-    sync_requests,
-)
+from calsync.state.tables.hub import integration_users, integrations
+from calsync.state.tables.operations import schedule, schedule_mailboxes, sync_requests
+from calsync.state.tables.sync import jobs, locks
 
 if TYPE_CHECKING:
     from calsync.state.schedule_port import JobReader, ScheduleStore

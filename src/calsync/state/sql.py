@@ -44,7 +44,7 @@ from calsync.state.store import (
     SideStatus,
     owner_is_dead,
 )
-from calsync.state.tables import job_lines, jobs, links, locks, pairs, sync_tokens
+from calsync.state.tables.sync import job_lines, jobs, links, locks, pairs, sync_tokens
 
 if TYPE_CHECKING:
     from calsync.state.store import PairState, StateStore

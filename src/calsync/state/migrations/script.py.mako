@@ -5,7 +5,7 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 
 Write the operations explicitly (edit what autogenerate proposed), give every constraint and index the name the
-naming convention in ``calsync.state.tables`` produces, and move ``HEAD`` in ``calsync.state.migrations``.
+naming convention in ``calsync.state.tables.base`` produces, and move ``HEAD`` in ``calsync.state.migrations``.
 """
 
 from __future__ import annotations
