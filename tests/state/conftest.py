@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from calsync.state import store as port
 from calsync.state.sql import SQLStore, database_url, open_store
+from calsync.state.store import Link, SideStatus
 
 POSTGRES_ENV = "CALSYNC_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -122,3 +123,18 @@ def ended_process_owner() -> str:
     """The ``run_owner`` name of a process of this machine that has ended."""
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
     return owner_of(int(done.stdout))
+
+
+def make_link(ident: str, version: str = "1") -> Link:
+    """A link whose fields all differ, so a swapped column shows up in a comparison."""
+    return Link(
+        ident,
+        SideStatus(f"/a/{ident}", f"a-v{version}", f"a-digest-{ident}-{version}"),
+        SideStatus(f"/b/{ident}.ics", f'"b-v{version}"', f"b-digest-{ident}-{version}"),
+    )
+
+
+def stored_links(store: SQLStore, pair: str = "p") -> dict[str, Link]:
+    """The links of a pair as a new run sees them."""
+    with store.open_pair(pair) as state:
+        return state.links()

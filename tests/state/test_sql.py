@@ -2,195 +2,20 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, select
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from calsync.errors import ConfigError, PairLocked, StateError
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore, database_url, open_store
-from calsync.state.store import NO_STATUS, Link, Pending, SideStatus
-from calsync.state.tables.sync import links, sync_tokens
-from tests.state.conftest import Backend, owner_of
-
-
-def make_link(ident: str, version: str = "1") -> Link:
-    """A link whose fields all differ, so a swapped column shows up in a comparison."""
-    return Link(
-        ident,
-        SideStatus(f"/a/{ident}", f"a-v{version}", f"a-digest-{ident}-{version}"),
-        SideStatus(f"/b/{ident}.ics", f'"b-v{version}"', f"b-digest-{ident}-{version}"),
-    )
-
-
-def stored_links(store: SQLStore, pair: str = "p") -> dict[str, Link]:
-    with store.open_pair(pair) as state:
-        return state.links()
-
-
-# -- links ---------------------------------------------------------------------------------------------------
-
-
-def test_links_round_trip(store: SQLStore) -> None:
-    recorded = {ident: make_link(ident) for ident in ("one", "two", "ünïcode@example.com")}
-    with store.open_pair("p") as state:
-        assert state.links() == {}
-        for link in recorded.values():
-            state.put_link(link)
-    assert stored_links(store) == recorded
-
-
-def test_a_pending_write_round_trips_and_clears(store: SQLStore) -> None:
-    confirmed = make_link("x")
-    creating = Link("x", confirmed.a, NO_STATUS, Pending(Side.B, confirmed.a, "digest-being-written"))
-    updating = replace(confirmed, pending=Pending(Side.A, confirmed.b, "other-digest"))
-    with store.open_pair("p") as state:
-        state.put_link(creating)
-        state.put_link(make_link("plain"))
-    assert stored_links(store) == {"x": creating, "plain": make_link("plain")}
-    with store.open_pair("p") as state:
-        state.put_link(updating)
-    assert stored_links(store)["x"] == updating
-    with store.open_pair("p") as state:
-        state.put_link(confirmed)
-    assert stored_links(store)["x"] == confirmed
-
-
-def test_put_link_replaces_and_drop_link_forgets(store: SQLStore) -> None:
-    with store.open_pair("p") as state:
-        state.put_link(make_link("kept"))
-        state.put_link(make_link("changed"))
-        state.put_link(make_link("dropped"))
-    with store.open_pair("p") as state:
-        state.put_link(make_link("changed", version="2"))
-        state.drop_link("dropped")
-        state.drop_link("never-existed")
-    assert stored_links(store) == {"kept": make_link("kept"), "changed": make_link("changed", "2")}
-
-
-def test_links_shows_what_is_recorded_but_not_yet_checkpointed(store: SQLStore) -> None:
-    with store.open_pair("p") as state:
-        state.put_link(make_link("old"))
-    with store.open_pair("p") as state:
-        state.drop_link("old")
-        state.put_link(make_link("new"))
-        state.put_link(make_link("put-then-dropped"))
-        state.drop_link("put-then-dropped")
-        assert state.links() == {"new": make_link("new")}
-
-
-def test_pairs_do_not_share_links_or_tokens(store: SQLStore) -> None:
-    with store.open_pair("first") as state:
-        state.put_link(make_link("same-ident", version="first"))
-        state.set_token(Side.A, "first-token")
-    with store.open_pair("second") as state:
-        state.put_link(make_link("same-ident", version="second"))
-    assert stored_links(store, "first") == {"same-ident": make_link("same-ident", "first")}
-    assert stored_links(store, "second") == {"same-ident": make_link("same-ident", "second")}
-    with store.open_pair("second") as state:
-        assert state.token(Side.A) is None
-
-
-def test_loading_links_leaves_the_garbage_collector_as_it_was(store: SQLStore) -> None:
-    with store.open_pair("p") as state:
-        state.put_link(make_link("x"))
-        state.checkpoint()
-        assert gc.isenabled()
-        assert state.links() == {"x": make_link("x")}
-        assert gc.isenabled()
-        gc.disable()
-        try:
-            state.links()
-            assert not gc.isenabled()
-        finally:
-            gc.enable()
-
-
-def test_ten_thousand_links_round_trip(store: SQLStore) -> None:
-    recorded = {f"item-{n:05d}@example.com": make_link(f"item-{n:05d}@example.com") for n in range(10_000)}
-    with store.open_pair("big") as state:
-        for link in recorded.values():
-            state.put_link(link)
-        state.checkpoint()
-        for ident in list(recorded)[::2]:
-            state.drop_link(ident)
-    assert stored_links(store, "big") == {ident: recorded[ident] for ident in list(recorded)[1::2]}
-
-
-# -- checkpoints ---------------------------------------------------------------------------------------------
-
-
-def test_an_exception_loses_only_what_came_after_the_last_checkpoint(store: SQLStore) -> None:
-    with store.open_pair("p") as state:
-        state.put_link(make_link("before"))
-        state.set_token(Side.A, "token-1")
-    with pytest.raises(RuntimeError, match="crash"), store.open_pair("p") as state:
-        state.put_link(make_link("checkpointed"))
-        state.checkpoint()
-        state.put_link(make_link("lost"))
-        state.put_link(make_link("before", version="lost"))
-        state.drop_link("checkpointed")
-        state.set_token(Side.A, "token-lost")
-        raise RuntimeError("crash")
-    with store.open_pair("p") as state:
-        assert state.links() == {"before": make_link("before"), "checkpointed": make_link("checkpointed")}
-        assert state.token(Side.A) == "token-1"
-
-
-def test_checkpoint_commits_links_and_tokens_together(backend: Backend, store: SQLStore) -> None:
-    with store.open_pair("p") as state:
-        state.put_link(make_link("x"))
-        state.set_token(Side.B, "t")
-        assert backend.scalar("SELECT count(*) FROM links") == 0
-        state.checkpoint()
-        assert backend.scalar("SELECT count(*) FROM links") == 1
-        assert backend.scalar("SELECT token FROM sync_tokens") == "t"
-
-
-def test_checkpoint_stamps_what_it_writes_in_utc(backend: Backend, store: SQLStore) -> None:
-    before = datetime.now(UTC)
-    with store.open_pair("p") as state:
-        state.put_link(make_link("x"))
-        state.set_token(Side.A, "t")
-    for column in (links.c.updated_at, sync_tokens.c.updated_at):
-        stamp = backend.scalar(select(column))
-        assert stamp.tzinfo is UTC
-        assert before - timedelta(seconds=5) <= stamp <= datetime.now(UTC) + timedelta(seconds=5)
-
-
-# -- tokens --------------------------------------------------------------------------------------------------
-
-
-def test_tokens_are_per_side_and_can_be_cleared(store: SQLStore) -> None:
-    with store.open_pair("p") as state:
-        assert state.token(Side.A) is None
-        state.set_token(Side.A, "sync-a")
-        state.set_token(Side.B, "sync-b")
-        assert state.token(Side.A) == "sync-a"
-    with store.open_pair("p") as state:
-        assert (state.token(Side.A), state.token(Side.B)) == ("sync-a", "sync-b")
-        state.set_token(Side.A, "sync-a2")
-        state.set_token(Side.B, None)
-    with store.open_pair("p") as state:
-        assert (state.token(Side.A), state.token(Side.B)) == ("sync-a2", None)
-
-
-def test_a_one_megabyte_token_round_trips(store: SQLStore) -> None:
-    token = '{"delta": "' + "ünï-" * 262_144 + '"}'
-    assert len(token.encode()) > 1_000_000
-    with store.open_pair("p") as state:
-        state.set_token(Side.B, token)
-    with store.open_pair("p") as state:
-        assert state.token(Side.B) == token
-
+from tests.state.conftest import Backend, make_link, owner_of, stored_links
 
 # -- locks ---------------------------------------------------------------------------------------------------
 

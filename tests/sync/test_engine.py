@@ -434,7 +434,7 @@ def test_a_rerun_with_no_change_on_either_side_loads_no_link(
     spec, a, _b = folders(tmp_path)
     write_events(a, 5)
     sync_pair(spec, store, RUN)
-    monkeypatch.setattr("calsync.state.sql._SQLPairState.links", lambda self: pytest.fail("links were loaded"))
+    monkeypatch.setattr("calsync.state.pair_state.SQLPairState.links", lambda self: pytest.fail("links were loaded"))
     report = sync_pair(spec, store, RUN)
     assert report.writes == 0 and report.unchanged == 5 and report.lines == []
     assert store.jobs()[0].outcome is JobOutcome.COMPLETED and store.jobs()[0].counts["unchanged"] == 5
@@ -443,20 +443,20 @@ def test_a_rerun_with_no_change_on_either_side_loads_no_link(
 def test_a_change_on_one_side_or_a_write_in_flight_makes_a_run_load_the_links(
     tmp_path: Path, store: SQLStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from calsync.state import sql
+    from calsync.state.pair_state import SQLPairState
     from calsync.state.store import Pending
 
     spec, a, b = folders(tmp_path)
     write_events(a, 3)
     sync_pair(spec, store, RUN)
     loads: list[int] = []
-    real = sql._SQLPairState.links
+    real = SQLPairState.links
 
-    def counted(self: sql._SQLPairState) -> dict[str, object]:
+    def counted(self: SQLPairState) -> dict[str, object]:
         loads.append(1)
         return real(self)  # type: ignore[return-value]
 
-    monkeypatch.setattr(sql._SQLPairState, "links", counted)
+    monkeypatch.setattr(SQLPairState, "links", counted)
     copy = next(p for p in b.glob("*.ics") if scan(p.read_text(encoding="utf-8")).facts.ident == "e0")
     copy.write_text(event("e0", "edited on B"), encoding="utf-8")
     assert sync_pair(spec, store, RUN).a.updated == 1 and loads == [1]
