@@ -4,6 +4,9 @@ Why a lock per integration on every write: cursors are ids, and on PostgreSQL tw
 and 6 and commit 6 first; a reader that saw 6 would then never see 5. Holding a transaction-scoped advisory lock
 per integration while a cursor is taken and committed keeps cursors in commit order (SQLite serialises all
 writers anyway). Readers never lock.
+
+This module holds the writes and ``SQLBusinessStore``, the store itself; it inherits the reads from
+``calsync.state.business_reads``.
 """
 
 from __future__ import annotations
@@ -13,39 +16,32 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import URL, Connection, func, insert, select, text, update
+from sqlalchemy import URL, Connection, insert, text, update
 
 from calsync.errors import StateError
 from calsync.state.business_port import (
     BusinessRow,
     CalendarWrite,
     Change,
-    FeedEntry,
-    JournalEntry,
-    LoggedChanges,
     NewJournal,
     Origin,
     PutOutcome,
     WriteStatus,
 )
+from calsync.state.business_reads import BusinessReads
 from calsync.state.business_sql import (
     ANNOTATE_FEED,
     ANNOTATE_JOURNAL,
-    INTEGRATION_ID,
     LOCK_SPACE,
     add_feed,
     add_journal,
-    business_row,
     item_key,
-    journal_entry,
     log,
-    log_head,
     log_row,
     row_values,
     rows_by,
 )
-from calsync.state.db import OwnDatabase
-from calsync.state.tables.hub import business_feed, business_items, business_log, integration_rules, journal
+from calsync.state.tables.hub import business_items, business_log, integration_rules
 
 
 def open_business_store(url_or_path: str | os.PathLike[str] | URL) -> SQLBusinessStore:
@@ -53,7 +49,7 @@ def open_business_store(url_or_path: str | os.PathLike[str] | URL) -> SQLBusines
     return SQLBusinessStore(url_or_path)
 
 
-class SQLBusinessStore(OwnDatabase):
+class SQLBusinessStore(BusinessReads):
     """Business items, change log, feed and journal on a SQLAlchemy database; thread-safe across calls."""
 
     # -- the business system's writes -------------------------------------------------------------------------
@@ -106,114 +102,6 @@ class SQLBusinessStore(OwnDatabase):
                 log(conn, ident, old.owner, old.collection, business_id)
                 done.append(True)
         return done
-
-    # -- reads ------------------------------------------------------------------------------------------------
-
-    def rows(self, integration: str, business_ids: Sequence[str]) -> dict[str, BusinessRow]:
-        """Items by business id, deleted ones included."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            return {} if ident is None else rows_by(conn, ident, business_items.c.business_id, business_ids)
-
-    def by_uid(self, integration: str, owner: str, collection: str, uids: Sequence[str]) -> dict[str, BusinessRow]:
-        """Items of one collection by UID, deleted ones included."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            if ident is None:
-                return {}
-            found = rows_by(conn, ident, business_items.c.uid, uids, (owner, collection))
-        return {row.uid: row for row in found.values()}
-
-    def collections(self, integration: str) -> list[tuple[str, str]]:
-        """Every (owner, collection) holding a live item."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            stmt = (
-                select(business_items.c.owner, business_items.c.collection)
-                .where(business_items.c.integration_id == ident, business_items.c.deleted.is_(False))
-                .distinct()
-                .order_by(business_items.c.owner, business_items.c.collection)
-            )
-            return [(owner, name) for owner, name in conn.execute(stmt)]
-
-    def collection(self, integration: str, owner: str, collection: str) -> tuple[list[BusinessRow], int]:
-        """The live items of one collection and the log's head."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            if ident is None:
-                return [], 0
-            head = log_head(conn, ident)
-            stmt = select(business_items).where(
-                business_items.c.integration_id == ident,
-                business_items.c.owner == owner,
-                business_items.c.collection == collection,
-                business_items.c.deleted.is_(False),
-            )
-            return [business_row(r) for r in conn.execute(stmt).mappings()], head
-
-    def with_attendees(self, integration: str, owner: str, collection: str) -> list[BusinessRow]:
-        """Items of a collection made in a calendar (ids ``cal-…``), deleted ones too, whose text names an ATTENDEE;
-        with those that passed through it and now live in another (reassigned)."""
-        here = select(business_log.c.business_id).where(
-            business_log.c.integration_id == business_items.c.integration_id,
-            business_log.c.business_id == business_items.c.business_id,
-            business_log.c.owner == owner,
-            business_log.c.collection == collection,
-        )
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            stmt = select(business_items).where(
-                business_items.c.integration_id == ident,
-                ((business_items.c.owner == owner) & (business_items.c.collection == collection)) | here.exists(),
-                business_items.c.business_id.startswith("cal-"),
-                business_items.c.content.contains("ATTENDEE"),
-            )
-            return [business_row(r) for r in conn.execute(stmt).mappings()]
-
-    def moved_away(self, integration: str, owner: str, collection: str) -> list[str]:
-        """UIDs of items whose change log passed through this collection and that now live in another, or were
-        deleted there (deleted ones too: a reassigned item the business side deleted afterwards left this
-        collection by the reassignment)."""
-        here = select(business_log.c.business_id).where(
-            business_log.c.integration_id == business_items.c.integration_id,
-            business_log.c.business_id == business_items.c.business_id,
-            business_log.c.owner == owner,
-            business_log.c.collection == collection,
-        )
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            stmt = select(business_items.c.uid).where(
-                business_items.c.integration_id == ident,
-                (business_items.c.owner != owner) | (business_items.c.collection != collection),
-                here.exists(),
-            )
-            return list(conn.execute(stmt).scalars())
-
-    def changes(self, integration: str, owner: str, collection: str, since: int) -> LoggedChanges:
-        """Items logged for this collection after ``since``: still there (changed) or not (gone)."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            if ident is None:
-                return LoggedChanges((), (), 0)
-            head = log_head(conn, ident)
-            stmt = select(business_log.c.business_id).where(
-                business_log.c.integration_id == ident,
-                business_log.c.owner == owner,
-                business_log.c.collection == collection,
-                business_log.c.cursor > since,
-                business_log.c.cursor <= head,
-            )
-            touched = list(dict.fromkeys(conn.execute(stmt).scalars()))
-            current = rows_by(conn, ident, business_items.c.business_id, touched)
-        changed: list[BusinessRow] = []
-        gone: list[str] = []
-        for business_id in touched:
-            row = current.get(business_id)
-            if row is not None and not row.deleted and (row.owner, row.collection) == (owner, collection):
-                changed.append(row)
-            else:
-                gone.append(business_id)
-        return LoggedChanges(changed, gone, head)
 
     # -- the sync's writes ------------------------------------------------------------------------------------
 
@@ -296,40 +184,6 @@ class SQLBusinessStore(OwnDatabase):
 
     # -- feed and journal -------------------------------------------------------------------------------------
 
-    def feed(self, integration: str, since: int, limit: int) -> list[FeedEntry]:
-        """Feed entries after ``since``, oldest first."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            if ident is None:
-                return []
-            stmt = (
-                select(business_feed)
-                .where(business_feed.c.integration_id == ident, business_feed.c.cursor > since)
-                .order_by(business_feed.c.cursor)
-                .limit(limit)
-            )
-            rows = conn.execute(stmt).mappings().all()
-        return [
-            FeedEntry(
-                r["cursor"],
-                r["business_id"],
-                r["owner"],
-                r["kind"],
-                Change(r["change"]),
-                r["rule"],
-                bool(r["needs_review"]),
-                r["at"],
-            )
-            for r in rows
-        ]
-
-    def feed_head(self, integration: str) -> int:
-        """The newest feed cursor of the integration."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            stmt = select(func.max(business_feed.c.cursor)).where(business_feed.c.integration_id == ident)
-            return int(conn.execute(stmt).scalar_one_or_none() or 0)
-
     def mark_reviewed(self, integration: str, business_ids: Sequence[str]) -> int:
         """Clear the needs-review flag of items (under the writer lock, so a sync's write of the same item, which
         copies the flag it read, cannot set it again)."""
@@ -344,26 +198,6 @@ class SQLBusinessStore(OwnDatabase):
                 business_items.c.needs_review.is_(True),
             )
             return int(conn.execute(stmt.values(needs_review=False)).rowcount)
-
-    def journal(self, integration: str, business_id: str | None, limit: int) -> list[JournalEntry]:
-        """Journal entries, newest first."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            if ident is None:
-                return []
-            stmt = select(journal).where(journal.c.integration_id == ident)
-            if business_id is not None:
-                stmt = stmt.where(journal.c.business_id == business_id)
-            rows = conn.execute(stmt.order_by(journal.c.id.desc()).limit(limit)).mappings().all()
-        return [journal_entry(r) for r in rows]
-
-    def journal_entry(self, integration: str, entry_id: int) -> JournalEntry | None:
-        """One journal entry of the integration."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            stmt = select(journal).where(journal.c.integration_id == ident, journal.c.id == entry_id)
-            row = conn.execute(stmt).mappings().first()
-        return None if row is None else journal_entry(row)
 
     def record(self, integration: str, entries: Sequence[NewJournal]) -> None:
         """Add journal entries for calendar-side writes."""
@@ -401,14 +235,6 @@ class SQLBusinessStore(OwnDatabase):
 
     # -- rules --------------------------------------------------------------------------------------------------
 
-    def rules(self, integration: str) -> str | None:
-        """The stored rules JSON of an integration."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            stmt = select(integration_rules.c.rules).where(integration_rules.c.integration_id == ident)
-            value: str | None = conn.execute(stmt).scalar_one_or_none()
-        return value
-
     def set_rules(self, integration: str, rules: str) -> None:
         """Store the rules JSON of an integration."""
         with self._db.write() as conn:
@@ -417,10 +243,6 @@ class SQLBusinessStore(OwnDatabase):
             conn.execute(stmt.values(integration_id=ident, rules=rules, updated_at=datetime.now(UTC)))
 
     # -- internals ----------------------------------------------------------------------------------------------
-
-    def _id(self, conn: Connection, integration: str) -> int | None:
-        value: int | None = conn.execute(INTEGRATION_ID, {"name": integration}).scalar_one_or_none()
-        return value
 
     def _require(self, conn: Connection, integration: str) -> int:
         ident = self._id(conn, integration)

@@ -1,7 +1,8 @@
 """The business store's SQL: its hot statements, built once, and the row conversions they share.
 
 Why built once: building a statement costs SQLAlchemy more than SQLite takes to run it, and the sync writes one
-item at a time. Kept apart from ``calsync.state.business`` so the store reads as its use cases.
+item at a time. Kept apart from the store (``calsync.state.business`` and ``business_reads``) so the store
+reads as its use cases.
 """
 
 from __future__ import annotations
