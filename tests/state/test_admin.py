@@ -15,8 +15,7 @@ from calsync.state.admin import SQLAdminStore, open_admin_store
 from calsync.state.admin_port import IntegrationRecord, UserRecord
 from calsync.state.sql import SQLStore, open_store
 from calsync.state.store import ItemLine, JobKind, JobOutcome
-from tests.state.conftest import Backend
-from tests.state.test_sql import make_link
+from tests.state.conftest import Backend, make_link
 
 ACME = IntegrationRecord(
     "acme", "ACME", "ews", "impersonation", url="https://ews.example.com/", username="svc", password_enc="tok-1",
