@@ -115,14 +115,16 @@ def test_removing_a_user_takes_their_pairs_state_and_jobs(admin: SQLAdminStore, 
     """Left behind, the same user added again read the old job history, and their first sync planned the old
     links' items as deletions."""
     admin.add_integration(ACME)
-    for user in ("anna", "anna2"):
-        admin.put_user("acme", UserRecord(user, f"{user}@acme.com"))
-    store = _pairs_with_history(backend, ("acme/anna/events", "acme/anna/tasks", "acme/anna2/events"))
+    for number, user in enumerate(("anna", "anna2", "ANNA")):
+        admin.put_user("acme", UserRecord(user, f"user{number}@acme.com"))
+    pairs = ("acme/anna/events", "acme/anna/tasks", "acme/anna2/events", "acme/ANNA/events")
+    store = _pairs_with_history(backend, pairs)
     try:
         assert admin.remove_user("acme", "anna")
-        assert [j.pair for j in store.jobs()] == ["acme/anna2/events"]
+        assert sorted(j.pair for j in store.jobs()) == ["acme/ANNA/events", "acme/anna2/events"]
         assert _state(store, "acme/anna/events") == _state(store, "acme/anna/tasks") == ([], None)
-        assert _state(store, "acme/anna2/events") == (["one"], "token-1")  # a name starting alike is another's
+        for other in ("acme/anna2/events", "acme/ANNA/events"):  # a name starting alike, or in another case
+            assert _state(store, other) == (["one"], "token-1")
     finally:
         store.close()
 
@@ -137,6 +139,8 @@ def test_a_new_mailbox_forgets_the_users_sync_state_and_keeps_their_history(
     store = _pairs_with_history(backend, ("acme/anna/events",))
     try:
         admin.put_user("acme", UserRecord("anna", "anna@acme.com", UserOptions(tasks=False)))  # same mailbox
+        assert _state(store, "acme/anna/events") == (["one"], "token-1")
+        admin.put_user("acme", UserRecord("anna", "Anna@ACME.com"))  # the same address: its case means nothing
         assert _state(store, "acme/anna/events") == (["one"], "token-1")
         admin.put_user("acme", UserRecord("anna", "anna.new@acme.com"))
         assert _state(store, "acme/anna/events") == ([], None)

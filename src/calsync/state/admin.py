@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 
-from sqlalchemy import URL, Connection, RowMapping, delete, or_, select, update
+from sqlalchemy import URL, ColumnElement, Connection, RowMapping, delete, func, or_, select, update
 
 from calsync.model.users import UserOptions
 from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserRecord
@@ -69,8 +69,8 @@ class SQLAdminStore(OwnDatabase):
         with self._db.write() as conn:
             done = conn.execute(delete(integrations).where(integrations.c.name == name))
             if done.rowcount:
-                conn.execute(delete(pairs).where(pairs.c.name.startswith(f"{name}/", autoescape=True)))
-                own_job = jobs.c.pair.startswith(f"{name}/", autoescape=True)
+                conn.execute(delete(pairs).where(_starts(pairs.c.name, f"{name}/")))
+                own_job = _starts(jobs.c.pair, f"{name}/")
                 conn.execute(delete(jobs).where(or_(jobs.c.pair == name, own_job)))
         return bool(done.rowcount)
 
@@ -90,7 +90,7 @@ class SQLAdminStore(OwnDatabase):
                     integration_users.c.business_user == user.business_user,
                 )
             ).scalar_one_or_none()
-            if mailbox is not None and mailbox != user.mailbox:
+            if mailbox is not None and mailbox.casefold() != user.mailbox.casefold():  # an address's case means nothing
                 _forget_user(conn, ident, integration, user.business_user, jobs_too=False)
             row = {"integration_id": ident, "business_user": user.business_user, "mailbox": user.mailbox}
             row |= asdict(user.flags) | {"created_at": datetime.now(UTC)}
@@ -146,20 +146,26 @@ class SQLAdminStore(OwnDatabase):
         return int(found) if found is not None else None
 
 
+def _starts(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix``, case and all: SQLite's ``LIKE`` (what ``startswith`` makes) ignores
+    ASCII case, so removing ``anna`` would also take ``ANNA``'s pairs."""
+    return func.substr(column, 1, len(prefix)) == prefix
+
+
 def _forget_user(conn: Connection, ident: int, integration: str, business_user: str, *, jobs_too: bool) -> None:
     """Delete the user's pairs (their links and tokens go by cascade) and mailbox backoff, and their jobs if asked.
 
     The user's pairs are ``<integration>/<user>/<collection>`` (see ``remove_integration``).
     """
     prefix = f"{integration}/{business_user}/"
-    conn.execute(delete(pairs).where(pairs.c.name.startswith(prefix, autoescape=True)))
+    conn.execute(delete(pairs).where(_starts(pairs.c.name, prefix)))
     conn.execute(
         delete(schedule_mailboxes).where(
             schedule_mailboxes.c.integration_id == ident, schedule_mailboxes.c.business_user == business_user
         )
     )
     if jobs_too:
-        conn.execute(delete(jobs).where(jobs.c.pair.startswith(prefix, autoescape=True)))
+        conn.execute(delete(jobs).where(_starts(jobs.c.pair, prefix)))
 
 
 def _record(row: RowMapping) -> IntegrationRecord:
