@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from calsync.errors import LeaseLost
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore
 from calsync.state.store import NO_STATUS, Link, Pending
@@ -170,3 +171,55 @@ def test_a_one_megabyte_token_round_trips(store: SQLStore) -> None:
         state.set_token(Side.B, token)
     with store.open_pair("p") as state:
         assert state.token(Side.B) == token
+
+
+# -- binding -------------------------------------------------------------------------------------------------
+
+
+def _filled(store: SQLStore, collections: str | None = None) -> None:
+    with store.open_pair("p") as state:
+        if collections is not None:
+            state.bind(collections)
+        state.put_link(make_link("one"))
+        state.set_token(Side.B, "token-b")
+
+
+def test_a_pair_made_before_binding_is_bound_as_it_is_with_its_links_trusted(store: SQLStore) -> None:
+    _filled(store)
+    with store.open_pair("p") as state:
+        assert state.bind("A: tech1/events\nB: tech1") is None
+        assert (list(state.links()), state.token(Side.B)) == (["one"], "token-b")
+    with store.open_pair("p") as state:  # bound now: the same collections keep everything, whatever their case
+        assert state.bind("A: tech1/events\nB: TECH1") is None
+        assert list(state.links()) == ["one"]
+
+
+def test_a_pair_bound_to_other_collections_starts_afresh(store: SQLStore) -> None:
+    """Links name the items of the collections they were made with: kept for a user's new mailbox, every one
+    of them read as deleted there."""
+    _filled(store, "A: tech1/events\nB: tech1")
+    with store.open_pair("other") as other:  # another pair's state is not touched
+        other.bind("A: x\nB: y")
+        other.put_link(make_link("two"))
+    with store.open_pair("p") as state:
+        assert state.bind("A: tech1/events\nB: tech1-new", dry_run=True) == "A: tech1/events\nB: tech1"
+        assert (state.links(), state.token(Side.B), state.census().links) == ({}, None, 0)
+    with store.open_pair("p") as state:  # the dry run changed nothing
+        assert (list(state.links()), state.token(Side.B)) == (["one"], "token-b")
+        assert state.bind("A: tech1/events\nB: tech1-new") == "A: tech1/events\nB: tech1"
+        assert (state.links(), state.token(Side.B)) == ({}, None)
+    with store.open_pair("p") as state:
+        assert state.bind("A: tech1/events\nB: tech1-new") is None
+        assert (state.links(), state.token(Side.B)) == ({}, None)
+    with store.open_pair("other") as other:
+        assert list(other.links()) == ["two"]
+
+
+def test_a_run_that_lost_its_lease_drops_nothing_when_binding(store: SQLStore, backend: Backend) -> None:
+    _filled(store, "A: a\nB: b")
+    with store.lock_pair("p", "run-1", ttl_seconds=60), store.open_pair("p") as state:
+        backend.scalar("UPDATE locks SET owner = 'run-2'")  # taken over while this run stood still
+        with pytest.raises(LeaseLost):
+            state.bind("A: a\nB: elsewhere")
+    with store.open_pair("p") as state:
+        assert list(state.links()) == ["one"]

@@ -310,6 +310,23 @@ def test_an_item_its_store_will_not_let_calsync_change_is_skipped_with_the_reaso
     assert "moved" not in b.texts("cal")["e1.ics"]
 
 
+def test_a_pair_pointed_at_another_collection_starts_afresh_and_deletes_nothing(store: SQLStore) -> None:
+    """Its links name the first collection's items: kept, each would be taken as deleted in the new one and the
+    deletion passed on to A (here: held by the guard, and nothing ever reached the new collection)."""
+    spec, a, b = memories()
+    for uid in ("e1", "e2", "e3"):
+        a.put_raw("cal", f"{uid}.ics", event(uid))
+    assert sync_pair(spec, store, RUN).b.created == 3
+    b.make_collection("other")
+    moved = replace(spec, b=Endpoint(b, "other"))
+    report = sync_pair(moved, store, RUN)
+    assert (report.b.created, report.a.deleted, report.a.held) == (3, 0, 0)
+    assert "synced A: cal and B: cal before" in report.warnings[0]
+    assert sorted(b.texts("other")) == sorted(b.texts("cal")) and len(a.texts("cal")) == 3
+    again = sync_pair(moved, store, RUN)
+    assert (again.warnings, again.writes) == ([], 0)
+
+
 def test_an_unreachable_side_fails_the_job_with_its_message(store: SQLStore) -> None:
     spec, _a, _b = memories()
     broken = PairSpec("broken", spec.a, Endpoint(spec.b.connector, "no-such-collection"))

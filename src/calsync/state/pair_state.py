@@ -27,7 +27,7 @@ from calsync.model.refs import Side
 from calsync.state.db import Database
 from calsync.state.lease import Lease
 from calsync.state.store import Link, LinkCensus, Pending, SideStatus
-from calsync.state.tables.sync import links, locks, sync_tokens
+from calsync.state.tables.sync import links, locks, pairs, sync_tokens
 
 if TYPE_CHECKING:
     from calsync.state.store import PairState
@@ -55,8 +55,38 @@ class SQLPairState:
         self._puts: dict[str, Link] = {}
         self._drops: set[str] = set()
         self._tokens: dict[Side, str | None] = {}
+        self._afresh = False
+        """A dry run's stand-in for the links and tokens ``bind`` would drop: they are read as gone."""
+
+    def bind(self, collections: str, *, dry_run: bool = False) -> str | None:
+        """Bind the pair to ``collections`` (what this run syncs); when it was bound to others, drop its links and
+        tokens (a dry run only reads them as gone) and return what it was bound to.
+
+        Compared without case: mailboxes are e-mail addresses, whose case means nothing. An unbound pair (made
+        before pairs were bound) is bound as it is, its links trusted.
+        """
+        query = select(pairs.c.bound_to).where(pairs.c.id == self._pair_id)
+        with self._db.read() as conn:
+            before: str | None = conn.execute(query).scalar_one_or_none()
+        if before is not None and before.casefold() == collections.casefold():
+            return None
+        if dry_run:
+            self._afresh = before is not None
+            return before
+        with self._db.write() as conn:
+            self._check_fence(conn)
+            before = conn.execute(query).scalar_one_or_none()
+            if before is not None and before.casefold() == collections.casefold():
+                return None
+            if before is not None:
+                conn.execute(delete(links).where(links.c.pair_id == self._pair_id))
+                conn.execute(delete(sync_tokens).where(sync_tokens.c.pair_id == self._pair_id))
+            conn.execute(update(pairs).where(pairs.c.id == self._pair_id).values(bound_to=collections))
+        return before
 
     def links(self) -> dict[str, Link]:
+        if self._afresh:
+            return dict(self._puts)
         query = select(*_LINK_COLUMNS).where(links.c.pair_id == self._pair_id)
         with _collector_paused(), self._db.read() as conn:
             rows = conn.execute(query).all()
@@ -70,7 +100,7 @@ class SQLPairState:
         return found
 
     def census(self) -> LinkCensus:
-        if self._puts or self._drops:  # links not written yet: count them the way links() sees them
+        if self._puts or self._drops or self._afresh:  # links not written yet: count them the way links() sees them
             found = self.links()
             return LinkCensus(len(found), sum(1 for link in found.values() if link.pending is not None))
         pending = func.count(links.c.pending_target)  # COUNT of a column counts its non-NULL values
@@ -80,8 +110,8 @@ class SQLPairState:
         return LinkCensus(int(total), int(in_flight))
 
     def token(self, side: Side) -> str | None:
-        if side in self._tokens:
-            return self._tokens[side]
+        if side in self._tokens or self._afresh:
+            return self._tokens.get(side)
         query = select(sync_tokens.c.token).where(
             sync_tokens.c.pair_id == self._pair_id, sync_tokens.c.side == side.value
         )

@@ -139,6 +139,17 @@ class JobRecord:
 class PairState(Protocol):
     """The state of one pair inside one run. Not thread-safe: one run owns it."""
 
+    def bind(self, collections: str, *, dry_run: bool = False) -> str | None:
+        """Bind the pair to ``collections``, the two collections this run syncs, named in one string.
+
+        Why: links name items of the collections they were made with. A pair that comes to sync others (a user
+        moved to another mailbox, a pair pointed at another calendar) would take every linked item as deleted
+        on the side that changed, and pass the deletions on. So when the pair was bound to other collections,
+        its links and tokens are dropped (a dry run only reads them as gone) and it starts afresh, matching items
+        by identity; returns what it was bound to then, else ``None``. Compared without regard to case.
+        """
+        ...
+
     def links(self) -> dict[str, Link]:
         """Every link of the pair, by identity."""
         ...

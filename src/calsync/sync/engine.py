@@ -42,6 +42,11 @@ class PairSpec:
     policy: PairPolicy = field(default_factory=PairPolicy)
     window: tuple[int, int] | None = (30, 30)
 
+    @property
+    def collections(self) -> str:
+        """What the pair syncs, as its state is bound to it (``PairState.bind``): the two collections."""
+        return f"A: {self.a.collection}\nB: {self.b.collection}"
+
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
@@ -112,6 +117,7 @@ class _Run:
         self.census = LinkCensus(0, 0)
 
     def run(self) -> Report:
+        self._bind()
         changes = self._early_changes()
         if changes is not None and self._quiet(changes):
             return self._nothing_changed(changes)
@@ -155,6 +161,17 @@ class _Run:
         self.state.checkpoint()
         self._store_tokens(observations, executor)
         return self.report
+
+    def _bind(self) -> None:
+        """Start afresh when the pair syncs other collections than its links were made with (a user's new
+        mailbox), saying so once; see ``PairState.bind``."""
+        before = self.state.bind(self.spec.collections, dry_run=self.options.dry_run)
+        if before is not None:
+            was = " and ".join(before.splitlines())
+            self.report.warnings.append(
+                f"this pair synced {was} before: its links were made there, so it started afresh and matched the "
+                "items of both sides by identity"
+            )
 
     def _settle(self, stored: dict[str, Link], observations: Mapping[Side, Observation]) -> dict[str, Link]:
         """Settle the intents a crashed run left (see ``calsync.sync.intents``); recorded unless dry."""

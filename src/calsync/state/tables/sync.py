@@ -28,6 +28,8 @@ pairs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The two collections the links were made with (see ``StateStore.open_pair``); NULL until a run binds it.
+    Column("bound_to", Text, nullable=True),
     UniqueConstraint("name"),
 )
 

@@ -1,0 +1,130 @@
+"""A user's mailbox changed or the user removed, also while a run of their integration is going: no business
+item is lost, no deletion undone, no calendar edit overwritten, and nothing of the user is left behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calsync.services.hub_pairs import PairRunner
+from calsync.services.integrations import UserPatch, open_integrations
+from tests.web.api.test_items import Api, _item
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    made = Api(tmp_path, str(tmp_path / "state.db"))
+    yield made
+    made.close()
+
+
+def _during_the_run(monkeypatch: pytest.MonkeyPatch, user: str, change: Any) -> None:
+    """Make ``change`` happen after the run read its users and before it runs ``user``'s pairs (an admin's
+    edit while the scheduler works through the integration's users one by one)."""
+    original = PairRunner.user
+
+    def run_user(self: PairRunner, view: Any, options: Any) -> Any:
+        if view.business_user == user:
+            change()
+        return original(self, view, options)
+
+    monkeypatch.setattr(PairRunner, "user", run_user)
+
+
+def _deleted(api: Api, business_id: str) -> bool:
+    found: bool = api.call("GET", f"/api/v1/items/{business_id}").json()["deleted"]
+    return found
+
+
+def test_a_mailbox_changed_while_the_integration_runs_loses_no_business_item(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1")]})
+    api.sync()
+
+    def move() -> None:
+        with open_integrations(api.settings) as service:
+            service.update_user("acme", "tech1", UserPatch(mailbox="tech1-new"))
+
+    _during_the_run(monkeypatch, "tech1", move)
+    api.sync()  # read the users before the move: syncs the old mailbox, after its state was forgotten
+    monkeypatch.undo()
+    second = api.sync()
+    assert not _deleted(api, "M1"), second
+    assert set(api.calendar("tech1-new")) == {"Visit M1"}
+
+
+def test_a_user_removed_while_the_integration_runs_and_added_again_elsewhere_loses_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run that read the user before the removal records their pair again, bound to the old mailbox: the
+    same user added again on another mailbox starts afresh instead of taking the old links' items as deleted."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1")]})
+    api.sync()
+
+    def remove() -> None:
+        with open_integrations(api.settings) as service:
+            service.remove_user("acme", "tech1")
+
+    _during_the_run(monkeypatch, "tech1", remove)
+    api.sync()
+    monkeypatch.undo()
+    with open_integrations(api.settings) as service:
+        service.add_user("acme", "tech1", "tech1-other")
+    body = api.sync()
+    assert not _deleted(api, "M1"), body
+    assert set(api.calendar("tech1-other")) == {"Visit M1"}
+
+
+def _same_mailbox_other_spelling(api: Api) -> None:
+    """``TECH1`` is the same folder as ``tech1``: what a case-only change of an e-mail address is for EWS and
+    Graph, where addresses are case-insensitive (as ``_check_mailbox_free`` treats them)."""
+    (api.root / "TECH1").symlink_to(api.root / "tech1", target_is_directory=True)
+    with open_integrations(api.settings) as service:
+        service.update_user("acme", "tech1", UserPatch(mailbox="TECH1"))
+
+
+def test_a_case_only_change_of_the_mailbox_keeps_the_users_calendar_edit(api: Api) -> None:
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1")]})
+    api.sync()
+    api.edit("tech1", "Visit M1", location="Moved to the depot by the technician")
+    _same_mailbox_other_spelling(api)
+    api.sync()
+    location = api.call("GET", "/api/v1/items/M1").json()["location"]
+    assert location == "Moved to the depot by the technician"
+
+
+def test_a_case_only_change_of_the_mailbox_keeps_a_business_deletion(api: Api) -> None:
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    assert api.call("DELETE", "/api/v1/items/M2").json()["status"] == "deleted"
+    _same_mailbox_other_spelling(api)
+    api.sync()
+    assert _deleted(api, "M2")
+    assert "Visit M2" not in api.calendar("tech1")
+
+
+def test_a_mailbox_changed_while_the_users_pair_is_writing(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pair's run holds the id of the pair row the change deletes: its next checkpoint fails on the foreign
+    key (safe: the run stops, nothing is linked to the old mailbox) and the next run starts afresh."""
+    from calsync.sync.actions import Executor
+
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1")]})
+    api.sync()
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M2")]})
+    original = Executor.run
+
+    def run(self: Executor, actions: Any) -> None:
+        with open_integrations(api.settings) as service:
+            service.update_user("acme", "tech1", UserPatch(mailbox="tech1-new"))
+        original(self, actions)
+
+    monkeypatch.setattr(Executor, "run", run)
+    api.call("POST", "/api/v1/sync", json={})
+    monkeypatch.undo()
+    api.sync()
+    assert not _deleted(api, "M1") and not _deleted(api, "M2")
+    assert set(api.calendar("tech1-new")) == {"Visit M1", "Visit M2"}
