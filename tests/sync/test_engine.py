@@ -310,6 +310,32 @@ def test_an_item_its_store_will_not_let_calsync_change_is_skipped_with_the_reaso
     assert "moved" not in b.texts("cal")["e1.ics"]
 
 
+def test_a_refused_write_to_a_side_that_is_read_only_as_a_whole_stays_an_error(store: SQLStore) -> None:
+    """The connector's own "X is read-only" is a safety net behind the policy: reaching it means a write was
+    planned that must not be, which must not pass as a quiet skip."""
+    a, b = MemoryConnector("a"), MemoryConnector("b", read_only=True)
+    a.make_collection("cal")
+    b.make_collection("cal")
+    spec = PairSpec("mem", Endpoint(a, "cal"), Endpoint(b, "cal"), PairPolicy(), (30, 30))  # the policy forgot it
+    a.put_raw("cal", "e1.ics", event("e1"))
+    report = sync_pair(spec, store, RUN)
+    assert (report.b.errors, report.b.skipped) == (1, 0)
+    assert store.jobs()[0].outcome is JobOutcome.WARNINGS
+
+
+def test_a_conflict_whose_settling_write_is_refused_stays_a_conflict(store: SQLStore) -> None:
+    """Both sides edited a meeting B refuses to change: A wins, B refuses, and the copies differ until someone
+    changes one; a plain skip left every such job Completed with no conflict counted."""
+    spec, a, b = memories(fail_writes=lambda op, href: ReadOnly("refused", connector="b") if op == "update" else None)
+    a.put_raw("cal", "e1.ics", event("e1"))
+    sync_pair(spec, store, RUN)
+    a.put_raw("cal", "e1.ics", event("e1", "business edit"))
+    b.put_raw("cal", "e1.ics", event("e1", "organiser moved it"))
+    report = sync_pair(spec, store, RUN)
+    assert report.a.conflicts + report.b.conflicts == 1
+    assert store.jobs()[0].outcome is JobOutcome.WARNINGS
+
+
 def test_a_pair_pointed_at_another_collection_starts_afresh_and_deletes_nothing(store: SQLStore) -> None:
     """Its links name the first collection's items: kept, each would be taken as deleted in the new one and the
     deletion passed on to A (here: held by the guard, and nothing ever reached the new collection)."""

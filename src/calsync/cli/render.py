@@ -35,6 +35,8 @@ _SHORT = {
 }
 """The count headers on a terminal narrower than 80 columns, where the full words leave no room for every count."""
 _NARROW = 80
+_PROBLEM_STYLES = {"error": "red", "conflict": "yellow", "skipped": "dim"}
+"""The detail lines the summary lists, by outcome: a skipped one only with a reason (an item its store refuses)."""
 _TROUBLE = {"conflicts": "yellow", "errors": "red", "held": "yellow"}
 _PIPE_WIDTH = 120
 
@@ -129,8 +131,8 @@ def _problems(console: Console, outcomes: Sequence[PairOutcome]) -> None:
             table.add_row(Text(outcome.name), "", "", Text(f"the pair failed: {outcome.message}", style="red"))
             continue
         for line in outcome.report.lines:
-            if line.outcome in ("error", "conflict"):
-                style = "red" if line.outcome == "error" else "yellow"
+            if line.outcome in _PROBLEM_STYLES and (line.message or line.outcome != "skipped"):
+                style = _PROBLEM_STYLES[line.outcome]
                 table.add_row(
                     Text(outcome.name),
                     line.side.upper(),

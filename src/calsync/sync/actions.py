@@ -115,8 +115,9 @@ class Executor:
                 f"changed on {_name(action.target)} while syncing; retried next run ({exc})",
                 conflict=True,
             )
-        except ReadOnly as exc:
-            self._failed(action, str(exc), refused=True)
+        except ReadOnly as exc:  # the whole side read-only here is a planning mistake, never a quiet skip
+            whole = self.endpoints[action.target].connector.capabilities.read_only if action.target else True
+            self._failed(action, str(exc), conflict=action.conflict, refused=not (whole or action.conflict))
         except ConnectorError as exc:
             self._failed(action, str(exc))
 
@@ -287,7 +288,8 @@ class Executor:
 
         ``refused``: the target will not take this item's write (``ReadOnly``: a meeting someone else organises,
         say), which no rerun of calsync changes; it is reported as skipped, with the reason, not as an error that
-        would mark every later job of the pair as failing.
+        would mark every later job of the pair as failing. A conflict whose settling write is refused stays a
+        conflict: the two copies differ until someone changes one.
 
         The write's intent, if one was recorded, stays: a failure does not prove that nothing was written (a
         timeout after the server applied the write, a second request of a write that fails after the first),

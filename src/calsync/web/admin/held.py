@@ -35,7 +35,7 @@ class UserHeld:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """An item of a run that failed or conflicted: what, on which side, and why."""
+    """An item of a run that failed, conflicted or was refused by its store: what, on which side, and why."""
 
     item: str
     side: str
@@ -123,7 +123,7 @@ def by_user(integration: str, found: list[HeldDeletion]) -> list[UserHeld]:
 
 
 def shown_pairs(run: IntegrationRun) -> list[PairShown]:
-    """Each pair's outcome, counts per side, warnings and the items that failed or conflicted."""
+    """Each pair's outcome, counts per side, warnings and the items that failed, conflicted or were refused."""
     return [_shown(outcome) for outcome in run.outcomes]
 
 
@@ -134,7 +134,7 @@ def _shown(outcome: PairOutcome) -> PairShown:
     problems = tuple(
         Problem(line.title or line.ident or line.href, line.side, line.action, line.outcome, line.rule, line.message)
         for line in report.lines
-        if line.outcome in ("error", "conflict")
+        if line.outcome in ("error", "conflict") or (line.outcome == "skipped" and line.message)
     )
     counts = side_counts(report.counts())
     return PairShown(outcome.name, report.outcome.value, "", counts, tuple(report.warnings), problems)
