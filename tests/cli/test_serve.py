@@ -154,3 +154,18 @@ def test_only_the_proxies_named_are_believed(config: Path, proxies: str | None, 
         lines = stop(server, signal.SIGINT)
     access = [line["message"] for line in lines if line["logger"] == "uvicorn.access"]
     assert access and access[0].startswith(f"{client}:"), access
+
+
+@pytest.mark.parametrize("given", ["proxy.internal", "10.0.0.300", "10.0.0.0/40"])
+def test_a_proxy_given_by_name_or_mistyped_is_refused_before_starting(given: str, tmp_path: Path) -> None:
+    """uvicorn compares the peer's address only: a name or a typo was silently never believed."""
+    from typer.testing import CliRunner
+
+    from calsync.cli.app import app
+
+    config = tmp_path / "calsync.toml"
+    config.write_text('[state]\nurl = "state.db"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["serve", "--config", str(config)], env={"CALSYNC_FORWARDED_ALLOW_IPS": given})
+    assert result.exit_code == 2
+    assert "--forwarded-allow-ips" in result.output and "not an IP address" in result.output
+    assert not (tmp_path / "state.db").exists()

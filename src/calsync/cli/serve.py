@@ -100,6 +100,33 @@ PublicUrlOption = Annotated[
         callback=_public_url,
     ),
 ]
+
+
+def _proxies(given: str | None) -> str | None:
+    """The proxies checked: each an IP address or network, or ``*``; blank is uvicorn's default.
+
+    Why checked here: uvicorn compares the peer's address only, so a host name (a container's service name) or a
+    typo would silently never be believed, and the session cookie would quietly lose its Secure flag.
+    """
+    import ipaddress
+
+    if given is None or not given.strip():
+        return None
+    entries = [entry.strip() for entry in given.split(",") if entry.strip()]
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{entry!r} is not an IP address or network (host names are not resolved); give addresses like "
+                "10.0.0.5 or networks like 10.0.0.0/8, comma-separated, or *",
+                param_hint="--forwarded-allow-ips",
+            ) from None
+    return ",".join(entries)
+
+
 ProxiesOption = Annotated[
     str | None,
     typer.Option(
@@ -109,6 +136,7 @@ ProxiesOption = Annotated[
         help="The reverse proxies whose X-Forwarded-Proto and -For are believed: addresses or networks, comma-"
         "separated, or * (default: 127.0.0.1,::1). A proxy on another host must be named here, or the admin UI's "
         "session cookie goes without its Secure flag behind https.",
+        callback=_proxies,
     ),
 ]
 LogFormatOption = Annotated[
@@ -183,7 +211,7 @@ def run_service(
             log_config=None,
             lifespan="on",
             timeout_graceful_shutdown=max(1, int(grace)),
-            forwarded_allow_ips=proxies.strip() if proxies and proxies.strip() else None,
+            forwarded_allow_ips=proxies or None,
         )
     )
     _exit_quietly_on_signals()  # uvicorn re-raises the signal it stopped for once it is done
