@@ -73,23 +73,14 @@ def test_removing_an_integration_takes_its_pairs_state_and_jobs(admin: SQLAdminS
     history (item titles included) and its first sync planned the old links' items as deletions."""
     admin.add_integration(ACME)
     admin.add_integration(replace(ACME, name="acme2"))
-    store = open_store(backend.url)
+    store = _pairs_with_history(backend, ("acme/anna/events", "acme2/anna/events"))
     try:
-        for pair in ("acme/anna/events", "acme2/anna/events"):
-            with store.open_pair(pair) as state:
-                state.put_link(make_link("one"))
-                state.set_token(Side.B, "token-1")
-            job = store.start_job(pair, JobKind.MANUAL)
-            store.add_job_lines(job, [ItemLine("one", "b", "create", "ok", title="Secret customer visit")])
-            store.finish_job(job, JobOutcome.COMPLETED, {})
         skipped = store.start_job("acme", JobKind.INTERVAL)
         store.finish_job(skipped, JobOutcome.SKIPPED, {})
         assert admin.remove_integration("acme")
         assert [j.pair for j in store.jobs()] == ["acme2/anna/events"]
-        with store.open_pair("acme/anna/events") as state:
-            assert (state.links(), state.token(Side.B)) == ({}, None)
-        with store.open_pair("acme2/anna/events") as state:  # a name starting alike is another integration's
-            assert (list(state.links()), state.token(Side.B)) == (["one"], "token-1")
+        assert _state(store, "acme/anna/events") == ([], None)
+        assert _state(store, "acme2/anna/events") == (["one"], "token-1")  # a name starting alike: another's
     finally:
         store.close()
 

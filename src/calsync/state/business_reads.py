@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from calsync.state.business_port import BusinessRow, Change, FeedEntry, JournalEntry, LoggedChanges
 from calsync.state.business_sql import INTEGRATION_ID, business_row, journal_entry, log_head, rows_by
@@ -69,12 +69,7 @@ class BusinessReads(OwnDatabase):
     def with_attendees(self, integration: str, owner: str, collection: str) -> list[BusinessRow]:
         """Items of a collection made in a calendar (ids ``cal-…``), deleted ones too, whose text names an ATTENDEE;
         with those that passed through it and now live in another (reassigned)."""
-        here = select(business_log.c.business_id).where(
-            business_log.c.integration_id == business_items.c.integration_id,
-            business_log.c.business_id == business_items.c.business_id,
-            business_log.c.owner == owner,
-            business_log.c.collection == collection,
-        )
+        here = _passed_through(owner, collection)
         with self._db.read() as conn:
             ident = self._id(conn, integration)
             stmt = select(business_items).where(
@@ -89,12 +84,7 @@ class BusinessReads(OwnDatabase):
         """UIDs of items whose change log passed through this collection and that now live in another, or were
         deleted there (deleted ones too: a reassigned item the business side deleted afterwards left this
         collection by the reassignment)."""
-        here = select(business_log.c.business_id).where(
-            business_log.c.integration_id == business_items.c.integration_id,
-            business_log.c.business_id == business_items.c.business_id,
-            business_log.c.owner == owner,
-            business_log.c.collection == collection,
-        )
+        here = _passed_through(owner, collection)
         with self._db.read() as conn:
             ident = self._id(conn, integration)
             stmt = select(business_items.c.uid).where(
@@ -201,3 +191,13 @@ class BusinessReads(OwnDatabase):
     def _id(self, conn: Connection, integration: str) -> int | None:
         value: int | None = conn.execute(INTEGRATION_ID, {"name": integration}).scalar_one_or_none()
         return value
+
+
+def _passed_through(owner: str, collection: str) -> Select[tuple[str]]:
+    """The change log's entries of the item at hand (correlated) made while it lived in this collection."""
+    return select(business_log.c.business_id).where(
+        business_log.c.integration_id == business_items.c.integration_id,
+        business_log.c.business_id == business_items.c.business_id,
+        business_log.c.owner == owner,
+        business_log.c.collection == collection,
+    )
