@@ -245,6 +245,14 @@ def test_users_start_with_every_option_on(service: IntegrationService) -> None:
     assert service.users("acme") == [user]
 
 
+def test_a_mailbox_is_stored_without_surrounding_spaces(service: IntegrationService) -> None:
+    """The admin UI strips what it is given: a mailbox stored with a space from the CLI, the API or the config
+    file read as another one at the next edit in the UI, which starts the user's sync afresh."""
+    service.add(EWS)
+    assert service.add_user("acme", "anna", " anna@acme.com ").mailbox == "anna@acme.com"
+    assert service.update_user("acme", "anna", UserPatch(mailbox="\tbob@acme.com ")).mailbox == "bob@acme.com"
+
+
 def test_user_rules_name_their_field(service: IntegrationService) -> None:
     service.add(EWS)
     service.add_user("acme", "anna", "anna@acme.com")

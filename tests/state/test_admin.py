@@ -131,7 +131,7 @@ def test_a_new_mailbox_forgets_the_users_sync_state_and_keeps_their_history(
     try:
         admin.put_user("acme", UserRecord("anna", "anna@acme.com", UserOptions(tasks=False)))  # same mailbox
         assert _state(store, "acme/anna/events") == (["one"], "token-1")
-        admin.put_user("acme", UserRecord("anna", "Anna@ACME.com"))  # the same address: its case means nothing
+        admin.put_user("acme", UserRecord("anna", " Anna@ACME.com"))  # the same address: case and spaces aside
         assert _state(store, "acme/anna/events") == (["one"], "token-1")
         admin.put_user("acme", UserRecord("anna", "anna.new@acme.com"))
         assert _state(store, "acme/anna/events") == ([], None)

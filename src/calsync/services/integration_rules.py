@@ -137,8 +137,11 @@ def clamp_start(start: datetime | None, now: datetime) -> datetime | None:
 
 
 def check_mailbox(mailbox: str, connection_type: str) -> str:
-    """``mailbox`` if it suits the connection: an e-mail address for EWS and Graph, any principal otherwise."""
-    if not mailbox.strip():
+    """``mailbox`` without surrounding spaces if it suits the connection: an e-mail address for EWS and Graph, any
+    principal otherwise. Why stripped: the admin UI strips what it is given, so a mailbox stored with a space from
+    the CLI, the API or the config file would later read as another mailbox."""
+    mailbox = mailbox.strip()
+    if not mailbox:
         raise ConfigError("the mailbox or principal is required", where="users.mailbox")
     if connection_type in (CalendarType.EWS, CalendarType.GRAPH) and not _MAILBOX.fullmatch(mailbox):
         raise ConfigError(f"{mailbox!r} is not an e-mail address, which {connection_type} needs", where="users.mailbox")

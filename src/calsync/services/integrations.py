@@ -202,7 +202,7 @@ class IntegrationService:
         """Map a business user to a mailbox with every option on; refuses a user or mailbox already mapped."""
         record = self._stored(integration)
         check_name(business_user, "users.business_user")
-        check_mailbox(mailbox, record.connection_type)
+        mailbox = check_mailbox(mailbox, record.connection_type)
         users = self._store.users(integration)
         if any(u.business_user == business_user for u in users):
             raise ConfigError(f"{business_user!r} is already a user of {integration}", where="users.business_user")

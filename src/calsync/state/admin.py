@@ -90,7 +90,7 @@ class SQLAdminStore(OwnDatabase):
                     integration_users.c.business_user == user.business_user,
                 )
             ).scalar_one_or_none()
-            if mailbox is not None and mailbox.casefold() != user.mailbox.casefold():  # an address's case means nothing
+            if mailbox is not None and _mailbox_key(mailbox) != _mailbox_key(user.mailbox):
                 _forget_user(conn, ident, integration, user.business_user, jobs_too=False)
             row = {"integration_id": ident, "business_user": user.business_user, "mailbox": user.mailbox}
             row |= asdict(user.flags) | {"created_at": datetime.now(UTC)}
@@ -144,6 +144,12 @@ class SQLAdminStore(OwnDatabase):
     def _id(conn: Connection, name: str) -> int | None:
         found = conn.execute(select(integrations.c.id).where(integrations.c.name == name)).scalar_one_or_none()
         return int(found) if found is not None else None
+
+
+def _mailbox_key(mailbox: str) -> str:
+    """A mailbox as compared: an e-mail address's case means nothing, nor do spaces around it (older versions
+    stored them as given)."""
+    return mailbox.strip().casefold()
 
 
 def _starts(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
