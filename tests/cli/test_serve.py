@@ -156,7 +156,7 @@ def test_only_the_proxies_named_are_believed(config: Path, proxies: str | None, 
     assert access and access[0].startswith(f"{client}:"), access
 
 
-@pytest.mark.parametrize("given", ["proxy.internal", "10.0.0.300", "10.0.0.0/40"])
+@pytest.mark.parametrize("given", ["proxy.internal", "10.0.0.300", "10.0.0.0/40", "10.0.0.5/8", "10.0.0.1,*"])
 def test_a_proxy_given_by_name_or_mistyped_is_refused_before_starting(given: str, tmp_path: Path) -> None:
     """uvicorn compares the peer's address only: a name or a typo was silently never believed."""
     from typer.testing import CliRunner

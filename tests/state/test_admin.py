@@ -131,11 +131,17 @@ def test_a_new_mailbox_forgets_the_users_sync_state_and_keeps_their_history(
     try:
         admin.put_user("acme", UserRecord("anna", "anna@acme.com", UserOptions(tasks=False)))  # same mailbox
         assert _state(store, "acme/anna/events") == (["one"], "token-1")
-        admin.put_user("acme", UserRecord("anna", " Anna@ACME.com"))  # the same address: case and spaces aside
+        admin.put_user("acme", UserRecord("anna", "anna@acme.com "))  # spaces aside, the same principal
         assert _state(store, "acme/anna/events") == (["one"], "token-1")
+        admin.put_user("acme", UserRecord("anna", " Anna@ACME.com"), case_blind=True)  # the same address
+        assert _state(store, "acme/anna/events") == (["one"], "token-1")
+        admin.put_user("acme", UserRecord("anna", "ANNA@acme.com"))  # a principal or folder: case matters
+        assert _state(store, "acme/anna/events") == ([], None)
+        store.close()
+        store = _pairs_with_history(backend, ("acme/anna/events",))
         admin.put_user("acme", UserRecord("anna", "anna.new@acme.com"))
         assert _state(store, "acme/anna/events") == ([], None)
-        assert [j.pair for j in store.jobs()] == ["acme/anna/events"]
+        assert [j.pair for j in store.jobs()] == ["acme/anna/events"] * 2  # the history stays
     finally:
         store.close()
 

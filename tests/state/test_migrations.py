@@ -195,6 +195,27 @@ def test_0010_drops_the_href_indexes_of_links_and_keeps_the_links(backend: Backe
         }
 
 
+def test_0011_leaves_the_pairs_of_0010_unbound_and_their_first_binding_keeps_their_links(backend: Backend) -> None:
+    now = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    link = dict.fromkeys(("a_version", "a_digest", "b_version", "b_digest", "kind", "parked"), "v")
+    link |= {"ident": "uid-1", "a_href": "one.ics", "b_href": "uid-1.ics", "updated_at": now}
+    config = alembic_config()
+    with connect(backend) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0010")
+        pair_id = conn.execute(pairs.insert().values(name="p", created_at=now)).inserted_primary_key[0]
+        conn.execute(links.insert().values(pair_id=pair_id, **link))
+    store = open_store(backend.url)  # migrates to head
+    try:
+        assert backend.scalar("SELECT bound_to FROM pairs") is None
+        with store.open_pair("p") as state:
+            assert state.bind("A: a:cal\nB: b:cal") is None
+            assert list(state.links()) == ["uid-1"]
+        assert backend.scalar("SELECT bound_to FROM pairs") == "A: a:cal\nB: b:cal"
+    finally:
+        store.close()
+
+
 def test_only_a_database_without_any_of_the_tables_is_created_at_head(backend: Backend) -> None:
     with connect(backend) as conn, conn.begin():
         conn.execute(text("CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)"))

@@ -189,9 +189,12 @@ def test_a_pair_made_before_binding_is_bound_as_it_is_with_its_links_trusted(sto
     with store.open_pair("p") as state:
         assert state.bind("A: tech1/events\nB: tech1") is None
         assert (list(state.links()), state.token(Side.B)) == (["one"], "token-b")
-    with store.open_pair("p") as state:  # bound now: the same collections keep everything, whatever their case
-        assert state.bind("A: tech1/events\nB: TECH1") is None
+    with store.open_pair("p") as state:  # bound now: the same collections keep everything
+        assert state.bind("A: tech1/events\nB: tech1") is None
         assert list(state.links()) == ["one"]
+    with store.open_pair("p") as state:  # another case is another collection (a CalDAV path, a folder)
+        assert state.bind("A: tech1/events\nB: TECH1") == "A: tech1/events\nB: tech1"
+        assert state.links() == {}
 
 
 def test_a_pair_bound_to_other_collections_starts_afresh(store: SQLStore) -> None:

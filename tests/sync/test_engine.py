@@ -310,6 +310,30 @@ def test_an_item_its_store_will_not_let_calsync_change_is_skipped_with_the_reaso
     assert "moved" not in b.texts("cal")["e1.ics"]
 
 
+def test_the_same_collection_name_on_another_store_starts_afresh(store: SQLStore) -> None:
+    """Every account of a Nextcloud names its calendar ``personal``: a pair moved from anna's connection to bob's
+    names the same collection, and kept links would have deleted anna's items from A."""
+    spec, a, _b = memories()
+    for uid in ("e1", "e2", "e3"):
+        a.put_raw("cal", f"{uid}.ics", event(uid))
+    sync_pair(spec, store, RUN)
+    other = MemoryConnector("bob")
+    other.make_collection("cal")
+    report = sync_pair(replace(spec, b=Endpoint(other, "cal")), store, replace(RUN, full=True))
+    assert (report.b.created, report.a.deleted) == (3, 0) and "B: b:cal before" in report.warnings[0]
+
+
+def test_a_pair_bound_to_nothing_keeps_its_links(store: SQLStore) -> None:
+    """A dry run's stand-in for a collection not made yet binds nothing: its id is not the one a sync makes."""
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1"))
+    sync_pair(spec, store, RUN)
+    b.make_collection("stand-in")
+    report = sync_pair(replace(spec, b=Endpoint(b, "stand-in"), bound_to=None), store, replace(RUN, dry_run=True))
+    assert report.warnings == [] or "afresh" not in report.warnings[0]
+    assert sync_pair(spec, store, RUN).warnings == []
+
+
 def test_a_refused_write_to_a_side_that_is_read_only_as_a_whole_stays_an_error(store: SQLStore) -> None:
     """The connector's own "X is read-only" is a safety net behind the policy: reaching it means a write was
     planned that must not be, which must not pass as a quiet skip."""
@@ -347,7 +371,7 @@ def test_a_pair_pointed_at_another_collection_starts_afresh_and_deletes_nothing(
     moved = replace(spec, b=Endpoint(b, "other"))
     report = sync_pair(moved, store, RUN)
     assert (report.b.created, report.a.deleted, report.a.held) == (3, 0, 0)
-    assert "synced A: cal and B: cal before" in report.warnings[0]
+    assert "synced A: a:cal, B: b:cal before, not A: a:cal, B: b:other" in report.warnings[0]
     assert sorted(b.texts("other")) == sorted(b.texts("cal")) and len(a.texts("cal")) == 3
     again = sync_pair(moved, store, RUN)
     assert (again.warnings, again.writes) == ([], 0)

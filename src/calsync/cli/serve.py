@@ -103,7 +103,7 @@ PublicUrlOption = Annotated[
 
 
 def _proxies(given: str | None) -> str | None:
-    """The proxies checked: each an IP address or network, or ``*``; blank is uvicorn's default.
+    """The proxies checked: IP addresses or networks, or ``*`` alone; blank is uvicorn's default.
 
     Why checked here: uvicorn compares the peer's address only, so a host name (a container's service name) or a
     typo would silently never be believed, and the session cookie would quietly lose its Secure flag.
@@ -113,15 +113,16 @@ def _proxies(given: str | None) -> str | None:
     if given is None or not given.strip():
         return None
     entries = [entry.strip() for entry in given.split(",") if entry.strip()]
+    if entries == ["*"]:
+        return "*"
     for entry in entries:
-        if entry == "*":
-            continue
         try:
-            ipaddress.ip_network(entry, strict=False)
+            ipaddress.ip_network(entry)  # strict, as uvicorn reads it: 10.0.0.5/8 would never match anyone
         except ValueError:
             raise typer.BadParameter(
-                f"{entry!r} is not an IP address or network (host names are not resolved); give addresses like "
-                "10.0.0.5 or networks like 10.0.0.0/8, comma-separated, or *",
+                f"{entry!r} is not an IP address or network (host names are not resolved, a network has no host "
+                "bits, * stands alone); give addresses like 10.0.0.5 or networks like 10.0.0.0/8, comma-separated, "
+                "or *",
                 param_hint="--forwarded-allow-ips",
             ) from None
     return ",".join(entries)

@@ -30,6 +30,7 @@ from calsync.services.connections import (
     user_collection,
 )
 from calsync.services.hub_rules import HubRules
+from calsync.services.integration_rules import ADDRESSED
 from calsync.services.integrations import IntegrationView, UserView
 from calsync.services.syncing import PairOutcome
 from calsync.state.business_port import BusinessRow, BusinessStore, Change, NewJournal
@@ -93,7 +94,8 @@ class PairRunner:
                 held=held if not self.decision else frozenset(),
             )
             try:
-                report = sync_pair(self._spec(name, user, kind, business, calendar), self.state, pair_options)
+                spec = self._spec(name, user, kind, business, calendar, stand_in=calendar.connector is not real)
+                report = sync_pair(spec, self.state, pair_options)
             finally:
                 journal.flush()
             return outcome(report=report)
@@ -127,11 +129,28 @@ class PairRunner:
         return BusinessConnector(self.business, self.view.name, mapping=self._mapping(), imports=imports)
 
     def _spec(
-        self, name: str, user: UserView, kind: CollectionKind, business: BusinessConnector, calendar: Endpoint
+        self,
+        name: str,
+        user: UserView,
+        kind: CollectionKind,
+        business: BusinessConnector,
+        calendar: Endpoint,
+        *,
+        stand_in: bool,
     ) -> PairSpec:
         owner = _owner(user, kind)
         policy = self._policy(user, kind, business, owner, calendar.connector)
-        return PairSpec(name, Endpoint(business, collection_id(owner, kind.value)), calendar, policy, self._window())
+        collection = collection_id(owner, kind.value)
+        bound_to = None if stand_in else self._bound_to(collection, calendar.collection)
+        return PairSpec(name, Endpoint(business, collection), calendar, policy, self._window(), bound_to)
+
+    def _bound_to(self, business: str, calendar: str) -> str:
+        """What the pair's state is bound to (``PairState.bind``): the business collection and the user's
+        collection, the latter without case where it is named by an e-mail address (EWS, Graph: ``Anna@`` and
+        ``anna@`` are one mailbox). A dry run's stand-in binds nothing: its id is not the one a sync would make."""
+        if self.view.connection_type in ADDRESSED:
+            calendar = calendar.casefold()
+        return f"A: business:{business}\nB: {self.view.connection_type}:{calendar}"
 
     def _mapping(self) -> MappingRules:
         return replace(

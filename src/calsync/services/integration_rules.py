@@ -136,6 +136,10 @@ def clamp_start(start: datetime | None, now: datetime) -> datetime | None:
     return earliest if start > now or start < earliest else start
 
 
+ADDRESSED = frozenset({CalendarType.EWS, CalendarType.GRAPH})
+"""Connection types whose mailboxes are e-mail addresses, whose case means nothing."""
+
+
 def check_mailbox(mailbox: str, connection_type: str) -> str:
     """``mailbox`` without surrounding spaces if it suits the connection: an e-mail address for EWS and Graph, any
     principal otherwise. Why stripped: the admin UI strips what it is given, so a mailbox stored with a space from
@@ -143,7 +147,7 @@ def check_mailbox(mailbox: str, connection_type: str) -> str:
     mailbox = mailbox.strip()
     if not mailbox:
         raise ConfigError("the mailbox or principal is required", where="users.mailbox")
-    if connection_type in (CalendarType.EWS, CalendarType.GRAPH) and not _MAILBOX.fullmatch(mailbox):
+    if connection_type in ADDRESSED and not _MAILBOX.fullmatch(mailbox):
         raise ConfigError(f"{mailbox!r} is not an e-mail address, which {connection_type} needs", where="users.mailbox")
     return mailbox
 

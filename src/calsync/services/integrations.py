@@ -22,6 +22,7 @@ from calsync.crypto import KEY_ENV, Cipher, Secret, commit_key, default_key_file
 from calsync.errors import ConfigError
 from calsync.model.users import UserOptions
 from calsync.services.integration_rules import (
+    ADDRESSED,
     AuthMode,
     CalendarType,
     IntegrationInput,
@@ -208,7 +209,7 @@ class IntegrationService:
             raise ConfigError(f"{business_user!r} is already a user of {integration}", where="users.business_user")
         self._check_mailbox_free(users, business_user, mailbox)
         user = UserRecord(business_user, mailbox)
-        self._store.put_user(integration, user)
+        self._store.put_user(integration, user, case_blind=record.connection_type in ADDRESSED)
         logger.info("added user %s (%s) to %s", business_user, mailbox, integration)
         return UserView(integration, user.business_user, user.mailbox, user.flags)
 
@@ -229,7 +230,7 @@ class IntegrationService:
         self._check_mailbox_free(users, business_user, mailbox)
         flags = {name: value for name, value in asdict(patch).items() if name != "mailbox" and value is not None}
         user = UserRecord(business_user, mailbox, replace(current.flags, **flags))
-        self._store.put_user(integration, user)
+        self._store.put_user(integration, user, case_blind=record.connection_type in ADDRESSED)
         return UserView(integration, user.business_user, user.mailbox, user.flags)
 
     def remove_user(self, integration: str, business_user: str) -> None:

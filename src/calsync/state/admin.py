@@ -74,11 +74,12 @@ class SQLAdminStore(OwnDatabase):
                 conn.execute(delete(jobs).where(or_(jobs.c.pair == name, own_job)))
         return bool(done.rowcount)
 
-    def put_user(self, integration: str, user: UserRecord) -> bool:
+    def put_user(self, integration: str, user: UserRecord, *, case_blind: bool = False) -> bool:
         """Insert or replace one user; a mailbox taken by another user is a ``StateError``.
 
         A new mailbox forgets the user's sync state (``_forget_user``) in the same transaction: the links name the
-        old mailbox's items, and the first sync of the new one would take each as deleted there.
+        old mailbox's items, and the first sync of the new one would take each as deleted there. Spaces around a
+        mailbox never make it another one; its case does unless ``case_blind`` (e-mail addresses: EWS, Graph).
         """
         with self._db.write() as conn:
             ident = self._id(conn, integration)
@@ -90,7 +91,7 @@ class SQLAdminStore(OwnDatabase):
                     integration_users.c.business_user == user.business_user,
                 )
             ).scalar_one_or_none()
-            if mailbox is not None and _mailbox_key(mailbox) != _mailbox_key(user.mailbox):
+            if mailbox is not None and _mailbox_key(mailbox, case_blind) != _mailbox_key(user.mailbox, case_blind):
                 _forget_user(conn, ident, integration, user.business_user, jobs_too=False)
             row = {"integration_id": ident, "business_user": user.business_user, "mailbox": user.mailbox}
             row |= asdict(user.flags) | {"created_at": datetime.now(UTC)}
@@ -146,10 +147,10 @@ class SQLAdminStore(OwnDatabase):
         return int(found) if found is not None else None
 
 
-def _mailbox_key(mailbox: str) -> str:
-    """A mailbox as compared: an e-mail address's case means nothing, nor do spaces around it (older versions
-    stored them as given)."""
-    return mailbox.strip().casefold()
+def _mailbox_key(mailbox: str, case_blind: bool) -> str:
+    """A mailbox as compared: spaces around it mean nothing (older versions stored them as given), nor does an
+    e-mail address's case; a CalDAV principal's or a folder's does."""
+    return mailbox.strip().casefold() if case_blind else mailbox.strip()
 
 
 def _starts(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:

@@ -82,9 +82,10 @@ class AdminStore(Protocol):
         """Delete an integration with its users, pairs' sync state and jobs, at once; False when there is none."""
         ...
 
-    def put_user(self, integration: str, user: UserRecord) -> bool:
+    def put_user(self, integration: str, user: UserRecord, *, case_blind: bool = False) -> bool:
         """Insert or replace the user ``user.business_user``; False when the integration does not exist. A changed
-        mailbox drops the user's pairs' sync state in the same transaction (their links name the old one's items)."""
+        mailbox (compared without case when ``case_blind``: e-mail addresses) drops the user's pairs' sync state
+        in the same transaction (their links name the old one's items)."""
         ...
 
     def users(self, integration: str) -> list[UserRecord]:

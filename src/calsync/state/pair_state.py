@@ -62,13 +62,14 @@ class SQLPairState:
         """Bind the pair to ``collections`` (what this run syncs); when it was bound to others, drop its links and
         tokens (a dry run only reads them as gone) and return what it was bound to.
 
-        Compared without case: mailboxes are e-mail addresses, whose case means nothing. An unbound pair (made
-        before pairs were bound) is bound as it is, its links trusted.
+        Compared exactly: collection ids are case-sensitive on most stores (a caller whose ids are not, such as
+        e-mail addresses, folds them before). An unbound pair (made before pairs were bound) is bound as it is,
+        its links trusted.
         """
         query = select(pairs.c.bound_to).where(pairs.c.id == self._pair_id)
         with self._db.read() as conn:
             before: str | None = conn.execute(query).scalar_one_or_none()
-        if before is not None and before.casefold() == collections.casefold():
+        if before is not None and before == collections:
             return None
         if dry_run:
             self._afresh = before is not None
@@ -76,7 +77,7 @@ class SQLPairState:
         with self._db.write() as conn:
             self._check_fence(conn)
             before = conn.execute(query).scalar_one_or_none()
-            if before is not None and before.casefold() == collections.casefold():
+            if before is not None and before == collections:
                 return None
             if before is not None:
                 conn.execute(delete(links).where(links.c.pair_id == self._pair_id))

@@ -146,7 +146,7 @@ class PairState(Protocol):
         moved to another mailbox, a pair pointed at another calendar) would take every linked item as deleted
         on the side that changed, and pass the deletions on. So when the pair was bound to other collections,
         its links and tokens are dropped (a dry run only reads them as gone) and it starts afresh, matching items
-        by identity; returns what it was bound to then, else ``None``. Compared without regard to case.
+        by identity; returns what it was bound to then, else ``None``. Compared exactly.
         """
         ...
 

@@ -9,6 +9,7 @@ planning.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 from calsync.sync.tokens import TokenEnvelope, edge_after, sweep_due
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class PairSpec:
@@ -41,11 +44,14 @@ class PairSpec:
     b: Endpoint
     policy: PairPolicy = field(default_factory=PairPolicy)
     window: tuple[int, int] | None = (30, 30)
+    bound_to: str | None = ""
+    """What the pair's state is bound to (``PairState.bind``): ``""`` for ``collections``, a caller's own key
+    (one whose mailbox ids ignore case, say), or ``None`` to bind nothing (a dry run's stand-in collection)."""
 
     @property
     def collections(self) -> str:
-        """What the pair syncs, as its state is bound to it (``PairState.bind``): the two collections."""
-        return f"A: {self.a.collection}\nB: {self.b.collection}"
+        """Each side's store and collection, as the pair's state is bound to them by default."""
+        return f"A: {self.a.connector.name}:{self.a.collection}\nB: {self.b.connector.name}:{self.b.collection}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +171,18 @@ class _Run:
     def _bind(self) -> None:
         """Start afresh when the pair syncs other collections than its links were made with (a user's new
         mailbox), saying so once; see ``PairState.bind``."""
-        before = self.state.bind(self.spec.collections, dry_run=self.options.dry_run)
+        key = self.spec.collections if self.spec.bound_to == "" else self.spec.bound_to
+        if key is None:
+            return
+        before = self.state.bind(key, dry_run=self.options.dry_run)
         if before is not None:
-            was = " and ".join(before.splitlines())
-            self.report.warnings.append(
-                f"this pair synced {was} before: its links were made there, so it started afresh and matched the "
-                "items of both sides by identity"
+            starts = "would start" if self.options.dry_run else "started"
+            message = (
+                f"this pair synced {', '.join(before.splitlines())} before, not {', '.join(key.splitlines())}: its "
+                f"links were made there, so it {starts} afresh, matching the items of both sides by identity"
             )
+            logger.warning("%s: %s", self.spec.name, message)
+            self.report.warnings.append(message)
 
     def _settle(self, stored: dict[str, Link], observations: Mapping[Side, Observation]) -> dict[str, Link]:
         """Settle the intents a crashed run left (see ``calsync.sync.intents``); recorded unless dry."""

@@ -28,7 +28,7 @@ pairs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    # The two collections the links were made with (see ``StateStore.open_pair``); NULL until a run binds it.
+    # The two collections the links were made with (see ``PairState.bind``); NULL until a run binds it.
     Column("bound_to", Text, nullable=True),
     UniqueConstraint("name"),
 )
