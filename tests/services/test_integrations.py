@@ -23,6 +23,8 @@ from calsync.services.integrations import (
     rotate_secret_key,
 )
 from calsync.state.admin import open_admin_store
+from calsync.state.sql import open_store
+from calsync.state.store import Link, SideStatus
 from tests.connectors.dav.pki import make_pki
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -395,3 +397,53 @@ def test_rotating_the_key_re_encrypts_webhook_signing_secrets_too(
         (delivery,) = access.webhooks.deliveries("acme")
     assert "decrypt" not in delivery.last_error and "key" not in delivery.last_error, delivery.last_error
     assert delivery.attempts == 1
+
+
+def test_a_case_only_change_of_an_e_mail_mailbox_keeps_the_users_sync_state(tmp_path: Path) -> None:
+    """``Anna@`` and ``anna@`` are one Exchange mailbox; a CalDAV principal's case makes another one."""
+    url = str(tmp_path / "state.db")
+    store = open_store(url)
+    try:
+        for service in make_service(url):
+            service.add(EWS)
+            service.add(IntegrationInput("dav", "D", "caldav", "delegate", url="https://dav.example/", username="u",
+                                         password=Secret("pw12")))  # fmt: skip
+            service.add_user("acme", "anna", "anna@acme.com")
+            service.add_user("dav", "anna", "/principals/anna/")
+            for pair in ("acme/anna/events", "dav/anna/events"):
+                with store.open_pair(pair) as state:
+                    state.put_link(Link("one", SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
+            service.update_user("acme", "anna", UserPatch(mailbox="Anna@ACME.com"))
+            service.update_user("dav", "anna", UserPatch(mailbox="/principals/Anna/"))
+        with store.open_pair("acme/anna/events") as kept, store.open_pair("dav/anna/events") as forgotten:
+            assert (list(kept.links()), list(forgotten.links())) == (["one"], [])
+    finally:
+        store.close()
+
+
+def test_an_integration_that_reaches_another_server_or_account_forgets_its_pairs_state(tmp_path: Path) -> None:
+    url = str(tmp_path / "state.db")
+    store = open_store(url)
+    pairs = ("acme/anna/events", "acme2/anna/events")
+    try:
+        for service in make_service(url):
+            service.add(replace(EWS, url="http://127.0.0.1:5232/EWS/Exchange.asmx"))
+            service.add(replace(EWS, name="acme2"))
+
+            def linked() -> list[list[str]]:
+                found = []
+                for pair in pairs:
+                    with store.open_pair(pair) as state:
+                        found.append(list(state.links()))
+                        state.put_link(Link("one", SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
+                return found
+
+            linked()
+            service.update("acme", IntegrationPatch(url="http://127.0.0.1:41234/EWS/Exchange.asmx", days_back=9))
+            assert linked() == [["one"], ["one"]]  # this machine, another port: the demo's server, started again
+            service.update("acme", IntegrationPatch(username="other@acme.com"))
+            assert linked() == [[], ["one"]]  # another account: afresh (acme2, a name alike, keeps its own)
+            service.update("acme", IntegrationPatch(url="https://mail.example.net/EWS/Exchange.asmx"))
+            assert linked() == [[], ["one"]]
+    finally:
+        store.close()

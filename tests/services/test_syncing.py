@@ -243,3 +243,21 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "calsync.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_a_connection_re_pointed_under_the_same_name_starts_its_pairs_afresh(tmp_path: Path) -> None:
+    """The pair still names ``cal:work``, but the connection now reaches another folder: its links name the
+    first folder's items, and kept, every one was taken as deleted there and deleted on A."""
+    for uid in ("e1", "e2", "e3"):
+        put(tmp_path / "biz" / "work", uid)
+    (tmp_path / "cal" / "work").mkdir(parents=True)
+    first = settings_for(tmp_path, pair("p", "biz:work", "cal:work"))
+    assert run(first)[0].report.b.created == 3  # type: ignore[union-attr]
+    put(tmp_path / "elsewhere" / "work", "mine")  # the new folder holds an item of its own: not found empty
+    config = write_config(tmp_path, pair("p", "biz:work", "cal:work"))
+    config.write_text(config.read_text(encoding="utf-8").replace('path = "cal"', 'path = "elsewhere"'), "utf-8")
+    report = run(load_settings(config, {}), full=True)[0].report
+    assert report is not None
+    assert (report.a.deleted, report.b.created, report.a.created) == (0, 3, 1)
+    assert "before" in report.warnings[0]
+    assert len(list((tmp_path / "biz" / "work").iterdir())) == 4

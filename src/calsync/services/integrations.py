@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from calsync.config import Settings
 from calsync.crypto import KEY_ENV, Cipher, Secret, commit_key, default_key_file, load_cipher, new_key, stage_key
@@ -181,7 +182,10 @@ class IntegrationService:
         stored = {s for s in _SECRETS if getattr(current, f"{s}_enc") is not None}
         check_integration(given, stored)
         record = self._record(given, current)
-        self._store.replace_integration(record)
+        moved = _reaches_elsewhere(current, record)
+        self._store.replace_integration(record, forget_state=moved)
+        if moved:
+            logger.warning("integration %s reaches another server or account now: its users' syncs start afresh", name)
         logger.info("updated integration %s: %s", name, ", ".join(sorted(changes)) or "nothing")
         return _view(record)
 
@@ -268,7 +272,12 @@ class IntegrationService:
     @staticmethod
     def _check_mailbox_free(users: list[UserRecord], business_user: str, mailbox: str) -> None:
         taken = next(
-            (u for u in users if u.mailbox.lower() == mailbox.lower() and u.business_user != business_user), None
+            (
+                u
+                for u in users
+                if u.mailbox.strip().casefold() == mailbox.strip().casefold() and u.business_user != business_user
+            ),
+            None,
         )
         if taken is not None:
             raise ConfigError(f"{mailbox!r} is already mapped to {taken.business_user!r}", where="users.mailbox")
@@ -302,6 +311,29 @@ def _view(record: IntegrationRecord) -> IntegrationView:
     }
     has: dict[str, Any] = {f"has_{s}": getattr(record, f"{s}_enc") is not None for s in _SECRETS}
     return IntegrationView(**plain, **has)
+
+
+_WHERE = ("connection_type", "autodiscover", "username", "tenant_id")
+"""The fields that say which server and account an integration reaches (with ``url``; see ``_reaches_elsewhere``)."""
+
+
+def _reaches_elsewhere(before: IntegrationRecord, after: IntegrationRecord) -> bool:
+    """Whether ``after`` reaches another server or account than ``before``: then its pairs' links name items it
+    can no longer see, and kept, the first sync would take every one as deleted there.
+
+    A URL that changes only its port on this machine (``127.0.0.1``, ``localhost``, ``::1``) is the same server:
+    ``calsync demo`` starts its CalDAV server on a free port each time.
+    """
+    if any(getattr(before, name) != getattr(after, name) for name in _WHERE):
+        return True
+    return _without_loopback_port(before.url) != _without_loopback_port(after.url)
+
+
+def _without_loopback_port(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return parts._replace(netloc=parts.hostname).geturl()
+    return url
 
 
 def _unknown(name: str, known: list[IntegrationRecord]) -> ConfigError:

@@ -196,7 +196,26 @@ def _spec(settings: Settings, pair: PairSettings, connectors: _Connectors) -> Pa
         read_only_b=b.connector.capabilities.read_only,
         guard=pair.mass_delete,
     )
-    return PairSpec(pair.name, a, b, policy, pair.window)
+    bound_to = "\n".join(
+        f"{side}: {ref.connection}@{_whereabouts(settings, ref.connection)}:{ref.collection}"
+        for side, ref in (("A", pair.a), ("B", pair.b))
+    )
+    return PairSpec(pair.name, a, b, policy, pair.window, bound_to)
+
+
+def _whereabouts(settings: Settings, name: str) -> str:
+    """Where the connection ``name`` reaches, as its pairs are bound to it: re-pointed under the same name (another
+    folder, server or account), it is another store, whose items the pairs' links do not name."""
+    connection = next((c for c in settings.connections if c.name == name), None)
+    if isinstance(connection, FolderConnection):
+        return str(connection.path)
+    if isinstance(connection, DavConnection):
+        return f"{connection.username} {connection.url}"
+    if isinstance(connection, EwsConnection):
+        return f"{connection.username} {connection.url or connection.autodiscover_email}"
+    if isinstance(connection, GraphConnection):
+        return connection.tenant_id
+    return ""
 
 
 @runtime_checkable

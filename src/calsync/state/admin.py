@@ -49,12 +49,16 @@ class SQLAdminStore(OwnDatabase):
             rows = conn.execute(select(integrations).order_by(integrations.c.name)).mappings().all()
         return [_record(row) for row in rows]
 
-    def replace_integration(self, record: IntegrationRecord) -> bool:
-        """Overwrite every field of the integration ``record.name``; False when there is none."""
+    def replace_integration(self, record: IntegrationRecord, *, forget_state: bool = False) -> bool:
+        """Overwrite every field of the integration ``record.name``; False when there is none. ``forget_state``:
+        drop its pairs' sync state in the same transaction (it reaches another server or account now, whose items
+        its links do not name); the jobs stay."""
         values = {k: v for k, v in asdict(record).items() if k != "name"}
         with self._db.write() as conn:
             stmt = update(integrations).where(integrations.c.name == record.name)
             done = conn.execute(stmt.values(**values, updated_at=datetime.now(UTC)))
+            if done.rowcount and forget_state:
+                conn.execute(delete(pairs).where(_starts(pairs.c.name, f"{record.name}/")))
         return bool(done.rowcount)
 
     def remove_integration(self, name: str) -> bool:

@@ -74,8 +74,9 @@ class AdminStore(Protocol):
         """Every integration, by name."""
         ...
 
-    def replace_integration(self, record: IntegrationRecord) -> bool:
-        """Overwrite the integration of ``record.name``; False when there is none."""
+    def replace_integration(self, record: IntegrationRecord, *, forget_state: bool = False) -> bool:
+        """Overwrite the integration of ``record.name``; False when there is none. ``forget_state`` drops its pairs'
+        sync state at once (the jobs stay)."""
         ...
 
     def remove_integration(self, name: str) -> bool:

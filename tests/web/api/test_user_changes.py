@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from calsync.services.hub_pairs import PairRunner
-from calsync.services.integrations import UserPatch, open_integrations
+from calsync.services.integrations import IntegrationPatch, UserPatch, open_integrations
 from tests.web.api.test_items import Api, _item
 
 
@@ -100,3 +100,18 @@ def test_a_mailbox_changed_while_the_users_pair_is_writing(api: Api, monkeypatch
     api.sync()
     assert not _deleted(api, "M1") and not _deleted(api, "M2")
     assert set(api.calendar("tech1-new")) == {"Visit M1", "Visit M2"}
+
+
+def test_an_integration_re_pointed_at_another_calendar_store_starts_afresh_and_deletes_nothing(api: Api) -> None:
+    """Its users' links name the first store's items: kept, each was taken as deleted in the new store (which
+    holds an item of its own, so it is not found empty) and deleted in the business system."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2"), _item("M3")]})
+    api.sync()
+    other = api.root.parent / "other-store"
+    (other / "tech1").mkdir(parents=True)
+    (other / "tech1" / "own.ics").write_text((api.root / "tech1" / "M1@acme.ics").read_text().replace("M1@", "X1@"))
+    with open_integrations(api.settings) as service:
+        service.update("acme", IntegrationPatch(url=str(other)))
+    api.sync()
+    assert [_deleted(api, i) for i in ("M1", "M2", "M3")] == [False, False, False]
+    assert {p.name for p in (other / "tech1").iterdir()} >= {"M1@acme.ics", "M2@acme.ics", "M3@acme.ics"}
