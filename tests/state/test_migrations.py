@@ -167,16 +167,24 @@ def test_0009_keeps_the_integrations_of_0008_and_they_trust_the_system_cas(backe
     assert backend.scalar("SELECT version_num FROM alembic_version") == HEAD
 
 
-def test_0010_drops_the_href_indexes_of_links_and_keeps_the_links(backend: Backend) -> None:
+@contextmanager
+def _one_link_at(backend: Backend, revision: str) -> Iterator[Connection]:
+    """The schema at ``revision`` holding pair ``p`` with the link ``uid-1`` (``one.ics`` on A, ``uid-1.ics`` on
+    B), in a transaction the block may add to before it commits."""
     now = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
     link = dict.fromkeys(("a_version", "a_digest", "b_version", "b_digest", "kind", "parked"), "v")
     link |= {"ident": "uid-1", "a_href": "one.ics", "b_href": "uid-1.ics", "updated_at": now}
     config = alembic_config()
     with connect(backend) as conn, conn.begin():
         config.attributes["connection"] = conn
-        command.upgrade(config, "0009")
+        command.upgrade(config, revision)
         pair_id = conn.execute(pairs.insert().values(name="p", created_at=now)).inserted_primary_key[0]
         conn.execute(links.insert().values(pair_id=pair_id, **link))
+        yield conn
+
+
+def test_0010_drops_the_href_indexes_of_links_and_keeps_the_links(backend: Backend) -> None:
+    with _one_link_at(backend, "0009") as conn:
         assert {ix["name"] for ix in inspect(conn).get_indexes("links")} >= {
             "ix_links_pair_id_a_href",
             "ix_links_pair_id_b_href",
@@ -196,15 +204,8 @@ def test_0010_drops_the_href_indexes_of_links_and_keeps_the_links(backend: Backe
 
 
 def test_0011_leaves_the_pairs_of_0010_unbound_and_their_first_binding_keeps_their_links(backend: Backend) -> None:
-    now = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
-    link = dict.fromkeys(("a_version", "a_digest", "b_version", "b_digest", "kind", "parked"), "v")
-    link |= {"ident": "uid-1", "a_href": "one.ics", "b_href": "uid-1.ics", "updated_at": now}
-    config = alembic_config()
-    with connect(backend) as conn, conn.begin():
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0010")
-        pair_id = conn.execute(pairs.insert().values(name="p", created_at=now)).inserted_primary_key[0]
-        conn.execute(links.insert().values(pair_id=pair_id, **link))
+    with _one_link_at(backend, "0010"):
+        pass  # committed as it is
     store = open_store(backend.url)  # migrates to head
     try:
         assert backend.scalar("SELECT bound_to FROM pairs") is None
