@@ -21,6 +21,7 @@ from calsync.services.integrations import (
     UserPatch,
     open_integrations,
     rotate_secret_key,
+    whereabouts,
 )
 from calsync.state.admin import open_admin_store
 from calsync.state.sql import open_store
@@ -447,3 +448,15 @@ def test_an_integration_that_reaches_another_server_or_account_forgets_its_pairs
             assert linked() == [[], ["one"]]
     finally:
         store.close()
+
+
+def test_whereabouts_ignore_spaces_a_folders_spelling_and_the_demo_servers_port(tmp_path: Path) -> None:
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "cal", target_is_directory=True)
+    folder = IntegrationInput("f", "F", "folder", "delegate", url=str(tmp_path / "cal"))
+    assert whereabouts(replace(folder, url=f" {tmp_path}/link/../cal/ ")) == whereabouts(folder)
+    assert whereabouts(replace(folder, url=str(tmp_path / "link"))) == whereabouts(folder)
+    dav = IntegrationInput("d", "D", "caldav", "delegate", url="http://127.0.0.1:5232/", username="u")
+    assert whereabouts(replace(dav, url="http://127.0.0.1:41000/", username=" u")) == whereabouts(dav)
+    assert whereabouts(replace(dav, url="https://dav.example/")) != whereabouts(dav)
+    assert whereabouts(replace(dav, username="v")) != whereabouts(dav)

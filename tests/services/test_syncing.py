@@ -261,3 +261,19 @@ def test_a_connection_re_pointed_under_the_same_name_starts_its_pairs_afresh(tmp
     assert (report.a.deleted, report.b.created, report.a.created) == (0, 3, 1)
     assert "before" in report.warnings[0]
     assert len(list((tmp_path / "biz" / "work").iterdir())) == 4
+
+
+def test_a_config_file_named_through_a_symlink_names_the_same_folders(tmp_path: Path) -> None:
+    """The binding follows the folder, not how the path to the config file was spelled: else each change of
+    spelling (a cron job's and an admin's) started the pair afresh and brought back items deleted meanwhile."""
+    put(tmp_path / "biz" / "work", "e1")
+    put(tmp_path / "biz" / "work", "e2")
+    (tmp_path / "cal" / "work").mkdir(parents=True)
+    config = write_config(tmp_path, pair("p", "biz:work", "cal:work"))
+    assert run(load_settings(config, {}))[0].report.b.created == 2  # type: ignore[union-attr]
+    (tmp_path / "cal" / "work" / "e1.ics").unlink()
+    (tmp_path.parent / f"{tmp_path.name}-link").symlink_to(tmp_path, target_is_directory=True)
+    spelled = tmp_path.parent / f"{tmp_path.name}-link" / ".." / f"{tmp_path.name}-link" / "calsync.toml"
+    report = run(load_settings(spelled, {}))[0].report
+    assert report is not None and report.warnings == []
+    assert (report.a.deleted, report.b.created) == (1, 0)

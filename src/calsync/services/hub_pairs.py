@@ -31,7 +31,7 @@ from calsync.services.connections import (
 )
 from calsync.services.hub_rules import HubRules
 from calsync.services.integration_rules import ADDRESSED
-from calsync.services.integrations import IntegrationView, UserView
+from calsync.services.integrations import IntegrationView, UserView, whereabouts
 from calsync.services.syncing import PairOutcome
 from calsync.state.business_port import BusinessRow, BusinessStore, Change, NewJournal
 from calsync.state.store import JobOutcome, StateStore
@@ -145,12 +145,14 @@ class PairRunner:
         return PairSpec(name, Endpoint(business, collection), calendar, policy, self._window(), bound_to)
 
     def _bound_to(self, business: str, calendar: str) -> str:
-        """What the pair's state is bound to (``PairState.bind``): the business collection and the user's
-        collection, the latter without case where it is named by an e-mail address (EWS, Graph: ``Anna@`` and
-        ``anna@`` are one mailbox). A dry run's stand-in binds nothing: its id is not the one a sync would make."""
+        """What the pair's state is bound to (``PairState.bind``): the business collection, and the user's
+        collection on the server and account the integration reaches (``whereabouts``: an admin's change of
+        either, even during this run, makes the next run start afresh), the collection without case where it is
+        named by an e-mail address (EWS, Graph: ``Anna@`` and ``anna@`` are one mailbox). A dry run's stand-in
+        binds nothing: its id is not the one a sync would make."""
         if self.view.connection_type in ADDRESSED:
             calendar = calendar.casefold()
-        return f"A: business:{business}\nB: {self.view.connection_type}:{calendar}"
+        return f"A: business:{business}\nB: {whereabouts(self.view)} {calendar}"
 
     def _mapping(self) -> MappingRules:
         return replace(

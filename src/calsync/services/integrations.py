@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from calsync.config import Settings
@@ -182,7 +183,7 @@ class IntegrationService:
         stored = {s for s in _SECRETS if getattr(current, f"{s}_enc") is not None}
         check_integration(given, stored)
         record = self._record(given, current)
-        moved = _reaches_elsewhere(current, record)
+        moved = whereabouts(current) != whereabouts(record)
         self._store.replace_integration(record, forget_state=moved)
         if moved:
             logger.warning("integration %s reaches another server or account now: its users' syncs start afresh", name)
@@ -313,27 +314,39 @@ def _view(record: IntegrationRecord) -> IntegrationView:
     return IntegrationView(**plain, **has)
 
 
-_WHERE = ("connection_type", "autodiscover", "username", "tenant_id")
-"""The fields that say which server and account an integration reaches (with ``url``; see ``_reaches_elsewhere``)."""
+class _Reaching(Protocol):
+    """What says which server and account an integration reaches (a stored record or its view)."""
+
+    @property
+    def connection_type(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def autodiscover(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
 
 
-def _reaches_elsewhere(before: IntegrationRecord, after: IntegrationRecord) -> bool:
-    """Whether ``after`` reaches another server or account than ``before``: then its pairs' links name items it
-    can no longer see, and kept, the first sync would take every one as deleted there.
+def whereabouts(integration: _Reaching) -> str:
+    """Which server and account ``integration`` reaches, in one string that stays the same as long as they do:
+    what its pairs are bound to (with each user's collection), so links made on one server are never read as
+    another's (``PairState.bind``).
 
-    A URL that changes only its port on this machine (``127.0.0.1``, ``localhost``, ``::1``) is the same server:
-    ``calsync demo`` starts its CalDAV server on a free port each time.
+    Spaces around a value mean nothing (the admin UI strips them, the config file may not); a folder is its real
+    path (a config file named through a symlink or ``..`` names the same folder); a URL on this machine that
+    changes only its port is the same server (``calsync demo`` starts its CalDAV server on a free port each time).
     """
-    if any(getattr(before, name) != getattr(after, name) for name in _WHERE):
-        return True
-    return _without_loopback_port(before.url) != _without_loopback_port(after.url)
-
-
-def _without_loopback_port(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.hostname in ("127.0.0.1", "localhost", "::1"):
-        return parts._replace(netloc=parts.hostname).geturl()
-    return url
+    url = integration.url.strip()
+    if integration.connection_type == "folder" and url:
+        url = str(Path(url).expanduser().resolve())
+    else:
+        parts = urlsplit(url)
+        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+            url = parts._replace(netloc=parts.hostname).geturl()
+    values = (integration.autodiscover, integration.username, integration.tenant_id)
+    return " ".join((integration.connection_type, url, *(value.strip() for value in values)))
 
 
 def _unknown(name: str, known: list[IntegrationRecord]) -> ConfigError:

@@ -208,13 +208,13 @@ def _whereabouts(settings: Settings, name: str) -> str:
     folder, server or account), it is another store, whose items the pairs' links do not name."""
     connection = next((c for c in settings.connections if c.name == name), None)
     if isinstance(connection, FolderConnection):
-        return str(connection.path)
+        return str(connection.path.resolve())  # the config file named through a symlink or ".." is one folder
     if isinstance(connection, DavConnection):
-        return f"{connection.username} {connection.url}"
+        return f"{connection.username.strip()} {connection.url.strip()}"
     if isinstance(connection, EwsConnection):
-        return f"{connection.username} {connection.url or connection.autodiscover_email}"
+        return f"{connection.username.strip()} {(connection.url or connection.autodiscover_email).strip()}"
     if isinstance(connection, GraphConnection):
-        return connection.tenant_id
+        return connection.tenant_id.strip()
     return ""
 
 

@@ -115,3 +115,26 @@ def test_an_integration_re_pointed_at_another_calendar_store_starts_afresh_and_d
     api.sync()
     assert [_deleted(api, i) for i in ("M1", "M2", "M3")] == [False, False, False]
     assert {p.name for p in (other / "tech1").iterdir()} >= {"M1@acme.ics", "M2@acme.ics", "M3@acme.ics"}
+
+
+def test_an_integration_re_pointed_while_it_runs_loses_no_business_item(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run that read the integration before the change syncs the old store for the users it has not reached
+    yet, after the change forgot their state, and binds their pairs again: the binding names the store, so the
+    next run, on the new one, starts afresh instead of taking every item as deleted there."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2"), _item("M3")]})
+    api.sync()
+    other = api.root.parent / "other-store"
+    (other / "tech1").mkdir(parents=True)
+    (other / "tech1" / "own.ics").write_text((api.root / "tech1" / "M1@acme.ics").read_text().replace("M1@", "X1@"))
+
+    def re_point() -> None:
+        with open_integrations(api.settings) as service:
+            service.update("acme", IntegrationPatch(url=str(other)))
+
+    _during_the_run(monkeypatch, "tech1", re_point)
+    api.sync()
+    monkeypatch.undo()
+    api.sync()
+    assert [_deleted(api, i) for i in ("M1", "M2", "M3")] == [False, False, False]
