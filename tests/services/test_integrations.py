@@ -450,13 +450,28 @@ def test_an_integration_that_reaches_another_server_or_account_forgets_its_pairs
         store.close()
 
 
-def test_whereabouts_ignore_spaces_a_folders_spelling_and_the_demo_servers_port(tmp_path: Path) -> None:
+def test_whereabouts_follow_a_folder_however_spelled_and_the_demo_server_on_any_port(tmp_path: Path) -> None:
     (tmp_path / "cal").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "cal", target_is_directory=True)
     folder = IntegrationInput("f", "F", "folder", "delegate", url=str(tmp_path / "cal"))
-    assert whereabouts(replace(folder, url=f" {tmp_path}/link/../cal/ ")) == whereabouts(folder)
+    assert whereabouts(replace(folder, url=f"{tmp_path}/link/../cal/")) == whereabouts(folder)
     assert whereabouts(replace(folder, url=str(tmp_path / "link"))) == whereabouts(folder)
+    assert whereabouts(replace(folder, url=f"{tmp_path}/cal ")) != whereabouts(folder)  # another folder to open
     dav = IntegrationInput("d", "D", "caldav", "delegate", url="http://127.0.0.1:5232/", username="u")
     assert whereabouts(replace(dav, url="http://127.0.0.1:41000/", username=" u")) == whereabouts(dav)
     assert whereabouts(replace(dav, url="https://dav.example/")) != whereabouts(dav)
     assert whereabouts(replace(dav, username="v")) != whereabouts(dav)
+
+
+def test_an_integration_whose_folder_cannot_be_resolved_can_still_be_updated(
+    service: IntegrationService, tmp_path: Path
+) -> None:
+    """Resolving raises for a symlink loop or an unknown ``~user``: the update that fixes the path failed with it."""
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    good = tmp_path / "cal"
+    good.mkdir()
+    for number, bad in enumerate((str(tmp_path / "loop" / "cal"), "~no-such-user-here/cal", "http://[::1:5232/")):
+        name = f"f{number}"
+        service.add(IntegrationInput(name, "F", "folder", "delegate", url=bad))
+        assert whereabouts(service.get(name)) == whereabouts(service.get(name))
+        assert service.update(name, IntegrationPatch(url=str(good))).url == str(good)

@@ -193,3 +193,12 @@ def home_path(text: str, where: str) -> Path:
     except RuntimeError:
         user = text[1:].split("/", 1)[0] or "this user"
         raise ConfigError(f"cannot find the home folder of {user} (from {text!r})", where=where) from None
+
+
+def real_path(path: str | Path) -> str:
+    """``path`` with symlinks and ``..`` resolved, or as it is when that fails (a loop, a NUL, a working folder
+    that is gone): the same spelling gives the same answer either way."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError, ValueError):
+        return str(path)

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from calsync.config import Settings
+from calsync.config.reader import real_path
 from calsync.crypto import KEY_ENV, Cipher, Secret, commit_key, default_key_file, load_cipher, new_key, stage_key
 from calsync.errors import ConfigError
 from calsync.model.users import UserOptions
@@ -337,14 +337,18 @@ def whereabouts(integration: _Reaching) -> str:
     Spaces around a value mean nothing (the admin UI strips them, the config file may not); a folder is its real
     path (a config file named through a symlink or ``..`` names the same folder); a URL on this machine that
     changes only its port is the same server (``calsync demo`` starts its CalDAV server on a free port each time).
+    Never raises: an integration with a path or URL no connector can use must still be updated to a good one.
     """
-    url = integration.url.strip()
-    if integration.connection_type == "folder" and url:
-        url = str(Path(url).expanduser().resolve())
+    if integration.connection_type == "folder":
+        url = real_path(integration.url)  # as the folder connector opens it: no stripping, no ``~``
     else:
-        parts = urlsplit(url)
-        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
-            url = parts._replace(netloc=parts.hostname).geturl()
+        url = integration.url.strip()
+        try:
+            parts = urlsplit(url)
+            if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+                url = parts._replace(netloc=parts.hostname).geturl()
+        except ValueError:  # not a URL (the connector refuses it too): as it is
+            pass
     values = (integration.autodiscover, integration.username, integration.tenant_id)
     return " ".join((integration.connection_type, url, *(value.strip() for value in values)))
 

@@ -26,6 +26,7 @@ from calsync.config import (
     PairSettings,
     Settings,
 )
+from calsync.config.reader import real_path
 from calsync.connectors.base import Connector
 from calsync.connectors.registry import RUNNABLE, connector_class
 from calsync.errors import CalsyncError, ConfigError
@@ -208,7 +209,7 @@ def _whereabouts(settings: Settings, name: str) -> str:
     folder, server or account), it is another store, whose items the pairs' links do not name."""
     connection = next((c for c in settings.connections if c.name == name), None)
     if isinstance(connection, FolderConnection):
-        return str(connection.path.resolve())  # the config file named through a symlink or ".." is one folder
+        return real_path(connection.path)  # the config file named through a symlink or ".." is one folder
     if isinstance(connection, DavConnection):
         return f"{connection.username.strip()} {connection.url.strip()}"
     if isinstance(connection, EwsConnection):
