@@ -501,19 +501,24 @@ def test_a_hanging_receiver_delays_only_its_own_events(store: SQLAccessStore, ci
     assert [r.last_error for r in rows if r.attempts] == ["no answer within 0.5 s"]
 
 
-def _trickling_receiver(hits: list[float]) -> socket.socket:
-    """Answers the status line at once, then one header byte every 0.1 s for 3 s: every read is quick."""
+def _trickling_receiver(hits: list[float], *, seconds: int = 3, context: ssl.SSLContext | None = None) -> socket.socket:
+    """Answers the status line at once, then one header byte every 0.1 s for ``seconds``: every read is quick.
+    With ``context``, over TLS (a failed handshake closes the connection)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
 
-    def serve(conn: socket.socket) -> None:
+    def serve(raw: socket.socket) -> None:
+        try:
+            conn = context.wrap_socket(raw, server_side=True) if context is not None else raw
+        except OSError:
+            return
         with conn:
             conn.recv(65536)
             hits.append(time.monotonic())
             try:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-                for _ in range(30):
+                for _ in range(seconds * 10):
                     conn.sendall(b"a")
                     time.sleep(0.1)
                 conn.sendall(b"\r\nContent-Length: 0\r\n\r\n")
@@ -583,47 +588,13 @@ def test_a_retry_waits_from_the_end_of_its_attempt(store: SQLAccessStore, cipher
     assert all(POLICY.base / 2 <= wait <= POLICY.base for wait in waits), waits
 
 
-def _trickling_tls_receiver(context: ssl.SSLContext, hits: list[float], seconds: int) -> socket.socket:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-
-    def serve(raw: socket.socket) -> None:
-        try:
-            conn = context.wrap_socket(raw, server_side=True)
-        except OSError:
-            return
-        with conn:
-            conn.recv(65536)
-            hits.append(time.monotonic())
-            try:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-                for _ in range(seconds * 10):
-                    conn.sendall(b"a")
-                    time.sleep(0.1)
-                conn.sendall(b"\r\nContent-Length: 0\r\n\r\n")
-            except OSError:
-                pass
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return listener
-
-
 def test_an_https_attempt_is_cut_off_at_the_timeout_too(store: SQLAccessStore, cipher: Cipher, tmp_path: Path) -> None:
     """Over https the TLS socket takes the TCP one's descriptor: shutting the TCP one down did nothing."""
     pki = make_pki(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki.certificate, pki.key)
     hits: list[float] = []
-    listener = _trickling_tls_receiver(context, hits, seconds=4)
+    listener = _trickling_receiver(hits, seconds=4, context=context)
     webhooks = WebhookService(store, cipher, timeout=0.5, verify=ssl.create_default_context(cafile=pki.ca))
     webhooks.add("acme", f"https://127.0.0.1:{listener.getsockname()[1]}/hook", [EventType.CHANGES])
     webhooks.enqueue("acme", EventType.CHANGES, {}, "evt-1")
