@@ -84,6 +84,29 @@ def test_a_reassigned_item_leaves_one_collection_and_enters_the_other(store: SQL
     assert [r.href for r in conn.changes(two, tokens[two]).changed] == ["A1"]
 
 
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_deleted_names_the_uids_deleted_in_that_collection_only(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """What a pair takes as deleted on the business side when it finds a copy it has no link for: the deleted
+    items of its own collection, not live ones, not another user's, not one deleted and put back."""
+    url = str(tmp_path / "state.db") if database == "sqlite" else request.getfixturevalue("postgres_url")
+    opened = _store(url)
+    try:
+        conn = BusinessConnector(opened, "acme")
+        mine, theirs = collection_id("tech1", "events"), collection_id("tech2", "events")
+        for href in ("A1", "A2", "A3"):
+            _put(conn, mine, href, event(href.lower()))
+        _put(conn, theirs, "B1", event("b1"))
+        opened.remove("acme", ["A1", "A3", "B1"])
+        _put(conn, mine, "A3", event("a3"))  # deleted, then put back
+        assert sorted(conn.deleted(mine)) == [Content.from_text(event("a1")).ident]
+        assert list(conn.deleted(theirs)) == [Content.from_text(event("b1")).ident]
+        assert list(conn.deleted(collection_id("tech3", "events"))) == []
+    finally:
+        opened.close()
+
+
 def test_changed_mappings_change_every_version_so_items_are_exported_again(store: SQLBusinessStore) -> None:
     _put(BusinessConnector(store, "acme"), collection_id("tech1", "events"), "A1", event("a1"))
     before = BusinessConnector(store, "acme").list(collection_id("tech1", "events"), None)

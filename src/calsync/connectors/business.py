@@ -139,6 +139,12 @@ class BusinessConnector:
         owner, name = split_collection(collection)
         return self.store.moved_away(self.integration, owner, name)
 
+    def deleted(self, collection: str) -> Sequence[str]:
+        """UIDs of the collection's items the business side deleted: a calendar copy of one that a pair has no
+        link for is the copy of a deleted item, never a new item to import (``ItemRules.deleted``)."""
+        owner, name = split_collection(collection)
+        return self.store.deleted_uids(self.integration, owner, name)
+
     # -- writing ------------------------------------------------------------------------------------------------
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:

@@ -176,6 +176,7 @@ class PairRunner:
             now=datetime.now(UTC).timestamp(),
             kinds=_KINDS_OF[kind],
             moved=frozenset(business.moved_away(collection_id(owner, kind.value))),
+            deleted=frozenset(business.deleted(collection_id(owner, kind.value))),
         )
         return PairPolicy(
             mode=Mode.TWO_WAY if two_way else Mode.A_TO_B_MERGE,

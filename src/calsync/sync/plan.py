@@ -56,6 +56,8 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
         mode = _mode(ident, kind, link, a, b, policy)
         if link is not None and link.parked:
             action = _parked(ident, link, sa, sb, a, b, policy, mode)
+        elif link is None and sb is State.NEW and sa is State.ABSENT and _deleted_on_a(ident, policy):
+            action = _deleted_before_linked(ident, a, b, policy, mode)
         else:
             action = decide(ident, sa, sb, a, b, policy, mode)
         if action is not None and policy.items is not None:
@@ -113,6 +115,19 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
             ActionKind.LINK, ident, rule=f"back on {deleted.value.upper()}: linked again"
         )
     return None  # the kept copy is the user's now: left alone, never copied back
+
+
+def _deleted_on_a(ident: str, policy: PairPolicy) -> bool:
+    return policy.items is not None and ident in policy.items.deleted
+
+
+def _deleted_before_linked(ident: str, a: SideView, b: SideView, policy: PairPolicy, mode: Mode) -> Action | None:
+    """B holds a copy of an item A deleted, and no link: the copy was made before the pair started afresh (see
+    ``ItemRules.deleted``). It is what a linked copy deleted on A is (deleted when B's deletions are allowed,
+    else parked and kept), never new on B; where B is the mode's source, A mirrors it as always."""
+    if mode.source is Side.B:
+        return decide(ident, State.ABSENT, State.NEW, a, b, policy, mode)
+    return _deletion(ident, Side.B, "deleted on A before this pair linked the copy on B", policy)
 
 
 def _in_window(view: SideView, ident: str) -> bool:

@@ -103,7 +103,11 @@ class ItemRules:
     - ``moved``: idents the business side moved to another user's collection (reassigned): they leave this
       calendar, an edit made here with them;
     - ``kinds``: the kinds this pair carries (a calendar that holds events and tasks is read by both the events
-      pair and the tasks pair; each takes only its own; empty: all).
+      pair and the tasks pair; each takes only its own; empty: all);
+    - ``deleted``: idents the business side deleted from this collection (it keeps their last content). A copy
+      of one found in the calendar with no link is one this pair wrote before it started afresh (a user moved
+      back to an earlier mailbox, a state store restored from a backup): it is the copy of a deleted item,
+      taken as linked and deleted on A, never imported as a new one.
     """
 
     skip_private: bool = True
@@ -113,6 +117,7 @@ class ItemRules:
     now: float = 0.0
     kinds: frozenset[ItemKind] = frozenset()
     moved: frozenset[str] = frozenset()
+    deleted: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,3 +138,28 @@ def test_an_integration_re_pointed_while_it_runs_loses_no_business_item(
     monkeypatch.undo()
     api.sync()
     assert [_deleted(api, i) for i in ("M1", "M2", "M3")] == [False, False, False]
+
+
+def test_a_user_moved_back_to_an_earlier_mailbox_gets_no_deleted_item_back(api: Api) -> None:
+    """The earlier mailbox still holds calsync's copies from before the move. One of them the business system
+    deleted meanwhile: the fresh start there finds it unlinked, and it is a copy of a deleted item, not a new
+    calendar item to import (which would bring the deleted appointment back into the business system)."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    with open_integrations(api.settings) as service:
+        service.update_user("acme", "tech1", UserPatch(mailbox="tech1-new"))
+    api.sync()
+    assert api.call("DELETE", "/api/v1/items/M1").json()["status"] == "deleted"
+    api.sync()
+    assert set(api.calendar("tech1-new")) == {"Visit M2"}
+    with open_integrations(api.settings) as service:
+        service.update_user("acme", "tech1", UserPatch(mailbox="tech1"))
+    body = api.sync()
+    assert _deleted(api, "M1"), body
+    assert set(api.calendar("tech1")) == {"Visit M2"}, body
+    again = api.sync()
+    writes = [
+        n for pair in again["pairs"] for k, n in pair["counts"].items() if k.endswith(("created", "updated", "deleted"))
+    ]
+    assert writes and not any(writes), again  # the second run there writes nothing
+    assert _deleted(api, "M1") and set(api.calendar("tech1")) == {"Visit M2"}
