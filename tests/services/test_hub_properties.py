@@ -1,5 +1,6 @@
 """Property test of the hub: the business system pushes, deletes and reassigns items, technicians edit and delete
-them in their calendars, syncs crash half-way; after every clean sync nothing is duplicated or lost.
+them in their calendars, an admin moves a technician to another mailbox and back, syncs crash half-way; after
+every clean sync nothing is duplicated or lost.
 
 A hypothesis state machine over the real hub: the business store and the sync state in one SQLite database,
 the technicians' calendars in memory stores that rewrite what they store (as real servers do) and that can
@@ -26,6 +27,7 @@ from calsync.model.item import ItemKind
 from calsync.model.refs import ItemRef
 from calsync.services.hub import BusinessItem, open_hub
 from calsync.services.hub_sync import JobKind, sync_integration
+from calsync.services.integrations import UserPatch, open_integrations
 from tests.services.hubworld import event, make_world
 from tests.sync.test_properties import SimulatedCrash, server_rewrite
 
@@ -71,6 +73,12 @@ class HubMachine(RuleBasedStateMachine):
         self.world.calendars = CrashingCalendar("calendar", rewrite=server_rewrite)
         self.owner: dict[str, str] = {}
         self.version = itertools.count(1)
+        self.mailbox = {tech: f"{tech}@acme.test" for tech in TECHS}
+        self.edited: set[str] = set()
+        """Business ids a technician edited since the last clean sync: a deletion in the business system then
+        meets an edit it has not seen, which brings the item back (the edit is kept)."""
+        self.deleted: set[str] = set()
+        """Business ids the business side deleted that nothing may bring back: no edit met the deletion."""
 
     # -- the business system -------------------------------------------------------------------------------
 
@@ -84,9 +92,12 @@ class HubMachine(RuleBasedStateMachine):
             (result,) = hub.put_items("acme", [BusinessItem(business_id, tech, item)])
         assert result.status in ("created", "updated", "unchanged"), result
         self.owner[business_id] = tech
+        self.deleted.discard(business_id)
 
     @rule(business_id=st.sampled_from(IDS))
     def business_deletes(self, business_id: str) -> None:
+        if business_id in self.owner and business_id not in self.edited:
+            self.deleted.add(business_id)
         self.world.delete(business_id)
 
     # -- the technicians -------------------------------------------------------------------------------------
@@ -101,8 +112,20 @@ class HubMachine(RuleBasedStateMachine):
             self.world.calendars.remove_raw(f"{tech}@acme.test", href)
             return
         item = ical_to_item(self._texts(tech)[href])
+        business_id = item.uid.partition("@")[0]
+        self.edited.add(business_id)
+        self.deleted.discard(business_id)  # an edit the deletion has not met: the next sync keeps it
         edited = replace(item, title=f"{item.title} edited{next(self.version)}")
         self.world.calendars.put_raw(f"{tech}@acme.test", href, Content.from_item(edited).text)
+
+    @rule()
+    def admin_moves_tech1(self) -> None:
+        """tech1 changes mailbox, and back the next time: the earlier mailbox still holds the copies calsync
+        made there, some of items the business side deleted, edited or reassigned since."""
+        moved = "tech1-alt@acme.test" if self.mailbox["tech1"] == "tech1@acme.test" else "tech1@acme.test"
+        with open_integrations(self.world.settings) as service:
+            service.update_user("acme", "tech1", UserPatch(mailbox=moved))
+        self.mailbox["tech1"] = moved
 
     # -- syncs -----------------------------------------------------------------------------------------------
 
@@ -124,6 +147,10 @@ class HubMachine(RuleBasedStateMachine):
         self._sync()
         assert self.world.calendars.writes == before, "a rerun with no change wrote to a calendar"
         self._check_agreement()
+        self.edited.clear()
+        with open_hub(self.world.settings) as hub:
+            back = [i for i, row in hub.store.rows("acme", sorted(self.deleted)).items() if not row.deleted]
+        assert not back, f"deleted by the business side, and back: {back}"
 
     def _sync(self) -> None:
         sync_integration(  # the technicians' deletions are meant (a calendar found empty is held otherwise)
@@ -164,7 +191,7 @@ class HubMachine(RuleBasedStateMachine):
 
     def _texts(self, tech: str) -> dict[str, str]:
         try:
-            return self.world.calendars.texts(f"{tech}@acme.test")
+            return self.world.calendars.texts(self.mailbox[tech])
         except Exception:
             return {}
 
@@ -185,3 +212,18 @@ HubMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 TestHub = HubMachine.TestCase
+
+
+def test_the_machine_catches_a_deleted_item_brought_back_by_a_move_back() -> None:
+    """The steps of one run of the machine that a move back to an earlier mailbox once failed: the copy of an
+    item deleted meanwhile was imported into the business system again."""
+    machine = HubMachine()
+    machine.business_puts("B1", "tech1", assignment=False)
+    machine.clean_sync()
+    machine.admin_moves_tech1()
+    machine.clean_sync()
+    machine.business_deletes("B1")
+    machine.clean_sync()
+    machine.admin_moves_tech1()
+    machine.clean_sync()
+    machine.teardown()
