@@ -218,6 +218,18 @@ def test_a_pair_bound_to_other_collections_starts_afresh(store: SQLStore) -> Non
         assert list(other.links()) == ["two"]
 
 
+def test_what_a_pair_is_bound_to_is_read_without_making_the_pair(store: SQLStore, backend: Backend) -> None:
+    assert store.bound_to("p") is None
+    assert backend.scalar("SELECT COUNT(*) FROM pairs") == 0
+    _filled(store)
+    assert store.bound_to("p") is None  # made before binding
+    with store.open_pair("p") as state:
+        state.bind("A: tech1/events\nB: /tech1/work/")
+    with store.open_pair("p") as state:
+        state.bind("A: tech1/events\nB: /tech1/other/", dry_run=True)
+    assert store.bound_to("p") == "A: tech1/events\nB: /tech1/work/"
+
+
 def test_a_run_that_lost_its_lease_drops_nothing_when_binding(store: SQLStore, backend: Backend) -> None:
     _filled(store, "A: a\nB: b")
     with store.lock_pair("p", "run-1", ttl_seconds=60), store.open_pair("p") as state:

@@ -80,6 +80,12 @@ class SQLStore:
             raise
         state.checkpoint()
 
+    def bound_to(self, name: str) -> str | None:
+        """What pair ``name`` was last bound to; ``None`` when never bound or unknown (and no pair is made)."""
+        with self._db.read() as conn:
+            found: str | None = conn.execute(select(pairs.c.bound_to).where(pairs.c.name == name)).scalar_one_or_none()
+        return found
+
     def _pair_id(self, name: str) -> int:
         query = select(pairs.c.id).where(pairs.c.name == name)
         with self._db.read() as conn:

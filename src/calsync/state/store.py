@@ -188,6 +188,15 @@ class StateStore(Protocol):
         exception rolls back only what was recorded since the last ``checkpoint``."""
         ...
 
+    def bound_to(self, name: str) -> str | None:
+        """What pair ``name`` was last bound to (``PairState.bind``): ``None`` for a pair never bound or unknown.
+
+        Why: a caller that finds a pair's collection anew each run (by discovery) keeps to the one the pair's
+        links were made with while it is still there, instead of starting afresh in another. Reads only: asking
+        about a pair does not make it.
+        """
+        ...
+
     def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = 300) -> AbstractContextManager[None]:
         """Hold the pair's run lock for the block, across processes and machines sharing the database.
 
