@@ -3,7 +3,8 @@
 ``integration_connectors(settings, name)`` builds, from the integration in the state database and its decrypted
 credentials, one connector per kind through the registry: events, tasks (``None`` when the protocol has no task
 lists) and contacts (``None`` when it has no address books). ``user_collection(connector, mailbox, kind)`` finds a
-user's default collection of a kind by discovery and makes one where the protocol allows it and none exists.
+user's default collection of a kind by discovery and makes one where the protocol allows it and none exists; on
+DAV, where a user may have several, it keeps to the one the user's pair synced last while that one is still fit.
 
 CalDAV/CardDAV with one service account: the integration's ``url`` (or an e-mail address/domain, found through
 DNS SRV/TXT and ``/.well-known``) reaches the service account's own principal; a user's ``mailbox`` is that user's
@@ -244,31 +245,37 @@ class _PerMailbox(Protocol):
     def discover(self) -> list[CollectionInfo]: ...
 
 
-def user_collection(connector: Connector, mailbox: str, kind: CollectionKind) -> str:
+def user_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, last: str | None = None) -> str:
     """The collection id of ``mailbox``'s default collection of ``kind`` on ``connector``.
 
     Found by discovery; made when none exists and the protocol allows it (CalDAV MKCALENDAR, CardDAV extended
-    MKCOL), so a second call finds the one the first call made. Idempotent. Raises ``NotFound`` when the mailbox
-    or principal does not exist, ``AuthError`` when the account may not reach it, ``ConfigError`` when the
-    connector keeps no collections of ``kind``; each names the mailbox.
+    MKCOL), so a second call finds the one the first call made. Idempotent. ``last``: the collection the user's
+    pair synced last, kept while discovery still finds it fit (see ``_dav_collection``). Raises ``NotFound`` when
+    the mailbox or principal does not exist, ``AuthError`` when the account may not reach it, ``ConfigError`` when
+    the connector keeps no collections of ``kind``; each names the mailbox.
     """
-    found = _user_collection(connector, mailbox, kind, create=True)
+    found = _user_collection(connector, mailbox, kind, create=True, last=last)
     assert found is not None  # made when missing
     return found
 
 
-def existing_user_collection(connector: Connector, mailbox: str, kind: CollectionKind) -> str | None:
+def existing_user_collection(
+    connector: Connector, mailbox: str, kind: CollectionKind, *, last: str | None = None
+) -> str | None:
     """``user_collection`` without making one: ``None`` when the user has none yet.
 
-    Why: a lookup must not write. Asking a technician's presence must not give them a calendar.
+    Why: a lookup must not write. Asking a technician's presence must not give them a calendar. Given the same
+    ``last``, it names the collection a sync would use, so a dry run and presence read the one the sync writes.
     """
-    return _user_collection(connector, mailbox, kind, create=False)
+    return _user_collection(connector, mailbox, kind, create=False, last=last)
 
 
-def _user_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, create: bool) -> str | None:
+def _user_collection(
+    connector: Connector, mailbox: str, kind: CollectionKind, *, create: bool, last: str | None
+) -> str | None:
     try:
         if isinstance(connector, _DavHomes):
-            return _dav_collection(connector, mailbox, kind, create=create)
+            return _dav_collection(connector, mailbox, kind, create=create, last=last)
         if isinstance(connector, _PerMailbox):
             return _mailbox_collection(connector, mailbox, kind)
         return _named_collection(connector, mailbox, kind, create=create)
@@ -278,34 +285,52 @@ def _user_collection(connector: Connector, mailbox: str, kind: CollectionKind, *
         raise type(exc)(f"{mailbox}: {exc}", connector=exc.connector, href=exc.href) from exc
 
 
-def _dav_collection(connector: _DavHomes, mailbox: str, kind: CollectionKind, *, create: bool) -> str | None:
-    """The user's own calendar (events: one holding VEVENT, only events first; tasks: a task list holding only
-    VTODO, since a mixed calendar is the events' already) or address book; else the one calsync makes."""
+def _dav_collection(
+    connector: _DavHomes, mailbox: str, kind: CollectionKind, *, create: bool, last: str | None
+) -> str | None:
+    """The collection ``choose_collection`` picks among the user's; else the one calsync makes."""
     made = _maker(connector, kind, mailbox)
     home, found = connector.user_collections(mailbox)
-    chosen = _choose(found, kind)
+    chosen = choose_collection(found, kind, last)
     if chosen is not None or not create:
         return chosen
     name, display = _MADE[kind]
     path = home.rstrip("/") + "/" + name  # the whole URL: the home may be on another host than the connector's URL
     made(path, display)
-    chosen = _choose(connector.user_collections(mailbox)[1], kind)
+    chosen = choose_collection(connector.user_collections(mailbox)[1], kind)
     if chosen is None:
         raise NotFound(f"{mailbox}: {path} was made but does not hold {kind.component}", connector=connector.name)
     return chosen
 
 
-def _choose(found: Sequence[CollectionInfo], kind: CollectionKind) -> str | None:
-    """The best writable collection of ``kind``: calsync's own, then one holding nothing else, then (events
-    only) a calendar holding tasks too; ties by id, so every call picks the same."""
+def choose_collection(found: Sequence[CollectionInfo], kind: CollectionKind, last: str | None = None) -> str | None:
+    """The collection of a DAV user's (``found`` by discovery) that calsync syncs ``kind`` with: ``last``, the one
+    the user's pair synced last, while it is listed and fit (writable, holding ``kind``); else the best fit one:
+    calsync's own, then one holding nothing else, then (events only) a calendar holding tasks too (a task list
+    holds only VTODO: a mixed calendar is the events' already); ties by id, so every call picks the same.
+
+    Why ``last`` first: the ranking picks anew each run, so a calendar the user adds later that ranks higher (an
+    events-only one beside the mixed one synced so far, or one whose id sorts first) would take over, and the
+    pair would create every item there again while the copies in the old one stay: each appointment twice. Paths
+    are case-sensitive, so only a trailing slash may differ; ``last`` is then kept as it is spelled, so the pair's
+    binding, which names it, stays the same (the connector names a collection one way either way).
+    """
+    fit = [info for info in found if _fit(info, kind)]
+    if last and any(info.id.rstrip("/") == last.rstrip("/") for info in fit):
+        return last
     mine = _MADE[kind][0]
-    ranked = []
-    for info in found:
-        others = info.components - {kind.component, "VJOURNAL"}
-        if kind.component not in info.components or not info.writable or (others and kind is CollectionKind.TASKS):
-            continue
-        ranked.append((not info.id.rstrip("/").endswith("/" + mine), bool(others), info.id))
+    ranked = [(not info.id.rstrip("/").endswith("/" + mine), bool(_others(info, kind)), info.id) for info in fit]
     return min(ranked)[2] if ranked else None
+
+
+def _fit(info: CollectionInfo, kind: CollectionKind) -> bool:
+    """Whether calsync may sync ``kind`` into ``info``: writable and holding that kind (a task list nothing else)."""
+    holds = kind.component in info.components and info.writable
+    return holds and not (_others(info, kind) and kind is CollectionKind.TASKS)
+
+
+def _others(info: CollectionInfo, kind: CollectionKind) -> frozenset[str]:
+    return info.components - {kind.component, "VJOURNAL"}
 
 
 def _maker(connector: _DavHomes, kind: CollectionKind, mailbox: str) -> Callable[[str, str], None]:
