@@ -29,9 +29,9 @@ from calsync.services.connections import (
     existing_user_collection,
     user_collection,
 )
+from calsync.services.hub_binding import HubPair
 from calsync.services.hub_rules import HubRules
-from calsync.services.integration_rules import ADDRESSED
-from calsync.services.integrations import IntegrationView, UserView, whereabouts
+from calsync.services.integrations import IntegrationView, UserView
 from calsync.services.syncing import PairOutcome
 from calsync.state.business_port import BusinessRow, BusinessStore, Change, NewJournal
 from calsync.state.store import JobOutcome, StateStore
@@ -75,12 +75,14 @@ class PairRunner:
 
     def _pair(self, user: UserView, kind: CollectionKind, options: RunOptions) -> PairOutcome:
         """One pair's run; an error ends only this pair, as its outcome."""
-        name = f"{self.view.name}/{user.business_user}/{kind.value}"
+        pair = HubPair(self.view, user.business_user, kind)
+        name = pair.name
         label = f"{self.view.connection_type}:{user.mailbox}"
-        outcome = partial(PairOutcome, name, a=f"business:{collection_id(_owner(user, kind), kind.value)}", b=label)
+        outcome = partial(PairOutcome, name, a=f"business:{pair.business_collection}", b=label)
         try:
             real = _connector(self.connectors, kind)
-            calendar = _calendar_side(real, user.mailbox, kind, dry_run=options.dry_run)
+            last = pair.last_calendar(self.state)
+            calendar = _calendar_side(real, user.mailbox, kind, dry_run=options.dry_run, last=last)
             if calendar.connector is not real:  # a dry run's stand-in for the collection a sync would make
                 outcome = partial(outcome, b=f"{label} (would create the {_NOUN[kind]})")
             business = self._business()
@@ -94,7 +96,7 @@ class PairRunner:
                 held=held if not self.decision else frozenset(),
             )
             try:
-                spec = self._spec(name, user, kind, business, calendar, stand_in=calendar.connector is not real)
+                spec = self._spec(pair, user, business, calendar, stand_in=calendar.connector is not real)
                 report = sync_pair(spec, self.state, pair_options)
             finally:
                 journal.flush()
@@ -129,30 +131,15 @@ class PairRunner:
         return BusinessConnector(self.business, self.view.name, mapping=self._mapping(), imports=imports)
 
     def _spec(
-        self,
-        name: str,
-        user: UserView,
-        kind: CollectionKind,
-        business: BusinessConnector,
-        calendar: Endpoint,
-        *,
-        stand_in: bool,
+        self, pair: HubPair, user: UserView, business: BusinessConnector, calendar: Endpoint, *, stand_in: bool
     ) -> PairSpec:
-        owner = _owner(user, kind)
-        policy = self._policy(user, kind, business, owner, calendar.connector)
-        collection = collection_id(owner, kind.value)
-        bound_to = None if stand_in else self._bound_to(collection, calendar.collection)
-        return PairSpec(name, Endpoint(business, collection), calendar, policy, self._window(), bound_to)
-
-    def _bound_to(self, business: str, calendar: str) -> str:
-        """What the pair's state is bound to (``PairState.bind``): the business collection, and the user's
-        collection on the server and account the integration reaches (``whereabouts``: an admin's change of
-        either, even during this run, makes the next run start afresh), the collection without case where it is
-        named by an e-mail address (EWS, Graph: ``Anna@`` and ``anna@`` are one mailbox). A dry run's stand-in
-        binds nothing: its id is not the one a sync would make."""
-        if self.view.connection_type in ADDRESSED:
-            calendar = calendar.casefold()
-        return f"A: business:{business}\nB: {whereabouts(self.view)} {calendar}"
+        """The pair's run, its state bound as ``HubPair.binding`` says; a dry run's stand-in binds nothing: its id
+        is not the one a sync would make."""
+        owner = _owner(user, pair.kind)
+        policy = self._policy(user, pair.kind, business, owner, calendar.connector)
+        collection = pair.business_collection
+        bound_to = None if stand_in else pair.binding(calendar.collection)
+        return PairSpec(pair.name, Endpoint(business, collection), calendar, policy, self._window(), bound_to)
 
     def _mapping(self) -> MappingRules:
         return replace(
@@ -198,12 +185,15 @@ class PairRunner:
         return back, self.view.days_forward
 
 
-def _calendar_side(calendar: Connector, mailbox: str, kind: CollectionKind, *, dry_run: bool) -> Endpoint:
-    """The user's collection of ``kind``, made when missing (idempotent). A dry run makes nothing: it plans a
-    missing one as the empty collection a sync would make, an in-memory stand-in as read-only as the real side."""
+def _calendar_side(
+    calendar: Connector, mailbox: str, kind: CollectionKind, *, dry_run: bool, last: str | None
+) -> Endpoint:
+    """The user's collection of ``kind``: the one the pair synced ``last`` while it is still fit, else found or
+    made when missing (idempotent). A dry run makes nothing: it plans a missing one as the empty collection a
+    sync would make, an in-memory stand-in as read-only as the real side."""
     if not dry_run:
-        return Endpoint(calendar, user_collection(calendar, mailbox, kind))
-    found = existing_user_collection(calendar, mailbox, kind)
+        return Endpoint(calendar, user_collection(calendar, mailbox, kind, last=last))
+    found = existing_user_collection(calendar, mailbox, kind, last=last)
     if found is not None:
         return Endpoint(calendar, found)
     empty = MemoryConnector(calendar.name, read_only=calendar.capabilities.read_only)

@@ -34,6 +34,7 @@ from calsync.services.connections import (
     existing_user_collection,
     integration_connectors,
 )
+from calsync.services.hub_binding import last_calendars
 from calsync.services.integrations import UserView, open_integrations
 
 if TYPE_CHECKING:
@@ -143,9 +144,10 @@ def presence(settings: Settings, integration: str, business_user: str, at: datet
     user = next((u for u in _users(settings, integration) if u.business_user == business_user), None)
     if user is None:
         raise ConfigError(f"{business_user!r} is not a user of {integration}", where="users.business_user")
+    last = last_calendars(settings, integration, CollectionKind.EVENTS).get(business_user)
     connectors = integration_connectors(settings, integration)
     try:
-        return presence_on(_events(connectors, integration), user.mailbox, moment)
+        return presence_on(_events(connectors, integration), user.mailbox, moment, last=last)
     finally:
         connectors.close()
 
@@ -155,27 +157,29 @@ def presences(settings: Settings, integration: str, at: datetime | None = None) 
     error, not a failed list. Raises ``ConfigError`` for an unknown integration."""
     moment = _moment(at)
     users = _users(settings, integration)
+    last = last_calendars(settings, integration, CollectionKind.EVENTS)
     connectors = integration_connectors(settings, integration)
     try:
         events = _events(connectors, integration)
-        return [_one(events, user, moment) for user in users]
+        return [_one(events, user, moment, last.get(user.business_user)) for user in users]
     finally:
         connectors.close()
 
 
-def presence_on(connector: Connector, mailbox: str, at: datetime) -> Presence:
+def presence_on(connector: Connector, mailbox: str, at: datetime, *, last: str | None = None) -> Presence:
     """``mailbox``'s presence at ``at`` read through ``connector``: out-of-office settings and free/busy where the
-    connection has them, the mailbox's calendar otherwise."""
+    connection has them, the mailbox's calendar otherwise (``last``: the one the user's pair synced last, read
+    while it is still there, as the sync keeps to it)."""
     if isinstance(connector, _RepliesReader):
         return _from_graph(connector, mailbox, at)
     if isinstance(connector, _OofReader):
         return _from_ews(connector, mailbox, at)
-    return _from_calendar(connector, mailbox, at)
+    return _from_calendar(connector, mailbox, at, last)
 
 
-def _one(connector: Connector, user: UserView, at: datetime) -> UserPresence:
+def _one(connector: Connector, user: UserView, at: datetime, last: str | None) -> UserPresence:
     try:
-        return UserPresence(user.business_user, user.mailbox, presence_on(connector, user.mailbox, at))
+        return UserPresence(user.business_user, user.mailbox, presence_on(connector, user.mailbox, at, last=last))
     except CalsyncError as exc:
         logger.warning("presence of %s (%s): %s", user.business_user, user.mailbox, exc)
         return UserPresence(user.business_user, user.mailbox, error=" ".join(str(exc).split()))
@@ -271,8 +275,8 @@ def _unreadable(mailbox: str, why: str, connector: str) -> CalsyncError:
 # -- any other calendar: the occurrences in progress ---------------------------------------------------------------
 
 
-def _from_calendar(connector: Connector, mailbox: str, at: datetime) -> Presence:
-    collection = existing_user_collection(connector, mailbox, CollectionKind.EVENTS)
+def _from_calendar(connector: Connector, mailbox: str, at: datetime, last: str | None) -> Presence:
+    collection = existing_user_collection(connector, mailbox, CollectionKind.EVENTS, last=last)
     if collection is None:  # no calendar yet, so nothing in it: never made just to be read
         return Presence(status=PresenceStatus.AVAILABLE, source=PresenceSource.CALENDAR)
     window = Window((at - CALENDAR_SPAN).astimezone(UTC), (at + CALENDAR_SPAN).astimezone(UTC))

@@ -1,0 +1,155 @@
+"""A hub pair keeps to the user's collection it synced, on a real Radicale with a service account and users
+(``tests.services.test_connections``): a calendar the user adds later that ranks higher never takes over, so no
+appointment is created twice; only when the synced one is gone does the pair choose again and start afresh.
+
+Also ``HubPair.last_calendar``, read back from the binding a run wrote, on a real state database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from calsync.config import Settings, StateSettings
+from calsync.connectors.base import Fetched
+from calsync.crypto import Secret
+from calsync.services.connections import CollectionKind, existing_user_collection, integration_connectors
+from calsync.services.hub import BusinessItem, open_hub
+from calsync.services.hub_binding import HubPair, last_calendars
+from calsync.services.hub_sync import sync_integration
+from calsync.services.integrations import IntegrationInput, UserPatch, open_integrations
+from calsync.services.presence import PresenceStatus, presence
+from calsync.services.syncing import PairOutcome, open_state_store
+from calsync.state.store import JobKind, JobOutcome
+from calsync.sync.report import Report
+from tests.services.hubworld import TOMORROW, event
+from tests.services.test_connections import PASSWORDS, Dav, add, caldav_input, own_view, users_radicale
+
+
+@pytest.fixture(scope="module")
+def dav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dav]:
+    with users_radicale(tmp_path_factory.mktemp("radicale-kept")) as server:
+        yield server
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(source=None, state=StateSettings(url=str(tmp_path / "state.db")))
+
+
+def _appointments_of(settings: Settings, dav: Dav, mailbox: str) -> None:
+    """The integration ``acme`` with the user ``U1`` on ``mailbox``, syncing appointments only."""
+    add(settings, caldav_input(dav, "acme"), mailbox)
+    with open_integrations(settings) as service:
+        service.update_user("acme", "U1", UserPatch(tasks=False, contacts=False))
+
+
+def _push(settings: Settings, business_id: str, title: str) -> None:
+    with open_hub(settings) as hub:
+        hub.put_items("acme", [BusinessItem(business_id, "U1", event(title))])
+
+
+def _run(settings: Settings, *, dry_run: bool = False) -> Report:
+    kind = JobKind.DRY_RUN if dry_run else JobKind.MANUAL
+    run = sync_integration(settings, "acme", kind=kind, full=True, dry_run=dry_run)
+    (outcome,) = run.outcomes
+    assert isinstance(outcome, PairOutcome) and outcome.report is not None, outcome.message
+    return outcome.report
+
+
+def _titles(dav: Dav, mailbox: str, calendar: str) -> list[str]:
+    """The titles in one of the user's calendars, read as the user."""
+    own, _ = own_view(dav, mailbox)
+    refs = own.list_all(calendar)
+    fetched = own.get(calendar, [ref.href for ref in refs]) if refs else []
+    return sorted(got.content.item.title for got in fetched if isinstance(got, Fetched))
+
+
+def _latest_outcome(settings: Settings) -> JobOutcome:
+    state = open_state_store(settings)
+    try:
+        return state.jobs("acme/U1/events", limit=1)[0].outcome
+    finally:
+        state.close()
+
+
+def test_a_higher_ranking_calendar_added_later_never_takes_over(dav: Dav, settings: Settings) -> None:
+    _appointments_of(settings, dav, "bob")
+    bob, _ = own_view(dav, "bob")
+    bob.create_calendar("work", "Work")  # events and tasks, as phones make them
+    _push(settings, "B1", "Boiler service")
+    first = _run(settings)
+    assert first.warnings == [] and _titles(dav, "bob", "work") == ["Boiler service"]
+
+    bob.create_calendar("appointments", "Appointments", components=("VEVENT",))  # events only: ranks higher
+    built = integration_connectors(settings, "acme")
+    assert built.events is not None
+    assert existing_user_collection(built.events, "bob", CollectionKind.EVENTS) == "/bob/appointments"
+    built.close()
+    assert last_calendars(settings, "acme", CollectionKind.EVENTS) == {"U1": "/bob/work"}
+
+    dry = _run(settings, dry_run=True)  # a dry run looks at the calendar the sync uses
+    assert (dry.planned, dry.warnings) == ([], [])
+    at = TOMORROW + timedelta(minutes=30)  # presence reads it too
+    seen = presence(settings, "acme", "U1", at)
+    assert (seen.status, seen.subject) == (PresenceStatus.MEETING, "Boiler service")
+
+    _push(settings, "B2", "Pump repair")
+    second = _run(settings)
+    assert second.warnings == [] and _latest_outcome(settings) is JobOutcome.COMPLETED
+    assert _titles(dav, "bob", "work") == ["Boiler service", "Pump repair"]
+    assert _titles(dav, "bob", "appointments") == []
+
+
+def test_when_the_synced_calendar_is_gone_the_pair_chooses_anew_and_starts_afresh(dav: Dav, settings: Settings) -> None:
+    _appointments_of(settings, dav, "carol")
+    carol, _ = own_view(dav, "carol")
+    carol.create_calendar("work", "Work")
+    _push(settings, "C1", "Boiler service")
+    _run(settings)
+    carol.create_calendar("appointments", "Appointments", components=("VEVENT",))
+    assert _run(settings).warnings == [] and _titles(dav, "carol", "appointments") == []
+
+    gone = httpx.request("DELETE", f"{dav.url}carol/work/", auth=("carol", PASSWORDS["carol"]))
+    assert gone.status_code in (200, 204)
+    dry = _run(settings, dry_run=True)
+    assert len(dry.warnings) == 1 and "would start afresh" in dry.warnings[0]
+    assert "/carol/work" in dry.warnings[0] and "/carol/appointments" in dry.warnings[0]
+    moved = _run(settings)
+    assert len(moved.warnings) == 1 and "started afresh" in moved.warnings[0]
+    assert _latest_outcome(settings) is JobOutcome.WARNINGS
+    assert _titles(dav, "carol", "appointments") == ["Boiler service"]
+    assert last_calendars(settings, "acme", CollectionKind.EVENTS) == {"U1": "/carol/appointments"}
+    assert _run(settings).warnings == []
+
+
+def _view(settings: Settings, name: str, given: IntegrationInput) -> HubPair:
+    with open_integrations(settings) as service:
+        service.add(given)
+        return HubPair(service.get(name), "U1", CollectionKind.EVENTS)
+
+
+def test_the_collection_synced_last_is_read_back_from_the_binding(settings: Settings) -> None:
+    dav = _view(settings, "dav", caldav_input(Dav("http://dav.example.test/")))
+    other = _view(settings, "other", caldav_input(Dav("http://other.example.test/"), "other"))
+    graph = _view(settings, "m365", IntegrationInput(
+        "m365", "ACME", "graph", "oauth", client_id="11111111-2222-3333-4444-555555555555", tenant_id="acme.test",
+        client_secret=Secret("s-4711"),
+    ))  # fmt: skip
+    state = open_state_store(settings)
+    try:
+        assert dav.last_calendar(state) is None  # never ran
+        for pair, calendar in ((dav, "/bob/my work cal"), (graph, "Anna@example.com")):
+            with state.open_pair(pair.name) as bound:
+                bound.bind(pair.binding(calendar))
+        assert dav.last_calendar(state) == "/bob/my work cal"
+        assert graph.last_calendar(state) is None  # the mailbox names it; the binding keeps no case
+        with state.open_pair(other.name) as bound:  # bound on another server: nothing to keep to
+            bound.bind(dav.binding("/bob/work"))
+        assert other.last_calendar(state) is None
+    finally:
+        state.close()
