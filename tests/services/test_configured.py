@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from calsync.config import load_settings
+from calsync.config import FolderConnection, load_settings
 from calsync.errors import ConfigError
 from calsync.services.configured import Applied, apply_configured_integrations
 from calsync.services.hub import open_hub
@@ -161,3 +161,26 @@ def test_settings_a_stored_integration_has_no_place_for_are_refused_not_dropped(
     assert not (tmp_path / "state.db").exists()
     config.write_text(_with('addressbook = "dav"'), encoding="utf-8")  # the calendar's own server: accepted
     assert apply_configured_integrations(load_settings(config)).added == ("acme",)
+
+
+@pytest.mark.parametrize(("path", "folder"), [("cal", "etc/cal"), (" ../cal ", "etc/../cal"), ("~/cal", "home/cal")])
+def test_a_folder_calendar_is_stored_as_the_path_its_pairs_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, folder: str
+) -> None:
+    """Relative to the file's folder, whatever folder the service starts in; spaced or not, the integration and a
+    ``[[pairs]]`` entry on the same connection reach one folder, and the next start finds nothing changed."""
+    for name in ("etc", "home", "elsewhere"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config = tmp_path / "etc" / "calsync.toml"
+    files = f'[[connections]]\nname = "files"\ntype = "folder"\npath = "{path}"\n\n[[integrations]]'
+    text = CONFIG.format(days_back=10).replace("[[integrations]]", files).replace('"dav"\ndays', '"files"\ndays')
+    config.write_text(text, encoding="utf-8")
+    settings = load_settings(config)
+    connection = settings.connection("files")
+    assert isinstance(connection, FolderConnection)
+    assert apply_configured_integrations(settings).added == ("acme",)
+    with open_integrations(settings) as service:
+        assert service.get("acme").url == str(tmp_path / folder) == str(connection.path)
+    assert apply_configured_integrations(load_settings(config)).updated == ()

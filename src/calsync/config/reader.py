@@ -118,8 +118,9 @@ class Table:
         return parse_choice(value.lower() if fold_case else value, enum, self.where(key))
 
     def path_value(self, key: str, default: str | _Missing = REQUIRED) -> Path:
-        """A file or folder path; relative paths are relative to the configuration file's folder."""
-        value = home_path(self.text(key, default), self.where(key))
+        """A file or folder path; relative paths are relative to the configuration file's folder. Spaces around it
+        mean nothing, as in a folder integration's path (a configured one is its connection's path)."""
+        value = home_path(self.text(key, default).strip(), self.where(key))
         return value if value.is_absolute() else self.base / value
 
     def secret(self, key: str, *, required: bool = True) -> SecretRef | None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+from calsync.config.reader import home_path
 from calsync.crypto import Secret
 from calsync.errors import ConfigError
 
@@ -94,11 +95,15 @@ def check_name(name: str, where: str = "name") -> str:
     return name
 
 
-def check_integration(given: IntegrationInput, stored_secrets: Set[str] = frozenset()) -> None:
-    """Raise ``ConfigError`` naming the first field that breaks a rule.
+def check_integration(
+    given: IntegrationInput, stored_secrets: Set[str] = frozenset(), stored_path: str | None = None
+) -> IntegrationInput:
+    """``given`` as it is to be stored (its url settled, see ``_settled_url``); raise ``ConfigError`` naming the
+    first field that breaks a rule.
 
     ``stored_secrets`` names the secrets (``password``, ``client_secret``, ``certificate``) already stored, so an
-    update need not give them again.
+    update need not give them again; ``stored_path`` is the folder path already stored, kept as it is when given
+    again.
     """
     check_name(given.name)
     if not given.company.strip():
@@ -108,6 +113,7 @@ def check_integration(given: IntegrationInput, stored_secrets: Set[str] = frozen
     if auth not in _AUTH_ALLOWED[kind]:
         allowed = ", ".join(_AUTH_ALLOWED[kind])
         raise ConfigError(f"a {kind} connection allows auth mode {allowed}, not {auth}", where="auth_mode")
+    given = replace(given, url=_settled_url(given.url, kind, stored_path))
     _check_address(given, kind)
     _check_ca_bundle(given.ca_bundle, kind)
     has = {name for name in ("password", "client_secret", "certificate") if getattr(given, name)} | set(stored_secrets)
@@ -118,6 +124,7 @@ def check_integration(given: IntegrationInput, stored_secrets: Set[str] = frozen
         if "password" not in has:
             raise ConfigError(f"{auth} access needs the service account's password", where="password")
     _check_settings(given)
+    return given
 
 
 def clamp_start(start: datetime | None, now: datetime) -> datetime | None:
@@ -158,6 +165,28 @@ def _choice(enum: type[_E], value: str, where: str) -> _E:
     except ValueError:
         allowed = "|".join(member.value for member in enum)
         raise ConfigError(f"{value!r} is not one of {allowed}", where=where) from None
+
+
+def _settled_url(url: str, kind: CalendarType, stored_path: str | None) -> str:
+    """The url to store: without surrounding spaces; for a folder, its absolute path with ``~`` expanded.
+
+    Why a folder's path must be absolute: the folder connector opens it as stored, so a relative path would reach
+    another folder whenever the service starts in another working folder. Symlinks and ``..`` are kept as written
+    (``whereabouts`` compares real paths). A path already stored is kept as it is when given again: an integration
+    saved before paths were checked keeps reaching its folder, and can still be edited.
+    """
+    if kind is not CalendarType.FOLDER:
+        return url.strip()
+    if url == stored_path or not url.strip():
+        return url
+    path = home_path(url.strip(), "url")
+    if not path.is_absolute():
+        raise ConfigError(
+            f"{url.strip()!r} is not an absolute path: give the folder's full path (a relative one would depend on "
+            "the folder the service is started in)",
+            where="url",
+        )
+    return str(path)
 
 
 def _check_address(given: IntegrationInput, kind: CalendarType) -> None:

@@ -159,7 +159,7 @@ class IntegrationService:
 
     def add(self, given: IntegrationInput) -> IntegrationView:
         """Validate and store a new integration; raises ``ConfigError`` naming the field at fault."""
-        check_integration(given)
+        given = check_integration(given)
         if self._store.integration(given.name) is not None:
             raise ConfigError(f"an integration called {given.name!r} already exists", where="name")
         record = self._record(given, IntegrationRecord(given.name, given.company, "", ""))
@@ -181,7 +181,7 @@ class IntegrationService:
         changes = {f.name: getattr(patch, f.name) for f in fields(patch) if getattr(patch, f.name) is not None}
         given = replace(_input(current), **changes)
         stored = {s for s in _SECRETS if getattr(current, f"{s}_enc") is not None}
-        check_integration(given, stored)
+        given = check_integration(given, stored, current.url if current.connection_type == "folder" else None)
         record = self._record(given, current)
         moved = whereabouts(current) != whereabouts(record)
         self._store.replace_integration(record, forget_state=moved)
@@ -334,13 +334,14 @@ def whereabouts(integration: _Reaching) -> str:
     what its pairs are bound to (with each user's collection), so links made on one server are never read as
     another's (``PairState.bind``).
 
-    Spaces around a value mean nothing (the admin UI strips them, the config file may not); a folder is its real
-    path (a config file named through a symlink or ``..`` names the same folder); a URL on this machine that
+    Spaces around a value mean nothing (a url is stored stripped; other values, and records from before, may hold
+    them), except around a folder stored before, which its connector opens as it is; a folder is its real path (a
+    path through a symlink or ``..`` names the same folder); a URL on this machine that
     changes only its port is the same server (``calsync demo`` starts its CalDAV server on a free port each time).
     Never raises: an integration with a path or URL no connector can use must still be updated to a good one.
     """
     if integration.connection_type == "folder":
-        url = real_path(integration.url)  # as the folder connector opens it: no stripping, no ``~``
+        url = real_path(integration.url)  # as the folder connector opens it (a relative path stored before: as is)
     else:
         url = integration.url.strip()
         try:

@@ -63,6 +63,7 @@ async def test_the_form_has_every_field_of_an_integration_and_starts_with_the_de
         ({"name": "a b"}, "name", "&#39;a b&#39; is not a valid name"),
         ({"company": ""}, "company", "The company is required"),
         ({"url": "ftp://x"}, "url", "&#39;ftp://x&#39; is not an http(s) URL"),
+        ({"connection_type": "folder", "url": " cal "}, "url", "&#39;cal&#39; is not an absolute path: give the"),
         ({"connection_type": "graph"}, "auth_mode", "A graph connection allows auth mode oauth, not delegate"),
         ({"start_of_sync": "tomorrow"}, "start_of_sync", "Give a date and time with a time zone"),
         ({"start_of_sync": "2026-11-20T08:00"}, "start_of_sync", "Give the start of sync with a time zone"),
@@ -118,6 +119,25 @@ async def test_a_ca_bundle_is_saved_shown_again_refused_when_wrong_and_cleared(
     assert (await admin.post("/admin/integrations/acme", CALDAV)).status_code == 303
     with open_integrations(settings) as service:
         assert service.get("acme").ca_bundle == ""
+
+
+async def test_a_folder_path_is_saved_absolute_and_a_relative_one_refused_at_the_url(
+    admin: Admin, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = CALDAV | {"connection_type": "folder", "url": "~/cal", "username": "", "password": ""}
+    assert (await admin.post("/admin/integrations/new", folder)).status_code == 303
+    page = await admin.get("/admin/integrations/acme")
+    assert f'id="f-url" name="url" type="text" value="{tmp_path / "cal"}"' in page.text
+    wrong = await admin.post("/admin/integrations/acme", folder | {"url": "./cal", "days_back": "3"})
+    assert wrong.status_code == 422
+    assert error_next_to(wrong.text, "url") == (
+        "&#39;./cal&#39; is not an absolute path: give the folder&#39;s full path (a relative one would depend on "
+        "the folder the service is started in)"
+    )
+    assert 'id="f-url" name="url" type="text" value="./cal"' in wrong.text  # what was typed is kept
+    with open_integrations(settings) as service:
+        assert (service.get("acme").url, service.get("acme").days_back) == (str(tmp_path / "cal"), 14)
 
 
 async def test_a_taken_name_is_named_at_the_name(admin: Admin) -> None:

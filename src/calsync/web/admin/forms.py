@@ -61,7 +61,12 @@ INTEGRATION_FORM = (
         "Calendar server",
         (
             Field("connection_type", "Server type", "select", choices=tuple(CalendarType)),
-            Field("url", "Server URL", "url", hint="CalDAV: the calendar home; EWS: the Exchange.asmx URL."),
+            Field(
+                "url",
+                "Server URL",
+                "url",
+                hint="CalDAV: the calendar home; EWS: the Exchange.asmx URL; a folder: its full path.",
+            ),
             Field("autodiscover", "Autodiscovery address", "email", hint="EWS, CalDAV or CardDAV, instead of a URL."),
             Field(
                 "ca_bundle",
