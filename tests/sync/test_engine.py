@@ -11,7 +11,7 @@ import pytest
 
 from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
-from calsync.errors import PairLocked, ReadOnly, StateError, Unavailable
+from calsync.errors import NotFound, PairLocked, ReadOnly, StateError, Unavailable
 from calsync.model.canonical import scan
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore
@@ -384,6 +384,21 @@ def test_an_unreachable_side_fails_the_job_with_its_message(store: SQLStore) -> 
         sync_pair(broken, store, RUN)
     job = store.jobs("broken")[0]
     assert job.outcome is JobOutcome.FAILED and "no collection" in job.message
+
+
+def test_a_run_that_starts_afresh_then_fails_says_both_in_its_failed_job(store: SQLStore) -> None:
+    """Its links were dropped when it started afresh, failure or not: the admin must see that too."""
+    spec, a, _b = memories()
+    a.put_raw("cal", "e1.ics", event("e1"))
+    sync_pair(spec, store, RUN)
+    with pytest.raises(NotFound, match="no collection"):
+        sync_pair(replace(spec, b=Endpoint(spec.b.connector, "no-such-collection")), store, RUN)
+    job = store.jobs("mem")[0]
+    assert job.outcome is JobOutcome.FAILED
+    assert job.message.startswith("no collection 'no-such-collection' (before that: this pair synced A: a:cal, B: ")
+    assert "not A: a:cal, B: b:no-such-collection: its links were made there, so it started afresh" in job.message
+    with store.open_pair("mem") as state:
+        assert state.links() == {}
 
 
 def test_a_state_store_failure_while_storing_the_lines_still_closes_the_job(

@@ -82,7 +82,8 @@ def sync_pair(spec: PairSpec, store: StateStore, options: RunOptions | None = No
     """Run one pair once and return its report; the job and its lines are stored unless it is a dry run.
 
     Raises ``PairLocked`` when another run holds the pair, and any ``CalsyncError`` that made going on unsafe
-    (a side unreachable, the state store failing); the job is then stored as Failed with the error's message.
+    (a side unreachable, the state store failing); the job is then stored as Failed with the error's message and
+    the warnings the run had given before (that it started afresh, say: its links are gone all the same).
     """
     options = options or RunOptions()
     with relaxed_collector(), store.lock_pair(spec.name, options.owner):
@@ -91,16 +92,20 @@ def sync_pair(spec: PairSpec, store: StateStore, options: RunOptions | None = No
                 return _Run(spec, state, options).run()
         job = store.start_job(spec.name, JobKind.FULL if options.full else options.kind)
         finished = False
+        warnings: list[str] = []
         try:
             with store.open_pair(spec.name) as state:
-                report = _Run(spec, state, options).run()
+                run = _Run(spec, state, options)
+                warnings = run.report.warnings
+                report = run.run()
             # inside the try: a failure or a stop (SIGTERM) while recording the end must not leave the job running
             store.add_job_lines(job, report.lines)
             store.finish_job(job, report.outcome, report.counts(), "; ".join(report.warnings))
             finished = True
         except CalsyncError as exc:
             if not finished:
-                store.finish_job(job, JobOutcome.FAILED, {}, str(exc))
+                before = f" (before that: {'; '.join(warnings)})" if warnings else ""
+                store.finish_job(job, JobOutcome.FAILED, {}, f"{exc}{before}")
             raise
         except BaseException:
             if not finished:
