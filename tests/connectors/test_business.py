@@ -85,24 +85,28 @@ def test_a_reassigned_item_leaves_one_collection_and_enters_the_other(store: SQL
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_deleted_names_the_uids_deleted_in_that_collection_only(
+def test_deleted_answers_for_the_business_systems_own_deletions_in_that_collection_only(
     database: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """What a pair takes as deleted on the business side when it finds a copy it has no link for: the deleted
-    items of its own collection, not live ones, not another user's, not one deleted and put back."""
+    """What a pair takes as deleted on the business side when it finds a copy it has no link for: items of its
+    own collection the business system deleted, with the digest of what it served last; not a live one, not
+    another user's, not one deleted and put back, not one a calendar deleted (put back there, it is imported)."""
     url = str(tmp_path / "state.db") if database == "sqlite" else request.getfixturevalue("postgres_url")
     opened = _store(url)
     try:
         conn = BusinessConnector(opened, "acme")
         mine, theirs = collection_id("tech1", "events"), collection_id("tech2", "events")
-        for href in ("A1", "A2", "A3"):
+        for href in ("A1", "A2", "A3", "A4"):
             _put(conn, mine, href, event(href.lower()))
         _put(conn, theirs, "B1", event("b1"))
+        served = {ref.href: ref for ref in conn.list(mine, None)}
+        conn.delete(mine, served["A4"])  # the calendar's deletion, taken in
         opened.remove("acme", ["A1", "A3", "B1"])
         _put(conn, mine, "A3", event("a3"))  # deleted, then put back
-        assert sorted(conn.deleted(mine)) == [Content.from_text(event("a1")).ident]
-        assert list(conn.deleted(theirs)) == [Content.from_text(event("b1")).ident]
-        assert list(conn.deleted(collection_id("tech3", "events"))) == []
+        uid = {h: Content.from_text(event(h.lower())).ident for h in ("A1", "A2", "A3", "A4", "B1")}
+        assert conn.deleted(mine, list(uid.values())) == {uid["A1"]: Content.from_text(event("a1")).digest}
+        assert conn.deleted(theirs, [uid["B1"], uid["A1"]]) == {uid["B1"]: Content.from_text(event("b1")).digest}
+        assert conn.deleted(collection_id("tech3", "events"), list(uid.values())) == {}
     finally:
         opened.close()
 

@@ -6,10 +6,13 @@ from dataclasses import replace
 
 import pytest
 
+from calsync.model.content import Content
+from calsync.model.item import ItemKind
 from calsync.model.refs import ItemRef, Side
 from calsync.state.store import Link, SideStatus
 from calsync.sync.plan import Action, ActionKind, Seen, SideView, State, plan, resolve
 from calsync.sync.rules import ConflictPolicy, ItemRules, MassDeleteGuard, Mode, PairPolicy
+from tests.samples import event
 
 A, B = Side.A, Side.B
 N, S, C, G, OUT, X = State.NEW, State.SAME, State.CHANGED, State.GONE, State.OUTSIDE, State.ABSENT
@@ -213,30 +216,43 @@ def test_mass_delete_guard(deletions: int, total: int, trips: bool) -> None:
 # -- a copy of an item A deleted, found on B with no link (ItemRules.deleted) ------------------------------------
 
 
-def _deleted_on_a(policy: PairPolicy, *, calendar_owned: bool = False) -> Action | None:
-    """Plan item ``i``, found only on B with no link, which A says it deleted."""
+def _deleted_on_a(
+    policy: PairPolicy, *, last: str = "d-b", calendar_owned: bool = False, kinds: frozenset[ItemKind] = frozenset()
+) -> Action | None:
+    """Plan item ``i``, found only on B (digest ``d-b``) with no link, which A deleted holding ``last``."""
     links, a, b = views(X, N)
-    rules = ItemRules(deleted=frozenset({"i"}), calendar_owned=frozenset({"i"} if calendar_owned else ()))
+    content = Content.from_text(event("i"))
+    b.seen["i"] = replace(b.seen["i"], content=content)
+    owned = frozenset({"i"} if calendar_owned else ())
+    rules = ItemRules(deleted={"i": last}, calendar_owned=owned, kinds=kinds, business_placed=frozenset())
     actions = plan(links, a, b, replace(policy, items=rules))
     assert len(actions) <= 1
     return actions[0] if actions else None
 
 
 @pytest.mark.parametrize("mode", [Mode.TWO_WAY, Mode.A_TO_B_MERGE, Mode.A_TO_B])
-def test_a_copy_of_an_item_a_deleted_is_deleted_on_b_not_imported(mode: Mode) -> None:
-    """The pair started afresh (a user moved back to an earlier mailbox) after A deleted the item: B's copy is
-    what a linked copy deleted on A is, also where a merge leaves B's own items alone."""
+def test_a_copy_of_what_a_deleted_is_deleted_on_b_not_imported(mode: Mode) -> None:
+    """The pair started afresh (a user moved back to an earlier mailbox) after A deleted the item: B's copy holds
+    what A held last, so it is what a linked copy deleted on A is (row G-S), also where a merge leaves B's own
+    items alone."""
     action = _deleted_on_a(PairPolicy(mode=mode))
     assert kind_target(action) == (ActionKind.DELETE, B)
-    assert action is not None and "deleted on A before this pair linked" in action.rule
+    assert action is not None and "this copy on B has no link" in action.rule
 
 
-def test_a_copy_of_an_item_a_deleted_is_kept_unlinked_when_b_deletions_are_off() -> None:
+def test_a_copy_of_what_a_deleted_is_kept_unlinked_when_b_deletions_are_off() -> None:
     action = _deleted_on_a(PairPolicy(delete_on_b=False))
     assert action is not None and (action.kind, action.park) == (ActionKind.PARK, A.value)
 
 
-def test_a_copy_of_an_item_a_deleted_stays_when_b_is_the_source() -> None:
+def test_a_copy_that_differs_from_what_a_deleted_is_kept_and_left_alone() -> None:
+    """An edit made on B, or an older version: no one can tell, so it is neither deleted nor imported."""
+    action = _deleted_on_a(PairPolicy(), last="d-older")
+    assert action is not None and (action.kind, action.park) == (ActionKind.PARK, A.value)
+    assert "kept there, not synced" in action.rule
+
+
+def test_a_copy_of_what_a_deleted_stays_when_b_is_the_source() -> None:
     assert kind_target(_deleted_on_a(PairPolicy(mode=Mode.B_TO_A))) == (ActionKind.CREATE, A)
 
 
@@ -245,9 +261,16 @@ def test_a_meeting_the_calendar_owns_is_never_deleted_for_a_deletion_on_a() -> N
     assert action is not None and action.kind is ActionKind.PARK
 
 
+def test_a_pair_never_deletes_a_copy_of_a_kind_it_does_not_carry() -> None:
+    """A calendar holding events and tasks is read by the events pair and the tasks pair: each decides its own
+    kinds, and the other's item is skipped as before."""
+    action = _deleted_on_a(PairPolicy(), kinds=frozenset({ItemKind.TASK}))
+    assert action is not None and action.kind is ActionKind.SKIP
+
+
 def test_an_item_a_never_deleted_is_still_new_on_b() -> None:
     links, a, b = views(X, N)
-    actions = plan(links, a, b, PairPolicy(items=ItemRules(deleted=frozenset({"other"}))))
+    actions = plan(links, a, b, PairPolicy(items=ItemRules(deleted={"other": "d-b"})))
     assert [kind_target(x) for x in actions] == [(ActionKind.CREATE, A)]
 
 
@@ -255,5 +278,5 @@ def test_a_linked_copy_is_decided_by_its_link_whatever_a_deleted() -> None:
     """Only an unlinked copy is taken as deleted on A: a linked one's own states decide (an edit made on B after
     a deletion on A is kept, row G-C)."""
     links, a, b = views(G, C)
-    actions = plan(links, a, b, PairPolicy(items=ItemRules(deleted=frozenset({"i"}))))
+    actions = plan(links, a, b, PairPolicy(items=ItemRules(deleted={"i": "d-b"})))
     assert [kind_target(x) for x in actions] == [(ActionKind.CREATE, A)]

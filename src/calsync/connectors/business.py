@@ -23,7 +23,7 @@ from calsync.model.item import Item, ItemKind
 from calsync.model.mapping import MappingRules, export_item, import_item
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
-from calsync.state.business_port import BusinessRow, BusinessStore, CalendarWrite, WriteStatus
+from calsync.state.business_port import BusinessRow, BusinessStore, CalendarWrite, Origin, WriteStatus
 
 COLLECTIONS = ("events", "tasks", "contacts")
 """The collections each business user has (contacts only under the empty user)."""
@@ -139,11 +139,19 @@ class BusinessConnector:
         owner, name = split_collection(collection)
         return self.store.moved_away(self.integration, owner, name)
 
-    def deleted(self, collection: str) -> Sequence[str]:
-        """UIDs of the collection's items the business side deleted: a calendar copy of one that a pair has no
-        link for is the copy of a deleted item, never a new item to import (``ItemRules.deleted``)."""
+    def deleted(self, collection: str, uids: Sequence[str]) -> dict[str, str]:
+        """Of ``uids``, those the business system deleted from this collection (through the API; a deletion it
+        took in from a calendar is the calendar's, undone when the item is put back there), each with the digest
+        of the content it served last ("" when that no longer reads): see ``ItemRules.deleted``."""
         owner, name = split_collection(collection)
-        return self.store.deleted_uids(self.integration, owner, name)
+        found: dict[str, str] = {}
+        for uid, row in self.store.by_uid(self.integration, owner, name, list(uids)).items():
+            if row.deleted and row.origin is Origin.BUSINESS:
+                try:
+                    found[uid] = self._served(row).digest
+                except InvalidItem:
+                    found[uid] = ""
+        return found
 
     # -- writing ------------------------------------------------------------------------------------------------
 

@@ -139,7 +139,15 @@ class PairRunner:
         policy = self._policy(user, pair.kind, business, owner, calendar.connector)
         collection = pair.business_collection
         bound_to = None if stand_in else pair.binding(calendar.collection)
-        return PairSpec(pair.name, Endpoint(business, collection), calendar, policy, self._window(), bound_to)
+        return PairSpec(
+            pair.name,
+            Endpoint(business, collection),
+            calendar,
+            policy,
+            self._window(),
+            bound_to,
+            deleted_on_a=partial(business.deleted, collection),
+        )
 
     def _mapping(self) -> MappingRules:
         return replace(
@@ -163,7 +171,6 @@ class PairRunner:
             now=datetime.now(UTC).timestamp(),
             kinds=_KINDS_OF[kind],
             moved=frozenset(business.moved_away(collection_id(owner, kind.value))),
-            deleted=frozenset(business.deleted(collection_id(owner, kind.value))),
         )
         return PairPolicy(
             mode=Mode.TWO_WAY if two_way else Mode.A_TO_B_MERGE,

@@ -98,7 +98,14 @@ class SQLBusinessStore(BusinessReads):
                     done.append(False)
                     continue
                 stmt = update(business_items).where(item_key(ident, business_id))
-                conn.execute(stmt.values(deleted=True, version=old.version + 1, updated_at=datetime.now(UTC)))
+                conn.execute(  # the business system wrote last: see Origin, and BusinessConnector.deleted
+                    stmt.values(
+                        deleted=True,
+                        version=old.version + 1,
+                        origin=Origin.BUSINESS.value,
+                        updated_at=datetime.now(UTC),
+                    )
+                )
                 log(conn, ident, old.owner, old.collection, business_id)
                 done.append(True)
         return done

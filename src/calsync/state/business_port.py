@@ -188,10 +188,6 @@ class BusinessStore(Protocol):
         deleted there since too."""
         ...
 
-    def deleted_uids(self, integration: str, owner: str, collection: str) -> list[str]:
-        """UIDs of this collection's deleted items (their rows are kept, with their last content)."""
-        ...
-
     def changes(self, integration: str, owner: str, collection: str, since: int) -> LoggedChanges:
         """What changed in one collection after cursor ``since``."""
         ...

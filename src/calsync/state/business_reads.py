@@ -94,19 +94,6 @@ class BusinessReads(OwnDatabase):
             )
             return list(conn.execute(stmt).scalars())
 
-    def deleted_uids(self, integration: str, owner: str, collection: str) -> list[str]:
-        """UIDs of this collection's deleted items: the hub's pairs take a calendar copy of one that they have
-        no link for as a copy of a deleted item (``ItemRules.deleted``)."""
-        with self._db.read() as conn:
-            ident = self._id(conn, integration)
-            stmt = select(business_items.c.uid).where(
-                business_items.c.integration_id == ident,
-                business_items.c.owner == owner,
-                business_items.c.collection == collection,
-                business_items.c.deleted.is_(True),
-            )
-            return list(conn.execute(stmt).scalars())
-
     def changes(self, integration: str, owner: str, collection: str, since: int) -> LoggedChanges:
         """Items logged for this collection after ``since``: still there (changed) or not (gone)."""
         with self._db.read() as conn:

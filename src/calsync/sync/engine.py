@@ -10,7 +10,7 @@ planning.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -21,9 +21,10 @@ from calsync.model.window import Window
 from calsync.state.store import JobKind, JobOutcome, Link, LinkCensus, PairState, StateStore, run_owner
 from calsync.sync.actions import AfterWrite, Executor
 from calsync.sync.collector import relaxed_collector
+from calsync.sync.guard import Decisions, DeletionGuard
 from calsync.sync.intents import settle
 from calsync.sync.observe import Endpoint, Observation, Observer, Progress, mark_aged_out, read_changes, retry_item
-from calsync.sync.plan import Action, ActionKind, guard_read_only, plan
+from calsync.sync.plan import plan
 from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
@@ -47,6 +48,10 @@ class PairSpec:
     bound_to: str | None = ""
     """What the pair's state is bound to (``PairState.bind``): ``""`` for ``collections``, a caller's own key
     (one whose mailbox ids ignore case, say), or ``None`` to bind nothing (a dry run's stand-in collection)."""
+    deleted_on_a: Callable[[Sequence[str]], Mapping[str, str]] | None = None
+    """Asked, with the idents found on B only and with no link, which of them A's system deleted itself, and the
+    digest of the content it served last (the business store keeps deleted items): see ``ItemRules.deleted``.
+    Only for a pair with item rules; only asked when there are such idents."""
 
     @property
     def collections(self) -> str:
@@ -144,12 +149,13 @@ class _Run:
         blocked = observations[Side.A].blocked | observations[Side.B].blocked
         for ident in blocked:
             retry_item(ident, links, observations)
+        policy = self._policy(links, observations)
         actions = [
             a
-            for a in plan(links, observations[Side.A].view, observations[Side.B].view, self.spec.policy)
+            for a in plan(links, observations[Side.A].view, observations[Side.B].view, policy)
             if a.ident not in blocked
         ]
-        actions = self._guard_mass_deletion(self._reject(actions, links), links, observations)
+        actions = self._guard(policy).apply(actions, links, observations)
         self.report.planned = actions
         touched = {a.ident for a in actions} | blocked
         self.report.unchanged = sum(1 for ident in links if ident not in touched)
@@ -163,7 +169,7 @@ class _Run:
             links,
             self.state,
             self.report,
-            self.spec.policy,
+            policy,
             batch=self.options.checkpoint_every,
             after_write=self.options.after_write,
             progress=self.options.progress,
@@ -172,6 +178,23 @@ class _Run:
         self.state.checkpoint()
         self._store_tokens(observations, executor)
         return self.report
+
+    def _policy(self, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> PairPolicy:
+        """The pair's policy, with what A says of the copies found on B only with no link (``deleted_on_a``)."""
+        policy, look_up = self.spec.policy, self.spec.deleted_on_a
+        if look_up is None or policy.items is None:
+            return policy
+        a, b = observations[Side.A].view, observations[Side.B].view
+        unlinked = [ident for ident in b.seen if ident not in links and ident not in a.seen]
+        if not unlinked:
+            return policy
+        return replace(policy, items=replace(policy.items, deleted=dict(look_up(unlinked))))
+
+    def _guard(self, policy: PairPolicy) -> DeletionGuard:
+        options, endpoints = self.options, self._endpoints()
+        decisions = Decisions(options.allow_mass_delete, options.held, options.approved, options.rejected)
+        logged = {side: endpoints[side].connector.capabilities.logs_deletions for side in Side}
+        return DeletionGuard(policy, decisions, self.report, logged)
 
     def _bind(self) -> None:
         """Start afresh when the pair syncs other collections than its links were made with (a user's new
@@ -294,100 +317,6 @@ class _Run:
                     self.state.set_token(side, encoded)
             self.state.checkpoint()
         return self.report
-
-    def _guard_mass_deletion(
-        self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
-    ) -> list[Action]:
-        """Hold a side's deletions when they are more than its guard allows and the run was not told to allow.
-
-        The share is of the items in sync: parked links (items that left the window, copies kept after a
-        deletion) are history that only grows, and counting them would weaken the guard a little every day
-        until only its count held anything back.
-        """
-        if self.options.allow_mass_delete:
-            return actions
-        actions = [
-            replace(a, kind=ActionKind.HOLD, rule=a.rule + "; still held: waiting for an admin to approve or reject")
-            if a.kind is ActionKind.DELETE and a.ident in self.options.held
-            else a
-            for a in actions
-        ]
-        synced: int | None = None
-        for side in (Side.A, Side.B):
-            deletions = sum(1 for a in actions if self._unapproved_deletion(a) and a.target is side)
-            if not deletions:
-                continue
-            if synced is None:
-                synced = sum(1 for link in links.values() if not link.parked)
-            total = synced + sum(1 for i in observations[side].view.seen if i not in links)
-            if self._found_empty(side.other, links, observations[side.other]):
-                actions = self._held(actions, side, deletions, total, empty=side.other)
-            elif self.spec.policy.guard.trips(deletions, total):
-                actions = self._held(actions, side, deletions, total)
-        return actions
-
-    def _found_empty(self, side: Side, links: Mapping[str, Link], observation: Observation) -> bool:
-        """Whether ``side`` was found empty: every item in sync (two or more) gone from it, nothing new there.
-
-        Why, whatever the guard's numbers: a side found empty is far more often a mistake than a decision (a
-        folder re-pointed, a drive not mounted, a calendar answering empty), and a small calendar is just what
-        ``min_items`` lets go unasked. Not on a side whose deletions are each made as such (the business
-        system's log, ``Capabilities.logs_deletions``): cancelling a technician's last appointments is a decision.
-        """
-        if self._endpoints()[side].connector.capabilities.logs_deletions:
-            return False
-        view = observation.view
-        synced = [ident for ident, link in links.items() if not link.parked]
-        if len(synced) < 2 or any(ident not in links for ident in view.seen):
-            return False
-        return all(ident in view.gone for ident in synced)
-
-    def _unapproved_deletion(self, action: Action) -> bool:
-        return action.kind is ActionKind.DELETE and action.ident not in self.options.approved
-
-    def _reject(self, actions: list[Action], links: Mapping[str, Link]) -> list[Action]:
-        """Deletions an admin rejected (``RunOptions.rejected``) undone, whatever the guard says now: each item
-        is created again where it was deleted, from the copy the other side still holds."""
-        if not self.options.rejected:
-            return actions
-        return [
-            self._undone(a, a.ident in links) if a.kind is ActionKind.DELETE and a.ident in self.options.rejected else a
-            for a in actions
-        ]
-
-    def _undone(self, deletion: Action, linked: bool) -> Action:
-        """A rejected deletion undone. A linked item was deleted on one side: it is created there again. An
-        unlinked one is a one-way mirror's own item that never was on the source (the mirror deletes what the
-        source lacks): it stays where it is, parked so that later runs leave it alone, and the source is never
-        written with it."""
-        assert deletion.target is not None
-        where = deletion.target.other
-        if not linked:
-            rule = f"{deletion.rule}; deletion rejected: kept on {deletion.target.value.upper()}, not synced"
-            return Action(ActionKind.PARK, deletion.ident, rule=rule, park=where.value)
-        rule = f"{deletion.rule}; deletion rejected: re-created on {where.value.upper()}"
-        return guard_read_only(Action(ActionKind.CREATE, deletion.ident, where, rule), self.spec.policy)
-
-    def _held(
-        self, actions: list[Action], side: Side, deletions: int, total: int, *, empty: Side | None = None
-    ) -> list[Action]:
-        """The deletions on ``side`` held (reported as such, retried at the next run)."""
-        why = (
-            f"{empty.value.upper()} was found empty (every synced item is gone from it), which the mass-deletion "
-            "guard always holds"
-            if empty is not None
-            else "more than the mass-deletion guard allows"
-        )
-        self.report.warnings.append(
-            f"{deletions} of {total} items would be deleted on {side.value.upper()}: {why}; nothing was deleted "
-            "there. Check the other side, then run again with --allow-mass-delete to let the deletions go through."
-        )
-        return [
-            replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
-            if self._unapproved_deletion(a) and a.target is side
-            else a
-            for a in actions
-        ]
 
     def _store_tokens(self, observations: Mapping[Side, Observation], executor: Executor) -> None:
         for side, endpoint in self._endpoints().items():

@@ -56,7 +56,7 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
         mode = _mode(ident, kind, link, a, b, policy)
         if link is not None and link.parked:
             action = _parked(ident, link, sa, sb, a, b, policy, mode)
-        elif link is None and sb is State.NEW and sa is State.ABSENT and _deleted_on_a(ident, policy):
+        elif link is None and sb is State.NEW and sa is State.ABSENT and _deleted_on_a(ident, b, policy):
             action = _deleted_before_linked(ident, a, b, policy, mode)
         else:
             action = decide(ident, sa, sb, a, b, policy, mode)
@@ -117,17 +117,34 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
     return None  # the kept copy is the user's now: left alone, never copied back
 
 
-def _deleted_on_a(ident: str, policy: PairPolicy) -> bool:
-    return policy.items is not None and ident in policy.items.deleted
+def _deleted_on_a(ident: str, b: SideView, policy: PairPolicy) -> bool:
+    """Whether B's copy, with no link and not on A, is of an item A deleted (``ItemRules.deleted``) and of a kind
+    this pair carries (a calendar read by the events pair and the tasks pair: each decides its own)."""
+    items = policy.items
+    if items is None or ident not in items.deleted:
+        return False
+    content = b.seen[ident].content
+    return not items.kinds or (content is not None and content.facts.kind in items.kinds)
 
 
 def _deleted_before_linked(ident: str, a: SideView, b: SideView, policy: PairPolicy, mode: Mode) -> Action | None:
-    """B holds a copy of an item A deleted, and no link: the copy was made before the pair started afresh (see
-    ``ItemRules.deleted``). It is what a linked copy deleted on A is (deleted when B's deletions are allowed,
-    else parked and kept), never new on B; where B is the mode's source, A mirrors it as always."""
+    """B holds a copy of an item A deleted, with no link: one made before the pair started afresh (a user moved
+    back to an earlier mailbox). Never new on B, so never copied to A (where B is the mode's source, A mirrors
+    it as always). Holding what A served last, it is a linked copy deleted on A: deleted where B's deletions are
+    allowed, else kept. Holding anything else (an edit made there, or a form B's store made of it: EWS and
+    Graph convert), it is kept and left alone, as no one can tell an edit from an old version."""
     if mode.source is Side.B:
         return decide(ident, State.ABSENT, State.NEW, a, b, policy, mode)
-    return _deletion(ident, Side.B, "deleted on A before this pair linked the copy on B", policy)
+    assert policy.items is not None
+    why = "deleted on A; this copy on B has no link (left from before the pair started afresh)"
+    if b.seen[ident].digest == policy.items.deleted[ident]:
+        return _deletion(ident, Side.B, why, policy)
+    return Action(
+        ActionKind.PARK,
+        ident,
+        rule=f"{why} and differs from what A held last (edited there?): kept there, not synced",
+        park=Side.A.value,
+    )
 
 
 def _in_window(view: SideView, ident: str) -> bool:

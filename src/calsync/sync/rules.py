@@ -104,10 +104,11 @@ class ItemRules:
       calendar, an edit made here with them;
     - ``kinds``: the kinds this pair carries (a calendar that holds events and tasks is read by both the events
       pair and the tasks pair; each takes only its own; empty: all);
-    - ``deleted``: idents the business side deleted from this collection (it keeps their last content). A copy
-      of one found in the calendar with no link is one this pair wrote before it started afresh (a user moved
-      back to an earlier mailbox, a state store restored from a backup): it is the copy of a deleted item,
-      taken as linked and deleted on A, never imported as a new one.
+    - ``deleted``: of the items found in the calendar with no link and not on the business side, those the
+      business system deleted (not a calendar's deletion it took in), each with the digest of the content it
+      served last; filled in by the engine for each run (``PairSpec.deleted_on_a``). Such a copy is one this
+      pair wrote before it started afresh (a user moved back to an earlier mailbox, a state store restored
+      from a backup): a copy of a deleted item, never a new one to import (see ``plan``).
     """
 
     skip_private: bool = True
@@ -117,7 +118,7 @@ class ItemRules:
     now: float = 0.0
     kinds: frozenset[ItemKind] = frozenset()
     moved: frozenset[str] = frozenset()
-    deleted: frozenset[str] = frozenset()
+    deleted: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,143 @@
+"""The mass-deletion guard, and an admin's decisions on the deletions it held, applied to one run's plan.
+
+Why apart from the engine: the guard weighs a run's deletions as a whole (a share of a side's items), after the
+decision table has decided each item alone; and what it holds waits for a person, so its rules (held until
+decided, approved ones let through, rejected ones undone) are a policy of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from calsync.model.refs import Side
+from calsync.state.store import Link
+from calsync.sync.observe import Observation
+from calsync.sync.plan import Action, ActionKind, guard_read_only
+from calsync.sync.report import Report
+from calsync.sync.rules import PairPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """What the run was told about deletions: let every one through (``--allow-mass-delete``), or the items an
+    admin approved, rejected or has not decided on yet (``held``)."""
+
+    allow_all: bool = False
+    held: frozenset[str] = frozenset()
+    approved: frozenset[str] = frozenset()
+    rejected: frozenset[str] = frozenset()
+
+
+class DeletionGuard:
+    """Applies the guard and the admin's decisions to one run's actions, warning in the run's report."""
+
+    def __init__(
+        self, policy: PairPolicy, decisions: Decisions, report: Report, logs_deletions: Mapping[Side, bool]
+    ) -> None:
+        self.policy = policy
+        self.decisions = decisions
+        self.report = report
+        self.logs_deletions = logs_deletions
+
+    def apply(
+        self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
+    ) -> list[Action]:
+        """Rejected deletions undone, then the rest weighed by the guard."""
+        return self._guard_mass_deletion(self._reject(actions, links), links, observations)
+
+    def _guard_mass_deletion(
+        self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
+    ) -> list[Action]:
+        """Hold a side's deletions when they are more than its guard allows and the run was not told to allow.
+
+        The share is of the items in sync: parked links (items that left the window, copies kept after a
+        deletion) are history that only grows, and counting them would weaken the guard a little every day
+        until only its count held anything back.
+        """
+        if self.decisions.allow_all:
+            return actions
+        actions = [
+            replace(a, kind=ActionKind.HOLD, rule=a.rule + "; still held: waiting for an admin to approve or reject")
+            if a.kind is ActionKind.DELETE and a.ident in self.decisions.held
+            else a
+            for a in actions
+        ]
+        synced: int | None = None
+        for side in (Side.A, Side.B):
+            deletions = sum(1 for a in actions if self._unapproved_deletion(a) and a.target is side)
+            if not deletions:
+                continue
+            if synced is None:
+                synced = sum(1 for link in links.values() if not link.parked)
+            total = synced + sum(1 for i in observations[side].view.seen if i not in links)
+            if self._found_empty(side.other, links, observations[side.other]):
+                actions = self._held(actions, side, deletions, total, empty=side.other)
+            elif self.policy.guard.trips(deletions, total):
+                actions = self._held(actions, side, deletions, total)
+        return actions
+
+    def _found_empty(self, side: Side, links: Mapping[str, Link], observation: Observation) -> bool:
+        """Whether ``side`` was found empty: every item in sync (two or more) gone from it, nothing new there.
+
+        Why, whatever the guard's numbers: a side found empty is far more often a mistake than a decision (a
+        folder re-pointed, a drive not mounted, a calendar answering empty), and a small calendar is just what
+        ``min_items`` lets go unasked. Not on a side whose deletions are each made as such (the business
+        system's log, ``Capabilities.logs_deletions``): cancelling a technician's last appointments is a decision.
+        """
+        if self.logs_deletions[side]:
+            return False
+        view = observation.view
+        synced = [ident for ident, link in links.items() if not link.parked]
+        if len(synced) < 2 or any(ident not in links for ident in view.seen):
+            return False
+        return all(ident in view.gone for ident in synced)
+
+    def _unapproved_deletion(self, action: Action) -> bool:
+        return action.kind is ActionKind.DELETE and action.ident not in self.decisions.approved
+
+    def _reject(self, actions: list[Action], links: Mapping[str, Link]) -> list[Action]:
+        """Deletions an admin rejected (``Decisions.rejected``) undone, whatever the guard says now: each item
+        is created again where it was deleted, from the copy the other side still holds."""
+        if not self.decisions.rejected:
+            return actions
+        return [
+            self._undone(a, links) if a.kind is ActionKind.DELETE and a.ident in self.decisions.rejected else a
+            for a in actions
+        ]
+
+    def _undone(self, deletion: Action, links: Mapping[str, Link]) -> Action:
+        """A rejected deletion undone. A linked item was deleted on one side: it is created there again; so is a
+        copy of an item A deleted before the pair linked it (``ItemRules.deleted``), which the table plans as a
+        linked one. Any other unlinked one is a one-way mirror's own item that never was on the source (the
+        mirror deletes what the source lacks): it stays where it is, parked so that later runs leave it alone,
+        and the source is never written with it."""
+        assert deletion.target is not None
+        where = deletion.target.other
+        items = self.policy.items
+        if deletion.ident not in links and (items is None or deletion.ident not in items.deleted):
+            rule = f"{deletion.rule}; deletion rejected: kept on {deletion.target.value.upper()}, not synced"
+            return Action(ActionKind.PARK, deletion.ident, rule=rule, park=where.value)
+        rule = f"{deletion.rule}; deletion rejected: re-created on {where.value.upper()}"
+        return guard_read_only(Action(ActionKind.CREATE, deletion.ident, where, rule), self.policy)
+
+    def _held(
+        self, actions: list[Action], side: Side, deletions: int, total: int, *, empty: Side | None = None
+    ) -> list[Action]:
+        """The deletions on ``side`` held (reported as such, retried at the next run)."""
+        why = (
+            f"{empty.value.upper()} was found empty (every synced item is gone from it), which the mass-deletion "
+            "guard always holds"
+            if empty is not None
+            else "more than the mass-deletion guard allows"
+        )
+        self.report.warnings.append(
+            f"{deletions} of {total} items would be deleted on {side.value.upper()}: {why}; nothing was deleted "
+            "there. Check the other side, then run again with --allow-mass-delete to let the deletions go through."
+        )
+        return [
+            replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
+            if self._unapproved_deletion(a) and a.target is side
+            else a
+            for a in actions
+        ]
