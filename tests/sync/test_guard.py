@@ -1,0 +1,96 @@
+"""The mass-deletion guard and an admin's decisions, on plans made by hand (the engine's tests run it whole)."""
+
+from __future__ import annotations
+
+from calsync.connectors.base import ChangeSet
+from calsync.model.refs import ItemRef, Side
+from calsync.state.store import Link, SideStatus
+from calsync.sync.guard import Decisions, DeletionGuard
+from calsync.sync.observe import Observation
+from calsync.sync.plan import Action, ActionKind, Seen, SideView
+from calsync.sync.report import Report
+from calsync.sync.rules import ItemRules, MassDeleteGuard, PairPolicy
+
+A, B = Side.A, Side.B
+LOGGED = {A: False, B: False}
+
+
+def _linked(count: int) -> dict[str, Link]:
+    status = SideStatus
+    return {f"i{n}": Link(f"i{n}", status(f"{n}.a", "v", "d"), status(f"{n}.b", "v", "d")) for n in range(count)}
+
+
+def _observed(b_seen: tuple[str, ...] = ()) -> dict[Side, Observation]:
+    b = SideView(seen={i: Seen(ItemRef(f"{i}.b", "v"), "d") for i in b_seen})
+    return {A: Observation(SideView(), ChangeSet(())), B: Observation(b, ChangeSet(()))}
+
+
+def _deletions(count: int, target: Side = B) -> list[Action]:
+    return [Action(ActionKind.DELETE, f"i{n}", target, "deleted on A") for n in range(count)]
+
+
+def _guard(decisions: Decisions | None = None, policy: PairPolicy | None = None) -> tuple[DeletionGuard, Report]:
+    report = Report("p")
+    guard = DeletionGuard(policy or PairPolicy(guard=MassDeleteGuard()), decisions or Decisions(), report, LOGGED)
+    return guard, report
+
+
+def test_deletions_within_the_guard_go_through_unwarned() -> None:
+    guard, report = _guard()
+    actions = guard.apply(_deletions(3), _linked(10), _observed())
+    assert [a.kind for a in actions] == [ActionKind.DELETE] * 3 and not report.warnings
+
+
+def test_too_many_deletions_are_held_with_a_warning_and_approved_ones_go_through() -> None:
+    guard, report = _guard(Decisions(approved=frozenset({"i0"})))
+    actions = guard.apply(_deletions(8), _linked(10), _observed())
+    assert [a.kind for a in actions] == [ActionKind.DELETE] + [ActionKind.HOLD] * 7
+    assert "7 of 10 items would be deleted on B" in report.warnings[0]
+
+
+def test_allowing_every_deletion_holds_nothing_not_even_earlier_holds() -> None:
+    guard, _ = _guard(Decisions(allow_all=True, held=frozenset({"i1"})))
+    assert all(a.kind is ActionKind.DELETE for a in guard.apply(_deletions(8), _linked(10), _observed()))
+
+
+def test_a_hold_waits_for_a_decision_whatever_the_numbers_now() -> None:
+    guard, _ = _guard(Decisions(held=frozenset({"i1"})))
+    actions = guard.apply(_deletions(2), _linked(10), _observed())
+    assert [a.kind for a in actions] == [ActionKind.DELETE, ActionKind.HOLD]
+    assert "still held" in actions[1].rule
+
+
+def test_a_side_found_empty_is_held_even_for_two_items() -> None:
+    """Both synced items gone from A: held, though two deletions are far below the guard's numbers."""
+    guard, report = _guard()
+    observations = _observed(b_seen=("i0", "i1"))
+    observations[A].view.gone.update({"i0", "i1"})
+    actions = guard.apply(_deletions(2), _linked(2), observations)
+    assert [a.kind for a in actions] == [ActionKind.HOLD] * 2 and "A was found empty" in report.warnings[0]
+
+
+def test_a_rejected_deletion_of_a_linked_item_is_created_again_where_it_was_deleted() -> None:
+    guard, _ = _guard(Decisions(rejected=frozenset({"i0"})))
+    (action,) = guard.apply(_deletions(1), _linked(1), _observed())
+    assert (action.kind, action.target) == (ActionKind.CREATE, A) and "deletion rejected" in action.rule
+
+
+def test_a_rejected_deletion_of_a_mirrors_own_item_parks_it() -> None:
+    """Unlinked: an item that never was on the source (a one-way mirror deletes what the source lacks)."""
+    guard, _ = _guard(Decisions(rejected=frozenset({"i0"})))
+    (action,) = guard.apply(_deletions(1), {}, _observed())
+    assert (action.kind, action.park) == (ActionKind.PARK, A.value)
+
+
+def test_a_rejected_deletion_of_a_copy_of_what_a_deleted_is_created_again_on_a() -> None:
+    """Unlinked, but a copy of an item A deleted (``ItemRules.deleted``): undone as a linked one is."""
+    policy = PairPolicy(items=ItemRules(deleted={"i0": "d"}))
+    guard, _ = _guard(Decisions(rejected=frozenset({"i0"})), policy)
+    (action,) = guard.apply(_deletions(1), {}, _observed())
+    assert (action.kind, action.target) == (ActionKind.CREATE, A)
+
+
+def test_a_rejected_deletion_stays_undone_on_a_read_only_side() -> None:
+    guard, _ = _guard(Decisions(rejected=frozenset({"i0"})), PairPolicy(read_only_a=True))
+    (action,) = guard.apply(_deletions(1), _linked(1), _observed())
+    assert action.kind is ActionKind.SKIP
