@@ -91,6 +91,17 @@ def test_an_e_mail_address_or_a_domain_may_stand_for_the_url(tmp_path: Path, add
     assert isinstance(connection, DavConnection) and connection.url == address
 
 
+def test_spaces_around_a_url_or_an_address_mean_nothing(tmp_path: Path) -> None:
+    """As the services store an integration's url: read as written, a configured one would differ at every start."""
+    path = tmp_path / "calsync.toml"
+    for url in (" https://dav.example.com/ ", " anna@example.com "):
+        text = DAV.replace('"https://dav.example.com/"', f'"{url}"') + 'proxy = " http://proxy.example.com:3128 "\n'
+        path.write_text(text, encoding="utf-8")
+        connection = load_settings(path, {}).connection("d")
+        assert isinstance(connection, DavConnection)
+        assert (connection.url, connection.proxy) == (url.strip(), "http://proxy.example.com:3128")
+
+
 @pytest.mark.parametrize("url", ["ftp://dav.example.com/", "anna@localhost", "a@b@example.com", "example.com/dav"])
 def test_what_is_neither_a_url_nor_an_address_is_refused(tmp_path: Path, url: str) -> None:
     path = tmp_path / "calsync.toml"

@@ -184,3 +184,19 @@ def test_a_folder_calendar_is_stored_as_the_path_its_pairs_open(
     with open_integrations(settings) as service:
         assert service.get("acme").url == str(tmp_path / folder) == str(connection.path)
     assert apply_configured_integrations(load_settings(config)).updated == ()
+
+
+def test_a_spaced_url_in_the_file_is_not_an_edit_at_every_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The services store a url stripped, and the file's is read stripped: else it would differ at each start
+    (an update is an admin's edit: it brings an offline integration back every time)."""
+    monkeypatch.setenv("CALSYNC_TEST_DAV_PASSWORD", "dav-secret-from-env")
+    config = tmp_path / "calsync.toml"
+    spaced = CONFIG.format(days_back=10).replace(
+        'url = "https://dav.example.com/"', 'url = "https://dav.example.com/ "'
+    )
+    config.write_text(spaced, encoding="utf-8")
+    assert apply_configured_integrations(load_settings(config)).added == ("acme",)
+    again = apply_configured_integrations(load_settings(config))
+    assert (again.added, again.updated) == ((), ())

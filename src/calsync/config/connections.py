@@ -83,7 +83,7 @@ def _dav(t: Table, name: str, kind: ConnectionType, read_only: bool) -> DavConne
 
 def _proxy_url(t: Table, key: str) -> str | None:
     """An optional http(s) proxy URL; its password, like every secret, may not be written in the file."""
-    value = t.text(key, "")
+    value = t.text(key, "").strip()
     if not value:
         return None
     parts = urlsplit(value)
@@ -170,8 +170,8 @@ _BUILDERS: dict[ConnectionType, Callable[[Table, str, ConnectionType, bool], Con
 
 def _dav_url(t: Table, key: str) -> str:
     """The account's home URL, or an e-mail address or domain whose server DNS names (RFC 6764): the
-    connector finds the home from it when it first needs it."""
-    value = t.text(key, REQUIRED)
+    connector finds the home from it when it first needs it. Spaces around it mean nothing (see ``_http_url``)."""
+    value = t.text(key, REQUIRED).strip()
     if "://" in value:
         return _http_url(t, key, required=True)
     domain = value.rpartition("@")[2]
@@ -181,7 +181,10 @@ def _dav_url(t: Table, key: str) -> str:
 
 
 def _http_url(t: Table, key: str, *, required: bool) -> str:
-    value = t.text(key, REQUIRED if required else "")
+    """An http(s) URL without the spaces around it, as the services store an integration's url (and as
+    ``Table.path_value`` reads a path): else a configured integration's url would differ from the stored one at
+    every start, and an update is an admin's edit that brings an offline integration back."""
+    value = t.text(key, REQUIRED if required else "").strip()
     if not value:
         return ""
     parts = urlsplit(value)
