@@ -401,6 +401,20 @@ def test_a_run_that_starts_afresh_then_fails_says_both_in_its_failed_job(store: 
         assert state.links() == {}
 
 
+def test_a_run_that_starts_afresh_then_is_interrupted_says_both_in_its_failed_job(store: SQLStore) -> None:
+    """Stopped (SIGTERM) after starting afresh: its links are gone all the same, so the admin must see that too."""
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1"))
+    sync_pair(spec, store, RUN)
+    b.make_collection("other")
+    with pytest.raises(KeyboardInterrupt):
+        sync_pair(replace(spec, b=Endpoint(b, "other")), store, replace(RUN, after_write=crash))
+    job = store.jobs("mem")[0]
+    assert job.outcome is JobOutcome.FAILED
+    assert job.message.startswith("the run was interrupted (before that: this pair synced A: a:cal, B: ")
+    assert "started afresh" in job.message, job.message
+
+
 def test_a_state_store_failure_while_storing_the_lines_still_closes_the_job(
     store: SQLStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -88,7 +88,8 @@ def sync_pair(spec: PairSpec, store: StateStore, options: RunOptions | None = No
 
     Raises ``PairLocked`` when another run holds the pair, and any ``CalsyncError`` that made going on unsafe
     (a side unreachable, the state store failing); the job is then stored as Failed with the error's message and
-    the warnings the run had given before (that it started afresh, say: its links are gone all the same).
+    the warnings the run had given before (that it started afresh, say: its links are gone all the same), as when
+    the run is stopped (SIGTERM, Ctrl-C).
     """
     options = options or RunOptions()
     with relaxed_collector(), store.lock_pair(spec.name, options.owner):
@@ -107,14 +108,11 @@ def sync_pair(spec: PairSpec, store: StateStore, options: RunOptions | None = No
             store.add_job_lines(job, report.lines)
             store.finish_job(job, report.outcome, report.counts(), "; ".join(report.warnings))
             finished = True
-        except CalsyncError as exc:
+        except BaseException as exc:
             if not finished:
+                why = str(exc) if isinstance(exc, CalsyncError) else "the run was interrupted"
                 before = f" (before that: {'; '.join(warnings)})" if warnings else ""
-                store.finish_job(job, JobOutcome.FAILED, {}, f"{exc}{before}")
-            raise
-        except BaseException:
-            if not finished:
-                store.finish_job(job, JobOutcome.FAILED, {}, "the run was interrupted")
+                store.finish_job(job, JobOutcome.FAILED, {}, f"{why}{before}")
             raise
         return report
 
