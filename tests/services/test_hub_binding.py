@@ -19,7 +19,7 @@ from calsync.connectors.base import Fetched
 from calsync.crypto import Secret
 from calsync.services.connections import CollectionKind, existing_user_collection, integration_connectors
 from calsync.services.hub import BusinessItem, open_hub
-from calsync.services.hub_binding import HubPair, last_calendars
+from calsync.services.hub_binding import HubPair, last_calendar, last_calendars
 from calsync.services.hub_sync import sync_integration
 from calsync.services.integrations import IntegrationInput, UserPatch, open_integrations
 from calsync.services.presence import PresenceStatus, presence
@@ -28,6 +28,7 @@ from calsync.state.store import JobKind, JobOutcome
 from calsync.sync.report import Report
 from tests.services.hubworld import TOMORROW, event
 from tests.services.test_connections import PASSWORDS, Dav, add, caldav_input, own_view, users_radicale
+from tests.services.test_presence import statements
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,13 @@ def _titles(dav: Dav, mailbox: str, calendar: str) -> list[str]:
     return sorted(got.content.item.title for got in fetched if isinstance(got, Fetched))
 
 
+def _last(settings: Settings) -> dict[str, str]:
+    """The calendar each of ``acme``'s users' pairs synced last, as presence reads them for every user."""
+    with open_integrations(settings) as service:
+        view, users = service.get("acme"), [user.business_user for user in service.users("acme")]
+    return last_calendars(settings, view, users, CollectionKind.EVENTS)
+
+
 def _latest_outcome(settings: Settings) -> JobOutcome:
     state = open_state_store(settings)
     try:
@@ -90,7 +98,7 @@ def test_a_higher_ranking_calendar_added_later_never_takes_over(dav: Dav, settin
     assert built.events is not None
     assert existing_user_collection(built.events, "bob", CollectionKind.EVENTS) == "/bob/appointments"
     built.close()
-    assert last_calendars(settings, "acme", CollectionKind.EVENTS) == {"U1": "/bob/work"}
+    assert _last(settings) == {"U1": "/bob/work"}
 
     dry = _run(settings, dry_run=True)  # a dry run looks at the calendar the sync uses
     assert (dry.planned, dry.warnings) == ([], [])
@@ -123,7 +131,7 @@ def test_when_the_synced_calendar_is_gone_the_pair_chooses_anew_and_starts_afres
     assert len(moved.warnings) == 1 and "started afresh" in moved.warnings[0]
     assert _latest_outcome(settings) is JobOutcome.WARNINGS
     assert _titles(dav, "carol", "appointments") == ["Boiler service"]
-    assert last_calendars(settings, "acme", CollectionKind.EVENTS) == {"U1": "/carol/appointments"}
+    assert _last(settings) == {"U1": "/carol/appointments"}
     assert _run(settings).warnings == []
 
 
@@ -153,3 +161,37 @@ def test_the_collection_synced_last_is_read_back_from_the_binding(settings: Sett
         assert other.last_calendar(state) is None
     finally:
         state.close()
+
+
+def test_the_calendars_synced_last_cost_one_read_however_many_users(settings: Settings) -> None:
+    """Presence of one user reads that user's binding; of every user, all the integration's bindings in one read,
+    whatever their number (it once ran a read per user for each lookup, even of one user)."""
+    with open_integrations(settings) as service:
+        service.add(caldav_input(Dav("http://dav.example.test/"), "acme"))
+        service.add(caldav_input(Dav("http://other.example.test/"), "acme-2"))
+        users = [f"U{number}" for number in range(50)]
+        for user in users:
+            service.add_user("acme", user, user.lower())
+        view, other = service.get("acme"), service.get("acme-2")
+    state = open_state_store(settings)
+    try:
+        for user in ("U1", "U2"):
+            pair = HubPair(view, user, CollectionKind.EVENTS)
+            with state.open_pair(pair.name) as bound:
+                bound.bind(pair.binding(f"/{user.lower()}/work"))
+        tasks = HubPair(view, "U3", CollectionKind.TASKS)  # another kind: not an events calendar
+        elsewhere = HubPair(other, "U4", CollectionKind.EVENTS)
+        with state.open_pair(tasks.name) as bound:
+            bound.bind(tasks.binding("/u3/tasks"))
+        with state.open_pair("acme/U4/events") as bound:  # bound on another server: nothing to keep to
+            bound.bind(elsewhere.binding("/u4/work"))
+    finally:
+        state.close()
+    for many in (users[:5], users):
+        with statements() as seen:
+            assert last_calendars(settings, view, many, CollectionKind.EVENTS) == {"U1": "/u1/work", "U2": "/u2/work"}
+        assert len([s for s in seen if "pairs" in s]) == 1
+    with statements() as seen:
+        assert last_calendar(settings, view, "U2", CollectionKind.EVENTS) == "/u2/work"
+        assert last_calendar(settings, view, "U4", CollectionKind.EVENTS) is None
+    assert len([s for s in seen if "pairs" in s]) == 2

@@ -1,13 +1,19 @@
-"""Presence from a plain calendar (a folder integration): series expanded, the occurrence in progress decides."""
+"""Presence from a plain calendar (a folder integration): series expanded, the occurrence in progress decides;
+and what a lookup costs the state database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
-from calsync.config import Settings, load_settings
+from calsync.config import Settings, StateSettings, load_settings
 from calsync.errors import ConfigError
 from calsync.services.integrations import IntegrationInput, open_integrations
 from calsync.services.presence import (
@@ -149,3 +155,37 @@ def test_asking_the_presence_of_a_user_without_a_calendar_makes_none(settings: S
     """A lookup must not write: tech2 has no calendar folder, and still has none after being asked."""
     assert presence(settings, "acme", "tech2", _at(10, 12, 30)).status is PresenceStatus.AVAILABLE
     assert not (tmp_path / "cal" / "tech2").exists()
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine runs inside the block."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+def _one_presence_costs(tmp_path: Path, users: int) -> int:
+    """The statements on pair state one user's presence runs, on a folder integration of ``users`` users."""
+    settings = Settings(source=None, state=StateSettings(url=str(tmp_path / f"state-{users}.db")))
+    (tmp_path / "cal" / "tech0").mkdir(parents=True, exist_ok=True)
+    with open_integrations(settings) as service:
+        service.add(IntegrationInput("acme", "ACME", "folder", url=str(tmp_path / "cal")))
+        for number in range(users):
+            service.add_user("acme", f"tech{number}", f"tech{number}")
+    with statements() as seen:
+        presence(settings, "acme", "tech0", _at(10, 12, 30))
+    return len([s for s in seen if "pairs" in s])
+
+
+def test_one_users_presence_reads_no_pair_state_where_the_mailbox_names_the_calendar(tmp_path: Path) -> None:
+    """A folder's calendar is named by the mailbox, never by the one synced last: however many users, nothing read
+    (it once read every user's pair, for each lookup of one)."""
+    assert _one_presence_costs(tmp_path, 200) == _one_presence_costs(tmp_path, 2) == 0

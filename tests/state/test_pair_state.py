@@ -230,6 +230,23 @@ def test_what_a_pair_is_bound_to_is_read_without_making_the_pair(store: SQLStore
     assert store.bound_to("p") == "A: tech1/events\nB: /tech1/work/"
 
 
+def test_the_bindings_of_pairs_named_with_a_prefix_are_read_at_once(store: SQLStore, backend: Backend) -> None:
+    """Exact prefix, case and all (SQLite's LIKE is blind to case): ``acme/`` is not ``ACME/`` nor ``acme-2/``."""
+    for name in ("acme/anna/events", "acme/bob/events", "ACME/anna/events", "acme-2/anna/events", "acme_x/a/b"):
+        with store.open_pair(name) as state:
+            state.bind(f"A: x\nB: {name}")
+    with store.open_pair("acme/never/events"):
+        pass  # made, never bound: left out
+    pairs = backend.scalar("SELECT COUNT(*) FROM pairs")
+    assert store.bindings("acme/") == {
+        "acme/anna/events": "A: x\nB: acme/anna/events",
+        "acme/bob/events": "A: x\nB: acme/bob/events",
+    }
+    assert store.bindings("acme/bob/") == {"acme/bob/events": "A: x\nB: acme/bob/events"}
+    assert store.bindings("nobody/") == {}
+    assert backend.scalar("SELECT COUNT(*) FROM pairs") == pairs  # reading made no pair
+
+
 def test_a_run_that_lost_its_lease_drops_nothing_when_binding(store: SQLStore, backend: Backend) -> None:
     _filled(store, "A: a\nB: b")
     with store.lock_pair("p", "run-1", ttl_seconds=60), store.open_pair("p") as state:

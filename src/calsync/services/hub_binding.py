@@ -8,13 +8,14 @@ hub spells its binding is known in this module alone, so writing it and reading 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from calsync.config import Settings
 from calsync.connectors.business import collection_id
 from calsync.services.connections import CollectionKind
-from calsync.services.integration_rules import ADDRESSED
-from calsync.services.integrations import IntegrationView, open_integrations, whereabouts
+from calsync.services.integration_rules import ADDRESSED, CalendarType
+from calsync.services.integrations import IntegrationView, whereabouts
 from calsync.services.syncing import open_state_store
 from calsync.state.store import StateStore
 
@@ -45,35 +46,62 @@ class HubPair:
         named by an e-mail address (EWS, Graph: ``Anna@`` and ``anna@`` are one mailbox)."""
         if self.view.connection_type in ADDRESSED:
             calendar = calendar.casefold()
-        return f"A: business:{self.business_collection}\nB: {whereabouts(self.view)} {calendar}"
+        return self._binding(whereabouts(self.view), calendar)
 
     def last_calendar(self, state: StateStore) -> str | None:
         """The user's collection the pair's state is bound to, as the server named it: the one a run keeps to
         while discovery still finds it fit (``connections.user_collection``'s ``last``).
 
         ``None`` when the pair never ran, ran on another server or account (its binding names other whereabouts),
-        or binds its collection without case (EWS, Graph: there the mailbox names the collection anyway).
+        or its collection is not chosen by discovery (``DISCOVERED``): then the state is not read at all.
         """
-        if self.view.connection_type in ADDRESSED:
+        if self.view.connection_type not in DISCOVERED:
             return None
-        bound = state.bound_to(self.name)
-        head = self.binding("")
+        return self.calendar_in(state.bound_to(self.name), whereabouts(self.view))
+
+    def calendar_in(self, bound: str | None, where: str) -> str | None:
+        """The user's collection named in ``bound``, the pair's binding, if it was made on ``where`` (the
+        integration's ``whereabouts``, given so that many users' pairs need it once)."""
+        head = self._binding(where, "")
         if bound is None or not bound.startswith(head):
             return None
         return bound.removeprefix(head) or None
 
+    def _binding(self, where: str, calendar: str) -> str:
+        return f"A: business:{self.business_collection}\nB: {where} {calendar}"
 
-def last_calendars(settings: Settings, integration: str, kind: CollectionKind) -> dict[str, str]:
-    """The collection of ``kind`` each user's pair synced last, by business user (users whose pair never ran are
-    left out), for callers that find users' collections outside a run. Opens no state store for EWS and Graph."""
-    with open_integrations(settings) as service:
-        view = service.get(integration)
-        users = [user.business_user for user in service.users(integration)]
-    if view.connection_type in ADDRESSED:
+
+DISCOVERED = frozenset({CalendarType.CALDAV, CalendarType.CARDDAV})
+"""Connection types whose users' collections are chosen by discovery among several (``connections._DavHomes``), so
+a pair keeps to the one it synced last; elsewhere the mailbox names the collection, and no binding is read back."""
+
+
+def last_calendar(settings: Settings, view: IntegrationView, business_user: str, kind: CollectionKind) -> str | None:
+    """The collection of ``kind`` that ``business_user``'s pair synced last (``None``: never, or not chosen by
+    discovery), for a caller that finds the user's collection outside a run. Reads that pair's binding alone, and
+    opens no state store unless the connection type is in ``DISCOVERED``."""
+    if view.connection_type not in DISCOVERED:
+        return None
+    state = open_state_store(settings)
+    try:
+        return HubPair(view, business_user, kind).last_calendar(state)
+    finally:
+        state.close()
+
+
+def last_calendars(
+    settings: Settings, view: IntegrationView, business_users: Iterable[str], kind: CollectionKind
+) -> dict[str, str]:
+    """``last_calendar`` of each of ``business_users``, by business user (users whose pair never ran are left out):
+    every binding of the integration read in one query, its ``whereabouts`` found once."""
+    if view.connection_type not in DISCOVERED:
         return {}
     state = open_state_store(settings)
     try:
-        found = {user: HubPair(view, user, kind).last_calendar(state) for user in users}
+        bound = state.bindings(f"{view.name}/")
     finally:
         state.close()
+    where = whereabouts(view)
+    pairs = (HubPair(view, user, kind) for user in business_users)
+    found = {pair.business_user: pair.calendar_in(bound.get(pair.name), where) for pair in pairs}
     return {user: calendar for user, calendar in found.items() if calendar}

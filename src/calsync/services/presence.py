@@ -34,8 +34,8 @@ from calsync.services.connections import (
     existing_user_collection,
     integration_connectors,
 )
-from calsync.services.hub_binding import last_calendars
-from calsync.services.integrations import UserView, open_integrations
+from calsync.services.hub_binding import last_calendar, last_calendars
+from calsync.services.integrations import IntegrationView, UserView, open_integrations
 
 if TYPE_CHECKING:
     from calsync.connectors.ews.availability import OutOfOffice
@@ -141,10 +141,11 @@ def presence(settings: Settings, integration: str, business_user: str, at: datet
     (``AuthError``, ``Unavailable``, ``NotFound`` …) when the server cannot answer. Reads only.
     """
     moment = _moment(at)
-    user = next((u for u in _users(settings, integration) if u.business_user == business_user), None)
+    view, users = _users(settings, integration)
+    user = next((u for u in users if u.business_user == business_user), None)
     if user is None:
         raise ConfigError(f"{business_user!r} is not a user of {integration}", where="users.business_user")
-    last = last_calendars(settings, integration, CollectionKind.EVENTS).get(business_user)
+    last = last_calendar(settings, view, business_user, CollectionKind.EVENTS)
     connectors = integration_connectors(settings, integration)
     try:
         return presence_on(_events(connectors, integration), user.mailbox, moment, last=last)
@@ -156,8 +157,8 @@ def presences(settings: Settings, integration: str, at: datetime | None = None) 
     """Every user's presence at ``at``, each computed on its own: one mailbox that fails is a line with its
     error, not a failed list. Raises ``ConfigError`` for an unknown integration."""
     moment = _moment(at)
-    users = _users(settings, integration)
-    last = last_calendars(settings, integration, CollectionKind.EVENTS)
+    view, users = _users(settings, integration)
+    last = last_calendars(settings, view, (user.business_user for user in users), CollectionKind.EVENTS)
     connectors = integration_connectors(settings, integration)
     try:
         events = _events(connectors, integration)
@@ -185,9 +186,9 @@ def _one(connector: Connector, user: UserView, at: datetime, last: str | None) -
         return UserPresence(user.business_user, user.mailbox, error=" ".join(str(exc).split()))
 
 
-def _users(settings: Settings, integration: str) -> list[UserView]:
+def _users(settings: Settings, integration: str) -> tuple[IntegrationView, list[UserView]]:
     with open_integrations(settings) as service:
-        return service.users(integration)
+        return service.get(integration), service.users(integration)
 
 
 def _events(connectors: IntegrationConnectors, integration: str) -> Connector:

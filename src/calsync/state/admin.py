@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 
-from sqlalchemy import URL, ColumnElement, Connection, RowMapping, delete, func, or_, select, update
+from sqlalchemy import URL, Connection, RowMapping, delete, or_, select, update
 
 from calsync.model.users import UserOptions
 from calsync.state.admin_port import SECRET_FIELDS, IntegrationRecord, UserRecord
-from calsync.state.db import OwnDatabase
+from calsync.state.db import OwnDatabase, starts_with
 from calsync.state.tables.hub import USER_FLAGS, integration_users, integrations
 from calsync.state.tables.operations import schedule_mailboxes
 from calsync.state.tables.sync import jobs, pairs
@@ -58,7 +58,7 @@ class SQLAdminStore(OwnDatabase):
             stmt = update(integrations).where(integrations.c.name == record.name)
             done = conn.execute(stmt.values(**values, updated_at=datetime.now(UTC)))
             if done.rowcount and forget_state:
-                conn.execute(delete(pairs).where(_starts(pairs.c.name, f"{record.name}/")))
+                conn.execute(delete(pairs).where(starts_with(pairs.c.name, f"{record.name}/")))
         return bool(done.rowcount)
 
     def remove_integration(self, name: str) -> bool:
@@ -73,8 +73,8 @@ class SQLAdminStore(OwnDatabase):
         with self._db.write() as conn:
             done = conn.execute(delete(integrations).where(integrations.c.name == name))
             if done.rowcount:
-                conn.execute(delete(pairs).where(_starts(pairs.c.name, f"{name}/")))
-                own_job = _starts(jobs.c.pair, f"{name}/")
+                conn.execute(delete(pairs).where(starts_with(pairs.c.name, f"{name}/")))
+                own_job = starts_with(jobs.c.pair, f"{name}/")
                 conn.execute(delete(jobs).where(or_(jobs.c.pair == name, own_job)))
         return bool(done.rowcount)
 
@@ -157,26 +157,20 @@ def _mailbox_key(mailbox: str, case_blind: bool) -> str:
     return mailbox.strip().casefold() if case_blind else mailbox.strip()
 
 
-def _starts(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
-    """``column`` starts with ``prefix``, case and all: SQLite's ``LIKE`` (what ``startswith`` makes) ignores
-    ASCII case, so removing ``anna`` would also take ``ANNA``'s pairs."""
-    return func.substr(column, 1, len(prefix)) == prefix
-
-
 def _forget_user(conn: Connection, ident: int, integration: str, business_user: str, *, jobs_too: bool) -> None:
     """Delete the user's pairs (their links and tokens go by cascade) and mailbox backoff, and their jobs if asked.
 
     The user's pairs are ``<integration>/<user>/<collection>`` (see ``remove_integration``).
     """
     prefix = f"{integration}/{business_user}/"
-    conn.execute(delete(pairs).where(_starts(pairs.c.name, prefix)))
+    conn.execute(delete(pairs).where(starts_with(pairs.c.name, prefix)))
     conn.execute(
         delete(schedule_mailboxes).where(
             schedule_mailboxes.c.integration_id == ident, schedule_mailboxes.c.business_user == business_user
         )
     )
     if jobs_too:
-        conn.execute(delete(jobs).where(_starts(jobs.c.pair, prefix)))
+        conn.execute(delete(jobs).where(starts_with(jobs.c.pair, prefix)))
 
 
 def _record(row: RowMapping) -> IntegrationRecord:

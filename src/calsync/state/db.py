@@ -57,6 +57,12 @@ _IMMEDIATE = "calsync_begin_immediate"
 _RowTuple = Callable[[Mapping[str, object]], tuple[object, ...]]
 
 
+def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix``, case and all: SQLite's ``LIKE`` (what ``startswith`` makes) ignores
+    ASCII case, so removing ``anna`` would also take ``ANNA``'s pairs."""
+    return func.substr(column, 1, len(prefix)) == prefix
+
+
 def database_url(url_or_path: str | os.PathLike[str] | URL) -> URL:
     """The SQLAlchemy URL for a configured location.
 

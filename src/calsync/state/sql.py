@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import URL, Row, delete, func, insert, select, update
 
 from calsync.errors import PairLocked, StateError
-from calsync.state.db import Database, database_url, translate_errors
+from calsync.state.db import Database, database_url, starts_with, translate_errors
 from calsync.state.lease import DEFAULT_TTL_SECONDS, Lease, Renewer
 from calsync.state.pair_state import SQLPairState
 from calsync.state.store import ItemLine, JobKind, JobOutcome, JobRecord, owner_is_dead
@@ -85,6 +85,14 @@ class SQLStore:
         with self._db.read() as conn:
             found: str | None = conn.execute(select(pairs.c.bound_to).where(pairs.c.name == name)).scalar_one_or_none()
         return found
+
+    def bindings(self, prefix: str) -> dict[str, str]:
+        """What each pair whose name starts with ``prefix`` (case and all) was last bound to, by name; pairs never
+        bound are left out. One query for all of them (and no pair is made)."""
+        bound = pairs.c.bound_to
+        query = select(pairs.c.name, bound).where(starts_with(pairs.c.name, prefix), bound.is_not(None))
+        with self._db.read() as conn:
+            return {str(name): str(to) for name, to in conn.execute(query)}
 
     def _pair_id(self, name: str) -> int:
         query = select(pairs.c.id).where(pairs.c.name == name)

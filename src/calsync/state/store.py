@@ -197,6 +197,12 @@ class StateStore(Protocol):
         """
         ...
 
+    def bindings(self, prefix: str) -> dict[str, str]:
+        """What each pair whose name starts with ``prefix`` (case and all) was last bound to, by pair name; pairs
+        never bound are left out. Why: ``bound_to`` for many pairs (an integration's users) in one read. Reads
+        only."""
+        ...
+
     def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = 300) -> AbstractContextManager[None]:
         """Hold the pair's run lock for the block, across processes and machines sharing the database.
 
