@@ -1,5 +1,6 @@
 """A folder integration's path as the services store it: absolute, ``~`` expanded, spaces stripped, never resolved;
-and a relative path stored before paths were checked still reaching its folder."""
+a relative path stored before paths were checked still reaching its folder; other urls stripped, never with a
+password."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from calsync.crypto import Secret
 from calsync.errors import ConfigError
 from calsync.services.integrations import IntegrationInput, IntegrationPatch, IntegrationService
 from calsync.state.admin import open_admin_store
@@ -18,6 +20,8 @@ from calsync.state.store import Link, SideStatus
 from tests.services.test_integrations import EWS, make_service
 
 FOLDER = IntegrationInput("files", "F", "folder", "delegate", url="/srv/calendars")
+GUID = "11111111-2222-3333-4444-555555555555"
+KEY = Secret("client-secret-4711")
 
 
 @pytest.fixture
@@ -52,6 +56,30 @@ def test_other_urls_are_stored_stripped(service: IntegrationService) -> None:
     url = "https://ews.acme.com/EWS/Exchange.asmx"
     assert service.add(replace(EWS, url=f" {url} ")).url == url
     assert service.update("acme", IntegrationPatch(url=f"{url}\n")).url == url
+
+
+@pytest.mark.parametrize(
+    ("kind", "auth"), [("caldav", "delegate"), ("carddav", "delegate"), ("ews", "impersonation"), ("graph", "oauth")]
+)
+def test_a_password_in_a_url_is_refused_and_never_repeated(service: IntegrationService, kind: str, auth: str) -> None:
+    """The url is no secret: it is shown, and its pairs are bound to it (``whereabouts``), so a password in it
+    would be stored in clear and logged with every warning that names the binding. As calsync.toml refuses it."""
+    given = replace(EWS, connection_type=kind, auth_mode=auth, client_id=GUID, tenant_id="acme.com", client_secret=KEY)
+    for url, message in (
+        ("https://svc:pw-in-url-4711@acme.com/dav/", "a password may not be part of the URL"),
+        (
+            "https://svc:pw-in-url-4711@[acme.com/",
+            r"not a valid http\(s\) URL",
+        ),  # cannot be split: refused all the same
+    ):
+        with pytest.raises(ConfigError, match=message) as refused:
+            service.add(replace(given, url=url))
+        assert refused.value.where == "url" and "pw-in-url-4711" not in str(refused.value)
+    service.add(replace(given, url="https://svc@acme.com/dav/"))  # a user name alone is no secret
+    with pytest.raises(ConfigError, match="a password may not be part of the URL") as updated:
+        service.update("acme", IntegrationPatch(url="https://svc:pw-in-url-4711@acme.com/dav/"))
+    assert updated.value.where == "url" and "pw-in-url-4711" not in str(updated.value)
+    assert service.get("acme").url == "https://svc@acme.com/dav/"
 
 
 def test_a_relative_path_stored_before_is_kept_when_given_again_and_its_pairs_keep_their_state(

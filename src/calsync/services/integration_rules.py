@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from calsync.config.reader import home_path
 from calsync.crypto import Secret
@@ -190,6 +191,8 @@ def _settled_url(url: str, kind: CalendarType, stored_path: str | None) -> str:
 
 
 def _check_address(given: IntegrationInput, kind: CalendarType) -> None:
+    if given.url and kind is not CalendarType.FOLDER:
+        _check_no_password(given.url)
     if given.url and kind is not CalendarType.FOLDER and not given.url.startswith(("https://", "http://")):
         raise ConfigError(f"{given.url!r} is not an http(s) URL", where="url")
     if given.autodiscover and not _discovery_address(given.autodiscover, kind):
@@ -201,6 +204,20 @@ def _check_address(given: IntegrationInput, kind: CalendarType) -> None:
         raise ConfigError(f"{kind} needs a url or an autodiscovery address", where="url")
     if kind is CalendarType.FOLDER:
         _require(given.url, "url", "a folder connection needs a url (the folder's path)")
+
+
+def _check_no_password(url: str) -> None:
+    """Refuse a url holding a password (``https://svc:pw@host/``), as calsync.toml does, without repeating it.
+
+    Why: the url is no secret. It is stored in clear, shown, and its pairs are bound to it (``whereabouts``), so a
+    password in it would reach the state database and the warnings a run logs; the password field is encrypted.
+    """
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # an unbalanced [ in the host, say: its password could not be told from the rest
+        raise ConfigError("the url is not a valid http(s) URL", where="url") from None
+    if password:
+        raise ConfigError("a password may not be part of the URL: give it in the password field", where="url")
 
 
 def _discovery_address(value: str, kind: CalendarType) -> bool:

@@ -63,6 +63,7 @@ async def test_the_form_has_every_field_of_an_integration_and_starts_with_the_de
         ({"name": "a b"}, "name", "&#39;a b&#39; is not a valid name"),
         ({"company": ""}, "company", "The company is required"),
         ({"url": "ftp://x"}, "url", "&#39;ftp://x&#39; is not an http(s) URL"),
+        ({"url": "https://svc:pw@dav.example.com/"}, "url", "A password may not be part of the URL: give it in"),
         ({"connection_type": "folder", "url": " cal "}, "url", "&#39;cal&#39; is not an absolute path: give the"),
         ({"connection_type": "graph"}, "auth_mode", "A graph connection allows auth mode oauth, not delegate"),
         ({"start_of_sync": "tomorrow"}, "start_of_sync", "Give a date and time with a time zone"),
