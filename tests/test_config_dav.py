@@ -68,6 +68,8 @@ def test_the_server_names_are_the_quirks_table_rows() -> None:
         ('client_cert = "ca.pem"\nclient_key = "nope.key"\n', "client_key", "no such file"),
         ('proxy = "socks4://proxy:1080"\n', "proxy", "https:// URL"),
         ('proxy = "http://u:secret@proxy:3128"\n', "proxy", "password may not be part"),
+        ('proxy = "socks5://u:secret@proxy:1080"\n', "proxy", "password may not be part"),
+        ('proxy = "http://u:secret@[::1:3128"\n', "proxy", "not a URL that can be read"),
         ("timeout = 0\n", "timeout", "more than 0"),
         ("timeout = 601\n", "timeout", "at most 600"),
         ('timeout = "30"\n', "timeout", "must be a number"),
@@ -80,7 +82,7 @@ def test_a_bad_transport_value_names_the_key(tmp_path: Path, extra: str, key: st
     with pytest.raises(ConfigError) as info:
         load(tmp_path, extra)
     assert info.value.where == f"{tmp_path / 'calsync.toml'}: connections[1].{key}"
-    assert words in str(info.value)
+    assert words in str(info.value) and "secret" not in str(info.value)
 
 
 @pytest.mark.parametrize("address", ["anna@example.com", "example.com", "dav.example.co.uk"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from calsync.config.model import (
     Connection,
@@ -86,12 +86,22 @@ def _proxy_url(t: Table, key: str) -> str | None:
     value = t.text(key, "").strip()
     if not value:
         return None
-    parts = urlsplit(value)
+    parts = _parts(t, key, value, "a password may not be part of the proxy URL")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise t.error(key, f"{value!r} is not an http:// or https:// URL")
-    if parts.password:
-        raise t.error(key, "a password may not be part of the proxy URL")
     return value
+
+
+def _parts(t: Table, key: str, value: str, no_password: str) -> SplitResult:
+    """``value`` split as a URL, refused first when it holds a password, so that no later message repeats it."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:  # an unreadable URL may hold one where it cannot be told apart: the value is not repeated
+        raise t.error(key, "is not a URL that can be read") from None
+    if password:
+        raise t.error(key, no_password)
+    return parts
 
 
 def _pem_file(t: Table, key: str) -> Path | None:
@@ -187,9 +197,7 @@ def _http_url(t: Table, key: str, *, required: bool) -> str:
     value = t.text(key, REQUIRED if required else "").strip()
     if not value:
         return ""
-    parts = urlsplit(value)
+    parts = _parts(t, key, value, "a password may not be part of the URL: use password_env or password_file")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise t.error(key, f"{value!r} is not an http:// or https:// URL")
-    if parts.password:
-        raise t.error(key, "a password may not be part of the URL: use password_env or password_file")
     return value
