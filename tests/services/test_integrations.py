@@ -464,6 +464,20 @@ def test_whereabouts_follow_a_folder_however_spelled_and_the_demo_server_on_any_
     assert whereabouts(replace(dav, username="v")) != whereabouts(dav)
 
 
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("https://svc:s3cret@dav.example:8443/dav/", "https://svc@dav.example:8443/dav/"),
+        ("https://:s3cret@[2001:db8::1]/dav/", "https://@[2001:db8::1]/dav/"),
+        ("https://svc:s3cret@dav.example:99999/", "(an unreadable URL)"),
+    ],
+)
+def test_whereabouts_never_hold_a_password_a_url_stored_before_may_carry(url: str, named: str) -> None:
+    """Bindings are shown in job warnings and logs; urls with passwords are refused now, not always before."""
+    found = whereabouts(IntegrationInput("d", "D", "caldav", "delegate", url=url))
+    assert "s3cret" not in found and named in found
+
+
 def test_an_integration_whose_folder_cannot_be_resolved_can_still_be_updated(tmp_path: Path) -> None:
     """Resolving raises for a symlink loop or an unknown ``~user``: the update that fixes the path failed with it.
     Only the loop can be saved now; the others are stored as a database from before paths were checked holds them."""

@@ -339,6 +339,8 @@ def whereabouts(integration: _Reaching) -> str:
     path through a symlink or ``..`` names the same folder); a URL on this machine that
     changes only its port is the same server (``calsync demo`` starts its CalDAV server on a free port each time).
     Never raises: an integration with a path or URL no connector can use must still be updated to a good one.
+    Never holds a password: a url stored before they were refused there may have one, and bindings are shown in
+    job warnings and logs (the user name stays: it names the account).
     """
     if integration.connection_type == "folder":
         url = real_path(integration.url)  # as the folder connector opens it (a relative path stored before: as is)
@@ -346,10 +348,16 @@ def whereabouts(integration: _Reaching) -> str:
         url = integration.url.strip()
         try:
             parts = urlsplit(url)
+            if parts.password is not None:
+                host = parts.hostname or ""
+                host = f"[{host}]" if ":" in host else host
+                port = f":{parts.port}" if parts.port else ""
+                parts = parts._replace(netloc=f"{parts.username or ''}@{host}{port}")
+                url = parts.geturl()
             if parts.hostname in ("127.0.0.1", "localhost", "::1"):
                 url = parts._replace(netloc=parts.hostname).geturl()
-        except ValueError:  # not a URL (the connector refuses it too): as it is
-            pass
+        except ValueError:  # not a URL (the connector refuses it too): as it is, but never with what may be a password
+            url = url if "@" not in url else "(an unreadable URL)"
     values = (integration.autodiscover, integration.username, integration.tenant_id)
     return " ".join((integration.connection_type, url, *(value.strip() for value in values)))
 
