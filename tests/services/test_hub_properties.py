@@ -109,14 +109,14 @@ class HubMachine(RuleBasedStateMachine):
             return
         href = hrefs[pick % len(hrefs)]
         if delete:
-            self.world.calendars.remove_raw(f"{tech}@acme.test", href)
+            self.world.calendars.remove_raw(self.mailbox[tech], href)
             return
         item = ical_to_item(self._texts(tech)[href])
         business_id = item.uid.partition("@")[0]
         self.edited.add(business_id)
         self.deleted.discard(business_id)  # an edit the deletion has not met: the next sync keeps it
         edited = replace(item, title=f"{item.title} edited{next(self.version)}")
-        self.world.calendars.put_raw(f"{tech}@acme.test", href, Content.from_item(edited).text)
+        self.world.calendars.put_raw(self.mailbox[tech], href, Content.from_item(edited).text)
 
     @rule()
     def admin_moves_tech1(self) -> None:

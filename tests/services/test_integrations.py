@@ -14,6 +14,8 @@ from calsync.config import Settings, StateSettings
 from calsync.crypto import KEY_ENV, KEY_FILE_NAME, Cipher, Secret, new_key
 from calsync.errors import ConfigError, StateError
 from calsync.model.users import UserOptions
+from calsync.services.connections import CollectionKind
+from calsync.services.hub_binding import HubPair
 from calsync.services.integrations import (
     IntegrationInput,
     IntegrationPatch,
@@ -402,7 +404,9 @@ def test_rotating_the_key_re_encrypts_webhook_signing_secrets_too(
 
 
 def test_a_case_only_change_of_an_e_mail_mailbox_keeps_the_users_sync_state(tmp_path: Path) -> None:
-    """``Anna@`` and ``anna@`` are one Exchange mailbox; a CalDAV principal's case makes another one."""
+    """``Anna@`` and ``anna@`` are one Exchange mailbox; a CalDAV principal's case makes another one. A mailbox
+    change keeps the state either way: the pair's binding decides at its next run, which keeps the links of
+    another mailbox apart (``PairState.bind``)."""
     url = str(tmp_path / "state.db")
     store = open_store(url)
     try:
@@ -417,8 +421,11 @@ def test_a_case_only_change_of_an_e_mail_mailbox_keeps_the_users_sync_state(tmp_
                     state.put_link(Link("one", SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
             service.update_user("acme", "anna", UserPatch(mailbox="Anna@ACME.com"))
             service.update_user("dav", "anna", UserPatch(mailbox="/principals/Anna/"))
-        with store.open_pair("acme/anna/events") as kept, store.open_pair("dav/anna/events") as forgotten:
-            assert (list(kept.links()), list(forgotten.links())) == (["one"], [])
+            ews, dav = (HubPair(service.get(name), "anna", CollectionKind.EVENTS) for name in ("acme", "dav"))
+        with store.open_pair("acme/anna/events") as kept, store.open_pair("dav/anna/events") as moved:
+            assert (list(kept.links()), list(moved.links())) == (["one"], ["one"])
+        assert ews.binding("anna@acme.com") == ews.binding("Anna@ACME.com")
+        assert dav.binding("/principals/anna/") != dav.binding("/principals/Anna/")
     finally:
         store.close()
 

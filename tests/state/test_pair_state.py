@@ -13,7 +13,7 @@ from sqlalchemy import select
 from calsync.errors import LeaseLost
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore
-from calsync.state.store import NO_STATUS, Link, Pending
+from calsync.state.store import NO_STATUS, Link, Pending, Rebound
 from calsync.state.tables.sync import links, sync_tokens
 from tests.state.conftest import Backend, make_link, stored_links
 
@@ -193,7 +193,7 @@ def test_a_pair_made_before_binding_is_bound_as_it_is_with_its_links_trusted(sto
         assert state.bind("A: tech1/events\nB: tech1") is None
         assert list(state.links()) == ["one"]
     with store.open_pair("p") as state:  # another case is another collection (a CalDAV path, a folder)
-        assert state.bind("A: tech1/events\nB: TECH1") == "A: tech1/events\nB: tech1"
+        assert state.bind("A: tech1/events\nB: TECH1") == Rebound("A: tech1/events\nB: tech1")
         assert state.links() == {}
 
 
@@ -205,17 +205,49 @@ def test_a_pair_bound_to_other_collections_starts_afresh(store: SQLStore) -> Non
         other.bind("A: x\nB: y")
         other.put_link(make_link("two"))
     with store.open_pair("p") as state:
-        assert state.bind("A: tech1/events\nB: tech1-new", dry_run=True) == "A: tech1/events\nB: tech1"
+        assert state.bind("A: tech1/events\nB: tech1-new", dry_run=True) == Rebound("A: tech1/events\nB: tech1")
         assert (state.links(), state.token(Side.B), state.census().links) == ({}, None, 0)
     with store.open_pair("p") as state:  # the dry run changed nothing
         assert (list(state.links()), state.token(Side.B)) == (["one"], "token-b")
-        assert state.bind("A: tech1/events\nB: tech1-new") == "A: tech1/events\nB: tech1"
+        assert state.bind("A: tech1/events\nB: tech1-new") == Rebound("A: tech1/events\nB: tech1")
         assert (state.links(), state.token(Side.B)) == ({}, None)
     with store.open_pair("p") as state:
         assert state.bind("A: tech1/events\nB: tech1-new") is None
         assert (state.links(), state.token(Side.B)) == ({}, None)
     with store.open_pair("other") as other:
         assert list(other.links()) == ["two"]
+
+
+def test_a_pair_back_on_collections_it_synced_before_takes_up_its_links_there(
+    store: SQLStore, backend: Backend
+) -> None:
+    """A user moved to another mailbox and back: the links made with the earlier one are kept apart meanwhile and
+    taken up again, so the copies left there are still known as copies (one of an item deleted meanwhile is then
+    deleted there like any linked copy, not imported again). Tokens are not kept: the first run back reads all."""
+    old, new = "A: tech1/events\nB: tech1", "A: tech1/events\nB: tech1-new"
+    _filled(store, old)
+    with store.open_pair("p") as state:
+        state.put_link(replace(make_link("two"), parked="a"))  # every column is kept
+    with store.open_pair("p") as state:
+        assert state.bind(new) == Rebound(old, 0)
+        state.put_link(make_link("three"))
+        state.set_token(Side.B, "token-new")
+    with store.open_pair("p") as state:  # a dry run back reads the links it would take up, and writes nothing
+        assert state.bind(old, dry_run=True) == Rebound(new, 2)
+        assert (sorted(state.links()), state.census().links, state.token(Side.B)) == (["one", "two"], 2, None)
+    assert backend.scalar("SELECT COUNT(*) FROM shelved_links") == 2
+    with store.open_pair("p") as state:
+        assert state.bind(old) == Rebound(new, 2)
+        assert sorted(state.links()) == ["one", "two"] and state.links()["two"].parked == "a"
+        assert state.links()["one"] == make_link("one")
+        assert state.token(Side.B) is None
+    with store.open_pair("p") as state:  # and forth again: the new mailbox's links come back in turn
+        assert state.bind(new) == Rebound(old, 1)
+        assert list(state.links()) == ["three"]
+    assert backend.scalar("SELECT COUNT(*) FROM shelved_links") == 2  # each binding's links kept once
+    with store.open_pair("other") as other:
+        other.bind("A: x\nB: y")
+    assert backend.scalar("SELECT COUNT(*) FROM shelved_links") == 2  # another pair's binding shelves nothing
 
 
 def test_what_a_pair_is_bound_to_is_read_without_making_the_pair(store: SQLStore, backend: Backend) -> None:

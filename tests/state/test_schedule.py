@@ -79,6 +79,10 @@ def test_mailbox_backoffs_are_recorded_and_cleared_per_user(schedule: SQLSchedul
     schedule.note_mailboxes("acme", [MailboxBackoff("T1", 1, T0, "boom"), MailboxBackoff("T2", 1, T0, "")], [])
     schedule.note_mailboxes("acme", [MailboxBackoff("T1", 2, T0 + timedelta(minutes=10), "boom again")], ["T2"])
     assert schedule.backoffs("acme") == {"T1": MailboxBackoff("T1", 2, T0 + timedelta(minutes=10), "boom again")}
+    admin.put_user("acme", UserRecord("T2", "t2-new@acme.test"))  # a new mailbox is tried at once
+    schedule.note_mailboxes("acme", [MailboxBackoff("T2", 1, T0, "boom")], [])
+    admin.put_user("acme", UserRecord("T2", "t2-newer@acme.test"))
+    assert set(schedule.backoffs("acme")) == {"T1"}
     admin.remove_user("acme", "T1")  # takes the user's backoff with it
     assert schedule.backoffs("acme") == {}
     schedule.note_mailboxes("acme", [MailboxBackoff("gone", 1, T0, "boom")], [])  # noted as the user went

@@ -81,9 +81,11 @@ class SQLAdminStore(OwnDatabase):
     def put_user(self, integration: str, user: UserRecord, *, case_blind: bool = False) -> bool:
         """Insert or replace one user; a mailbox taken by another user is a ``StateError``.
 
-        A new mailbox forgets the user's sync state (``_forget_user``) in the same transaction: the links name the
-        old mailbox's items, and the first sync of the new one would take each as deleted there. Spaces around a
-        mailbox never make it another one; its case does unless ``case_blind`` (e-mail addresses: EWS, Graph).
+        A new mailbox forgets the old one's backoff. The user's pairs stay: their links name the old mailbox's
+        items, and each pair is bound to the mailbox its links were made with, so its next run shelves them and
+        starts afresh in the new one, or takes up those it had there if the user comes back (``PairState.bind``).
+        Spaces around a mailbox never make it another one; its case does unless ``case_blind`` (e-mail addresses:
+        EWS, Graph).
         """
         with self._db.write() as conn:
             ident = self._id(conn, integration)
@@ -96,7 +98,7 @@ class SQLAdminStore(OwnDatabase):
                 )
             ).scalar_one_or_none()
             if mailbox is not None and _mailbox_key(mailbox, case_blind) != _mailbox_key(user.mailbox, case_blind):
-                _forget_user(conn, ident, integration, user.business_user, jobs_too=False)
+                _forget_backoff(conn, ident, user.business_user)
             row = {"integration_id": ident, "business_user": user.business_user, "mailbox": user.mailbox}
             row |= asdict(user.flags) | {"created_at": datetime.now(UTC)}
             stmt = self._db.upsert(integration_users, ("integration_id", "business_user"))
@@ -130,7 +132,7 @@ class SQLAdminStore(OwnDatabase):
             )
             done = bool(conn.execute(stmt).rowcount)
             if done:
-                _forget_user(conn, ident, integration, business_user, jobs_too=True)
+                _forget_user(conn, ident, integration, business_user)
             return done
 
     def reencrypt(self, transform: Callable[[str], str]) -> int:
@@ -157,20 +159,24 @@ def _mailbox_key(mailbox: str, case_blind: bool) -> str:
     return mailbox.strip().casefold() if case_blind else mailbox.strip()
 
 
-def _forget_user(conn: Connection, ident: int, integration: str, business_user: str, *, jobs_too: bool) -> None:
-    """Delete the user's pairs (their links and tokens go by cascade) and mailbox backoff, and their jobs if asked.
+def _forget_user(conn: Connection, ident: int, integration: str, business_user: str) -> None:
+    """Delete the user's pairs (their links, shelved links and tokens go by cascade), mailbox backoff and jobs.
 
     The user's pairs are ``<integration>/<user>/<collection>`` (see ``remove_integration``).
     """
     prefix = f"{integration}/{business_user}/"
     conn.execute(delete(pairs).where(starts_with(pairs.c.name, prefix)))
+    _forget_backoff(conn, ident, business_user)
+    conn.execute(delete(jobs).where(starts_with(jobs.c.pair, prefix)))
+
+
+def _forget_backoff(conn: Connection, ident: int, business_user: str) -> None:
+    """Forget how the user's mailbox answered (``schedule_mailboxes``): a new mailbox is tried at once."""
     conn.execute(
         delete(schedule_mailboxes).where(
             schedule_mailboxes.c.integration_id == ident, schedule_mailboxes.c.business_user == business_user
         )
     )
-    if jobs_too:
-        conn.execute(delete(jobs).where(starts_with(jobs.c.pair, prefix)))
 
 
 def _record(row: RowMapping) -> IntegrationRecord:

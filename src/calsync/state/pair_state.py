@@ -20,14 +20,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Select, Text, delete, func, insert, literal, select, update
 
 from calsync.errors import LeaseLost, StateError
 from calsync.model.refs import Side
 from calsync.state.db import Database
 from calsync.state.lease import Lease
-from calsync.state.store import Link, LinkCensus, Pending, SideStatus
-from calsync.state.tables.sync import links, locks, pairs, sync_tokens
+from calsync.state.store import Link, LinkCensus, Pending, Rebound, SideStatus
+from calsync.state.tables.sync import links, locks, pairs, shelved_links, sync_tokens
 
 if TYPE_CHECKING:
     from calsync.state.store import PairState
@@ -39,6 +39,9 @@ _LINK_NAMES = (
     "pending_digest",
 )
 _LINK_COLUMNS = tuple(links.c[name] for name in _LINK_NAMES)
+_SHELVED_COLUMNS = tuple(shelved_links.c[name] for name in _LINK_NAMES)
+_SHELF_NAMES = tuple(column.name for column in links.columns if column.name != "pair_id")
+"""Every column of a link but its pair: what is shelved (``bind``), whatever columns ``links`` comes to have."""
 
 
 class SQLPairState:
@@ -55,53 +58,84 @@ class SQLPairState:
         self._puts: dict[str, Link] = {}
         self._drops: set[str] = set()
         self._tokens: dict[Side, str | None] = {}
-        self._afresh = False
-        """A dry run's stand-in for the links and tokens ``bind`` would drop: they are read as gone."""
+        self._afresh: str | None = None
+        """A dry run's stand-in for ``bind``'s rebinding: the links are read from the shelf of these collections
+        (none if it has none), the tokens as gone."""
 
-    def bind(self, collections: str, *, dry_run: bool = False) -> str | None:
-        """Bind the pair to ``collections`` (what this run syncs); when it was bound to others, drop its links and
-        tokens (a dry run only reads them as gone) and return what it was bound to.
+    def bind(self, collections: str, *, dry_run: bool = False) -> Rebound | None:
+        """Bind the pair to ``collections`` (what this run syncs); when it was bound to others, shelve its links
+        under those, drop its tokens, and take up the links shelved under ``collections`` (see the port). A dry
+        run reads the links as they would be and writes nothing.
 
         Compared exactly: collection ids are case-sensitive on most stores (a caller whose ids are not, such as
         e-mail addresses, folds them before). An unbound pair (made before pairs were bound) is bound as it is,
-        its links trusted.
+        its links trusted. One transaction, fenced: a crash leaves the pair bound as before or as after.
         """
         query = select(pairs.c.bound_to).where(pairs.c.id == self._pair_id)
         with self._db.read() as conn:
             before: str | None = conn.execute(query).scalar_one_or_none()
-        if before is not None and before == collections:
-            return None
-        if dry_run:
-            self._afresh = before is not None
-            return before
+            if before == collections or (before is None and dry_run):
+                return None
+            if dry_run:
+                assert before is not None
+                self._afresh = collections
+                return Rebound(before, len(self._read(conn, self._shelved(collections))))
         with self._db.write() as conn:
             self._check_fence(conn)
             before = conn.execute(query).scalar_one_or_none()
-            if before is not None and before == collections:
+            if before == collections:
                 return None
-            if before is not None:
-                conn.execute(delete(links).where(links.c.pair_id == self._pair_id))
-                conn.execute(delete(sync_tokens).where(sync_tokens.c.pair_id == self._pair_id))
+            resumed = 0 if before is None else self._reshelve(conn, before, collections)
             conn.execute(update(pairs).where(pairs.c.id == self._pair_id).values(bound_to=collections))
-        return before
+        return None if before is None else Rebound(before, resumed)
+
+    def _reshelve(self, conn: Connection, before: str, collections: str) -> int:
+        """Shelve the links under ``before``, drop the tokens, take up the links shelved under ``collections``;
+        returns how many were taken up."""
+        mine = shelved_links.c.pair_id == self._pair_id
+        conn.execute(delete(shelved_links).where(mine, shelved_links.c.bound_to == before))
+        kept = select(links.c.pair_id, literal(before, Text()), *(links.c[name] for name in _SHELF_NAMES))
+        conn.execute(
+            insert(shelved_links).from_select(
+                ["pair_id", "bound_to", *_SHELF_NAMES], kept.where(links.c.pair_id == self._pair_id)
+            )
+        )
+        conn.execute(delete(links).where(links.c.pair_id == self._pair_id))
+        conn.execute(delete(sync_tokens).where(sync_tokens.c.pair_id == self._pair_id))
+        back = shelved_links.c.bound_to == collections
+        resumed = conn.execute(select(func.count()).where(mine, back)).scalar_one()
+        taken = select(shelved_links.c.pair_id, *(shelved_links.c[name] for name in _SHELF_NAMES)).where(mine, back)
+        conn.execute(insert(links).from_select(["pair_id", *_SHELF_NAMES], taken))
+        conn.execute(delete(shelved_links).where(mine, back))
+        return int(resumed)
+
+    def _shelved(self, collections: str) -> Select[Any]:
+        return select(*_SHELVED_COLUMNS).where(
+            shelved_links.c.pair_id == self._pair_id, shelved_links.c.bound_to == collections
+        )
 
     def links(self) -> dict[str, Link]:
-        if self._afresh:
-            return dict(self._puts)
-        query = select(*_LINK_COLUMNS).where(links.c.pair_id == self._pair_id)
+        if self._afresh is not None:  # a dry run's rebinding: the links it would take up
+            query = self._shelved(self._afresh)
+        else:
+            query = select(*_LINK_COLUMNS).where(links.c.pair_id == self._pair_id)
         with _collector_paused(), self._db.read() as conn:
-            rows = conn.execute(query).all()
-            try:
-                found = {row[0]: _link(row) for row in rows}
-            except ValueError as exc:
-                raise StateError(f"a link holds data this version of calsync cannot read: {exc}") from exc
+            found = self._read(conn, query)
         for ident in self._drops:
             found.pop(ident, None)
         found.update(self._puts)
         return found
 
+    @staticmethod
+    def _read(conn: Connection, query: Select[Any]) -> dict[str, Link]:
+        rows = conn.execute(query).all()
+        try:
+            return {row[0]: _link(row) for row in rows}
+        except ValueError as exc:
+            raise StateError(f"a link holds data this version of calsync cannot read: {exc}") from exc
+
     def census(self) -> LinkCensus:
-        if self._puts or self._drops or self._afresh:  # links not written yet: count them the way links() sees them
+        if self._puts or self._drops or self._afresh is not None:  # count links not written yet as links() sees them
             found = self.links()
             return LinkCensus(len(found), sum(1 for link in found.values() if link.pending is not None))
         pending = func.count(links.c.pending_target)  # COUNT of a column counts its non-NULL values
@@ -111,7 +145,7 @@ class SQLPairState:
         return LinkCensus(int(total), int(in_flight))
 
     def token(self, side: Side) -> str | None:
-        if side in self._tokens or self._afresh:
+        if side in self._tokens or self._afresh is not None:
             return self._tokens.get(side)
         query = select(sync_tokens.c.token).where(
             sync_tokens.c.pair_id == self._pair_id, sync_tokens.c.side == side.value

@@ -136,17 +136,28 @@ class JobRecord:
     message: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Rebound:
+    """A pair bound to other collections than before (``PairState.bind``): what it was bound to, and how many
+    links it took up again, kept from when it synced the collections it is bound to now (0: it starts afresh)."""
+
+    before: str
+    resumed: int = 0
+
+
 class PairState(Protocol):
     """The state of one pair inside one run. Not thread-safe: one run owns it."""
 
-    def bind(self, collections: str, *, dry_run: bool = False) -> str | None:
-        """Bind the pair to ``collections``, the two collections this run syncs, named in one string.
+    def bind(self, collections: str, *, dry_run: bool = False) -> Rebound | None:
+        """Bind the pair to ``collections``, the two collections this run syncs, named in one string; ``None``
+        when it was bound to them already (compared exactly).
 
         Why: links name items of the collections they were made with. A pair that comes to sync others (a user
         moved to another mailbox, a pair pointed at another calendar) would take every linked item as deleted
-        on the side that changed, and pass the deletions on. So when the pair was bound to other collections,
-        its links and tokens are dropped (a dry run only reads them as gone) and it starts afresh, matching items
-        by identity; returns what it was bound to then, else ``None``. Compared exactly.
+        on the side that changed, and pass the deletions on. So its links are shelved under what it was bound to
+        and its tokens dropped; the links it had with ``collections``, if it synced them before (a user moved
+        back), are taken up again, so the copies it left there are still known as copies; without any it starts
+        afresh, matching items by identity. A dry run only reads the links as they would be.
         """
         ...
 

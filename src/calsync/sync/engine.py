@@ -195,20 +195,26 @@ class _Run:
         return DeletionGuard(policy, decisions, self.report, logged)
 
     def _bind(self) -> None:
-        """Start afresh when the pair syncs other collections than its links were made with (a user's new
-        mailbox), saying so once; see ``PairState.bind``."""
+        """Keep the links of other collections apart when the pair syncs other collections than its links were
+        made with (a user's new mailbox), saying so once; see ``PairState.bind``."""
         key = self.spec.collections if self.spec.bound_to == "" else self.spec.bound_to
         if key is None:
             return
-        before = self.state.bind(key, dry_run=self.options.dry_run)
-        if before is not None:
-            starts = "would start" if self.options.dry_run else "started"
-            message = (
-                f"this pair synced {', '.join(before.splitlines())} before, not {', '.join(key.splitlines())}: its "
-                f"links were made there, so it {starts} afresh, matching the items of both sides by identity"
-            )
-            logger.warning("%s: %s", self.spec.name, message)
-            self.report.warnings.append(message)
+        rebound = self.state.bind(key, dry_run=self.options.dry_run)
+        if rebound is None:
+            return
+        dry = self.options.dry_run
+        before, now = ", ".join(rebound.before.splitlines()), ", ".join(key.splitlines())
+        if rebound.resumed:
+            then = f"{'would take' if dry else 'took'} up the {rebound.resumed} links it had there when it synced them"
+        else:
+            then = f"{'would start' if dry else 'started'} afresh there, matching the items of both sides by identity"
+        message = (
+            f"this pair synced {before} before, not {now}: it {then} (its links with the former are kept, for when "
+            "it syncs them again)"
+        )
+        logger.warning("%s: %s", self.spec.name, message)
+        self.report.warnings.append(message)
 
     def _settle(self, stored: dict[str, Link], observations: Mapping[Side, Observation]) -> dict[str, Link]:
         """Settle the intents a crashed run left (see ``calsync.sync.intents``); recorded unless dry."""

@@ -60,6 +60,18 @@ links = Table(
     PrimaryKeyConstraint("pair_id", "ident"),
 )
 
+shelved_links = Table(
+    "shelved_links",
+    metadata,
+    # The links a pair had with collections it no longer syncs (``PairState.bind``), by what it was bound to
+    # then: taken up again when it syncs them again (a user moved back to an earlier mailbox), so the copies
+    # left there are still known as copies. The columns after ``bound_to`` are those of ``links``.
+    Column("pair_id", Integer, ForeignKey("pairs.id", ondelete="CASCADE"), nullable=False),
+    Column("bound_to", Text, nullable=False),
+    *(Column(c.name, c.type, nullable=c.nullable) for c in links.columns if c.name != "pair_id"),
+    PrimaryKeyConstraint("pair_id", "bound_to", "ident"),
+)
+
 sync_tokens = Table(
     "sync_tokens",
     metadata,
