@@ -9,7 +9,7 @@ import pytest
 from calsync.model.content import Content
 from calsync.model.item import ItemKind
 from calsync.model.refs import ItemRef, Side
-from calsync.state.store import Link, SideStatus
+from calsync.state.store import NO_STATUS, Link, SideStatus
 from calsync.sync.plan import Action, ActionKind, Seen, SideView, State, plan, resolve
 from calsync.sync.rules import ConflictPolicy, ItemRules, MassDeleteGuard, Mode, PairPolicy
 from tests.samples import event
@@ -183,6 +183,44 @@ def test_a_tombstone_keeps_the_copy_from_being_copied_back() -> None:
 def test_an_item_back_on_the_side_it_was_deleted_from_links_again() -> None:
     action = parked(C, S, "a")
     assert action is not None and (action.kind, action.target) == (ActionKind.UPDATE, B)
+
+
+def _back_on_a_where_never_linked(digest: str, policy: PairPolicy, *, kept_edited: bool = False) -> Action | None:
+    """Item ``i`` parked on A with no A status (B's copy, ``d-kept``, kept when A had deleted it before the pair
+    linked it), now on A again holding ``digest``; B's copy unchanged since (not read) or edited (``d-edit``)."""
+    links = {"i": Link("i", NO_STATUS, SideStatus("b.ics", "vb1", "d-kept"), parked="a")}
+    a = SideView(seen={"i": Seen(ItemRef("a.ics", "va1"), digest, 1.0)})
+    b = SideView(seen={"i": Seen(ItemRef("b.ics", "vb2"), "d-edit", 2.0)} if kept_edited else {})
+    actions = plan(links, a, b, policy)
+    assert len(actions) <= 1
+    return actions[0] if actions else None
+
+
+BACK_WHERE_NEVER_LINKED = [
+    ("d-kept", False, PairPolicy(), (ActionKind.LINK, None), False),
+    ("d-edit", True, PairPolicy(), (ActionKind.LINK, None), False),
+    ("d-a", False, PairPolicy(), (ActionKind.UPDATE, B), True),
+    ("d-a", False, PairPolicy(conflict=ConflictPolicy.B_WINS), (ActionKind.UPDATE, A), True),
+    ("d-a", False, PairPolicy(conflict=ConflictPolicy.NEWEST_WINS), (ActionKind.UPDATE, B), True),  # B's time unknown
+    ("d-a", True, PairPolicy(conflict=ConflictPolicy.NEWEST_WINS), (ActionKind.UPDATE, A), True),
+    ("d-a", False, PairPolicy(mode=Mode.A_TO_B), (ActionKind.UPDATE, B), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("digest", "kept_edited", "policy", "expected", "conflict"),
+    BACK_WHERE_NEVER_LINKED,
+    ids=["equal", "equal-to-an-edit", "a-wins", "b-wins", "newest-b-unknown", "newest-b-edited", "a-to-b"],
+)
+def test_an_item_back_where_its_parked_link_never_held_it_is_new_on_both_sides(
+    digest: str, kept_edited: bool, policy: PairPolicy, expected: tuple[ActionKind, Side | None], conflict: bool
+) -> None:
+    """Its state on A reads as changed (the link holds no digest there), but B's copy was kept as it was (maybe
+    an edit): equal content links, different content is a conflict recorded as one, never a plain "changed on
+    A" that overwrites the kept copy."""
+    action = _back_on_a_where_never_linked(digest, policy, kept_edited=kept_edited)
+    assert kind_target(action) == expected
+    assert action is not None and action.conflict is conflict and "where it had no link" in action.rule
 
 
 def test_a_link_parked_outside_the_window_syncs_again_when_an_edit_brings_it_back() -> None:

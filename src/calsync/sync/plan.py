@@ -18,8 +18,9 @@ ABSENT        neither present nor linked
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
-from calsync.model.refs import Side
+from calsync.model.refs import ItemRef, Side
 from calsync.state.store import Link
 from calsync.sync import itemrules
 from calsync.sync.decisions import Action, ActionKind, Seen, SideView, State
@@ -111,10 +112,32 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
     if kept_state is State.GONE:
         return Action(ActionKind.UNLINK, ident, rule=f"the copy kept on {deleted.other.value.upper()} is gone too")
     if (a if deleted is Side.A else b).seen.get(ident) is not None:  # back on the side it was deleted from
+        if not link.side(deleted).digest:
+            return _back_where_never_linked(ident, link, deleted, a, b, policy, mode)
         return decide(ident, sa, sb, a, b, policy, mode) or Action(
             ActionKind.LINK, ident, rule=f"back on {deleted.value.upper()}: linked again"
         )
     return None  # the kept copy is the user's now: left alone, never copied back
+
+
+def _back_where_never_linked(ident: str, link: Link, deleted: Side, a: SideView, b: SideView, policy: PairPolicy,
+                             mode: Mode) -> Action | None:  # fmt: skip
+    """An item back on the side it was deleted from, where the link never held a copy (``NO_STATUS``: parked for
+    a copy of an item A deleted before the pair linked it, or for a mirror's own item whose deletion an admin
+    rejected). Its state there would read as changed, and a plain "changed on A" would overwrite the kept copy
+    (an edit made there, maybe) unrecorded; but nothing says what either side held in common, so it is decided
+    as new on both sides, as ``decide`` does: equal content links, different content is a conflict for the
+    pair's policy (a one-way pair's source wins). A kept copy not read in this run is unchanged since it was
+    parked: what the link recorded of it stands in for it (its time unknown: newest-wins gives A the win)."""
+    kept = deleted.other
+    views = {Side.A: a, Side.B: b}
+    if ident not in views[kept].seen:
+        status = link.side(kept)
+        views[kept] = SideView(seen={ident: Seen(ItemRef(status.href, status.version), status.digest)})
+    action = decide(ident, State.NEW, State.NEW, views[Side.A], views[Side.B], policy, mode)
+    if action is None:
+        return None
+    return replace(action, rule=f"back on {deleted.value.upper()}, where it had no link: {action.rule}")
 
 
 def _deleted_on_a(ident: str, b: SideView, policy: PairPolicy) -> bool:
