@@ -13,7 +13,7 @@ from calsync.model.content import Content
 from calsync.model.item import Body, ItemKind, TaskInfo
 from calsync.model.refs import Side
 from calsync.services.hub import BusinessItem, open_hub
-from calsync.services.hub_sync import IntegrationRun
+from calsync.services.hub_sync import IntegrationRun, held_deletions
 from calsync.state.business_port import Change
 from calsync.state.store import ItemLine, JobKind
 from calsync.sync.actions import Written
@@ -362,3 +362,22 @@ def test_a_calendar_found_empty_deletes_no_business_appointment_though_it_held_o
     world.sync()
     assert not world.business_row("J1").deleted and not world.business_row("J2").deleted
     assert {"Order 1", "Order 2"} <= set(world.calendar("tech1"))
+
+
+def test_a_rejected_hold_in_a_one_way_integration_keeps_the_copies_and_is_not_asked_again(tmp_path: Path) -> None:
+    """The business side is read-only there: the items cannot be created again on it, so rejecting keeps the
+    calendar's copies, left alone from then on, instead of planning their deletion and holding it at every run."""
+    world = make_world(tmp_path, two_way=False)
+    world.push(*[(f"A{n}", "tech1", event(f"Visit {n}")) for n in range(8)])
+    world.sync()
+    world.delete(*[f"A{n}" for n in range(6)])
+
+    def held(run: IntegrationRun) -> int:
+        return sum(o.report.counts().get("b.held", 0) for o in run.outcomes if o.report is not None)
+
+    assert held(world.sync()) == 6
+    world.sync(reject_mass_delete=True)
+    assert len(world.calendar("tech1")) == 8
+    again = world.sync()
+    assert held(again) == 0 and len(world.calendar("tech1")) == 8, [o.report for o in again.outcomes]
+    assert held_deletions(world.settings, "acme") == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from calsync.connectors.base import ChangeSet
 from calsync.model.refs import ItemRef, Side
 from calsync.state.store import Link, SideStatus
@@ -9,7 +11,7 @@ from calsync.sync.guard import Decisions, DeletionGuard
 from calsync.sync.observe import Observation
 from calsync.sync.plan import Action, ActionKind, Seen, SideView
 from calsync.sync.report import Report
-from calsync.sync.rules import ItemRules, MassDeleteGuard, PairPolicy
+from calsync.sync.rules import ItemRules, MassDeleteGuard, Mode, PairPolicy
 
 A, B = Side.A, Side.B
 LOGGED = {A: False, B: False}
@@ -90,7 +92,12 @@ def test_a_rejected_deletion_of_a_copy_of_what_a_deleted_is_created_again_on_a()
     assert (action.kind, action.target) == (ActionKind.CREATE, A)
 
 
-def test_a_rejected_deletion_stays_undone_on_a_read_only_side() -> None:
-    guard, _ = _guard(Decisions(rejected=frozenset({"i0"})), PairPolicy(read_only_a=True))
-    (action,) = guard.apply(_deletions(1), _linked(1), _observed())
-    assert action.kind is ActionKind.SKIP
+@pytest.mark.parametrize("linked", [True, False], ids=["linked", "copy-of-what-a-deleted"])
+def test_a_rejected_deletion_that_cannot_be_undone_on_a_read_only_side_parks_the_copy(linked: bool) -> None:
+    """A one-way pair's source is read-only: a create there would become a skip that records nothing, and the
+    next run would plan the deletion again and the guard hold it again. Parked, the copy is kept and left alone."""
+    policy = PairPolicy(mode=Mode.A_TO_B, read_only_a=True, items=None if linked else ItemRules(deleted={"i0": "d"}))
+    guard, _ = _guard(Decisions(rejected=frozenset({"i0"})), policy)
+    (action,) = guard.apply(_deletions(1), _linked(1) if linked else {}, _observed())
+    assert (action.kind, action.park) == (ActionKind.PARK, A.value)
+    assert "deletion rejected: kept on B, not synced" in action.rule and "read-only" in action.rule

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from calsync.model.refs import Side
 from calsync.state.store import Link
 from calsync.sync.observe import Observation
-from calsync.sync.plan import Action, ActionKind, guard_read_only
+from calsync.sync.plan import Action, ActionKind
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
@@ -111,15 +111,22 @@ class DeletionGuard:
         copy of an item A deleted before the pair linked it (``ItemRules.deleted``), which the table plans as a
         linked one. Any other unlinked one is a one-way mirror's own item that never was on the source (the
         mirror deletes what the source lacks): it stays where it is, parked so that later runs leave it alone,
-        and the source is never written with it."""
+        and the source is never written with it.
+
+        Where the side to create it on is read-only for the pair (a one-way integration's business side), the
+        item is parked too: a create turned into a skip would record nothing, and every later run would plan
+        the deletion again and the guard hold it again, a decision asked for forever."""
         assert deletion.target is not None
         where = deletion.target.other
         items = self.policy.items
-        if deletion.ident not in links and (items is None or deletion.ident not in items.deleted):
+        unlinked = deletion.ident not in links and (items is None or deletion.ident not in items.deleted)
+        if unlinked or self.policy.read_only(where):
             rule = f"{deletion.rule}; deletion rejected: kept on {deletion.target.value.upper()}, not synced"
+            if not unlinked:
+                rule += f" ({where.value.upper()} is read-only: it cannot be created there again)"
             return Action(ActionKind.PARK, deletion.ident, rule=rule, park=where.value)
         rule = f"{deletion.rule}; deletion rejected: re-created on {where.value.upper()}"
-        return guard_read_only(Action(ActionKind.CREATE, deletion.ident, where, rule), self.policy)
+        return Action(ActionKind.CREATE, deletion.ident, where, rule)
 
     def _held(
         self, actions: list[Action], side: Side, deletions: int, total: int, *, empty: Side | None = None

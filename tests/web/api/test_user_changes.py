@@ -294,3 +294,27 @@ def test_restoring_the_journaled_deletion_of_a_copy_left_in_the_earlier_mailbox_
     assert not _deleted(api, "M1") and set(api.calendar("tech1")) == {"Visit M1", "Visit M2"}, body
     again = api.sync()
     assert set(api.calendar("tech1")) == {"Visit M1", "Visit M2"}, again
+
+
+def test_a_rejected_hold_in_a_one_way_integration_is_not_held_again(api: Api) -> None:
+    """One-way integration (the business side is read-only): rejecting the guard's hold cannot create the items
+    again there, so the copies are kept and left alone, not planned for deletion and held at every run."""
+    with open_integrations(api.settings) as service:
+        service.update("acme", IntegrationPatch(two_way=False))
+    api.call("PUT", "/api/v1/items", json={"items": [_item(f"M{n}") for n in range(7)]})
+    api.sync()
+    _move(api, "tech1-new")
+    api.sync()
+    for step in (range(3), range(3, 6)):  # each run deletes too few for the guard there
+        for n in step:
+            api.call("DELETE", f"/api/v1/items/M{n}")
+        api.sync()
+    _move(api, "tech1")
+    api.sync()
+    assert len(api.call("GET", "/api/v1/held").json()["held"]) == 6
+    rejected = api.call("POST", "/api/v1/held/reject", json={"users": ["tech1"]}).json()
+    assert len(api.calendar("tech1")) == 7, rejected
+    after = api.sync()
+    assert api.call("GET", "/api/v1/held").json()["held"] == [], (rejected, after)
+    assert len(api.calendar("tech1")) == 7, after
+    assert [_deleted(api, f"M{n}") for n in range(6)] == [True] * 6, after
