@@ -644,3 +644,11 @@ def test_an_entry_whose_stat_fails_is_unreadable_never_deleted(tmp_path: Path, s
     (a / "e1.ics").unlink()
     (a / "e1.ics").write_text(event("e1", "back"), encoding="utf-8")
     assert sync_pair(spec, store, RUN).b.updated == 1 and idents(b)["e1"] == "back"
+
+
+def test_the_sides_a_pair_came_back_to_are_those_whose_binding_changed() -> None:
+    from calsync.sync.engine import _changed_sides
+
+    assert _changed_sides("A: a:cal\nB: b:old", "A: a:cal\nB: b:new") == {Side.B}
+    assert _changed_sides("A: a:one\nB: b:cal", "A: a:two\nB: b:other") == {Side.A, Side.B}
+    assert _changed_sides("something else", "another key") == {Side.A, Side.B}

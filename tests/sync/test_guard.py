@@ -101,3 +101,16 @@ def test_a_rejected_deletion_that_cannot_be_undone_on_a_read_only_side_parks_the
     (action,) = guard.apply(_deletions(1), _linked(1) if linked else {}, _observed())
     assert (action.kind, action.park) == (ActionKind.PARK, A.value)
     assert "deletion rejected: kept on B, not synced" in action.rule and "read-only" in action.rule
+
+
+def test_a_deletion_found_where_the_pair_came_back_is_not_passed_on_but_undone() -> None:
+    """Back on a calendar it had left (``Decisions.away``): a copy deleted there meanwhile was deleted while the
+    pair did not sync it, which says nothing of the item; deletions found on the other side still go through."""
+    guard, _ = _guard(Decisions(away=frozenset({B})))
+    found_on_b = Action(ActionKind.DELETE, "i0", A, "deleted on B")
+    found_on_a = Action(ActionKind.DELETE, "i1", B, "deleted on A")
+    unlinked = Action(ActionKind.DELETE, "i9", A, "only on A, which mirrors B")
+    back, passed, mirrored = guard.apply([found_on_b, found_on_a, unlinked], _linked(2), _observed())
+    assert (back.kind, back.target) == (ActionKind.CREATE, B)
+    assert "deleted there while this pair was away from it, not passed on: re-created on B" in back.rule
+    assert (passed, mirrored) == (found_on_a, unlinked)

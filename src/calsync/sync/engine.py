@@ -129,6 +129,8 @@ class _Run:
         self.window = Window.around(now, *spec.window) if spec.window is not None else None
         self.stored_tokens: dict[Side, str | None] = {}
         self.census = LinkCensus(0, 0)
+        self.back_on: set[Side] = set()
+        """The sides whose collections this run came back to, taking up the links it had there (``_bind``)."""
 
     def run(self) -> Report:
         self._bind()
@@ -190,7 +192,9 @@ class _Run:
 
     def _guard(self, policy: PairPolicy) -> DeletionGuard:
         options, endpoints = self.options, self._endpoints()
-        decisions = Decisions(options.allow_mass_delete, options.held, options.approved, options.rejected)
+        decisions = Decisions(
+            options.allow_mass_delete, options.held, options.approved, options.rejected, frozenset(self.back_on)
+        )
         logged = {side: endpoints[side].connector.capabilities.logs_deletions for side in Side}
         return DeletionGuard(policy, decisions, self.report, logged)
 
@@ -206,6 +210,7 @@ class _Run:
         dry = self.options.dry_run
         before, now = ", ".join(rebound.before.splitlines()), ", ".join(key.splitlines())
         if rebound.resumed:
+            self.back_on = _changed_sides(rebound.before, key)
             then = f"{'would take' if dry else 'took'} up the {rebound.resumed} links it had there when it synced them"
         else:
             then = f"{'would start' if dry else 'started'} afresh there, matching the items of both sides by identity"
@@ -330,3 +335,10 @@ class _Run:
             if encoded != self.stored_tokens.get(side):  # a large unchanged token is not written again
                 self.state.set_token(side, encoded)
         self.state.checkpoint()
+
+
+def _changed_sides(before: str, now: str) -> set[Side]:
+    """The sides whose line (``A: …``, ``B: …``) differs between two bindings; both when they cannot be told."""
+    lines = [dict(line.split(": ", 1) for line in key.splitlines() if ": " in line) for key in (before, now)]
+    changed = {side for side in Side if lines[0].get(side.value.upper()) != lines[1].get(side.value.upper())}
+    return changed or set(Side)

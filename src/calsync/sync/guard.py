@@ -27,6 +27,10 @@ class Decisions:
     held: frozenset[str] = frozenset()
     approved: frozenset[str] = frozenset()
     rejected: frozenset[str] = frozenset()
+    away: frozenset[Side] = frozenset()
+    """Sides this run came back to, taking up the links the pair had left there (``PairState.bind``): an item
+    deleted there was deleted while the pair was away (a user tidying a calendar no longer synced), which says
+    nothing of the item itself, so the deletion is not passed on; the item is created there again."""
 
 
 class DeletionGuard:
@@ -43,8 +47,20 @@ class DeletionGuard:
     def apply(
         self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
     ) -> list[Action]:
-        """Rejected deletions undone, then the rest weighed by the guard."""
-        return self._guard_mass_deletion(self._reject(actions, links), links, observations)
+        """Deletions made while the pair was away and rejected ones undone, then the rest weighed by the guard."""
+        return self._guard_mass_deletion(self._reject(self._back(actions, links), links), links, observations)
+
+    def _back(self, actions: list[Action], links: Mapping[str, Link]) -> list[Action]:
+        """Deletions found on a side the pair came back to (``Decisions.away``) undone, never passed on."""
+        away = self.decisions.away
+        if not away:
+            return actions
+        return [
+            self._undone(a, links, because="deleted there while this pair was away from it, not passed on")
+            if a.kind is ActionKind.DELETE and a.target is not None and a.target.other in away and a.ident in links
+            else a
+            for a in actions
+        ]
 
     def _guard_mass_deletion(
         self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
@@ -106,12 +122,12 @@ class DeletionGuard:
             for a in actions
         ]
 
-    def _undone(self, deletion: Action, links: Mapping[str, Link]) -> Action:
-        """A rejected deletion undone. A linked item was deleted on one side: it is created there again; so is a
-        copy of an item A deleted before the pair linked it (``ItemRules.deleted``), which the table plans as a
-        linked one. Any other unlinked one is a one-way mirror's own item that never was on the source (the
-        mirror deletes what the source lacks): it stays where it is, parked so that later runs leave it alone,
-        and the source is never written with it.
+    def _undone(self, deletion: Action, links: Mapping[str, Link], because: str = "deletion rejected") -> Action:
+        """A rejected deletion undone (or one made while the pair was away: ``because`` says which). A linked
+        item was deleted on one side: it is created there again; so is a copy of an item A deleted before the
+        pair linked it (``ItemRules.deleted``), which the table plans as a linked one. Any other unlinked one is
+        a one-way mirror's own item that never was on the source (the mirror deletes what the source lacks): it
+        stays where it is, parked so that later runs leave it alone, and the source is never written with it.
 
         Where the side to create it on is read-only for the pair (a one-way integration's business side), the
         item is parked too: a create turned into a skip would record nothing, and every later run would plan
@@ -121,11 +137,11 @@ class DeletionGuard:
         items = self.policy.items
         unlinked = deletion.ident not in links and (items is None or deletion.ident not in items.deleted)
         if unlinked or self.policy.read_only(where):
-            rule = f"{deletion.rule}; deletion rejected: kept on {deletion.target.value.upper()}, not synced"
+            rule = f"{deletion.rule}; {because}: kept on {deletion.target.value.upper()}, not synced"
             if not unlinked:
                 rule += f" ({where.value.upper()} is read-only: it cannot be created there again)"
             return Action(ActionKind.PARK, deletion.ident, rule=rule, park=where.value)
-        rule = f"{deletion.rule}; deletion rejected: re-created on {where.value.upper()}"
+        rule = f"{deletion.rule}; {because}: re-created on {where.value.upper()}"
         return Action(ActionKind.CREATE, deletion.ident, where, rule)
 
     def _held(

@@ -318,3 +318,20 @@ def test_a_rejected_hold_in_a_one_way_integration_is_not_held_again(api: Api) ->
     assert api.call("GET", "/api/v1/held").json()["held"] == [], (rejected, after)
     assert len(api.calendar("tech1")) == 7, after
     assert [_deleted(api, f"M{n}") for n in range(6)] == [True] * 6, after
+
+
+def test_a_copy_deleted_in_the_earlier_mailbox_while_the_user_was_away_is_put_back_not_passed_on(api: Api) -> None:
+    """The user tidied the earlier mailbox while calsync synced the later one. Moved back, the pair takes up its
+    links there and finds the copy gone: a deletion made while it was away, which says nothing of the
+    appointment; passing it on would delete a live business item. The copy is created there again."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    _move(api, "tech1-new")
+    api.sync()
+    api.calendar("tech1")["Visit M1"].unlink()
+    _move(api, "tech1")
+    body = api.sync()
+    assert not _deleted(api, "M1"), body
+    assert set(api.calendar("tech1")) == {"Visit M1", "Visit M2"}, body
+    again = api.sync()
+    assert not _deleted(api, "M1") and set(api.calendar("tech1")) == {"Visit M1", "Visit M2"}, again
