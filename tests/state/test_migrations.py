@@ -15,7 +15,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text, update
 from sqlalchemy.pool import NullPool
 
 from calsync.errors import StateError
@@ -296,3 +296,27 @@ def test_offline_mode_renders_the_sql_for_review(backend: Backend, capsys: pytes
     assert "CREATE TABLE integration_users" in rendered
     assert f"UPDATE alembic_version SET version_num='{HEAD}'" in rendered
     assert tables_of(backend) == set()
+
+
+def test_a_bound_pair_of_0011_shelves_and_takes_up_its_links_after_0012(backend: Backend) -> None:
+    with _one_link_at(backend, "0011") as conn:
+        conn.execute(update(pairs).values(bound_to="A: a:cal\nB: b:cal"))
+    store = open_store(backend.url)
+    try:
+        with store.open_pair("p") as state:
+            rebound = state.bind("A: a:cal\nB: b:other")
+            assert rebound is not None and rebound.resumed == 0 and state.links() == {}
+        with store.open_pair("p") as state:
+            rebound = state.bind("A: a:cal\nB: b:cal")
+            assert rebound is not None and rebound.resumed == 1
+            assert list(state.links()) == ["uid-1"] and state.links()["uid-1"].kind == "v"
+        with store.open_pair("p") as state:
+            state.bind("A: a:cal\nB: b:other")
+        assert backend.scalar("SELECT COUNT(*) FROM shelved_links") == 1
+    finally:
+        store.close()
+    config = alembic_config()
+    with connect(backend) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0011")
+    assert backend.scalar("SELECT COUNT(*) FROM links") == 0  # the shelf went with its table

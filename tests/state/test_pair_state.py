@@ -241,6 +241,12 @@ def test_a_pair_back_on_collections_it_synced_before_takes_up_its_links_there(
         assert sorted(state.links()) == ["one", "two"] and state.links()["two"].parked == "a"
         assert state.links()["one"] == make_link("one")
         assert state.token(Side.B) is None
+    with store.open_pair("p") as state:  # no run finished since it came back: the next one is told so
+        assert state.bind(old) == Rebound(new, unfinished=True)
+        assert state.bind(old, dry_run=True) == Rebound(new, unfinished=True)
+        state.came_back()
+    with store.open_pair("p") as state:
+        assert state.bind(old) is None
     with store.open_pair("p") as state:  # and forth again: the new mailbox's links come back in turn
         assert state.bind(new) == Rebound(old, 1)
         assert list(state.links()) == ["three"]

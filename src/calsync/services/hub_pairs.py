@@ -96,7 +96,7 @@ class PairRunner:
                 held=held if not self.decision else frozenset(),
             )
             try:
-                spec = self._spec(pair, user, business, calendar, stand_in=calendar.connector is not real)
+                spec = self._spec(pair, user, business, calendar)
                 report = sync_pair(spec, self.state, pair_options)
             finally:
                 journal.flush()
@@ -130,15 +130,14 @@ class PairRunner:
         imports = ImportOptions(needs_review=self.rules.imports_need_review)
         return BusinessConnector(self.business, self.view.name, mapping=self._mapping(), imports=imports)
 
-    def _spec(
-        self, pair: HubPair, user: UserView, business: BusinessConnector, calendar: Endpoint, *, stand_in: bool
-    ) -> PairSpec:
-        """The pair's run, its state bound as ``HubPair.binding`` says; a dry run's stand-in binds nothing: its id
-        is not the one a sync would make."""
+    def _spec(self, pair: HubPair, user: UserView, business: BusinessConnector, calendar: Endpoint) -> PairSpec:
+        """The pair's run, its state bound as ``HubPair.binding`` says, a dry run's stand-in too: a dry run binds
+        nothing, it reads the links the binding would give (those kept from when the pair synced that collection,
+        or none), where the pair's present links would name another mailbox's items."""
         owner = _owner(user, pair.kind)
         policy = self._policy(user, pair.kind, business, owner, calendar.connector)
         collection = pair.business_collection
-        bound_to = None if stand_in else pair.binding(calendar.collection)
+        bound_to = pair.binding(calendar.collection)
         return PairSpec(
             pair.name,
             Endpoint(business, collection),

@@ -224,8 +224,8 @@ class IntegrationService:
         return [UserView(integration, u.business_user, u.mailbox, u.flags) for u in self._store.users(integration)]
 
     def update_user(self, integration: str, business_user: str, patch: UserPatch) -> UserView:
-        """Change a user's mailbox or options; a new mailbox starts afresh (the store forgets the user's sync
-        state, whose links name the old mailbox's items), so the next sync puts every item of the user there."""
+        """Change a user's mailbox or options; a new mailbox starts afresh (each pair's next run keeps the links of
+        the old mailbox apart, for when the user comes back), so the next sync puts every item of the user there."""
         record = self._stored(integration)
         users = self._store.users(integration)
         current = next((u for u in users if u.business_user == business_user), None)

@@ -85,8 +85,9 @@ class AdminStore(Protocol):
 
     def put_user(self, integration: str, user: UserRecord, *, case_blind: bool = False) -> bool:
         """Insert or replace the user ``user.business_user``; False when the integration does not exist. A changed
-        mailbox (compared without case when ``case_blind``: e-mail addresses) drops the user's pairs' sync state
-        in the same transaction (their links name the old one's items)."""
+        mailbox (compared without case when ``case_blind``: e-mail addresses) forgets the old one's backoff; the
+        user's pairs stay, bound to the mailbox their links were made with (``PairState.bind`` keeps each
+        mailbox's links apart)."""
         ...
 
     def users(self, integration: str) -> list[UserRecord]:

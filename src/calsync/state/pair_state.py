@@ -71,23 +71,31 @@ class SQLPairState:
         e-mail addresses, folds them before). An unbound pair (made before pairs were bound) is bound as it is,
         its links trusted. One transaction, fenced: a crash leaves the pair bound as before or as after.
         """
-        query = select(pairs.c.bound_to).where(pairs.c.id == self._pair_id)
+        query = select(pairs.c.bound_to, pairs.c.came_back_from).where(pairs.c.id == self._pair_id)
         with self._db.read() as conn:
-            before: str | None = conn.execute(query).scalar_one_or_none()
-            if before == collections or (before is None and dry_run):
+            before, back_from = conn.execute(query).one()
+            if before == collections:
+                return None if back_from is None else Rebound(back_from, unfinished=True)
+            if before is None and dry_run:
                 return None
             if dry_run:
-                assert before is not None
                 self._afresh = collections
                 return Rebound(before, len(self._read(conn, self._shelved(collections))))
         with self._db.write() as conn:
             self._check_fence(conn)
-            before = conn.execute(query).scalar_one_or_none()
+            before, back_from = conn.execute(query).one()
             if before == collections:
-                return None
+                return None if back_from is None else Rebound(back_from, unfinished=True)
             resumed = 0 if before is None else self._reshelve(conn, before, collections)
-            conn.execute(update(pairs).where(pairs.c.id == self._pair_id).values(bound_to=collections))
+            back = before if resumed else None
+            update_pair = update(pairs).where(pairs.c.id == self._pair_id)
+            conn.execute(update_pair.values(bound_to=collections, came_back_from=back))
         return None if before is None else Rebound(before, resumed)
+
+    def came_back(self) -> None:
+        with self._db.write() as conn:
+            self._check_fence(conn)
+            conn.execute(update(pairs).where(pairs.c.id == self._pair_id).values(came_back_from=None))
 
     def _reshelve(self, conn: Connection, before: str, collections: str) -> int:
         """Shelve the links under ``before``, drop the tokens, take up the links shelved under ``collections``;

@@ -143,6 +143,9 @@ class Rebound:
 
     before: str
     resumed: int = 0
+    unfinished: bool = False
+    """The pair came back earlier and no run of it has finished since (``came_back``): bound already, but the
+    deletions found where it came back to may still be ones made while it was away."""
 
 
 class PairState(Protocol):
@@ -158,7 +161,14 @@ class PairState(Protocol):
         and its tokens dropped; the links it had with ``collections``, if it synced them before (a user moved
         back), are taken up again, so the copies it left there are still known as copies; without any it starts
         afresh, matching items by identity. A dry run only reads the links as they would be.
+
+        A pair that took up links is "back" until ``came_back`` says a run of it finished: a run that crashed
+        on its way back leaves the next one told so (``Rebound.unfinished``).
         """
+        ...
+
+    def came_back(self) -> None:
+        """A run of a pair that came back to collections (``bind``) finished: later runs are ordinary."""
         ...
 
     def links(self) -> dict[str, Link]:

@@ -134,6 +134,12 @@ class _Run:
 
     def run(self) -> Report:
         self._bind()
+        report = self._run()
+        if self.back_on and not self.options.dry_run and not any(c.errors for c in (report.a, report.b)):
+            self.state.came_back()  # a failed write (a copy to put back, say) is tried again as on the way back
+        return report
+
+    def _run(self) -> Report:
         changes = self._early_changes()
         if changes is not None and self._quiet(changes):
             return self._nothing_changed(changes)
@@ -206,6 +212,9 @@ class _Run:
             return
         rebound = self.state.bind(key, dry_run=self.options.dry_run)
         if rebound is None:
+            return
+        if rebound.unfinished:  # bound already: no warning again, but still on the way back
+            self.back_on = _changed_sides(rebound.before, key)
             return
         dry = self.options.dry_run
         before, now = ", ".join(rebound.before.splitlines()), ", ".join(key.splitlines())

@@ -50,7 +50,7 @@ def test_a_mailbox_changed_while_the_integration_runs_loses_no_business_item(
             service.update_user("acme", "tech1", UserPatch(mailbox="tech1-new"))
 
     _during_the_run(monkeypatch, "tech1", move)
-    api.sync()  # read the users before the move: syncs the old mailbox, after its state was forgotten
+    api.sync()  # read the users before the move: syncs the old mailbox, bound to it still
     monkeypatch.undo()
     second = api.sync()
     assert not _deleted(api, "M1"), second
@@ -80,8 +80,8 @@ def test_a_user_removed_while_the_integration_runs_and_added_again_elsewhere_los
 
 
 def test_a_mailbox_changed_while_the_users_pair_is_writing(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pair's run holds the id of the pair row the change deletes: its next checkpoint fails on the foreign
-    key (safe: the run stops, nothing is linked to the old mailbox) and the next run starts afresh."""
+    """The pair's run, started on the old mailbox, goes on writing there while the admin changes it; its links
+    stay bound to the old mailbox, so the next run, on the new one, keeps them apart and starts afresh."""
     from calsync.sync.actions import Executor
 
     api.call("PUT", "/api/v1/items", json={"items": [_item("M1")]})
@@ -335,3 +335,59 @@ def test_a_copy_deleted_in_the_earlier_mailbox_while_the_user_was_away_is_put_ba
     assert set(api.calendar("tech1")) == {"Visit M1", "Visit M2"}, body
     again = api.sync()
     assert not _deleted(api, "M1") and set(api.calendar("tech1")) == {"Visit M1", "Visit M2"}, again
+
+
+def test_a_first_run_back_that_fails_leaves_the_next_one_on_the_way_back(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run that took up the earlier mailbox's links stopped before it put back a copy deleted there while
+    the user was away: the next run, bound already, must still not pass that deletion on."""
+    from calsync.errors import ConnectorError
+    from calsync.sync.actions import Executor
+
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    _move(api, "tech1-new")
+    api.sync()
+    api.calendar("tech1")["Visit M1"].unlink()
+    _move(api, "tech1")
+
+    def fails(self: Executor, actions: Any) -> None:
+        raise ConnectorError("the calendar server went away")
+
+    monkeypatch.setattr(Executor, "run", fails)
+    api.call("POST", "/api/v1/sync", json={})
+    monkeypatch.undo()
+    body = api.sync()
+    assert not _deleted(api, "M1"), body
+    assert set(api.calendar("tech1")) == {"Visit M1", "Visit M2"}, body
+
+
+def _lines(body: dict[str, Any], pair: str = "acme/tech1/events") -> set[tuple[str, str]]:
+    return {(line["action"], line["rule"]) for p in body["pairs"] if p["pair"] == pair for line in p["lines"]}
+
+
+def test_a_preview_after_a_move_to_a_mailbox_not_made_yet_plans_what_the_sync_does(api: Api) -> None:
+    """The preview plans on a stand-in for the calendar the sync would make: it reads the links the binding
+    would give there (none), not the old mailbox's, which it would plan as deleted in the calendar."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1")]})
+    api.sync()
+    _move(api, "tech1-new")
+    preview = api.call("POST", "/api/v1/preview", json={"users": ["tech1"]}).json()
+    body = api.sync()
+    assert _lines(body) == {("create", "new on A")}, body
+    assert not _deleted(api, "M1")
+    assert _lines(preview) == {("create", "new on A")}, preview
+
+
+def test_an_earlier_mailbox_emptied_while_the_user_was_away_deletes_nothing_on_the_way_back(api: Api) -> None:
+    api.call("PUT", "/api/v1/items", json={"items": [_item(f"M{n}") for n in range(3)]})
+    api.sync()
+    _move(api, "tech1-new")
+    api.sync()
+    for path in api.calendar("tech1").values():
+        path.unlink()
+    _move(api, "tech1")
+    body = api.sync()
+    assert [_deleted(api, f"M{n}") for n in range(3)] == [False] * 3, body
+    assert len(api.calendar("tech1")) == 3, body

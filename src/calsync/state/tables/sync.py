@@ -30,6 +30,9 @@ pairs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # The two collections the links were made with (see ``PairState.bind``); NULL until a run binds it.
     Column("bound_to", Text, nullable=True),
+    # 0012: what it was bound to before it came back to ``bound_to`` and took up the links it had there, until
+    # a run of it finishes (``PairState.bind``): deletions found there were made while it was away.
+    Column("came_back_from", Text, nullable=True),
     UniqueConstraint("name"),
 )
 

@@ -27,7 +27,10 @@ _TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    """Create ``shelved_links``: the columns of ``links`` after ``pair_id`` and ``bound_to``."""
+    """Create ``shelved_links`` (the columns of ``links`` after ``pair_id`` and ``bound_to``), and add
+    ``pairs.came_back_from``: what a pair had been bound to when it took up links it had left, until a run of
+    it finishes (the deletions found there then were made while it was away)."""
+    op.add_column("pairs", sa.Column("came_back_from", sa.Text(), nullable=True))
     op.create_table(
         "shelved_links",
         sa.Column("pair_id", sa.Integer(), nullable=False),
@@ -53,5 +56,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop ``shelved_links`` (and the links kept there: their pairs start afresh if they come back)."""
+    """Drop ``shelved_links`` (and the links kept there: their pairs start afresh if they come back) and
+    ``pairs.came_back_from`` (SQLite 3.35 and later drop a column in place)."""
     op.drop_table("shelved_links")
+    op.drop_column("pairs", "came_back_from")
