@@ -269,7 +269,7 @@ def test_the_callback_answers_graphs_validation_at_once(world: World) -> None:
         assert answer.headers["Content-Type"].startswith("text/plain")
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.read().decode() == token
-    assert time.monotonic() - began < 1
+    assert time.monotonic() - began < 5  # Graph gives up after 10 s; a loaded CI machine took 1.06 s here
     body = json.dumps({"value": []}).encode()
     empty = urllib.request.Request(
         f"{world.base}{GRAPH_ROUTE}", data=body, method="POST", headers={"Content-Type": "application/json"}

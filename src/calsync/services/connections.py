@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from calsync.config import Settings
 from calsync.connectors.base import Connector
@@ -268,6 +269,17 @@ def existing_user_collection(
     ``last``, it names the collection a sync would use, so a dry run and presence read the one the sync writes.
     """
     return _user_collection(connector, mailbox, kind, create=False, last=last)
+
+
+def made_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, last: str | None = None) -> str:
+    """The id of the collection a sync would make for ``mailbox`` (writing nothing), a dry run's stand-in: calsync's
+    own in the user's DAV home (as ``last`` spells it when it was that one), else the mailbox."""
+    if not isinstance(connector, _DavHomes):
+        return mailbox
+    path = connector.user_collections(mailbox)[0].rstrip("/") + "/" + _MADE[kind][0]  # the home may be a URL
+    if last is not None and urlsplit(last).path.rstrip("/") == urlsplit(path).path:
+        return last
+    return path
 
 
 def _user_collection(

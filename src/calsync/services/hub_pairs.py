@@ -27,6 +27,7 @@ from calsync.services.connections import (
     CollectionKind,
     IntegrationConnectors,
     existing_user_collection,
+    made_collection,
     user_collection,
 )
 from calsync.services.hub_binding import HubPair
@@ -203,8 +204,9 @@ def _calendar_side(
     if found is not None:
         return Endpoint(calendar, found)
     empty = MemoryConnector(calendar.name, read_only=calendar.capabilities.read_only)
-    empty.make_collection(mailbox)
-    return Endpoint(empty, mailbox)
+    made = made_collection(calendar, mailbox, kind, last=last)
+    empty.make_collection(made)
+    return Endpoint(empty, made)
 
 
 def _kinds(user: UserView, connectors: IntegrationConnectors) -> list[CollectionKind]:

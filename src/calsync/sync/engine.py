@@ -130,14 +130,21 @@ class _Run:
         self.stored_tokens: dict[Side, str | None] = {}
         self.census = LinkCensus(0, 0)
         self.back_on: set[Side] = set()
+        self.undone_away: set[str] = set()
         """The sides whose collections this run came back to, taking up the links it had there (``_bind``)."""
 
     def run(self) -> Report:
         self._bind()
         report = self._run()
-        if self.back_on and not self.options.dry_run and not any(c.errors for c in (report.a, report.b)):
-            self.state.came_back()  # a failed write (a copy to put back, say) is tried again as on the way back
+        if self.back_on and not self.options.dry_run and self._back_done(report):
+            self.state.came_back()
         return report
+
+    def _back_done(self, report: Report) -> bool:
+        """Whether every deletion made while the pair was away was undone in this run: one that failed, was
+        refused or met a change is tried again by the next run, still on its way back (see ``_bind``)."""
+        undone = self.undone_away
+        return not any(line.ident in undone and line.outcome not in ("done", "held") for line in report.lines)
 
     def _run(self) -> Report:
         changes = self._early_changes()
@@ -161,7 +168,9 @@ class _Run:
             for a in plan(links, observations[Side.A].view, observations[Side.B].view, policy)
             if a.ident not in blocked
         ]
-        actions = self._guard(policy).apply(actions, links, observations)
+        guard = self._guard(policy)
+        actions = guard.apply(actions, links, observations)
+        self.undone_away = guard.undone_away
         self.report.planned = actions
         touched = {a.ident for a in actions} | blocked
         self.report.unchanged = sum(1 for ident in links if ident not in touched)
@@ -197,6 +206,7 @@ class _Run:
         return replace(policy, items=replace(policy.items, deleted=dict(look_up(unlinked))))
 
     def _guard(self, policy: PairPolicy) -> DeletionGuard:
+        """The deletion guard of this run (its ``undone_away`` is the run's: see ``_back_done``)."""
         options, endpoints = self.options, self._endpoints()
         decisions = Decisions(
             options.allow_mass_delete, options.held, options.approved, options.rejected, frozenset(self.back_on)

@@ -43,6 +43,8 @@ class DeletionGuard:
         self.decisions = decisions
         self.report = report
         self.logs_deletions = logs_deletions
+        self.undone_away: set[str] = set()
+        """The items whose deletion made while the pair was away ``_back`` undid."""
 
     def apply(
         self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
@@ -51,16 +53,25 @@ class DeletionGuard:
         return self._guard_mass_deletion(self._reject(self._back(actions, links), links), links, observations)
 
     def _back(self, actions: list[Action], links: Mapping[str, Link]) -> list[Action]:
-        """Deletions found on a side the pair came back to (``Decisions.away``) undone, never passed on."""
-        away = self.decisions.away
-        if not away:
+        """Deletions found on a side the pair came back to (``Decisions.away``) undone, never passed on: planned
+        as deletions on the other side, or, where the pair may not delete there, as the copy there kept and
+        unlinked (but a meeting the calendar owns stays as the rules have it: making it again would invite its
+        attendees again)."""
+        if not self.decisions.away:
             return actions
-        return [
-            self._undone(a, links, because="deleted there while this pair was away from it, not passed on")
-            if a.kind is ActionKind.DELETE and a.target is not None and a.target.other in away and a.ident in links
-            else a
-            for a in actions
-        ]
+        return [self._back_one(action, links) for action in actions]
+
+    def _back_one(self, action: Action, links: Mapping[str, Link]) -> Action:
+        link = links.get(action.ident)
+        if link is None or link.parked:
+            return action
+        deleted = _deleted_side(action)
+        owned = self.policy.items is not None and action.ident in self.policy.items.calendar_owned
+        if deleted is None or deleted not in self.decisions.away or (owned and action.kind is ActionKind.PARK):
+            return action
+        self.undone_away.add(action.ident)
+        deletion = Action(ActionKind.DELETE, action.ident, deleted.other, action.rule)
+        return self._undone(deletion, links, because="deleted there while this pair was away from it, not passed on")
 
     def _guard_mass_deletion(
         self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
@@ -164,3 +175,13 @@ class DeletionGuard:
             else a
             for a in actions
         ]
+
+
+def _deleted_side(action: Action) -> Side | None:
+    """The side an item was found deleted on, for an action that passes the deletion on (a deletion on the other
+    side) or keeps the other copy unlinked (a park for a deletion there); else ``None``."""
+    if action.kind is ActionKind.DELETE and action.target is not None:
+        return action.target.other
+    if action.kind is ActionKind.PARK and action.park in (Side.A.value, Side.B.value):
+        return Side(action.park)
+    return None

@@ -391,3 +391,79 @@ def test_an_earlier_mailbox_emptied_while_the_user_was_away_deletes_nothing_on_t
     body = api.sync()
     assert [_deleted(api, f"M{n}") for n in range(3)] == [False] * 3, body
     assert len(api.calendar("tech1")) == 3, body
+
+
+def _item_lines(body: dict[str, Any], pair: str = "acme/tech1/events") -> list[tuple[str, str, str]]:
+    return [
+        (line["ident"], line["action"], line["rule"]) for p in body["pairs"] if p["pair"] == pair for line in p["lines"]
+    ]
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_a_calendar_deletion_made_after_the_way_back_is_passed_on_despite_an_unreadable_item(
+    api: Api, moved: bool
+) -> None:
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    if moved:
+        _move(api, "tech1-new")
+        api.sync()
+        _move(api, "tech1")
+    (api.root / "tech1" / "broken.ics").write_text("BEGIN:VCALENDAR\nnot an event\n", encoding="utf-8")
+    back = api.sync()  # the run back: every item still there, one file unreadable (an error, every run)
+    assert not _deleted(api, "M1") and not _deleted(api, "M2"), back
+    api.sync()
+    api.sync()
+    (api.root / "tech1" / "M2@acme.ics").unlink()  # days later, back on it, the user deletes an appointment
+    body = api.sync()
+    assert _deleted(api, "M2"), _item_lines(body)
+
+
+@pytest.mark.parametrize("delete_in_business", [True, False])
+def test_a_copy_deleted_while_away_is_put_back_whether_or_not_calendar_deletions_reach_the_business(
+    api: Api, delete_in_business: bool
+) -> None:
+    with open_integrations(api.settings) as service:
+        service.update_user("acme", "tech1", UserPatch(delete_in_business=delete_in_business))
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    _move(api, "tech1-new")
+    api.sync()
+    api.calendar("tech1")["Visit M1"].unlink()  # tidying a calendar no longer synced
+    _move(api, "tech1")
+    body = api.sync()
+    assert not _deleted(api, "M1"), body
+    assert set(api.calendar("tech1")) == {"Visit M1", "Visit M2"}, _item_lines(body)
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1", title="Visit M1 moved")]})
+    api.sync()
+    assert set(api.calendar("tech1")) == {"Visit M1 moved", "Visit M2"}
+
+
+def test_a_copy_the_calendar_refuses_to_take_back_is_never_passed_on_as_a_deletion(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server refuses the re-created copy (``ReadOnly``: counted as skipped, not as an error): the run back
+    ends without errors, the pair is no longer on its way back, and the next run reads the deletion made while
+    it was away as an ordinary one."""
+    from calsync.connectors.folder.connector import FolderConnector
+    from calsync.errors import ReadOnly
+
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    _move(api, "tech1-new")
+    api.sync()
+    api.calendar("tech1")["Visit M1"].unlink()
+    _move(api, "tech1")
+    original = FolderConnector.create
+
+    def refuses(self: FolderConnector, collection: str, content: Any, key: str) -> Any:
+        if key.startswith("M1"):
+            raise ReadOnly("the server refuses this item", connector=self.name)
+        return original(self, collection, content, key)
+
+    monkeypatch.setattr(FolderConnector, "create", refuses)
+    back = api.sync()
+    assert not _deleted(api, "M1"), back
+    monkeypatch.undo()
+    again = api.sync()
+    assert not _deleted(api, "M1"), _item_lines(again)
