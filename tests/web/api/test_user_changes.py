@@ -201,14 +201,32 @@ def _move(api: Api, mailbox: str) -> None:
         service.update_user("acme", "tech1", UserPatch(mailbox=mailbox))
 
 
-def test_a_copy_edited_in_the_earlier_mailbox_is_kept_when_the_user_moves_back(api: Api) -> None:
-    """An admin points the user at a wrong mailbox; the user keeps working in the old one and edits an
-    appointment there, which the business system deletes meanwhile; the admin points the user back. The pair
-    takes up its links there: a linked copy edited after a deletion on A, whose edit is kept (row G-C)."""
+def _six_of_seven_deleted_while_away(api: Api) -> None:
+    """M0 to M6 synced into tech1's mailbox; tech1 moved to ``tech1-new``, where the business system deletes M0
+    to M5, three per run (each run too few for the guard there)."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item(f"M{n}") for n in range(7)]})
+    api.sync()
+    _move(api, "tech1-new")
+    api.sync()
+    for step in (range(3), range(3, 6)):
+        for n in step:
+            api.call("DELETE", f"/api/v1/items/M{n}")
+        api.sync()
+
+
+def _synced_then_moved(api: Api) -> None:
+    """M1 and M2 synced into tech1's mailbox, then tech1 moved to ``tech1-new`` and synced there."""
     api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
     api.sync()
     _move(api, "tech1-new")
     api.sync()
+
+
+def test_a_copy_edited_in_the_earlier_mailbox_is_kept_when_the_user_moves_back(api: Api) -> None:
+    """An admin points the user at a wrong mailbox; the user keeps working in the old one and edits an
+    appointment there, which the business system deletes meanwhile; the admin points the user back. The pair
+    takes up its links there: a linked copy edited after a deletion on A, whose edit is kept (row G-C)."""
+    _synced_then_moved(api)
     api.edit("tech1", "Visit M1", title="Visit M1: bring the ladder")
     api.call("DELETE", "/api/v1/items/M1")
     api.sync()
@@ -223,14 +241,7 @@ def test_rejecting_held_deletions_of_copies_left_in_an_earlier_mailbox_creates_t
     """The README: Reject "creates each item again where it was deleted". The copies of items the business
     system deleted while the user was away are deleted like linked copies, so rejecting the guard's hold brings
     the business items back, as for linked ones."""
-    api.call("PUT", "/api/v1/items", json={"items": [_item(f"M{n}") for n in range(7)]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
-    for step in (range(3), range(3, 6)):  # each run deletes too few for the guard there
-        for n in step:
-            api.call("DELETE", f"/api/v1/items/M{n}")
-        api.sync()
+    _six_of_seven_deleted_while_away(api)
     assert set(api.calendar("tech1-new")) == {"Visit M6"}
     _move(api, "tech1")
     held_run = api.sync()
@@ -245,10 +256,7 @@ def test_an_older_copy_left_in_the_earlier_mailbox_of_an_item_deleted_meanwhile_
     """The business system moved the visit (a new version) while the user was on another mailbox, then cancelled
     it. The earlier mailbox holds what calsync wrote there before: a linked copy, unchanged since, of an item
     deleted on A (row G-S), deleted in turn; it must not stay in the technician's calendar for good."""
-    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
+    _synced_then_moved(api)
     api.call("PUT", "/api/v1/items", json={"items": [_item("M1", location="Depot")]})
     api.sync()
     api.call("DELETE", "/api/v1/items/M1")
@@ -263,10 +271,7 @@ def test_an_older_copy_left_in_the_earlier_mailbox_of_an_item_deleted_meanwhile_
 def test_an_item_the_user_deleted_in_the_later_mailbox_does_not_come_back_from_the_earlier_one(api: Api) -> None:
     """The user deletes M1 in the mailbox they use now and the business system takes the deletion in. Moved
     back, the earlier mailbox's copy is a linked copy of an item deleted on A, not a new item to import."""
-    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
+    _synced_then_moved(api)
     api.calendar("tech1-new")["Visit M1"].unlink()
     api.sync()
     assert _deleted(api, "M1")
@@ -277,10 +282,7 @@ def test_an_item_the_user_deleted_in_the_later_mailbox_does_not_come_back_from_t
 
 
 def test_restoring_the_journaled_deletion_of_a_copy_left_in_the_earlier_mailbox_brings_it_back(api: Api) -> None:
-    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
+    _synced_then_moved(api)
     api.call("DELETE", "/api/v1/items/M1")
     api.sync()
     _move(api, "tech1")
@@ -301,14 +303,7 @@ def test_a_rejected_hold_in_a_one_way_integration_is_not_held_again(api: Api) ->
     again there, so the copies are kept and left alone, not planned for deletion and held at every run."""
     with open_integrations(api.settings) as service:
         service.update("acme", IntegrationPatch(two_way=False))
-    api.call("PUT", "/api/v1/items", json={"items": [_item(f"M{n}") for n in range(7)]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
-    for step in (range(3), range(3, 6)):  # each run deletes too few for the guard there
-        for n in step:
-            api.call("DELETE", f"/api/v1/items/M{n}")
-        api.sync()
+    _six_of_seven_deleted_while_away(api)
     _move(api, "tech1")
     api.sync()
     assert len(api.call("GET", "/api/v1/held").json()["held"]) == 6
@@ -324,10 +319,7 @@ def test_a_copy_deleted_in_the_earlier_mailbox_while_the_user_was_away_is_put_ba
     """The user tidied the earlier mailbox while calsync synced the later one. Moved back, the pair takes up its
     links there and finds the copy gone: a deletion made while it was away, which says nothing of the
     appointment; passing it on would delete a live business item. The copy is created there again."""
-    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
+    _synced_then_moved(api)
     api.calendar("tech1")["Visit M1"].unlink()
     _move(api, "tech1")
     body = api.sync()
@@ -345,10 +337,7 @@ def test_a_first_run_back_that_fails_leaves_the_next_one_on_the_way_back(
     from calsync.errors import ConnectorError
     from calsync.sync.actions import Executor
 
-    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
+    _synced_then_moved(api)
     api.calendar("tech1")["Visit M1"].unlink()
     _move(api, "tech1")
 
@@ -425,10 +414,7 @@ def test_a_copy_deleted_while_away_is_put_back_whether_or_not_calendar_deletions
 ) -> None:
     with open_integrations(api.settings) as service:
         service.update_user("acme", "tech1", UserPatch(delete_in_business=delete_in_business))
-    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
+    _synced_then_moved(api)
     api.calendar("tech1")["Visit M1"].unlink()  # tidying a calendar no longer synced
     _move(api, "tech1")
     body = api.sync()
@@ -448,10 +434,7 @@ def test_a_copy_the_calendar_refuses_to_take_back_is_never_passed_on_as_a_deleti
     from calsync.connectors.folder.connector import FolderConnector
     from calsync.errors import ReadOnly
 
-    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
-    api.sync()
-    _move(api, "tech1-new")
-    api.sync()
+    _synced_then_moved(api)
     api.calendar("tech1")["Visit M1"].unlink()
     _move(api, "tech1")
     original = FolderConnector.create
