@@ -47,7 +47,7 @@ class PairSpec:
     window: tuple[int, int] | None = (30, 30)
     bound_to: str | None = ""
     """What the pair's state is bound to (``PairState.bind``): ``""`` for ``collections``, a caller's own key
-    (one whose mailbox ids ignore case, say), or ``None`` to bind nothing (a dry run's stand-in collection)."""
+    (one whose mailbox ids ignore case, say), or ``None`` to bind nothing (the links are trusted as they are)."""
     deleted_on_a: Callable[[Sequence[str]], Mapping[str, str]] | None = None
     """Asked, with the idents found on B only and with no link, which of them A's system deleted itself, and the
     digest of the content it served last (the business store keeps deleted items): see ``ItemRules.deleted``.
