@@ -5,7 +5,8 @@ wall time, client CPU seconds (user + system of that process) and its peak RSS, 
 N it runs an initial sync into an empty folder, then a no-op rerun, and checks that every item arrived.
 
 ``--in-process`` also times the engine alone in this process (no start-up, no CLI), the figure to watch when
-optimising the engine itself.
+optimising the engine itself. ``--floor`` also times ``bench/floor.py``, the least work any sync of these folders
+does in Python (start-up, reads, atomic writes, one state row per item; no parsing), to hold a target against.
 
 Usage (vdirsyncer comes with the ``bench`` extra)::
 
@@ -93,13 +94,21 @@ def vdirsyncer_setup(root: Path, source: Path) -> list[str]:
     return [str(BIN / "vdirsyncer"), "-v", "WARNING", "-c", str(root / "config"), "sync"]
 
 
+def floor_setup(root: Path, source: Path) -> list[str]:
+    """``bench/floor.py`` copying ``source`` into an empty folder (the least work any sync does); the command."""
+    shutil.copytree(source, root / "a" / "cal")
+    (root / "b" / "cal").mkdir(parents=True)
+    floor = Path(__file__).resolve().parent / "floor.py"
+    return [sys.executable, str(floor), str(root / "a" / "cal"), str(root / "b" / "cal"), str(root / "state.db")]
+
+
 def measure_once(name: str, setup: object, source: Path, count: int) -> dict[str, Measure]:
     """One initial sync into fresh folders and its no-op rerun, checking that every item arrived."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         root = Path(tmp)
         argv = setup(root, source)  # type: ignore[operator]
         initial = run(argv, root)
-        target = root / "b" / "cal" if name == "calsync" else root / "b"
+        target = root / "b" if name == "vdirsyncer" else root / "b" / "cal"
         arrived = sum(1 for p in target.iterdir() if p.suffix == ".ics")
         if arrived != count:
             raise SystemExit(f"{name}: {arrived} of {count} items arrived")
@@ -186,6 +195,9 @@ def main() -> None:
     parser.add_argument("--no-vdirsyncer", action="store_true", help="measure calsync only")
     parser.add_argument("--in-process", action="store_true", help="also time the engine alone, without start-up")
     parser.add_argument(
+        "--floor", action="store_true", help="also time bench/floor.py: the least work any sync does, in Python"
+    )
+    parser.add_argument(
         "--dir",
         default=None,
         help="where the folders go (default: the system's temp dir); /dev/shm takes the disk out of the figures",
@@ -199,6 +211,8 @@ def main() -> None:
         if not (BIN / "vdirsyncer").exists():
             raise SystemExit("vdirsyncer is not installed here: pip install -e '.[bench]'")
         tools.append(("vdirsyncer", vdirsyncer_setup))
+    if args.floor:
+        tools.append(("floor", floor_setup))
     print(f"{'N':>7} {'tool':<11} {'phase':<8} {'wall s':>8} {'items/s':>9} {'cpu s':>7} {'peak MB':>8}")
     for count in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-source-") as tmp:
@@ -219,6 +233,9 @@ def main() -> None:
             for phase in ("initial", "no-op"):
                 ratio = results["vdirsyncer"][phase].wall / results["calsync"][phase].wall
                 print(f"{count:>7} calsync is {ratio:.2f}x vdirsyncer's speed ({phase})", flush=True)
+                if "floor" in results:
+                    share = results["floor"][phase].wall / (results["vdirsyncer"][phase].wall / 2)
+                    print(f"{count:>7} the floor alone takes {share:.0%} of what 2x vdirsyncer allows ({phase})")
 
 
 if __name__ == "__main__":
