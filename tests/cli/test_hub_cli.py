@@ -53,3 +53,19 @@ def test_preview_run_rules_journal_and_restore(tmp_path: Path) -> None:
     restored = runner.invoke(app, ["restore", "acme", str(entry), "-c", config])
     assert restored.exit_code == 0 and "restored A1" in restored.output
     assert runner.invoke(app, ["held", "acme", "-c", config]).output.startswith("No held deletions")
+
+
+def test_the_journal_names_the_command_for_older_entries(tmp_path: Path) -> None:
+    config = str(_setup(tmp_path))
+    with open_hub(load_settings(Path(config))) as hub:
+        hub.put_items("acme", [BusinessItem("A2", "tech1", event("Pump"))])
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", "acme", "-c", config]).exit_code == 0
+    with open_hub(load_settings(Path(config))) as hub:
+        newest, oldest = (e.id for e in hub.journal("acme"))
+    first = runner.invoke(app, ["journal", "acme", "-c", config, "--limit", "1"])
+    assert first.exit_code == 0, first.output
+    assert f"Older entries: the same command with --before {newest}" in first.output
+    second = runner.invoke(app, ["journal", "acme", "-c", config, "--limit", "1", "--before", str(newest)])
+    assert second.exit_code == 0 and "Older entries" not in second.output
+    assert f"│ {oldest} " in second.output and f"│ {newest} " not in second.output

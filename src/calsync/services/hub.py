@@ -32,6 +32,7 @@ __all__ = [
     "ItemResult",
     "ItemView",
     "JournalEntry",
+    "JournalPage",
     "build_hub",
     "open_hub",
 ]
@@ -48,6 +49,8 @@ COLLECTION_OF = {
 """Which of a user's collections holds each kind."""
 
 MAX_BATCH = 500
+JOURNAL_PAGE = 1000
+"""The most journal entries one read returns; older ones are read page by page (``Hub.journal_page``)."""
 """The most items one put or delete takes (the API refuses larger batches with 413)."""
 
 
@@ -86,6 +89,15 @@ class ItemView:
     origin: Origin
     needs_review: bool
     error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalPage:
+    """A page of the journal, newest first; ``older`` is the ``before`` that reads the next page (``None``: this
+    is the last)."""
+
+    entries: list[JournalEntry]
+    older: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +234,18 @@ class HubService:
     # -- journal --------------------------------------------------------------------------------------------
 
     def journal(self, integration: str, business_id: str | None = None, limit: int = 100) -> list[JournalEntry]:
-        """Every change calsync made, newest first, of one item or of all."""
-        return self.store.journal(integration, business_id, max(1, min(limit, 1000)))
+        """Every change calsync made, newest first, of one item or of all: the newest ``limit`` (at most 1,000)."""
+        return self.journal_page(integration, business_id, limit).entries
+
+    def journal_page(
+        self, integration: str, business_id: str | None = None, limit: int = 100, before: int | None = None
+    ) -> JournalPage:
+        """A page of the journal, newest first: at most ``limit`` entries (1,000), older than entry ``before`` when
+        given; the page's ``older`` reads the next one. Why pages: a busy integration writes thousands of entries
+        a day, and the change to restore from may be older than any one answer may be long."""
+        limit = max(1, min(limit, JOURNAL_PAGE))
+        entries = self.store.journal(integration, business_id, limit + 1, before)
+        return JournalPage(entries[:limit], entries[limit - 1].id if len(entries) > limit else None)
 
     def restore(self, integration: str, entry_id: int) -> ItemView:
         """Put the item of a journal entry back as it was before that change (or as written by it, for a

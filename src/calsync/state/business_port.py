@@ -214,8 +214,11 @@ class BusinessStore(Protocol):
         """Clear the needs-review flag of items; returns how many were flagged."""
         ...
 
-    def journal(self, integration: str, business_id: str | None, limit: int) -> list[JournalEntry]:
-        """Journal entries, newest first, of one item or of all."""
+    def journal(
+        self, integration: str, business_id: str | None, limit: int, before: int | None = None
+    ) -> list[JournalEntry]:
+        """Journal entries, newest first, of one item or of all; only those older than entry ``before`` when
+        given (the next page: entry ids only grow, so a page never repeats or skips an entry written meanwhile)."""
         ...
 
     def journal_entry(self, integration: str, entry_id: int) -> JournalEntry | None:

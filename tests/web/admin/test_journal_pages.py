@@ -1,5 +1,6 @@
 """The journal page through the ASGI transport, on entries written by real runs of a folder integration: the
-newest entries, the filter by business id, the escaped content, "Restore" and the CSRF refusal."""
+newest entries, older ones page by page, the filter by business id, the escaped content, "Restore" and the CSRF
+refusal."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from calsync.config import Settings
 from calsync.services.hub import open_hub
+from calsync.web.admin import journal as journal_pages
 from tests.web.admin.conftest import Admin
 from tests.web.admin.hub_setup import FolderHub
 
@@ -61,6 +63,39 @@ async def test_the_filter_shows_one_items_entries(admin: Admin, world: FolderHub
     assert 'id="f-item" name="item" value="Pumpcheck"' in page.text
     empty = await admin.get("/admin/integrations/acme/journal?item=nothing")
     assert "No entries for nothing." in empty.text
+
+
+async def test_older_entries_are_a_page_away_and_the_newest_a_link_back(
+    admin: Admin, world: FolderHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_pages, "LIMIT", 1)
+    newest = await admin.get("/admin/integrations/acme/journal")
+    assert re.findall(r'<th scope="row">#(\d+)</th>', newest.text) == ["2"]
+    assert '<a href="/admin/integrations/acme/journal?before=2" rel="next">Older entries</a>' in newest.text
+    assert "Newest entries" not in newest.text
+    older = await admin.get("/admin/integrations/acme/journal?before=2")
+    assert re.findall(r'<th scope="row">#(\d+)</th>', older.text) == ["1"]
+    assert "Older entries" not in older.text
+    assert '<a href="/admin/integrations/acme/journal">Newest entries</a>' in older.text
+    beyond = await admin.get("/admin/integrations/acme/journal?before=1")
+    assert "No entries older than #1." in beyond.text
+    for bogus in ("²", "-1", "x", "9" * 40):  # no entry number: the newest page, never an error
+        page = await admin.get(f"/admin/integrations/acme/journal?before={bogus}")
+        assert page.status_code == 200 and re.findall(r'<th scope="row">#(\d+)</th>', page.text) == ["2"]
+
+
+async def test_an_items_older_entries_keep_to_that_item(
+    admin: Admin, world: FolderHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deleted_in_calendar(world)  # entry 3: Boilerservice deleted
+    monkeypatch.setattr(journal_pages, "LIMIT", 1)
+    page = await admin.get("/admin/integrations/acme/journal?item=Boilerservice")
+    assert re.findall(r'<th scope="row">#(\d+)</th>', page.text) == ["3"]
+    link = "/admin/integrations/acme/journal?item=Boilerservice&amp;before=3"
+    assert f'<a href="{link}" rel="next">Older entries</a>' in page.text
+    older = await admin.get("/admin/integrations/acme/journal?item=Boilerservice&before=3")
+    assert re.findall(r'<th scope="row">#(\d+)</th>', older.text) == ["1"]
+    assert '<a href="/admin/integrations/acme/journal?item=Boilerservice">Newest entries</a>' in older.text
 
 
 async def test_restore_brings_a_deleted_item_back_and_the_next_sync_writes_it(admin: Admin, world: FolderHub) -> None:

@@ -182,6 +182,27 @@ def test_journal_and_restore_through_the_api(api: Api) -> None:
     assert "Boiler" in api.calendar("tech1")
 
 
+def test_the_journal_reads_page_by_page(api: Api) -> None:
+    api.call("PUT", "/api/v1/items", json={"items": [_item("A1"), _item("A2")]})
+    api.sync()
+    first = api.call("GET", "/api/v1/journal?limit=1").json()
+    (newest,) = first["entries"]
+    assert first["older"] == newest["id"]
+    second = api.call("GET", f"/api/v1/journal?limit=1&before={first['older']}").json()
+    (older,) = second["entries"]
+    assert older["id"] < newest["id"] and {older["id"], newest["id"]} == {e["id"] for e in _journal(api)}
+    assert second["older"] is None
+    assert api.call("GET", "/api/v1/journal?before=0").status_code == 422
+    assert api.call("GET", f"/api/v1/journal?before={2**63}").status_code == 422
+
+
+def _journal(api: Api) -> list[dict[str, Any]]:
+    answer = api.call("GET", "/api/v1/journal").json()
+    assert answer["older"] is None
+    entries: list[dict[str, Any]] = answer["entries"]
+    return entries
+
+
 def test_preview_and_held_deletions_through_the_api(api: Api) -> None:
     api.call("PUT", "/api/v1/items", json={"items": [_item(f"A{n}") for n in range(6)]})
     preview = api.call("POST", "/api/v1/preview", json={"users": ["tech1"]}).json()

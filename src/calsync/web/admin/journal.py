@@ -23,7 +23,7 @@ from calsync.web.app import context
 router = APIRouter(prefix="/admin/integrations/{name}/journal")
 
 LIMIT = 100
-"""How many of the newest entries the page shows."""
+"""How many entries a page shows; "Older entries" reads the next ones."""
 
 
 @router.get("")
@@ -33,14 +33,17 @@ def journal(request: Request, name: str, session: SignedIn) -> Response:
     if view is None:
         return missing(request, name, session)
     item = request.query_params.get("item", "").strip()
+    before = _entry_number(request.query_params.get("before", ""))
     with open_hub(context(request).settings) as hub:
-        entries = hub.journal(name, item or None, LIMIT)
+        page_read = hub.journal_page(name, item or None, LIMIT, before or None)
     values = {
         "title": f"Journal of {name}",
         "view": view,
-        "entries": entries,
+        "entries": page_read.entries,
         "item": item,
         "limit": LIMIT,
+        "before": before,
+        "older": page_read.older,
         "restored": _entry_number(request.query_params.get("restored", "")),
         "here": "journal",
     }
@@ -63,5 +66,10 @@ def restore(request: Request, name: str, entry_id: int, form: PostedForm) -> Res
 
 
 def _entry_number(text: str) -> int | None:
-    """The entry a redirect says was restored: a number, or none (a page never shows text from its URL)."""
-    return int(text) if text.isdigit() else None
+    """An entry a URL names (the one a redirect says was restored, the page's ``before``): a number, or none (a
+    page never shows text from its URL)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _DIGITS else None
+
+
+_DIGITS = 18
+"""The most digits an entry number in a URL may have: any larger is no entry (and no database integer)."""

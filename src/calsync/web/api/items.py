@@ -145,10 +145,12 @@ async def journal(
     hub: Hub,
     item: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> dict[str, Any]:
-    """Journal entries, newest first, of one item (``item``) or of all, with the rule that caused each."""
-    entries = await run_in_threadpool(hub.journal, token.integration, item, limit)
-    return {"entries": [journal_json(e) for e in entries]}
+    """Journal entries, newest first, of one item (``item``) or of all, with the rule that caused each; only
+    those older than entry ``before`` when given. ``older`` reads the next page (``null``: no older entries)."""
+    page = await run_in_threadpool(hub.journal_page, token.integration, item, limit, before)
+    return {"entries": [journal_json(e) for e in page.entries], "older": page.older}
 
 
 @router.post("/journal/{entry_id}/restore", summary="Restore an item from the journal", tags=["journal"])
