@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -22,29 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from calsync import __version__
 from calsync.config import Settings
 from calsync.errors import CalsyncError
-
-
-@dataclass(slots=True)
-class AppContext:
-    """What every request of one app shares: the settings and the time of start (for ``/health``).
-
-    ``extras`` holds the parts an entry point adds (the scheduler of ``calsync serve``), by name.
-    """
-
-    settings: Settings
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def context(request: Request) -> AppContext:
-    """The app's context, as a FastAPI dependency."""
-    ctx: AppContext = request.app.state.context
-    return ctx
+from calsync.web.context import AppContext, context
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The application for ``settings``: API, admin UI and health check."""
-    from calsync.web import admin, api
+    from calsync.web import admin, api  # the routes: they import the context, never this module
 
     app = FastAPI(
         title="calsync",

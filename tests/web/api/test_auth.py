@@ -17,7 +17,7 @@ from calsync.crypto import KEY_ENV
 from calsync.services.access import TokenInfo, open_access
 from calsync.services.integrations import IntegrationInput, open_integrations
 from calsync.web.api.auth import ACCESS, INVALID, MALFORMED, MISSING, require_token
-from calsync.web.app import AppContext
+from calsync.web.context import AppContext
 
 
 @pytest.fixture

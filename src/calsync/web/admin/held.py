@@ -20,7 +20,7 @@ from calsync.web.admin.jobs import COUNTED, SIDES, side_counts
 from calsync.web.admin.lookup import integration_view, missing
 from calsync.web.admin.render import error_page, page
 from calsync.web.admin.session import PostedForm, SignedIn
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(prefix="/admin/integrations/{name}/held")
 

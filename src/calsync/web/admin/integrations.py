@@ -19,7 +19,7 @@ from calsync.services.integrations import IntegrationView, open_integrations
 from calsync.web.admin import forms, status
 from calsync.web.admin.render import error_page, page, see_other
 from calsync.web.admin.session import PostedForm, SignedIn
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(prefix="/admin")
 

@@ -14,7 +14,7 @@ from calsync.services.integrations import open_integrations
 from calsync.web.admin import chart, status
 from calsync.web.admin.render import error_page, page, see_other
 from calsync.web.admin.session import PostedForm, SignedIn
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(prefix="/admin")
 

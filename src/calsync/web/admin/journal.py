@@ -18,7 +18,7 @@ from calsync.services.hub import open_hub
 from calsync.web.admin.lookup import base_path, integration_view, missing
 from calsync.web.admin.render import error_page, page, see_other
 from calsync.web.admin.session import PostedForm, SignedIn
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(prefix="/admin/integrations/{name}/journal")
 

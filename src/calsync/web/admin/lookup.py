@@ -12,7 +12,7 @@ from calsync.errors import ConfigError
 from calsync.services.accounts import AdminSession
 from calsync.services.integrations import IntegrationView, open_integrations
 from calsync.web.admin.render import error_page
-from calsync.web.app import context
+from calsync.web.context import context
 
 
 def integration_view(request: Request, name: str) -> IntegrationView | None:

@@ -21,7 +21,7 @@ from calsync.web.admin.forms import FormInvalid
 from calsync.web.admin.lookup import base_path, integration_view, missing
 from calsync.web.admin.render import page, see_other
 from calsync.web.admin.session import PostedForm, SignedIn
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(prefix="/admin/integrations/{name}/rules")
 

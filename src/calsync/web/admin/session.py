@@ -22,7 +22,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from calsync.services.accounts import AdminSession, open_accounts
-from calsync.web.app import context
+from calsync.web.context import context
 
 SESSION_COOKIE = "calsync_session"
 SIGN_IN_COOKIE = "calsync_sign_in"

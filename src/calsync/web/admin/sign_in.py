@@ -21,7 +21,7 @@ from calsync.web.admin.session import (
     session_token,
     set_cookie,
 )
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter()
 

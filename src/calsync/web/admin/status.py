@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from calsync.web.app import context
+from calsync.web.context import context
 
 if TYPE_CHECKING:
     from calsync.services.checks import ConnectionReport

@@ -29,7 +29,7 @@ from calsync.services.integrations import (
     open_integrations,
 )
 from calsync.web.api.schemas import NoNul
-from calsync.web.app import context
+from calsync.web.context import context
 
 _SECRETS = ("password", "client_secret", "certificate")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request, status
 
 from calsync.services.access import Access, TokenInfo, build_access
-from calsync.web.app import context
+from calsync.web.context import context
 
 ACCESS = "access"
 """The key of the API access services in ``AppContext.extras``; whoever closes the app may ``close()`` them."""

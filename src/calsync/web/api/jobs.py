@@ -15,7 +15,7 @@ from calsync.errors import NotFound
 from calsync.services.access import TokenInfo
 from calsync.services.jobs import JobView, open_jobs
 from calsync.web.api.auth import require_token
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 Token = Annotated[TokenInfo, Depends(require_token)]

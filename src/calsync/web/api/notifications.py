@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from calsync.services.jobs import WAKE_EXTRA
 from calsync.services.notifications import GRAPH_ROUTE, open_notifications
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(tags=["notifications"])
 MAX_BODY = 1024 * 1024

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from calsync.services.access import TokenInfo
 from calsync.services.presence import Presence, PresenceStatus, UserPresence, presence, presences
 from calsync.web.api.auth import require_token
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(prefix="/api/v1", tags=["presence"])
 Token = Annotated[TokenInfo, Depends(require_token)]

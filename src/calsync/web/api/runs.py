@@ -18,7 +18,7 @@ from calsync.services.access import TokenInfo
 from calsync.services.hub_sync import IntegrationRun, JobKind, held_deletions, sync_integration
 from calsync.web.api.auth import require_token
 from calsync.web.api.schemas import HeldIn, PreviewIn
-from calsync.web.app import context
+from calsync.web.context import context
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 Token = Annotated[TokenInfo, Depends(require_token)]

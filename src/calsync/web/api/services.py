@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from calsync.services.hub import HubService, build_hub
-from calsync.web.app import context
+from calsync.web.context import context
 
 HUB = "hub"
 """The key of the hub service in ``AppContext.extras``."""
