@@ -52,6 +52,30 @@ def test_replace_overwrites_and_reports_an_unknown_name(admin: SQLAdminStore) ->
     assert not admin.replace_integration(replace(ACME, name="nobody"))
 
 
+def test_an_integration_re_pointed_keeps_its_pairs_state_and_history(admin: SQLAdminStore, backend: Backend) -> None:
+    """Another server or account: each pair is bound to the whereabouts its links were made on, so its next run
+    shelves them and takes them up if the integration is pointed back (``PairState.bind``); deleted here, the
+    copies left on the first server were unlinked on the way back, and a deleted item's copy came back."""
+    admin.add_integration(ACME)
+    store = _pairs_with_history(backend, ("acme/anna/events",))
+    try:
+        for where in ("first", "second"):  # links shelved under the first server's binding
+            with store.open_pair("acme/anna/events") as state:
+                state.bind(f"A: x\nB: {where}")
+        with store.open_pair("acme/anna/events") as state:
+            state.put_link(make_link("two"))
+            state.set_token(Side.B, "token-2")
+        assert admin.replace_integration(replace(ACME, url="https://ews.example.net/", username="svc2"))
+        assert _state(store, "acme/anna/events") == (["two"], "token-2")
+        assert backend.scalar("SELECT COUNT(*) FROM shelved_links") == 1
+        assert [j.pair for j in store.jobs()] == ["acme/anna/events"]
+        with store.open_pair("acme/anna/events") as state:
+            assert state.bind("A: x\nB: first") is not None
+            assert list(state.links()) == ["one"]
+    finally:
+        store.close()
+
+
 def test_users_round_trip_and_go_with_their_integration(admin: SQLAdminStore) -> None:
     admin.add_integration(ACME)
     anna = UserRecord("anna", "anna@acme.com", UserOptions(tasks=False))

@@ -42,8 +42,9 @@ class HubPair:
     def binding(self, calendar: str) -> str:
         """What the pair's state is bound to when it syncs the user's collection ``calendar``: the business
         collection, and ``calendar`` on the server and account the integration reaches (``whereabouts``: an
-        admin's change of either, even during a run, makes the next run start afresh), without case where it is
-        named by an e-mail address (EWS, Graph: ``Anna@`` and ``anna@`` are one mailbox)."""
+        admin's change of either, even during a run, makes the next run start afresh, or take up the links it had
+        there when it is pointed back), without case where it is named by an e-mail address (EWS, Graph:
+        ``Anna@`` and ``anna@`` are one mailbox)."""
         if self.view.connection_type in ADDRESSED:
             calendar = calendar.casefold()
         return self._binding(whereabouts(self.view), calendar)

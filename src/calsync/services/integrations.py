@@ -176,7 +176,12 @@ class IntegrationService:
         return _view(self._stored(name))
 
     def update(self, name: str, patch: IntegrationPatch) -> IntegrationView:
-        """Apply ``patch`` to the integration, validating the result as a whole before storing it."""
+        """Apply ``patch`` to the integration, validating the result as a whole before storing it.
+
+        A change of server or account keeps its pairs' state: each pair is bound to the whereabouts its links were
+        made on, so its next run starts afresh on the new ones and keeps the links, to take them up again if the
+        integration is pointed back (a migration rolled back): the copies left there are then known as copies.
+        """
         current = self._stored(name)
         changes = {f.name: getattr(patch, f.name) for f in fields(patch) if getattr(patch, f.name) is not None}
         given = replace(_input(current), **changes)
@@ -184,9 +189,13 @@ class IntegrationService:
         given = check_integration(given, stored, current.url if current.connection_type == "folder" else None)
         record = self._record(given, current)
         moved = whereabouts(current) != whereabouts(record)
-        self._store.replace_integration(record, forget_state=moved)
+        self._store.replace_integration(record)
         if moved:
-            logger.warning("integration %s reaches another server or account now: its users' syncs start afresh", name)
+            logger.warning(
+                "integration %s reaches another server or account now: its users' pairs start afresh there, and take "
+                "up their links again if it is pointed back",
+                name,
+            )
         logger.info("updated integration %s: %s", name, ", ".join(sorted(changes)) or "nothing")
         return _view(record)
 

@@ -49,16 +49,18 @@ class SQLAdminStore(OwnDatabase):
             rows = conn.execute(select(integrations).order_by(integrations.c.name)).mappings().all()
         return [_record(row) for row in rows]
 
-    def replace_integration(self, record: IntegrationRecord, *, forget_state: bool = False) -> bool:
-        """Overwrite every field of the integration ``record.name``; False when there is none. ``forget_state``:
-        drop its pairs' sync state in the same transaction (it reaches another server or account now, whose items
-        its links do not name); the jobs stay."""
+    def replace_integration(self, record: IntegrationRecord) -> bool:
+        """Overwrite every field of the integration ``record.name``; False when there is none.
+
+        Its pairs' sync state stays, also when it reaches another server or account now: each pair is bound to
+        the whereabouts its links were made on, so its next run shelves them and starts afresh there, or takes
+        them up again when the integration is pointed back (``PairState.bind``). Forgetting them would leave the
+        copies on the first server unlinked, and a pointing back would import them again or overwrite their edits.
+        """
         values = {k: v for k, v in asdict(record).items() if k != "name"}
         with self._db.write() as conn:
             stmt = update(integrations).where(integrations.c.name == record.name)
             done = conn.execute(stmt.values(**values, updated_at=datetime.now(UTC)))
-            if done.rowcount and forget_state:
-                conn.execute(delete(pairs).where(starts_with(pairs.c.name, f"{record.name}/")))
         return bool(done.rowcount)
 
     def remove_integration(self, name: str) -> bool:

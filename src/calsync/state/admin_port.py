@@ -74,9 +74,10 @@ class AdminStore(Protocol):
         """Every integration, by name."""
         ...
 
-    def replace_integration(self, record: IntegrationRecord, *, forget_state: bool = False) -> bool:
-        """Overwrite the integration of ``record.name``; False when there is none. ``forget_state`` drops its pairs'
-        sync state at once (the jobs stay)."""
+    def replace_integration(self, record: IntegrationRecord) -> bool:
+        """Overwrite the integration of ``record.name``; False when there is none. Its pairs' sync state stays,
+        also when it reaches another server or account now: each pair is bound to the whereabouts its links were
+        made on (``PairState.bind`` keeps each server's links apart)."""
         ...
 
     def remove_integration(self, name: str) -> bool:

@@ -103,8 +103,9 @@ def test_a_mailbox_changed_while_the_users_pair_is_writing(api: Api, monkeypatch
 
 
 def test_an_integration_re_pointed_at_another_calendar_store_starts_afresh_and_deletes_nothing(api: Api) -> None:
-    """Its users' links name the first store's items: kept, each was taken as deleted in the new store (which
-    holds an item of its own, so it is not found empty) and deleted in the business system."""
+    """Its users' links name the first store's items: read in the new store, each would be taken as deleted there
+    (which holds an item of its own, so it is not found empty) and deleted in the business system. The pairs'
+    binding names the store, so their next run shelves those links and starts afresh."""
     api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2"), _item("M3")]})
     api.sync()
     other = api.root.parent / "other-store"
@@ -121,8 +122,8 @@ def test_an_integration_re_pointed_while_it_runs_loses_no_business_item(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run that read the integration before the change syncs the old store for the users it has not reached
-    yet, after the change forgot their state, and binds their pairs again: the binding names the store, so the
-    next run, on the new one, starts afresh instead of taking every item as deleted there."""
+    yet, bound to it still: the binding names the store, so the next run, on the new one, shelves those links and
+    starts afresh instead of taking every item as deleted there."""
     api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2"), _item("M3")]})
     api.sync()
     other = api.root.parent / "other-store"
@@ -450,3 +451,67 @@ def test_a_copy_the_calendar_refuses_to_take_back_is_never_passed_on_as_a_deleti
     monkeypatch.undo()
     again = api.sync()
     assert not _deleted(api, "M1"), _item_lines(again)
+
+
+def _re_point(api: Api, folder: Path) -> None:
+    with open_integrations(api.settings) as service:
+        service.update("acme", IntegrationPatch(url=str(folder)))
+
+
+def _synced_then_re_pointed(api: Api) -> Path:
+    """M1 and M2 synced into the integration's first store; the integration re-pointed to another one, which holds
+    an appointment of tech1's own (so it is not found empty), and synced there. Returns the first store."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    first, other = api.root, api.root.parent / "other-store"
+    (other / "tech1").mkdir(parents=True)
+    own = (first / "tech1" / "M1@acme.ics").read_text().replace("M1@", "X1@").replace("Visit M1", "Own")
+    (other / "tech1" / "own.ics").write_text(own)
+    _re_point(api, other)
+    api.sync()
+    return first
+
+
+def _writes(body: dict[str, Any], pair: str = "acme/tech1/events") -> dict[str, int]:
+    (found,) = [p for p in body["pairs"] if p["pair"] == pair]
+    counts: dict[str, int] = found["counts"]
+    return {k: n for k, n in counts.items() if n and k.endswith(("created", "updated", "deleted", "conflicts"))}
+
+
+def test_an_integration_pointed_back_takes_up_its_links_and_gets_no_deleted_item_back(api: Api) -> None:
+    """A migration rolled back: the admin re-points the integration to another store and, later, back. The
+    business system deleted M1 meanwhile. The first store still holds calsync's copies; the pair takes up its
+    links with them, so the copy of M1 is a linked copy of a deleted item (deleted there too), M2's is M2's, and
+    nothing is imported or made twice."""
+    first = _synced_then_re_pointed(api)
+    api.call("DELETE", "/api/v1/items/M1")
+    api.sync()
+    _re_point(api, first)
+    body = api.sync()
+    (back,) = [p for p in body["pairs"] if p["pair"] == "acme/tech1/events"]
+    assert any("took up the 2 links" in warning for warning in back["warnings"]), back
+    assert _deleted(api, "M1"), body
+    assert sorted(api.calendar("tech1")) == ["Own", "Visit M2"], body  # Own: imported from the other store
+    assert len(list((first / "tech1").glob("*.ics"))) == 2, body
+    assert [entry["item"]["title"] for entry in api.feed()] == ["Own"], body  # nothing imported from the first
+    again = api.sync()
+    assert _writes(again) == {}, again
+
+
+def test_a_calendar_edit_made_while_the_integration_pointed_elsewhere_reaches_the_business_system(api: Api) -> None:
+    """The technician kept working in the first store while the integration synced another one, and edited two
+    appointments there: M2, and M1, which the business system deleted meanwhile. Pointed back, the links tell
+    that only the calendar changed M2 (its edit is passed on, not met as a conflict the business side wins) and
+    that M1 was edited after its deletion on A (row G-C: the edit is kept)."""
+    first = _synced_then_re_pointed(api)
+    api.edit("tech1", "Visit M1", title="Visit M1: bring the ladder")
+    api.edit("tech1", "Visit M2", title="Visit M2: ring twice")
+    api.call("DELETE", "/api/v1/items/M1")
+    api.sync()
+    _re_point(api, first)
+    body = api.sync()
+    assert set(api.calendar("tech1")) == {"Own", "Visit M1: bring the ladder", "Visit M2: ring twice"}, body
+    assert api.call("GET", "/api/v1/items/M2").json()["title"] == "Visit M2: ring twice", body
+    assert not _deleted(api, "M1"), body
+    assert api.call("GET", "/api/v1/items/M1").json()["title"] == "Visit M1: bring the ladder", body
+    assert "b.conflicts" not in _writes(body), body
