@@ -8,6 +8,7 @@ Also ``HubPair.last_calendar``, read back from the binding a run wrote, on a rea
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,10 +22,10 @@ from calsync.services.connections import CollectionKind, existing_user_collectio
 from calsync.services.hub import BusinessItem, open_hub
 from calsync.services.hub_binding import HubPair, last_calendar, last_calendars
 from calsync.services.hub_sync import sync_integration
-from calsync.services.integrations import IntegrationInput, UserPatch, open_integrations
+from calsync.services.integrations import IntegrationInput, IntegrationPatch, UserPatch, open_integrations
 from calsync.services.presence import PresenceStatus, presence
 from calsync.services.syncing import PairOutcome, open_state_store
-from calsync.state.store import JobKind, JobOutcome
+from calsync.state.store import JobKind, JobOutcome, Link, SideStatus
 from calsync.sync.report import Report
 from tests.services.hubworld import TOMORROW, event
 from tests.services.test_connections import PASSWORDS, Dav, add, caldav_input, own_view, users_radicale
@@ -155,6 +156,13 @@ def test_the_collection_synced_last_is_read_back_from_the_binding(settings: Sett
             with state.open_pair(pair.name) as bound:
                 bound.bind(pair.binding(calendar))
         assert dav.last_calendar(state) == "/bob/my work cal"
+        moved = HubPair(replace(dav.view, url="http://moved.example.test/"), "U1", CollectionKind.EVENTS)
+        with state.open_pair(dav.name) as bound:
+            bound.put_link(Link("B1", SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
+        with state.open_pair(dav.name) as bound:  # the integration re-pointed, and its pair run there
+            bound.bind(moved.binding("/bob/elsewhere"))
+        assert moved.last_calendar(state) == "/bob/elsewhere"
+        assert dav.last_calendar(state) == "/bob/my work cal"  # pointed back: the one whose links it shelved
         assert graph.last_calendar(state) is None  # the mailbox names it; the binding keeps no case
         with state.open_pair(other.name) as bound:  # bound on another server: nothing to keep to
             bound.bind(dav.binding("/bob/work"))
@@ -165,7 +173,8 @@ def test_the_collection_synced_last_is_read_back_from_the_binding(settings: Sett
 
 def test_the_calendars_synced_last_cost_one_read_however_many_users(settings: Settings) -> None:
     """Presence of one user reads that user's binding; of every user, all the integration's bindings in one read,
-    whatever their number (it once ran a read per user for each lookup, even of one user)."""
+    whatever their number (it once ran a read per user for each lookup, even of one user), and all their shelved
+    ones in one more when a pair is bound to another server (its integration re-pointed)."""
     with open_integrations(settings) as service:
         service.add(caldav_input(Dav("http://dav.example.test/"), "acme"))
         service.add(caldav_input(Dav("http://other.example.test/"), "acme-2"))
@@ -187,11 +196,48 @@ def test_the_calendars_synced_last_cost_one_read_however_many_users(settings: Se
             bound.bind(elsewhere.binding("/u4/work"))
     finally:
         state.close()
-    for many in (users[:5], users):
+    for many, reads in ((users[:4], 1), (users[:10], 2), (users, 2)):  # U4's shelves are read: bound elsewhere
         with statements() as seen:
             assert last_calendars(settings, view, many, CollectionKind.EVENTS) == {"U1": "/u1/work", "U2": "/u2/work"}
-        assert len([s for s in seen if "pairs" in s]) == 1
+        assert len([s for s in seen if "pairs" in s]) == reads
     with statements() as seen:
         assert last_calendar(settings, view, "U2", CollectionKind.EVENTS) == "/u2/work"
         assert last_calendar(settings, view, "U4", CollectionKind.EVENTS) is None
-    assert len([s for s in seen if "pairs" in s]) == 2
+    assert len([s for s in seen if "pairs" in s]) == 3
+
+
+def _re_point(settings: Settings, url: str) -> None:
+    with open_integrations(settings) as service:
+        service.update("acme", IntegrationPatch(url=url))
+
+
+@pytest.mark.parametrize("user", ["dave", "erin"])
+def test_an_integration_pointed_back_takes_up_its_links_in_the_calendar_it_synced_there(
+    dav: Dav, settings: Settings, tmp_path: Path, user: str
+) -> None:
+    """Re-pointed to another server, then back (a migration rolled back); the business system deleted D1
+    meanwhile. The pair goes back to the calendar it synced there, even though one ranking higher was added
+    since (dave), and takes up its links: D1's copy is deleted there, and nothing is made twice."""
+    _appointments_of(settings, dav, user)
+    own, _ = own_view(dav, user)
+    own.create_calendar("work", "Work")
+    _push(settings, "D1", "Boiler service")
+    _push(settings, "D2", "Pump repair")
+    _run(settings)
+    if user == "dave":
+        own.create_calendar("appointments", "Appointments", components=("VEVENT",))  # events only: ranks higher
+    (tmp_path / "second").mkdir()
+    with users_radicale(tmp_path / "second") as second:
+        # spelled localhost: 127.0.0.1 on another port is taken for the demo's server started again
+        _re_point(settings, second.url.replace("127.0.0.1", "localhost"))
+        away = _run(settings)
+        assert len(away.warnings) == 1 and "started afresh" in away.warnings[0], away.warnings
+        with open_hub(settings) as hub:
+            hub.delete_items("acme", ["D1"])
+        _run(settings)
+        _re_point(settings, dav.url)
+        back = _run(settings)
+    assert len(back.warnings) == 1 and "took up the 2 links" in back.warnings[0], back.warnings
+    assert _titles(dav, user, "work") == ["Pump repair"]
+    assert user == "erin" or _titles(dav, user, "appointments") == []
+    assert _last(settings) == {"U1": f"/{user}/work"}

@@ -8,13 +8,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from calsync.errors import LeaseLost
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore
 from calsync.state.store import NO_STATUS, Link, Pending, Rebound
-from calsync.state.tables.sync import links, sync_tokens
+from calsync.state.tables.sync import links, shelved_links, sync_tokens
 from tests.state.conftest import Backend, make_link, stored_links
 
 # -- links ---------------------------------------------------------------------------------------------------
@@ -282,6 +282,27 @@ def test_the_bindings_of_pairs_named_with_a_prefix_are_read_at_once(store: SQLSt
     }
     assert store.bindings("acme/bob/") == {"acme/bob/events": "A: x\nB: acme/bob/events"}
     assert store.bindings("nobody/") == {}
+    assert backend.scalar("SELECT COUNT(*) FROM pairs") == pairs  # reading made no pair
+
+
+def test_the_shelved_bindings_of_pairs_named_with_a_prefix_are_read_at_once_latest_first(
+    store: SQLStore, backend: Backend
+) -> None:
+    """Latest first by their links' last write: the collection a pair synced last on a server it comes back to."""
+    for name in ("acme/anna/events", "ACME/anna/events", "acme-2/anna/events"):
+        for where in ("first", "second", "third"):
+            with store.open_pair(name) as state:
+                state.bind(f"A: x\nB: {where}")
+                state.put_link(make_link(where))
+    with store.open_pair("acme/bob/events") as state:
+        state.bind("A: x\nB: only")  # bound, nothing shelved: left out
+    written = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    for where, at in (("first", written), ("second", written - timedelta(hours=1))):  # first written last
+        shelf = shelved_links.c.bound_to == f"A: x\nB: {where}"
+        backend.scalar(update(shelved_links).where(shelf).values(updated_at=at))
+    pairs = backend.scalar("SELECT COUNT(*) FROM pairs")
+    assert store.shelved_bindings("acme/") == {"acme/anna/events": ["A: x\nB: first", "A: x\nB: second"]}
+    assert store.shelved_bindings("nobody/") == {}
     assert backend.scalar("SELECT COUNT(*) FROM pairs") == pairs  # reading made no pair
 
 

@@ -51,14 +51,21 @@ class HubPair:
 
     def last_calendar(self, state: StateStore) -> str | None:
         """The user's collection the pair's state is bound to, as the server named it: the one a run keeps to
-        while discovery still finds it fit (``connections.user_collection``'s ``last``).
+        while discovery still finds it fit (``connections.user_collection``'s ``last``). Bound to other
+        whereabouts (its integration re-pointed, and pointed back now), the one whose links it shelved here,
+        so that it takes them up instead of choosing anew and making every item again beside its copies.
 
-        ``None`` when the pair never ran, ran on another server or account (its binding names other whereabouts),
-        or its collection is not chosen by discovery (``DISCOVERED``): then the state is not read at all.
+        ``None`` when the pair never ran, never ran on this server and account, or its collection is not chosen
+        by discovery (``DISCOVERED``): then the state is not read at all.
         """
         if self.view.connection_type not in DISCOVERED:
             return None
-        return self.calendar_in(state.bound_to(self.name), whereabouts(self.view))
+        where = whereabouts(self.view)
+        bound = state.bound_to(self.name)
+        found = self.calendar_in(bound, where)
+        if found is not None or bound is None:  # a pair never bound has nothing shelved
+            return found
+        return self.calendar_in_any(state.shelved_bindings(self.name).get(self.name, ()), where)
 
     def calendar_in(self, bound: str | None, where: str) -> str | None:
         """The user's collection named in ``bound``, the pair's binding, if it was made on ``where`` (the
@@ -67,6 +74,10 @@ class HubPair:
         if bound is None or not bound.startswith(head):
             return None
         return bound.removeprefix(head) or None
+
+    def calendar_in_any(self, shelved: Iterable[str], where: str) -> str | None:
+        """``calendar_in`` the first of ``shelved`` (the pair's earlier bindings, latest first) made on ``where``."""
+        return next((found for bound in shelved if (found := self.calendar_in(bound, where))), None)
 
     def _binding(self, where: str, calendar: str) -> str:
         return f"A: business:{self.business_collection}\nB: {where} {calendar}"
@@ -94,15 +105,20 @@ def last_calendars(
     settings: Settings, view: IntegrationView, business_users: Iterable[str], kind: CollectionKind
 ) -> dict[str, str]:
     """``last_calendar`` of each of ``business_users``, by business user (users whose pair never ran are left out):
-    every binding of the integration read in one query, its ``whereabouts`` found once."""
+    every binding of the integration read in one query, its ``whereabouts`` found once; the shelved ones in one
+    more, only when a pair is bound to other whereabouts (its integration re-pointed)."""
     if view.connection_type not in DISCOVERED:
         return {}
+    where = whereabouts(view)
+    pairs = [HubPair(view, user, kind) for user in business_users]
     state = open_state_store(settings)
     try:
         bound = state.bindings(f"{view.name}/")
+        found = {pair.business_user: pair.calendar_in(bound.get(pair.name), where) for pair in pairs}
+        elsewhere = [pair for pair in pairs if pair.name in bound and found[pair.business_user] is None]
+        shelved = state.shelved_bindings(f"{view.name}/") if elsewhere else {}
     finally:
         state.close()
-    where = whereabouts(view)
-    pairs = (HubPair(view, user, kind) for user in business_users)
-    found = {pair.business_user: pair.calendar_in(bound.get(pair.name), where) for pair in pairs}
+    for pair in elsewhere:
+        found[pair.business_user] = pair.calendar_in_any(shelved.get(pair.name, ()), where)
     return {user: calendar for user, calendar in found.items() if calendar}

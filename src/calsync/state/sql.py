@@ -30,7 +30,7 @@ from calsync.state.db import Database, database_url, starts_with, translate_erro
 from calsync.state.lease import DEFAULT_TTL_SECONDS, Lease, Renewer
 from calsync.state.pair_state import SQLPairState
 from calsync.state.store import ItemLine, JobKind, JobOutcome, JobRecord, owner_is_dead
-from calsync.state.tables.sync import job_lines, jobs, locks, pairs
+from calsync.state.tables.sync import job_lines, jobs, locks, pairs, shelved_links
 
 if TYPE_CHECKING:
     from calsync.state.store import PairState, StateStore
@@ -93,6 +93,23 @@ class SQLStore:
         query = select(pairs.c.name, bound).where(starts_with(pairs.c.name, prefix), bound.is_not(None))
         with self._db.read() as conn:
             return {str(name): str(to) for name, to in conn.execute(query)}
+
+    def shelved_bindings(self, prefix: str) -> dict[str, list[str]]:
+        """What each pair whose name starts with ``prefix`` holds links shelved under, latest written first (ties
+        by binding), by name; one query, and no pair is made."""
+        shelf = shelved_links.c.bound_to
+        query = (
+            select(pairs.c.name, shelf)
+            .join(shelved_links, shelved_links.c.pair_id == pairs.c.id)
+            .where(starts_with(pairs.c.name, prefix))
+            .group_by(pairs.c.name, shelf)
+            .order_by(func.max(shelved_links.c.updated_at).desc(), shelf)
+        )
+        found: dict[str, list[str]] = {}
+        with self._db.read() as conn:
+            for name, bound in conn.execute(query):
+                found.setdefault(str(name), []).append(str(bound))
+        return found
 
     def _pair_id(self, name: str) -> int:
         query = select(pairs.c.id).where(pairs.c.name == name)
