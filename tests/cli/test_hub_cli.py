@@ -65,7 +65,7 @@ def test_the_journal_names_the_command_for_older_entries(tmp_path: Path) -> None
         newest, oldest = (e.id for e in hub.journal("acme"))
     first = runner.invoke(app, ["journal", "acme", "-c", config, "--limit", "1"])
     assert first.exit_code == 0, first.output
-    assert f"Older entries: the same command with --before {newest}" in first.output
-    second = runner.invoke(app, ["journal", "acme", "-c", config, "--limit", "1", "--before", str(newest)])
+    assert f"Older entries: the same command with --older-than {newest}" in first.output
+    second = runner.invoke(app, ["journal", "acme", "-c", config, "--limit", "1", "--older-than", str(newest)])
     assert second.exit_code == 0 and "Older entries" not in second.output
     assert f"│ {oldest} " in second.output and f"│ {newest} " not in second.output

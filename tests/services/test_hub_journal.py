@@ -1,4 +1,4 @@
-"""The journal through the hub service: pages of at most 1,000 entries, each naming the ``before`` of the next,
+"""The journal through the hub service: pages of at most 1,000 entries, each naming the ``older_than`` of the next,
 and none where no older entry is left (a last page that happens to be full included)."""
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ def test_pages_name_the_next_one_until_none_is_left(world: HubWorld) -> None:
         _write(hub, 6)
         everything = [e.id for e in hub.journal("acme")]
         seen: list[int] = []
-        before = None
+        older_than = None
         pages = 0
         while True:
-            page = hub.journal_page("acme", None, 3, before)
+            page = hub.journal_page("acme", None, 3, older_than)
             seen += [e.id for e in page.entries]
             pages += 1
             if page.older is None:
                 break
-            before = page.older
+            older_than = page.older
         assert pages == 2  # 6 entries, 3 to a page: the second page is full and still the last
         assert seen == everything
 

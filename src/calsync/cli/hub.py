@@ -112,9 +112,9 @@ def journal(
     config: ConfigOption,
     item: Annotated[str | None, typer.Option("--item", metavar="ID", help="Only this business id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-    before: Annotated[
+    older_than: Annotated[
         int | None,
-        typer.Option("--before", metavar="ENTRY", min=1, max=2**63 - 1, help="Only entries older than this one."),
+        typer.Option("--older-than", metavar="ENTRY", min=1, max=2**63 - 1, help="Only entries older than this one."),
     ] = None,
 ) -> None:
     """Every change calsync made, newest first, with the rule behind it."""
@@ -124,14 +124,14 @@ def journal(
     from calsync.services.hub import open_hub
 
     with open_hub(settings_of(ctx, config)) as hub:
-        page = hub.journal_page(integration, item, limit, before)
+        page = hub.journal_page(integration, item, limit, older_than)
     table = Table("entry", "when", "item", "user", "side", "change", "rule", title=f"Journal of {integration}")
     for e in page.entries:
         table.add_row(str(e.id), f"{e.at:%Y-%m-%d %H:%M}", e.business_id, e.owner, e.side, e.action.value, e.rule)
     console = render.consoles()[0]
     console.print(table)
     if page.older is not None:
-        console.print(f"Older entries: the same command with --before {page.older}", markup=False)
+        console.print(f"Older entries: the same command with --older-than {page.older}", markup=False)
 
 
 def restore(

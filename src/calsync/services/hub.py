@@ -49,9 +49,9 @@ COLLECTION_OF = {
 """Which of a user's collections holds each kind."""
 
 MAX_BATCH = 500
-JOURNAL_PAGE = 1000
-"""The most journal entries one read returns; older ones are read page by page (``Hub.journal_page``)."""
 """The most items one put or delete takes (the API refuses larger batches with 413)."""
+JOURNAL_PAGE = 1000
+"""The most journal entries one read returns; older ones are read page by page (``HubService.journal_page``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class ItemView:
 
 @dataclass(frozen=True, slots=True)
 class JournalPage:
-    """A page of the journal, newest first; ``older`` is the ``before`` that reads the next page (``None``: this
+    """A page of the journal, newest first; ``older`` is the ``older_than`` that reads the next page (``None``: this
     is the last)."""
 
     entries: list[JournalEntry]
@@ -238,13 +238,13 @@ class HubService:
         return self.journal_page(integration, business_id, limit).entries
 
     def journal_page(
-        self, integration: str, business_id: str | None = None, limit: int = 100, before: int | None = None
+        self, integration: str, business_id: str | None = None, limit: int = 100, older_than: int | None = None
     ) -> JournalPage:
-        """A page of the journal, newest first: at most ``limit`` entries (1,000), older than entry ``before`` when
-        given; the page's ``older`` reads the next one. Why pages: a busy integration writes thousands of entries
-        a day, and the change to restore from may be older than any one answer may be long."""
+        """A page of the journal, newest first: at most ``limit`` entries (1,000), older than entry ``older_than``
+        when given; the page's ``older`` reads the next one. Why pages: a busy integration writes thousands of
+        entries a day, and the change to restore from may be older than any one answer may be long."""
         limit = max(1, min(limit, JOURNAL_PAGE))
-        entries = self.store.journal(integration, business_id, limit + 1, before)
+        entries = self.store.journal(integration, business_id, limit + 1, older_than)
         return JournalPage(entries[:limit], entries[limit - 1].id if len(entries) > limit else None)
 
     def restore(self, integration: str, entry_id: int) -> ItemView:

@@ -215,10 +215,10 @@ class BusinessStore(Protocol):
         ...
 
     def journal(
-        self, integration: str, business_id: str | None, limit: int, before: int | None = None
+        self, integration: str, business_id: str | None, limit: int, older_than: int | None = None
     ) -> list[JournalEntry]:
-        """Journal entries, newest first, of one item or of all; only those older than entry ``before`` when
-        given (the next page: entry ids only grow, so a page never repeats or skips an entry written meanwhile)."""
+        """Journal entries, newest first, of one item or of all; only those older than entry ``older_than``
+        when given (the next page: entry ids only grow, so a page never repeats or skips an entry written meanwhile)."""
         ...
 
     def journal_entry(self, integration: str, entry_id: int) -> JournalEntry | None:

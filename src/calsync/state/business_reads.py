@@ -157,9 +157,9 @@ class BusinessReads(OwnDatabase):
             return int(conn.execute(stmt).scalar_one_or_none() or 0)
 
     def journal(
-        self, integration: str, business_id: str | None, limit: int, before: int | None = None
+        self, integration: str, business_id: str | None, limit: int, older_than: int | None = None
     ) -> list[JournalEntry]:
-        """Journal entries, newest first; older than entry ``before`` when given."""
+        """Journal entries, newest first; older than entry ``older_than`` when given."""
         with self._db.read() as conn:
             ident = self._id(conn, integration)
             if ident is None:
@@ -167,8 +167,8 @@ class BusinessReads(OwnDatabase):
             stmt = select(journal).where(journal.c.integration_id == ident)
             if business_id is not None:
                 stmt = stmt.where(journal.c.business_id == business_id)
-            if before is not None:
-                stmt = stmt.where(journal.c.id < before)
+            if older_than is not None:
+                stmt = stmt.where(journal.c.id < older_than)
             rows = conn.execute(stmt.order_by(journal.c.id.desc()).limit(limit)).mappings().all()
         return [journal_entry(r) for r in rows]
 

@@ -4,13 +4,16 @@ refusal."""
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from calsync.config import Settings
 from calsync.services.hub import open_hub
+from calsync.state.business_port import Change, NewJournal
 from calsync.web.admin import journal as journal_pages
 from tests.web.admin.conftest import Admin
 from tests.web.admin.hub_setup import FolderHub
@@ -71,16 +74,20 @@ async def test_older_entries_are_a_page_away_and_the_newest_a_link_back(
     monkeypatch.setattr(journal_pages, "LIMIT", 1)
     newest = await admin.get("/admin/integrations/acme/journal")
     assert re.findall(r'<th scope="row">#(\d+)</th>', newest.text) == ["2"]
-    assert '<a href="/admin/integrations/acme/journal?before=2" rel="next">Older entries</a>' in newest.text
-    assert "Newest entries" not in newest.text
-    older = await admin.get("/admin/integrations/acme/journal?before=2")
+    older_link = '<a href="/admin/integrations/acme/journal?older_than=2" rel="next">Older entries</a>'
+    assert newest.text.count(older_link) == 2  # above the entries and below: no tabbing through 100 rows
+    assert 'aria-label="Journal pages, above the entries"' in newest.text
+    assert "Newest entries" not in newest.text and "<h1>Journal of acme</h1>" in newest.text
+    older = await admin.get("/admin/integrations/acme/journal?older_than=2")
     assert re.findall(r'<th scope="row">#(\d+)</th>', older.text) == ["1"]
     assert "Older entries" not in older.text
     assert '<a href="/admin/integrations/acme/journal">Newest entries</a>' in older.text
-    beyond = await admin.get("/admin/integrations/acme/journal?before=1")
+    assert "<h1>Journal of acme: entries older than #2</h1>" in older.text  # which page this is, in words
+    assert "Journal entries older than #2, newest first</caption>" in older.text
+    beyond = await admin.get("/admin/integrations/acme/journal?older_than=1")
     assert "No entries older than #1." in beyond.text
     for bogus in ("²", "-1", "x", "9" * 40):  # no entry number: the newest page, never an error
-        page = await admin.get(f"/admin/integrations/acme/journal?before={bogus}")
+        page = await admin.get(f"/admin/integrations/acme/journal?older_than={bogus}")
         assert page.status_code == 200 and re.findall(r'<th scope="row">#(\d+)</th>', page.text) == ["2"]
 
 
@@ -91,11 +98,32 @@ async def test_an_items_older_entries_keep_to_that_item(
     monkeypatch.setattr(journal_pages, "LIMIT", 1)
     page = await admin.get("/admin/integrations/acme/journal?item=Boilerservice")
     assert re.findall(r'<th scope="row">#(\d+)</th>', page.text) == ["3"]
-    link = "/admin/integrations/acme/journal?item=Boilerservice&amp;before=3"
+    link = "/admin/integrations/acme/journal?item=Boilerservice&amp;older_than=3"
     assert f'<a href="{link}" rel="next">Older entries</a>' in page.text
-    older = await admin.get("/admin/integrations/acme/journal?item=Boilerservice&before=3")
+    older = await admin.get("/admin/integrations/acme/journal?item=Boilerservice&older_than=3")
     assert re.findall(r'<th scope="row">#(\d+)</th>', older.text) == ["1"]
     assert '<a href="/admin/integrations/acme/journal?item=Boilerservice">Newest entries</a>' in older.text
+
+
+async def test_the_links_between_pages_keep_an_item_id_that_needs_encoding(
+    admin: Admin, world: FolderHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    odd = "a&b #1+ü"
+    with open_hub(world.settings) as hub:
+        hub.store.record("acme", [_journaled(odd), _journaled("other"), _journaled(odd)])
+    monkeypatch.setattr(journal_pages, "LIMIT", 1)
+    path = "/admin/integrations/acme/journal"
+    first = await admin.get(f"{path}?item={quote(odd, safe='')}")
+    (older,) = set(re.findall(r'<a href="([^"]+)" rel="next">Older entries</a>', first.text))
+    second = await admin.get(html.unescape(older))
+    assert re.findall(r'<td><a href="[^"?]+\?item=([^"]+)">', second.text) == [quote(odd, safe="")]
+    (newest,) = set(re.findall(r'<a href="([^"]+)">Newest entries</a>', second.text))
+    assert html.unescape(newest) == f"{path}?item={quote(odd, safe='')}"
+    assert (await admin.get(html.unescape(newest))).text.count('<th scope="row">#') == 1
+
+
+def _journaled(business_id: str) -> NewJournal:
+    return NewJournal(business_id, "anna", "calendar", Change.UPDATED, "changed on B", "p", "text/calendar", "", "")
 
 
 async def test_restore_brings_a_deleted_item_back_and_the_next_sync_writes_it(admin: Admin, world: FolderHub) -> None:

@@ -188,12 +188,12 @@ def test_the_journal_reads_page_by_page(api: Api) -> None:
     first = api.call("GET", "/api/v1/journal?limit=1").json()
     (newest,) = first["entries"]
     assert first["older"] == newest["id"]
-    second = api.call("GET", f"/api/v1/journal?limit=1&before={first['older']}").json()
+    second = api.call("GET", f"/api/v1/journal?limit=1&older_than={first['older']}").json()
     (older,) = second["entries"]
     assert older["id"] < newest["id"] and {older["id"], newest["id"]} == {e["id"] for e in _journal(api)}
     assert second["older"] is None
-    assert api.call("GET", "/api/v1/journal?before=0").status_code == 422
-    assert api.call("GET", f"/api/v1/journal?before={2**63}").status_code == 422
+    assert api.call("GET", "/api/v1/journal?older_than=0").status_code == 422
+    assert api.call("GET", f"/api/v1/journal?older_than={2**63}").status_code == 422
 
 
 def _journal(api: Api) -> list[dict[str, Any]]:

@@ -28,21 +28,22 @@ LIMIT = 100
 
 @router.get("")
 def journal(request: Request, name: str, session: SignedIn) -> Response:
-    """The newest entries of the integration, or of one item (``?item=<business id>``)."""
+    """A page of the integration's entries, or of one item's (``?item=<business id>``): the newest, or those
+    older than an entry (``?older_than=<entry>``, what "Older entries" links to)."""
     view = integration_view(request, name)
     if view is None:
         return missing(request, name, session)
     item = request.query_params.get("item", "").strip()
-    before = _entry_number(request.query_params.get("before", ""))
+    older_than = _entry_number(request.query_params.get("older_than", "")) or None
     with open_hub(context(request).settings) as hub:
-        page_read = hub.journal_page(name, item or None, LIMIT, before or None)
+        page_read = hub.journal_page(name, item or None, LIMIT, older_than)
     values = {
-        "title": f"Journal of {name}",
+        "title": f"Journal of {name}" + (f": entries older than #{older_than}" if older_than else ""),
         "view": view,
         "entries": page_read.entries,
         "item": item,
         "limit": LIMIT,
-        "before": before,
+        "older_than": older_than,
         "older": page_read.older,
         "restored": _entry_number(request.query_params.get("restored", "")),
         "here": "journal",
@@ -66,7 +67,7 @@ def restore(request: Request, name: str, entry_id: int, form: PostedForm) -> Res
 
 
 def _entry_number(text: str) -> int | None:
-    """An entry a URL names (the one a redirect says was restored, the page's ``before``): a number, or none (a
+    """An entry a URL names (the one a redirect says was restored, the page's ``older_than``): a number, or none (a
     page never shows text from its URL)."""
     return int(text) if text.isascii() and text.isdigit() and len(text) <= _DIGITS else None
 

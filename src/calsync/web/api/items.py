@@ -145,11 +145,11 @@ async def journal(
     hub: Hub,
     item: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    older_than: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> dict[str, Any]:
     """Journal entries, newest first, of one item (``item``) or of all, with the rule that caused each; only
-    those older than entry ``before`` when given. ``older`` reads the next page (``null``: no older entries)."""
-    page = await run_in_threadpool(hub.journal_page, token.integration, item, limit, before)
+    those older than entry ``older_than`` when given. ``older`` reads the next page (``null``: no older ones)."""
+    page = await run_in_threadpool(hub.journal_page, token.integration, item, limit, older_than)
     return {"entries": [journal_json(e) for e in page.entries], "older": page.older}
 
 
