@@ -19,13 +19,15 @@ from sqlalchemy import Connection, create_engine, inspect, text, update
 from sqlalchemy.pool import NullPool
 
 from calsync.errors import StateError
+from calsync.model.refs import Side
 from calsync.state.admin import open_admin_store
 from calsync.state.admin_port import UserRecord
 from calsync.state.migrations import HEAD, alembic_config, is_empty
 from calsync.state.sql import SQLStore, database_url, open_store
+from calsync.state.store import changed_sides
 from calsync.state.tables import metadata
 from calsync.state.tables.hub import USER_FLAGS, integration_users, integrations
-from calsync.state.tables.sync import links, pairs
+from calsync.state.tables.sync import links, pairs, shelved_links, sync_tokens
 from tests.state.conftest import Backend
 
 _OPEN_STORE = """
@@ -320,3 +322,55 @@ def test_a_bound_pair_of_0011_shelves_and_takes_up_its_links_after_0012(backend:
         config.attributes["connection"] = conn
         command.downgrade(config, "0011")
     assert backend.scalar("SELECT COUNT(*) FROM links") == 0  # the shelf went with its table
+
+
+@pytest.mark.parametrize(
+    ("came_back_from", "marks", "downgraded"),
+    [
+        ("A: a:cal\nB: b:old", "b", "A: a:cal\nB: (away)"),
+        ("A: a:old\nB: b:cal", "a", "A: (away)\nB: b:cal"),
+        ("an older form", "ab", "A: (away)\nB: (away)"),
+    ],
+)
+def test_0013_marks_the_links_of_a_pair_on_its_way_back_away_from_the_sides_it_came_back_to(
+    backend: Backend, came_back_from: str, marks: str, downgraded: str
+) -> None:
+    """A pair on its way back at 0012 (``came_back_from`` set) keeps undoing the deletions found where it came
+    back to: its links in sync are marked away from there, and its tokens go, so that its next run reads both
+    sides whole and clears the mark of each item it finds in sync. Other pairs, parked links and the shelf are
+    left as they are; a downgrade gives the pair a ``came_back_from`` that tells 0012 the same sides."""
+    bound = "A: a:cal\nB: b:cal"
+    with _one_link_at(backend, "0012") as conn:
+        now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+        conn.execute(
+            text("UPDATE pairs SET bound_to = :bound, came_back_from = :back"), {"bound": bound, "back": came_back_from}
+        )
+        conn.execute(text("UPDATE links SET parked = ''"))  # uid-1 in sync
+        other = conn.execute(pairs.insert().values(name="q", created_at=now, bound_to=bound)).inserted_primary_key[0]
+        (mine,) = conn.execute(text("SELECT id FROM pairs WHERE name = 'p'")).scalars()
+        row = dict.fromkeys(("a_href", "a_version", "a_digest", "b_href", "b_version", "b_digest", "kind"), "v")
+        conn.execute(links.insert().values(pair_id=mine, ident="parked", parked="window", updated_at=now, **row))
+        conn.execute(links.insert().values(pair_id=other, ident="q-1", parked="", updated_at=now, **row))
+        shelf = {"pair_id": mine, "bound_to": "A: a:cal\nB: b:old", "ident": "s-1", "parked": "", "updated_at": now}
+        conn.execute(shelved_links.insert().values(**shelf, **row))
+        for pair_id in (mine, other):
+            conn.execute(sync_tokens.insert().values(pair_id=pair_id, side="b", token="t", updated_at=now))
+    store = open_store(backend.url)  # migrates to head
+    try:
+        with store.open_pair("p") as state:
+            assert {ident: link.away for ident, link in state.links().items()} == {"uid-1": marks, "parked": ""}
+            assert (state.token(Side.B), state.bind(bound)) == (None, None)
+        with store.open_pair("q") as state:
+            assert ({i: link.away for i, link in state.links().items()}, state.token(Side.B)) == ({"q-1": ""}, "t")
+        assert backend.scalar("SELECT away FROM shelved_links") == ""
+    finally:
+        store.close()
+    with connect(backend) as conn:
+        assert "came_back_from" not in {column["name"] for column in inspect(conn).get_columns("pairs")}
+    config = alembic_config()
+    with connect(backend) as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0012")
+    assert backend.scalar("SELECT came_back_from FROM pairs WHERE name = 'p'") == downgraded
+    assert backend.scalar("SELECT came_back_from FROM pairs WHERE name = 'q'") is None
+    assert changed_sides(downgraded, bound) == marks

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from calsync.errors import LeaseLost
 from calsync.model.refs import Side
 from calsync.state.sql import SQLStore
-from calsync.state.store import NO_STATUS, Link, Pending, Rebound
+from calsync.state.store import NO_STATUS, Link, Pending, Rebound, changed_sides
 from calsync.state.tables.sync import links, shelved_links, sync_tokens
 from tests.state.conftest import Backend, make_link, stored_links
 
@@ -239,12 +239,8 @@ def test_a_pair_back_on_collections_it_synced_before_takes_up_its_links_there(
     with store.open_pair("p") as state:
         assert state.bind(old) == Rebound(new, 2)
         assert sorted(state.links()) == ["one", "two"] and state.links()["two"].parked == "a"
-        assert state.links()["one"] == make_link("one")
+        assert state.links()["one"] == replace(make_link("one"), away="b")
         assert state.token(Side.B) is None
-    with store.open_pair("p") as state:  # no run finished since it came back: the next one is told so
-        assert state.bind(old) == Rebound(new, unfinished=True)
-        assert state.bind(old, dry_run=True) == Rebound(new, unfinished=True)
-        state.came_back()
     with store.open_pair("p") as state:
         assert state.bind(old) is None
     with store.open_pair("p") as state:  # and forth again: the new mailbox's links come back in turn
@@ -254,6 +250,61 @@ def test_a_pair_back_on_collections_it_synced_before_takes_up_its_links_there(
     with store.open_pair("other") as other:
         other.bind("A: x\nB: y")
     assert backend.scalar("SELECT COUNT(*) FROM shelved_links") == 2  # another pair's binding shelves nothing
+
+
+def test_links_taken_up_are_marked_away_from_the_sides_that_changed_until_written_without(
+    store: SQLStore, backend: Backend
+) -> None:
+    """The mark goes to the shelf and back with the rest of the link, is read as it would be by a dry run, is
+    added to one a link still had, never given to a parked link, and goes when a run writes the link without."""
+    first, second, third = "A: tech1/events\nB: tech1", "A: tech1/events\nB: tech1-new", "A: other/events\nB: tech1"
+    _filled(store, first)
+    with store.open_pair("p") as state:
+        state.put_link(replace(make_link("parked"), parked="window"))
+        state.put_link(replace(make_link("marked"), away="a"))  # still marked from an earlier way back
+    with store.open_pair("p") as state:
+        state.bind(second)
+    with store.open_pair("p") as state:
+        state.bind(first, dry_run=True)
+        assert {ident: link.away for ident, link in state.links().items()} == {
+            "one": "b",
+            "parked": "",
+            "marked": "ab",
+        }
+    with store.open_pair("p") as state:
+        state.bind(first)
+        assert {ident: link.away for ident, link in state.links().items()} == {
+            "one": "b",
+            "parked": "",
+            "marked": "ab",
+        }
+        state.put_link(replace(state.links()["one"], away=""))  # seen in sync
+    assert {ident: link.away for ident, link in stored_links(store).items()} == {
+        "one": "",
+        "parked": "",
+        "marked": "ab",
+    }
+    with store.open_pair("p") as state:
+        state.bind(third)  # the links go to the shelf marked as they are
+    assert backend.scalar("SELECT away FROM shelved_links WHERE ident = 'marked'") == "ab"
+    with store.open_pair("p") as state:
+        state.bind(first)
+        assert {ident: link.away for ident, link in state.links().items()} == {
+            "one": "a",
+            "parked": "",
+            "marked": "ab",
+        }
+        state.put_link(replace(make_link("new"), away="b"))
+        state.put_link(replace(state.links()["marked"], pending=Pending(Side.B, make_link("marked").a, "d")))
+    kept = stored_links(store)
+    assert (kept["new"].away, kept["marked"].away, kept["marked"].pending is not None) == ("b", "ab", True)
+
+
+def test_the_sides_a_pair_came_back_to_are_those_whose_binding_changed() -> None:
+    assert changed_sides("A: a:cal\nB: b:old", "A: a:cal\nB: b:new") == "b"
+    assert changed_sides("A: a:old\nB: b:cal", "A: a:new\nB: b:cal") == "a"
+    assert changed_sides("A: a:one\nB: b:cal", "A: a:two\nB: b:other") == "ab"
+    assert changed_sides("something else", "another key") == "ab"
 
 
 def test_what_a_pair_is_bound_to_is_read_without_making_the_pair(store: SQLStore, backend: Backend) -> None:

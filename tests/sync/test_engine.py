@@ -646,9 +646,105 @@ def test_an_entry_whose_stat_fails_is_unreadable_never_deleted(tmp_path: Path, s
     assert sync_pair(spec, store, RUN).b.updated == 1 and idents(b)["e1"] == "back"
 
 
-def test_the_sides_a_pair_came_back_to_are_those_whose_binding_changed() -> None:
-    from calsync.sync.engine import _changed_sides
+# -- away and back --------------------------------------------------------------------------------------------
 
-    assert _changed_sides("A: a:cal\nB: b:old", "A: a:cal\nB: b:new") == {Side.B}
-    assert _changed_sides("A: a:one\nB: b:cal", "A: a:two\nB: b:other") == {Side.A, Side.B}
-    assert _changed_sides("something else", "another key") == {Side.A, Side.B}
+
+def _href(conn: MemoryConnector, collection: str, ident: str) -> str:
+    (href,) = [h for h, text in conn.texts(collection).items() if scan(text).facts.ident == ident]
+    return href
+
+
+def _away_and_back(store: SQLStore, *, deleted: tuple[str, ...]) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
+    """e1 to e4 synced into B's ``cal``; the pair pointed at B's ``other`` and synced there, while the user
+    deletes ``deleted`` in ``cal`` (tidying a calendar no longer synced); the spec pointing back at ``cal``."""
+    spec, a, b = memories()
+    for uid in ("e1", "e2", "e3", "e4"):
+        a.put_raw("cal", f"{uid}.ics", event(uid))
+    sync_pair(spec, store, RUN)
+    b.make_collection("other")
+    sync_pair(replace(spec, b=Endpoint(b, "other")), store, RUN)
+    for uid in deleted:
+        b.remove_raw("cal", _href(b, "cal", uid))
+    return spec, a, b
+
+
+def _refuse_e1(operation: str, href: str) -> ReadOnly | None:
+    """B refuses, for good, to take a copy of e1 again (a meeting someone else organises, say)."""
+    return ReadOnly("the server refuses this item", connector="b") if operation == "create" and "e1" in href else None
+
+
+def _marks(store: SQLStore) -> dict[str, str]:
+    with store.open_pair("mem") as state:
+        return {ident: link.away for ident, link in state.links().items()}
+
+
+def test_a_copy_refused_on_the_way_back_keeps_no_later_deletion_from_passing_on(store: SQLStore) -> None:
+    """Back on ``cal``, the copy of e1 deleted there while the pair was away cannot be put back (B refuses it),
+    so every run tries again and never passes that deletion on. The user's own deletions there, of other items,
+    pass on all the same: that one item's way back does not hold the whole calendar back."""
+    spec, a, b = _away_and_back(store, deleted=("e1",))
+    b.fail_writes = _refuse_e1
+    back = sync_pair(spec, store, RUN)
+    assert (back.b.skipped, back.a.deleted) == (1, 0) and set(a.texts("cal")) == {f"e{n}.ics" for n in range(1, 5)}
+    b.remove_raw("cal", _href(b, "cal", "e2"))  # back on it, the user deletes another appointment
+    later = sync_pair(spec, store, RUN)
+    assert later.a.deleted == 1 and set(a.texts("cal")) == {"e1.ics", "e3.ics", "e4.ics"}, later.lines
+    (retried,) = [line for line in later.lines if line.ident == "e1"]
+    assert (retried.action, retried.outcome) == ("create", "skipped")
+
+
+def test_the_first_run_back_clears_the_mark_of_every_item_it_finds_in_sync(store: SQLStore) -> None:
+    """Only the link whose copy could not be put back stays marked away from B: one found unchanged, one edited
+    there meanwhile (its edit passed on) are in sync again, and a deletion days later is the user's."""
+    spec, a, b = _away_and_back(store, deleted=("e1",))
+    b.put_raw("cal", _href(b, "cal", "e2"), event("e2", "edited while away"))
+    b.fail_writes = _refuse_e1
+    dry = sync_pair(spec, store, replace(RUN, dry_run=True))
+    assert [action.kind for action in dry.planned if action.ident == "e1"] == [ActionKind.CREATE]
+    assert _marks(store) == {f"e{n}": "" for n in range(1, 5)}  # a dry run binds and marks nothing
+    back = sync_pair(spec, store, RUN)
+    assert back.a.updated == 1 and "edited while away" in a.texts("cal")["e2.ics"]
+    assert _marks(store) == {"e1": "b", "e2": "", "e3": "", "e4": ""}
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, RUN)
+    b.remove_raw("cal", _href(b, "cal", "e3"))
+    later = sync_pair(spec, store, RUN)
+    assert later.a.deleted == 1 and "e3.ics" not in a.texts("cal"), later.lines
+    assert _marks(store) == {"e1": "b", "e2": "", "e4": ""}
+
+
+def test_a_run_back_that_stops_before_putting_a_copy_back_leaves_the_next_run_to_put_it_back(
+    store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies with the intent to put e1 back recorded and the write not made: the link keeps its mark
+    through the intent, and the next run still undoes that deletion, never passes it on."""
+    spec, a, b = _away_and_back(store, deleted=("e1",))
+
+    def dies(collection: str, content: object, key: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(b, "create", dies)
+    with pytest.raises(KeyboardInterrupt):
+        sync_pair(spec, store, RUN)
+    monkeypatch.undo()
+    with store.open_pair("mem") as state:
+        stopped = state.links()["e1"]
+    assert stopped.away == "b" and stopped.pending is not None
+    again = sync_pair(spec, store, RUN)
+    assert again.a.deleted == 0 and again.b.created == 1 and len(a.texts("cal")) == 4
+    assert "e1" in {scan(text).facts.ident for text in b.texts("cal").values()}
+    assert _marks(store) == {f"e{n}": "" for n in range(1, 5)}
+
+
+def test_an_item_found_where_the_pair_came_back_loses_its_mark_even_when_its_write_fails(store: SQLStore) -> None:
+    """e2, edited in ``cal`` while the pair was away, is found there on the way back; its update of A fails.
+    Found there, any later absence is the user's: deleted after all, the deletion reaches A."""
+    spec, a, b = _away_and_back(store, deleted=())
+    b.put_raw("cal", _href(b, "cal", "e2"), event("e2", "edited while away"))
+    a.fail_writes = lambda op, href: Unavailable("server down") if href.startswith("e2") else None
+    back = sync_pair(spec, store, RUN)
+    assert back.a.errors == 1 and _marks(store) == {f"e{n}": "" for n in range(1, 5)}
+    a.fail_writes = None
+    b.remove_raw("cal", _href(b, "cal", "e2"))
+    later = sync_pair(spec, store, RUN)
+    assert later.a.deleted == 1 and "e2.ics" not in a.texts("cal"), later.lines

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from calsync.connectors.base import ChangeSet
@@ -103,14 +105,18 @@ def test_a_rejected_deletion_that_cannot_be_undone_on_a_read_only_side_parks_the
     assert "deletion rejected: kept on B, not synced" in action.rule and "read-only" in action.rule
 
 
-def test_a_deletion_found_where_the_pair_came_back_is_not_passed_on_but_undone() -> None:
-    """Back on a calendar it had left (``Decisions.away``): a copy deleted there meanwhile was deleted while the
-    pair did not sync it, which says nothing of the item; deletions found on the other side still go through."""
-    guard, _ = _guard(Decisions(away=frozenset({B})))
+def test_a_deletion_found_where_the_pair_was_away_from_the_item_is_not_passed_on_but_undone() -> None:
+    """Back on a calendar it had left, the links taken up are marked away from it (``Link.away``): a copy
+    deleted there meanwhile was deleted while the pair did not sync it, which says nothing of the item. Any other
+    deletion goes through: one found on the other side, and one of an item seen in sync since (unmarked)."""
+    guard, _ = _guard()
+    links = {ident: replace(link, away="b") for ident, link in _linked(2).items()} | {"i2": _linked(3)["i2"]}
     found_on_b = Action(ActionKind.DELETE, "i0", A, "deleted on B")
     found_on_a = Action(ActionKind.DELETE, "i1", B, "deleted on A")
+    since_back = Action(ActionKind.DELETE, "i2", A, "deleted on B")
     unlinked = Action(ActionKind.DELETE, "i9", A, "only on A, which mirrors B")
-    back, passed, mirrored = guard.apply([found_on_b, found_on_a, unlinked], _linked(2), _observed())
+    back, passed, later, mirrored = guard.apply([found_on_b, found_on_a, since_back, unlinked], links, _observed())
     assert (back.kind, back.target) == (ActionKind.CREATE, B)
     assert "deleted there while this pair was away from it, not passed on: re-created on B" in back.rule
-    assert (passed, mirrored) == (found_on_a, unlinked)
+    assert (passed, later, mirrored) == (found_on_a, since_back, unlinked)
+    assert guard.undone_away == {"i0"}

@@ -20,13 +20,26 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, Text, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    Text,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from calsync.errors import LeaseLost, StateError
 from calsync.model.refs import Side
 from calsync.state.db import Database
 from calsync.state.lease import Lease
-from calsync.state.store import Link, LinkCensus, Pending, Rebound, SideStatus
+from calsync.state.store import Link, LinkCensus, Pending, Rebound, SideStatus, changed_sides
 from calsync.state.tables.sync import links, locks, pairs, shelved_links, sync_tokens
 
 if TYPE_CHECKING:
@@ -36,10 +49,9 @@ _CHUNK = 500
 _LINK_NAMES = (
     *("ident", "a_href", "a_version", "a_digest", "b_href", "b_version", "b_digest", "kind", "parked"),
     *("pending_target", "pending_source_href", "pending_source_version", "pending_source_digest"),
-    "pending_digest",
+    *("pending_digest", "away"),
 )
 _LINK_COLUMNS = tuple(links.c[name] for name in _LINK_NAMES)
-_SHELVED_COLUMNS = tuple(shelved_links.c[name] for name in _LINK_NAMES)
 _SHELF_NAMES = tuple(column.name for column in links.columns if column.name != "pair_id")
 """Every column of a link but its pair: what is shelved (``bind``), whatever columns ``links`` comes to have."""
 
@@ -58,48 +70,40 @@ class SQLPairState:
         self._puts: dict[str, Link] = {}
         self._drops: set[str] = set()
         self._tokens: dict[Side, str | None] = {}
-        self._afresh: str | None = None
+        self._afresh: tuple[str, str] | None = None
         """A dry run's stand-in for ``bind``'s rebinding: the links are read from the shelf of these collections
-        (none if it has none), the tokens as gone."""
+        (none if it has none), marked away from these sides, the tokens as gone."""
 
     def bind(self, collections: str, *, dry_run: bool = False) -> Rebound | None:
         """Bind the pair to ``collections`` (what this run syncs); when it was bound to others, shelve its links
-        under those, drop its tokens, and take up the links shelved under ``collections`` (see the port). A dry
-        run reads the links as they would be and writes nothing.
+        under those, drop its tokens, and take up the links shelved under ``collections``, marked away from the
+        sides that changed (see the port). A dry run reads the links as they would be and writes nothing.
 
         Compared exactly: collection ids are case-sensitive on most stores (a caller whose ids are not, such as
         e-mail addresses, folds them before). An unbound pair (made before pairs were bound) is bound as it is,
-        its links trusted. One transaction, fenced: a crash leaves the pair bound as before or as after.
+        its links trusted. One transaction, fenced: a crash leaves the pair bound as before or as after, its
+        links taken up with their marks or not at all.
         """
-        query = select(pairs.c.bound_to, pairs.c.came_back_from).where(pairs.c.id == self._pair_id)
+        query = select(pairs.c.bound_to).where(pairs.c.id == self._pair_id)
         with self._db.read() as conn:
-            before, back_from = conn.execute(query).one()
-            if before == collections:
-                return None if back_from is None else Rebound(back_from, unfinished=True)
-            if before is None and dry_run:
+            before = conn.execute(query).scalar_one()
+            if before == collections or (before is None and dry_run):
                 return None
             if dry_run:
-                self._afresh = collections
-                return Rebound(before, len(self._read(conn, self._shelved(collections))))
+                self._afresh = (collections, changed_sides(before, collections))
+                return Rebound(before, len(self._read(conn, self._shelved(*self._afresh))))
         with self._db.write() as conn:
             self._check_fence(conn)
-            before, back_from = conn.execute(query).one()
+            before = conn.execute(query).scalar_one()
             if before == collections:
-                return None if back_from is None else Rebound(back_from, unfinished=True)
+                return None
             resumed = 0 if before is None else self._reshelve(conn, before, collections)
-            back = before if resumed else None
-            update_pair = update(pairs).where(pairs.c.id == self._pair_id)
-            conn.execute(update_pair.values(bound_to=collections, came_back_from=back))
+            conn.execute(update(pairs).where(pairs.c.id == self._pair_id).values(bound_to=collections))
         return None if before is None else Rebound(before, resumed)
 
-    def came_back(self) -> None:
-        with self._db.write() as conn:
-            self._check_fence(conn)
-            conn.execute(update(pairs).where(pairs.c.id == self._pair_id).values(came_back_from=None))
-
     def _reshelve(self, conn: Connection, before: str, collections: str) -> int:
-        """Shelve the links under ``before``, drop the tokens, take up the links shelved under ``collections``;
-        returns how many were taken up."""
+        """Shelve the links under ``before``, drop the tokens, take up the links shelved under ``collections``
+        marked away from the sides that changed; returns how many were taken up."""
         mine = shelved_links.c.pair_id == self._pair_id
         conn.execute(delete(shelved_links).where(mine, shelved_links.c.bound_to == before))
         kept = select(links.c.pair_id, literal(before, Text()), *(links.c[name] for name in _SHELF_NAMES))
@@ -112,19 +116,22 @@ class SQLPairState:
         conn.execute(delete(sync_tokens).where(sync_tokens.c.pair_id == self._pair_id))
         back = shelved_links.c.bound_to == collections
         resumed = conn.execute(select(func.count()).where(mine, back)).scalar_one()
-        taken = select(shelved_links.c.pair_id, *(shelved_links.c[name] for name in _SHELF_NAMES)).where(mine, back)
+        away = _marked(changed_sides(before, collections))
+        taken = select(
+            shelved_links.c.pair_id, *(away if name == "away" else shelved_links.c[name] for name in _SHELF_NAMES)
+        ).where(mine, back)
         conn.execute(insert(links).from_select(["pair_id", *_SHELF_NAMES], taken))
         conn.execute(delete(shelved_links).where(mine, back))
         return int(resumed)
 
-    def _shelved(self, collections: str) -> Select[Any]:
-        return select(*_SHELVED_COLUMNS).where(
-            shelved_links.c.pair_id == self._pair_id, shelved_links.c.bound_to == collections
-        )
+    def _shelved(self, collections: str, sides: str) -> Select[Any]:
+        """The links shelved under ``collections`` as ``bind`` takes them up, marked away from ``sides``."""
+        columns = (_marked(sides) if name == "away" else shelved_links.c[name] for name in _LINK_NAMES)
+        return select(*columns).where(shelved_links.c.pair_id == self._pair_id, shelved_links.c.bound_to == collections)
 
     def links(self) -> dict[str, Link]:
         if self._afresh is not None:  # a dry run's rebinding: the links it would take up
-            query = self._shelved(self._afresh)
+            query = self._shelved(*self._afresh)
         else:
             query = select(*_LINK_COLUMNS).where(links.c.pair_id == self._pair_id)
         with _collector_paused(), self._db.read() as conn:
@@ -251,12 +258,23 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _marked(sides: str) -> ColumnElement[str]:
+    """A shelved link's ``away`` as it is taken up: ``sides`` added to the mark it had (shelved before a run found
+    the item there), none for a parked link. Two different sets of sides, neither empty, make both."""
+    away = shelved_links.c.away
+    return case(
+        (shelved_links.c.parked != "", away),
+        (away.in_(("", sides)), literal(sides, String())),
+        else_=literal("".join(side.value for side in Side), String()),
+    ).label("away")
+
+
 def _link(row: Sequence[Any]) -> Link:
     a, b = SideStatus(row[1], row[2], row[3]), SideStatus(row[4], row[5], row[6])
     if row[9] is None:
-        return Link(row[0], a, b, None, row[7], row[8])  # positional: this runs for every link of every run
+        return Link(row[0], a, b, None, row[7], row[8], row[14])  # positional: this runs for every link of every run
     source = SideStatus(row[10], row[11], row[12])
-    return Link(row[0], a, b, Pending(Side(row[9]), source, row[13]), row[7], row[8])
+    return Link(row[0], a, b, Pending(Side(row[9]), source, row[13]), row[7], row[8], row[14])
 
 
 def _link_row(pair_id: int, link: Link, stamp: object) -> dict[str, object]:
@@ -279,6 +297,7 @@ def _link_row(pair_id: int, link: Link, stamp: object) -> dict[str, object]:
         "pending_source_version": source.version if source is not None else None,
         "pending_source_digest": source.digest if source is not None else None,
         "pending_digest": pending.digest if pending is not None else None,
+        "away": link.away,
         "updated_at": stamp,
     }
 

@@ -66,6 +66,11 @@ class Link:
     ``parked`` keeps a link that no longer syncs but must not be forgotten: ``"window"`` when the item left the
     sync window (it syncs again when an edit brings it back), ``"a"`` or ``"b"`` when it was deleted on that side
     and deletions may not reach the other (the copy left there is not new, and is never copied back).
+    ``away`` names the sides (``Side`` values in order: ``"a"``, ``"b"`` or ``"ab"``) the pair was away from
+    since it last found the item there: a link taken up again when the pair came back to collections it had
+    left (``PairState.bind``), until a run finds the item there or puts it back. A deletion found on such a side
+    may have been made while the pair did not sync it (a user tidying a calendar no longer synced), which says
+    nothing of the item: it is undone, never passed on.
     """
 
     ident: str
@@ -74,10 +79,15 @@ class Link:
     pending: Pending | None = None
     kind: str = ""
     parked: str = ""
+    away: str = ""
 
     def side(self, side: Side) -> SideStatus:
         """The status of ``side``."""
         return self.a if side is Side.A else self.b
+
+    def away_from(self, side: Side) -> bool:
+        """Whether the pair was away from ``side`` since it last saw the item in sync there (``away``)."""
+        return side.value in self.away
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +153,17 @@ class Rebound:
 
     before: str
     resumed: int = 0
-    unfinished: bool = False
-    """The pair came back earlier and no run of it has finished since (``came_back``): bound already, but the
-    deletions found where it came back to may still be ones made while it was away."""
+
+
+def changed_sides(before: str, now: str) -> str:
+    """The sides (``Side`` values in order, as ``Link.away`` names them) whose line differs between two bindings
+    (``PairState.bind``), each naming a side's collection on a line of its own (``A: …``, ``B: …``); both when
+    they cannot be told apart (a binding of another form)."""
+    lines = [dict(line.split(": ", 1) for line in key.splitlines() if ": " in line) for key in (before, now)]
+    changed = "".join(
+        side.value for side in Side if lines[0].get(side.value.upper()) != lines[1].get(side.value.upper())
+    )
+    return changed or "".join(side.value for side in Side)
 
 
 class PairState(Protocol):
@@ -162,13 +180,11 @@ class PairState(Protocol):
         back), are taken up again, so the copies it left there are still known as copies; without any it starts
         afresh, matching items by identity. A dry run only reads the links as they would be.
 
-        A pair that took up links is "back" until ``came_back`` says a run of it finished: a run that crashed
-        on its way back leaves the next one told so (``Rebound.unfinished``).
+        Each link taken up that is not parked is marked away (``Link.away``) from the sides whose collection
+        changed (``changed_sides``), in the same transaction: its item may have been deleted there meanwhile. The
+        mark stays, whatever becomes of the run, until a run records the link without it (it found the item
+        there, or put it back). A parked link needs none: its deletions are never passed on.
         """
-        ...
-
-    def came_back(self) -> None:
-        """A run of a pair that came back to collections (``bind``) finished: later runs are ordinary."""
         ...
 
     def links(self) -> dict[str, Link]:

@@ -10,7 +10,7 @@ planning.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -18,7 +18,7 @@ from calsync.connectors.base import ChangeSet
 from calsync.errors import CalsyncError
 from calsync.model.refs import Side
 from calsync.model.window import Window
-from calsync.state.store import JobKind, JobOutcome, Link, LinkCensus, PairState, StateStore, run_owner
+from calsync.state.store import JobKind, JobOutcome, Link, LinkCensus, PairState, Rebound, StateStore, run_owner
 from calsync.sync.actions import AfterWrite, Executor
 from calsync.sync.collector import relaxed_collector
 from calsync.sync.guard import Decisions, DeletionGuard
@@ -129,22 +129,12 @@ class _Run:
         self.window = Window.around(now, *spec.window) if spec.window is not None else None
         self.stored_tokens: dict[Side, str | None] = {}
         self.census = LinkCensus(0, 0)
-        self.back_on: set[Side] = set()
-        self.undone_away: set[str] = set()
-        """The sides whose collections this run came back to, taking up the links it had there (``_bind``)."""
+        self.rebound: Rebound | None = None
+        """What ``_bind`` found: the pair bound to other collections than before, and the links it took up."""
 
     def run(self) -> Report:
         self._bind()
-        report = self._run()
-        if self.back_on and not self.options.dry_run and self._back_done(report):
-            self.state.came_back()
-        return report
-
-    def _back_done(self, report: Report) -> bool:
-        """Whether every deletion made while the pair was away was undone in this run: one that failed, was
-        refused or met a change is tried again by the next run, still on its way back (see ``_bind``)."""
-        undone = self.undone_away
-        return not any(line.ident in undone and line.outcome not in ("done", "held") for line in report.lines)
+        return self._run()
 
     def _run(self) -> Report:
         changes = self._early_changes()
@@ -162,6 +152,7 @@ class _Run:
         blocked = observations[Side.A].blocked | observations[Side.B].blocked
         for ident in blocked:
             retry_item(ident, links, observations)
+        self._found_back(links, observations, blocked)
         policy = self._policy(links, observations)
         actions = [
             a
@@ -170,7 +161,6 @@ class _Run:
         ]
         guard = self._guard(policy)
         actions = guard.apply(actions, links, observations)
-        self.undone_away = guard.undone_away
         self.report.planned = actions
         touched = {a.ident for a in actions} | blocked
         self.report.unchanged = sum(1 for ident in links if ident not in touched)
@@ -206,13 +196,34 @@ class _Run:
         return replace(policy, items=replace(policy.items, deleted=dict(look_up(unlinked))))
 
     def _guard(self, policy: PairPolicy) -> DeletionGuard:
-        """The deletion guard of this run (its ``undone_away`` is the run's: see ``_back_done``)."""
         options, endpoints = self.options, self._endpoints()
-        decisions = Decisions(
-            options.allow_mass_delete, options.held, options.approved, options.rejected, frozenset(self.back_on)
-        )
+        decisions = Decisions(options.allow_mass_delete, options.held, options.approved, options.rejected)
         logged = {side: endpoints[side].connector.capabilities.logs_deletions for side in Side}
         return DeletionGuard(policy, decisions, self.report, logged)
+
+    def _found_back(
+        self, links: dict[str, Link], observations: Mapping[Side, Observation], blocked: Collection[str]
+    ) -> None:
+        """Take off each link's mark (``Link.away``) for the sides where this run found its item (``_found``), in
+        ``links`` and, unless the run is dry, in the state: a later deletion there is the user's, and passes on
+        as any other.
+
+        Why before planning, whatever the run then does with the item: the mark says only that an absence may
+        date from while the pair was away; once the item is found there after coming back, none can. A write
+        that then fails keeps the link as recorded here (its intent is made from it), so the next run still
+        undoes a deletion made while the pair was away, and only that. An item that could not be read keeps
+        its mark.
+        """
+        found: dict[str, Link] = {}
+        for ident, link in links.items():
+            if link.away and ident not in blocked:
+                away = "".join(side for side in link.away if not _found(link, Side(side), observations[Side(side)]))
+                if away != link.away:
+                    found[ident] = replace(link, away=away)
+        links.update(found)
+        if not self.options.dry_run:
+            for link in found.values():
+                self.state.put_link(link)
 
     def _bind(self) -> None:
         """Keep the links of other collections apart when the pair syncs other collections than its links were
@@ -220,16 +231,12 @@ class _Run:
         key = self.spec.collections if self.spec.bound_to == "" else self.spec.bound_to
         if key is None:
             return
-        rebound = self.state.bind(key, dry_run=self.options.dry_run)
+        rebound = self.rebound = self.state.bind(key, dry_run=self.options.dry_run)
         if rebound is None:
-            return
-        if rebound.unfinished:  # bound already: no warning again, but still on the way back
-            self.back_on = _changed_sides(rebound.before, key)
             return
         dry = self.options.dry_run
         before, now = ", ".join(rebound.before.splitlines()), ", ".join(key.splitlines())
         if rebound.resumed:
-            self.back_on = _changed_sides(rebound.before, key)
             then = f"{'would take' if dry else 'took'} up the {rebound.resumed} links it had there when it synced them"
         else:
             then = f"{'would start' if dry else 'started'} afresh there, matching the items of both sides by identity"
@@ -356,8 +363,13 @@ class _Run:
         self.state.checkpoint()
 
 
-def _changed_sides(before: str, now: str) -> set[Side]:
-    """The sides whose line (``A: …``, ``B: …``) differs between two bindings; both when they cannot be told."""
-    lines = [dict(line.split(": ", 1) for line in key.splitlines() if ": " in line) for key in (before, now)]
-    changed = {side for side in Side if lines[0].get(side.value.upper()) != lines[1].get(side.value.upper())}
-    return changed or set(Side)
+def _found(link: Link, side: Side, observation: Observation) -> bool:
+    """Whether a run found ``link``'s item on ``side``: read there, or listed there as linked by a complete
+    listing (as the first run back reads both sides: ``bind`` drops the tokens), neither gone nor out of the
+    window. An incremental run names only what changed since its token: an item it does not name is not found.
+    """
+    view, ident = observation.view, link.ident
+    if ident in view.seen:
+        return True
+    listed = observation.changes.complete and bool(link.side(side).href)
+    return listed and ident not in view.gone and ident not in view.outside

@@ -27,10 +27,6 @@ class Decisions:
     held: frozenset[str] = frozenset()
     approved: frozenset[str] = frozenset()
     rejected: frozenset[str] = frozenset()
-    away: frozenset[Side] = frozenset()
-    """Sides this run came back to, taking up the links the pair had left there (``PairState.bind``): an item
-    deleted there was deleted while the pair was away (a user tidying a calendar no longer synced), which says
-    nothing of the item itself, so the deletion is not passed on; the item is created there again."""
 
 
 class DeletionGuard:
@@ -44,7 +40,7 @@ class DeletionGuard:
         self.report = report
         self.logs_deletions = logs_deletions
         self.undone_away: set[str] = set()
-        """The items whose deletion made while the pair was away ``_back`` undid."""
+        """The items whose deletion, made while the pair was away, ``_back`` planned to undo."""
 
     def apply(
         self, actions: list[Action], links: Mapping[str, Link], observations: Mapping[Side, Observation]
@@ -53,21 +49,21 @@ class DeletionGuard:
         return self._guard_mass_deletion(self._reject(self._back(actions, links), links), links, observations)
 
     def _back(self, actions: list[Action], links: Mapping[str, Link]) -> list[Action]:
-        """Deletions found on a side the pair came back to (``Decisions.away``) undone, never passed on: planned
-        as deletions on the other side, or, where the pair may not delete there, as the copy there kept and
-        unlinked (but a meeting the calendar owns stays as the rules have it: making it again would invite its
-        attendees again)."""
-        if not self.decisions.away:
-            return actions
+        """Deletions found on a side the pair was away from since it last found the item there (``Link.away``: a
+        user tidying a calendar no longer synced, which says nothing of the item) undone, never passed on:
+        planned as deletions on the other side, or, where the pair may not delete there, as the copy there kept
+        and unlinked (but a meeting the calendar owns stays as the rules have it: making it again would invite
+        its attendees again). Any other deletion, of this item on the other side or of any other item, goes on
+        as usual."""
         return [self._back_one(action, links) for action in actions]
 
     def _back_one(self, action: Action, links: Mapping[str, Link]) -> Action:
         link = links.get(action.ident)
-        if link is None or link.parked:
+        if link is None or link.parked or not link.away:
             return action
         deleted = _deleted_side(action)
         owned = self.policy.items is not None and action.ident in self.policy.items.calendar_owned
-        if deleted is None or deleted not in self.decisions.away or (owned and action.kind is ActionKind.PARK):
+        if deleted is None or not link.away_from(deleted) or (owned and action.kind is ActionKind.PARK):
             return action
         self.undone_away.add(action.ident)
         deletion = Action(ActionKind.DELETE, action.ident, deleted.other, action.rule)

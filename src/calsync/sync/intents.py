@@ -18,16 +18,21 @@ from calsync.sync.plan import SideView
 
 
 def intent(ident: str, old: Link | None, target: Side, source: SideStatus, digest: str, kind: str) -> Link:
-    """The link to record before writing ``digest`` to ``target``: the confirmed statuses plus the intent."""
-    a, b = (old.a, old.b) if old is not None else (NO_STATUS, NO_STATUS)
-    return Link(ident, a, b, Pending(target, source, digest), kind=kind, parked=old.parked if old else "")
+    """The link to record before writing ``digest`` to ``target``: the confirmed statuses plus the intent.
+
+    It keeps the old link's marks (``Link.parked``, ``Link.away``): a write that is never made (a crash, a
+    failure) leaves the link as it was, and a deletion made while the pair was away still reads as one.
+    """
+    if old is None:
+        return Link(ident, NO_STATUS, NO_STATUS, Pending(target, source, digest), kind=kind)
+    return Link(ident, old.a, old.b, Pending(target, source, digest), kind, old.parked, old.away)
 
 
 def confirmed(link: Link) -> Link | None:
     """``link`` without its intent; ``None`` when nothing was confirmed yet (the intent was a first create)."""
     if link.pending is not None and link.side(link.pending.target) == NO_STATUS:
         return None
-    return Link(link.ident, link.a, link.b, kind=link.kind, parked=link.parked)
+    return Link(link.ident, link.a, link.b, kind=link.kind, parked=link.parked, away=link.away)
 
 
 @dataclass(slots=True)
@@ -46,7 +51,8 @@ def settle(
 ) -> Settled:
     """Settle each intent from what its target holds now.
 
-    The target holds the intended digest: the write happened, the link is as it would have been committed.
+    The target holds the intended digest: the write happened, the link is as it would have been committed (in
+    sync: no longer marked away, ``Link.away``).
     Otherwise (it holds the old content, something else, or nothing): the write is taken as not made and the
     last confirmed link stands, so the plan decides again; a change made meanwhile then meets the other side's
     change as a conflict, resolved by policy and recorded, never dropped silently.

@@ -430,8 +430,8 @@ def test_a_copy_the_calendar_refuses_to_take_back_is_never_passed_on_as_a_deleti
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server refuses the re-created copy (``ReadOnly``: counted as skipped, not as an error): the run back
-    ends without errors, the pair is no longer on its way back, and the next run reads the deletion made while
-    it was away as an ordinary one."""
+    ends without errors, yet the link stays marked away from the calendar, so the next run puts the copy back
+    instead of reading the deletion made while the user was away as an ordinary one."""
     from calsync.connectors.folder.connector import FolderConnector
     from calsync.errors import ReadOnly
 
@@ -515,3 +515,32 @@ def test_a_calendar_edit_made_while_the_integration_pointed_elsewhere_reaches_th
     assert not _deleted(api, "M1"), body
     assert api.call("GET", "/api/v1/items/M1").json()["title"] == "Visit M1: bring the ladder", body
     assert "b.conflicts" not in _writes(body), body
+
+
+def test_a_copy_the_calendar_refuses_for_good_holds_back_none_of_the_users_later_deletions(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the copy of M1, deleted in the earlier mailbox while the user was away, cannot be put back (the
+    server refuses it at every run), the user, back on that mailbox, deletes M2 there: that deletion reaches the
+    business system as any other; M1's is still never passed on."""
+    from calsync.connectors.folder.connector import FolderConnector
+    from calsync.errors import ReadOnly
+
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M3")]})
+    _synced_then_moved(api)
+    api.calendar("tech1")["Visit M1"].unlink()
+    _move(api, "tech1")
+    original = FolderConnector.create
+
+    def refuses(self: FolderConnector, collection: str, content: Any, key: str) -> Any:
+        if key.startswith("M1"):
+            raise ReadOnly("the server refuses this item", connector=self.name)
+        return original(self, collection, content, key)
+
+    monkeypatch.setattr(FolderConnector, "create", refuses)
+    back = api.sync()
+    api.sync()
+    api.calendar("tech1")["Visit M2"].unlink()
+    later = api.sync()
+    assert _deleted(api, "M2") and not _deleted(api, "M1"), (_item_lines(back), _item_lines(later))
+    assert set(api.calendar("tech1")) == {"Visit M3"}, _item_lines(later)

@@ -30,9 +30,6 @@ pairs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # The two collections the links were made with (see ``PairState.bind``); NULL until a run binds it.
     Column("bound_to", Text, nullable=True),
-    # 0012: what it was bound to before it came back to ``bound_to`` and took up the links it had there, until
-    # a run of it finishes (``PairState.bind``): deletions found there were made while it was away.
-    Column("came_back_from", Text, nullable=True),
     UniqueConstraint("name"),
 )
 
@@ -59,9 +56,16 @@ links = Table(
     Column("pending_source_digest", Text, nullable=True),
     Column("pending_digest", Text, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # 0013: the sides ("a", "b", "ab") the pair was away from since it last found the item there (``Link.away``):
+    # set when a pair takes the link up again (``PairState.bind``), cleared once a run finds the item there.
+    Column("away", String(8), nullable=False, server_default=""),
     # No index on the hrefs: a run loads its pair's links whole and finds hrefs in memory (migration 0010).
     PrimaryKeyConstraint("pair_id", "ident"),
 )
+
+_ADDED_TO_SHELF = {"away": ""}
+"""The columns of ``links`` added to ``shelved_links`` after 0012 made it, with the server default they were added
+with there (a column added to a table with rows needs one); the others have none there."""
 
 shelved_links = Table(
     "shelved_links",
@@ -71,7 +75,11 @@ shelved_links = Table(
     # left there are still known as copies. The columns after ``bound_to`` are those of ``links``.
     Column("pair_id", Integer, ForeignKey("pairs.id", ondelete="CASCADE"), nullable=False),
     Column("bound_to", Text, nullable=False),
-    *(Column(c.name, c.type, nullable=c.nullable) for c in links.columns if c.name != "pair_id"),
+    *(
+        Column(c.name, c.type, nullable=c.nullable, server_default=_ADDED_TO_SHELF.get(c.name))
+        for c in links.columns
+        if c.name != "pair_id"
+    ),
     PrimaryKeyConstraint("pair_id", "bound_to", "ident"),
 )
 
