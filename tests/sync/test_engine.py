@@ -691,6 +691,7 @@ def test_a_copy_refused_on_the_way_back_keeps_no_later_deletion_from_passing_on(
     assert later.a.deleted == 1 and set(a.texts("cal")) == {"e1.ics", "e3.ics", "e4.ics"}, later.lines
     (retried,) = [line for line in later.lines if line.ident == "e1"]
     assert (retried.action, retried.outcome) == ("create", "skipped")
+    assert "still bringing back 1 item deleted while it synced other collections" in "; ".join(later.warnings)
 
 
 def test_the_first_run_back_clears_the_mark_of_every_item_it_finds_in_sync(store: SQLStore) -> None:

@@ -161,6 +161,7 @@ class _Run:
         ]
         guard = self._guard(policy)
         actions = guard.apply(actions, links, observations)
+        self._still_back(guard.undone_away)
         self.report.planned = actions
         touched = {a.ident for a in actions} | blocked
         self.report.unchanged = sum(1 for ident in links if ident not in touched)
@@ -200,6 +201,19 @@ class _Run:
         decisions = Decisions(options.allow_mass_delete, options.held, options.approved, options.rejected)
         logged = {side: endpoints[side].connector.capabilities.logs_deletions for side in Side}
         return DeletionGuard(policy, decisions, self.report, logged)
+
+    def _still_back(self, undone: Collection[str]) -> None:
+        """Say that deletions made while the pair was away are still being undone, in a run after the one that
+        came back (which says it took up links): each such item is tried again at every run until it is back."""
+        if not undone or self.rebound is not None:
+            return
+        items = f"{len(undone)} item{'' if len(undone) == 1 else 's'}"
+        message = (
+            f"this pair is still bringing back {items} deleted while it synced other collections (each is created "
+            "again where it was deleted, not passed on as a deletion)"
+        )
+        logger.warning("%s: %s", self.spec.name, message)
+        self.report.warnings.append(message)
 
     def _found_back(
         self, links: dict[str, Link], observations: Mapping[Side, Observation], blocked: Collection[str]

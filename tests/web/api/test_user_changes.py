@@ -522,7 +522,8 @@ def test_a_copy_the_calendar_refuses_for_good_holds_back_none_of_the_users_later
 ) -> None:
     """While the copy of M1, deleted in the earlier mailbox while the user was away, cannot be put back (the
     server refuses it at every run), the user, back on that mailbox, deletes M2 there: that deletion reaches the
-    business system as any other; M1's is still never passed on."""
+    business system as any other; M1's is still never passed on, and each job says it is still being brought
+    back."""
     from calsync.connectors.folder.connector import FolderConnector
     from calsync.errors import ReadOnly
 
@@ -544,3 +545,5 @@ def test_a_copy_the_calendar_refuses_for_good_holds_back_none_of_the_users_later
     later = api.sync()
     assert _deleted(api, "M2") and not _deleted(api, "M1"), (_item_lines(back), _item_lines(later))
     assert set(api.calendar("tech1")) == {"Visit M3"}, _item_lines(later)
+    (tech1,) = [p for p in later["pairs"] if p["pair"] == "acme/tech1/events"]
+    assert any("still bringing back 1 item" in warning for warning in tech1["warnings"]), tech1
