@@ -13,12 +13,12 @@ from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import NotFound, PairLocked, ReadOnly, StateError, Unavailable
 from calsync.model.canonical import scan
-from calsync.model.refs import Side
+from calsync.model.refs import ItemRef, Side
 from calsync.state.sql import SQLStore
-from calsync.state.store import JobOutcome
+from calsync.state.store import JobOutcome, Link, SideStatus
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
 from calsync.sync.observe import Endpoint
-from calsync.sync.plan import ActionKind
+from calsync.sync.plan import ActionKind, Seen, SideView
 from calsync.sync.rules import MassDeleteGuard, Mode, PairPolicy
 from tests.samples import event, task
 
@@ -749,3 +749,30 @@ def test_an_item_found_where_the_pair_came_back_loses_its_mark_even_when_its_wri
     b.remove_raw("cal", _href(b, "cal", "e2"))
     later = sync_pair(spec, store, RUN)
     assert later.a.deleted == 1 and "e2.ics" not in a.texts("cal"), later.lines
+
+
+def test_an_item_that_cannot_be_read_on_the_way_back_keeps_its_mark_until_it_is_read(store: SQLStore) -> None:
+    """Unreadable in the first run back, e3 is not known to be there: its link stays marked away from B until a
+    run reads it; then a deletion of it is the user's."""
+    spec, a, b = _away_and_back(store, deleted=())
+    href, text = _href(b, "cal", "e3"), event("e3")
+    b.put_raw("cal", href, "BEGIN:VCALENDAR\nnot an event\n")
+    back = sync_pair(spec, store, RUN)
+    assert back.b.errors == 1 and _marks(store) == {"e1": "", "e2": "", "e3": "b", "e4": ""}
+    b.put_raw("cal", href, text)
+    sync_pair(spec, store, RUN)
+    assert _marks(store) == {f"e{n}": "" for n in range(1, 5)}
+    b.remove_raw("cal", href)
+    assert sync_pair(spec, store, RUN).a.deleted == 1 and "e3.ics" not in a.texts("cal")
+
+
+def test_an_item_is_found_where_it_is_read_or_listed_at_its_href_and_not_gone() -> None:
+    from calsync.sync.engine import _found
+
+    link = Link("e1", SideStatus("1.a", "v", "d"), SideStatus("1.b", "v", "d"), away="b")
+    read = SideView(seen={"e1": Seen(ItemRef("moved.b", "w"), "d")})
+    assert _found(link, Side.B, read, ())  # read, wherever it is now
+    assert _found(link, Side.B, SideView(), {"1.b"})  # listed unchanged (not read) at its href
+    assert not _found(link, Side.B, SideView(), {"other.b"})  # an incremental run that does not name it
+    assert not _found(link, Side.B, SideView(gone={"e1"}), {"1.b"})  # its href holds another item now
+    assert not _found(link, Side.B, SideView(outside={"e1"}), {"1.b"})  # left the window

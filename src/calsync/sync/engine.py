@@ -24,7 +24,7 @@ from calsync.sync.collector import relaxed_collector
 from calsync.sync.guard import Decisions, DeletionGuard
 from calsync.sync.intents import settle
 from calsync.sync.observe import Endpoint, Observation, Observer, Progress, mark_aged_out, read_changes, retry_item
-from calsync.sync.plan import plan
+from calsync.sync.plan import SideView, plan
 from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
@@ -228,12 +228,15 @@ class _Run:
         undoes a deletion made while the pair was away, and only that. An item that could not be read keeps
         its mark.
         """
+        marked = [link for ident, link in links.items() if link.away and ident not in blocked]
+        if not marked:
+            return
+        read = {side: (obs.view, {ref.href for ref in obs.changes.changed}) for side, obs in observations.items()}
         found: dict[str, Link] = {}
-        for ident, link in links.items():
-            if link.away and ident not in blocked:
-                away = "".join(side for side in link.away if not _found(link, Side(side), observations[Side(side)]))
-                if away != link.away:
-                    found[ident] = replace(link, away=away)
+        for link in marked:
+            away = "".join(value for value in link.away if not _found(link, Side(value), *read[Side(value)]))
+            if away != link.away:
+                found[link.ident] = replace(link, away=away)
         links.update(found)
         if not self.options.dry_run:
             for link in found.values():
@@ -377,13 +380,15 @@ class _Run:
         self.state.checkpoint()
 
 
-def _found(link: Link, side: Side, observation: Observation) -> bool:
-    """Whether a run found ``link``'s item on ``side``: read there, or listed there as linked by a complete
-    listing (as the first run back reads both sides: ``bind`` drops the tokens), neither gone nor out of the
-    window. An incremental run names only what changed since its token: an item it does not name is not found.
+def _found(link: Link, side: Side, view: SideView, listed: Collection[str]) -> bool:
+    """Whether a run found ``link``'s item on ``side``: read there, or named by the side's listing or changes
+    (``listed``) at the href it is linked to, and neither gone nor out of the window.
+
+    Why the listing: an unchanged item is not read, only listed, and a complete listing (as the first run back
+    always asks for: ``bind`` drops the tokens) lists every item there. An item an incremental run does not
+    name is not found: nothing says it is still there.
     """
-    view, ident = observation.view, link.ident
+    ident = link.ident
     if ident in view.seen:
         return True
-    listed = observation.changes.complete and bool(link.side(side).href)
-    return listed and ident not in view.gone and ident not in view.outside
+    return link.side(side).href in listed and ident not in view.gone and ident not in view.outside
