@@ -1,5 +1,4 @@
-"""Links remember the sides a pair was away from (``links.away``, ``shelved_links.away``); ``pairs.came_back_from``
-goes.
+"""Links remember the sides a pair was away from (``links.away``); ``pairs.came_back_from`` goes.
 
 Revision ID: 0013
 Revises: 0012
@@ -8,13 +7,13 @@ Create Date: 2026-11-22
 Why: a pair that came back to collections it had left (0012) stayed on its way back as a whole until every
 deletion made there while it was away had been undone. While one undo kept failing (a server refusing the copy for
 good), every deletion the user made there afterwards, of any item, was undone too and never passed on. Now each
-link taken up is marked away from the sides whose collection changed, and loses the mark once a run sees its item
-in sync there.
+link taken up is marked away from the sides whose collection changed, and loses the mark once a run finds its item
+there; the mark is shelved with the rest of the link (``shelved_links.away``).
 
 A pair on its way back keeps what it had: each of its links that is not parked is marked away from the sides whose
 line (``A: …``, ``B: …``) differs between ``came_back_from`` and ``bound_to`` (both when that cannot be told), and
-its sync tokens are dropped, so that its next run reads both sides whole and clears the mark of every item it finds
-in sync (an unchanged item is seen only in a complete listing). The downgrade gives such a pair a
+its sync tokens are dropped, so that its next run lists both sides whole and clears the mark of every item it
+finds there (an incremental run names only what changed). The downgrade gives such a pair a
 ``came_back_from`` that differs from ``bound_to`` on the sides its links are marked away from.
 Written out by hand, like 0001, so it keeps creating exactly this schema whatever ``calsync.state.tables`` becomes;
 in SQL statements only, so that offline mode renders it too. ``shelved_links.away`` keeps the server default it is
