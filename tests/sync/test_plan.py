@@ -180,6 +180,21 @@ def test_a_tombstone_keeps_the_copy_from_being_copied_back() -> None:
     assert action is not None and action.kind is ActionKind.UNLINK  # the last copy went: forget the tombstone
 
 
+def test_an_item_back_on_the_side_it_was_deleted_from_after_the_kept_copy_went_is_new_there() -> None:
+    """Forgetting the link alone would leave the item unsynced: no incremental run reads it again."""
+    action = parked(C, G, "a")
+    assert kind_target(action) == (ActionKind.CREATE, B)
+    assert action is not None and action.rule.startswith("the copy kept on B is gone too; ")
+    one_way = plan(*_parked_views(C, G, "a"), PairPolicy(mode=Mode.B_TO_A))
+    assert [kind_target(x) for x in one_way] == [(ActionKind.DELETE, A)]  # B mirrors to A: as a full sync decides
+
+
+def _parked_views(state_a: State, state_b: State, how: str) -> tuple[dict[str, Link], SideView, SideView]:
+    links, a, b = views(state_a, state_b)
+    links["i"] = replace(links["i"], parked=how)
+    return links, a, b
+
+
 def test_an_item_back_on_the_side_it_was_deleted_from_links_again() -> None:
     action = parked(C, S, "a")
     assert action is not None and (action.kind, action.target) == (ActionKind.UPDATE, B)
@@ -229,6 +244,15 @@ def test_a_link_parked_outside_the_window_syncs_again_when_an_edit_brings_it_bac
     assert action is not None and (action.kind, action.target) == (ActionKind.UPDATE, A)
     gone = parked(G, S, "window")
     assert gone is not None and gone.kind is ActionKind.UNLINK
+
+
+def test_a_parked_item_edited_into_the_window_after_the_other_copy_went_is_new_there() -> None:
+    """An edit beats a deletion, as for linked items (and as a full sync would find it); an unchanged copy does
+    not bring the item back."""
+    action = parked(G, C, "window")
+    assert kind_target(action) == (ActionKind.CREATE, A)
+    assert action is not None and action.rule.startswith("deleted while outside the window: forgotten, copy kept; ")
+    assert kind_target(parked(G, S, "window")) == (ActionKind.UNLINK, None)
 
 
 def test_a_server_rewrite_with_the_same_digest_only_records_the_new_version() -> None:

@@ -368,3 +368,39 @@ def test_the_window_is_asked_again_at_most_hourly_and_quiet_runs_keep_its_edge(s
     assert len(asked) == 1
     sync_pair(spec, store, RunOptions(now=NOW + timedelta(minutes=75)))
     assert len(asked) == 1
+
+
+def test_an_item_back_on_a_after_its_kept_copy_was_deleted_on_b_reaches_b(store: SQLStore) -> None:
+    """Deleted on A with deletions on B off (B's copy kept, the link parked), then B's copy deleted too and the
+    item written on A again: the run that forgets the parked link must copy it, as no later incremental run reads
+    A's unchanged item again (the steps a property test found)."""
+    spec, a, b = memories(PairPolicy(delete_on_b=False))
+    a.put_raw("cal", "u4.ics", event("u4", "first"))
+    sync_pair(spec, store, RUN)
+    a.remove_raw("cal", "u4.ics")
+    sync_pair(spec, store, RUN)
+    (kept,) = b.texts("cal")
+    b.remove_raw("cal", kept)
+    a.put_raw("cal", "u4-2.ics", event("u4", "written again"))
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, RUN)
+    assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again"]
+
+
+def test_an_edit_that_brings_a_parked_item_back_into_the_window_reaches_the_side_that_deleted_it(
+    store: SQLStore,
+) -> None:
+    """Parked outside the window, deleted on B meanwhile, then edited on A into the window: created on B, as an
+    edit beats a deletion anywhere else (and as a full sync would); never forgotten with A's edit unsynced."""
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1", "visit", day="20261122"))
+    sync_pair(spec, store, RUN)
+    a.put_raw("cal", "e1.ics", event("e1", "visit", day="20270219"))  # 90 days ahead
+    sync_pair(spec, store, RUN)  # B gets the move, then both copies are outside the window
+    sync_pair(spec, store, RUN)
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    a.put_raw("cal", "e1.ics", event("e1", "visit, back", day="20261123"))
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, RUN)
+    assert [scan(t).facts.title for t in b.texts("cal").values()] == ["visit, back"]

@@ -100,9 +100,11 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
             mode: Mode) -> Action | None:  # fmt: skip
     """The rows for a parked link: it stays parked until an edit brings it back or its last copy goes."""
     if link.parked == WINDOW:
+        back = [side for side, state, view in ((Side.A, sa, a), (Side.B, sb, b))
+                if state is State.CHANGED and _in_window(view, ident)]  # fmt: skip
         if State.GONE in (sa, sb):
-            return Action(ActionKind.UNLINK, ident, rule="deleted while outside the window: forgotten, copy kept")
-        back = [state for state, view in ((sa, a), (sb, b)) if state is State.CHANGED and _in_window(view, ident)]
+            why = "deleted while outside the window: forgotten, copy kept"
+            return _forgotten(ident, back[0] if back else None, a, b, policy, mode, why)
         if not back:
             return None
         sa, sb = (State.SAME if s is State.OUTSIDE else s for s in (sa, sb))
@@ -110,7 +112,9 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
     deleted = Side(link.parked)
     kept_state = sb if deleted is Side.A else sa
     if kept_state is State.GONE:
-        return Action(ActionKind.UNLINK, ident, rule=f"the copy kept on {deleted.other.value.upper()} is gone too")
+        why = f"the copy kept on {deleted.other.value.upper()} is gone too"
+        back_on = deleted if ident in (a if deleted is Side.A else b).seen else None
+        return _forgotten(ident, back_on, a, b, policy, mode, why)
     if (a if deleted is Side.A else b).seen.get(ident) is not None:  # back on the side it was deleted from
         if not link.side(deleted).digest:
             return _back_where_never_linked(ident, link, deleted, a, b, policy, mode)
@@ -118,6 +122,20 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
             ActionKind.LINK, ident, rule=f"back on {deleted.value.upper()}: linked again"
         )
     return None  # the kept copy is the user's now: left alone, never copied back
+
+
+def _forgotten(ident: str, back: Side | None, a: SideView, b: SideView, policy: PairPolicy, mode: Mode,
+               why: str) -> Action:  # fmt: skip
+    """A parked link whose copy on one side is gone is forgotten; but a copy this run read on the other side
+    (``back``: back on the side it was deleted from, or edited into the window) is decided as new there, as if no
+    link had been. Why: no later run reads it again unless it changes (a sync token names only changes), so
+    forgetting the link alone would leave it unsynced until a full sync found it new."""
+    if back is not None:
+        new_a, new_b = (State.NEW, State.ABSENT) if back is Side.A else (State.ABSENT, State.NEW)
+        action = decide(ident, new_a, new_b, a, b, policy, mode)
+        if action is not None:
+            return replace(action, rule=f"{why}; {action.rule}")
+    return Action(ActionKind.UNLINK, ident, rule=why)
 
 
 def _back_where_never_linked(ident: str, link: Link, deleted: Side, a: SideView, b: SideView, policy: PairPolicy,
