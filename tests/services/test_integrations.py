@@ -27,7 +27,7 @@ from calsync.services.integrations import (
 )
 from calsync.state.admin import open_admin_store
 from calsync.state.admin_port import IntegrationRecord
-from calsync.state.sql import open_store
+from calsync.state.sql import SQLStore, open_store
 from calsync.state.store import Link, SideStatus
 from tests.connectors.dav.pki import make_pki
 
@@ -406,7 +406,8 @@ def test_rotating_the_key_re_encrypts_webhook_signing_secrets_too(
 def test_a_case_only_change_of_an_e_mail_mailbox_keeps_the_users_sync_state(tmp_path: Path) -> None:
     """``Anna@`` and ``anna@`` are one Exchange mailbox; a CalDAV principal's case makes another one. A mailbox
     change keeps the state either way: the pair's binding decides at its next run, which keeps the links of
-    another mailbox apart (``PairState.bind``)."""
+    another mailbox apart (``PairState.bind``). A pair no run has bound yet trusts its links at its next run, so
+    it is forgotten when the mailbox is another one, and only then."""
     url = str(tmp_path / "state.db")
     store = open_store(url)
     try:
@@ -416,14 +417,15 @@ def test_a_case_only_change_of_an_e_mail_mailbox_keeps_the_users_sync_state(tmp_
                                          password=Secret("pw12")))  # fmt: skip
             service.add_user("acme", "anna", "anna@acme.com")
             service.add_user("dav", "anna", "/principals/anna/")
-            for pair in ("acme/anna/events", "dav/anna/events"):
-                with store.open_pair(pair) as state:
-                    state.put_link(Link("one", SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
+            ews, dav = (HubPair(service.get(name), "anna", CollectionKind.EVENTS) for name in ("acme", "dav"))
+            for pair, mailbox in ((ews, "anna@acme.com"), (dav, "/principals/anna/")):
+                _linked(store, pair.name, pair.binding(mailbox))
+                _linked(store, pair.name.replace("events", "tasks"))  # made before pairs were bound
             service.update_user("acme", "anna", UserPatch(mailbox="Anna@ACME.com"))
             service.update_user("dav", "anna", UserPatch(mailbox="/principals/Anna/"))
-            ews, dav = (HubPair(service.get(name), "anna", CollectionKind.EVENTS) for name in ("acme", "dav"))
-        with store.open_pair("acme/anna/events") as kept, store.open_pair("dav/anna/events") as moved:
-            assert (list(kept.links()), list(moved.links())) == (["one"], ["one"])
+        assert [_links(store, f"{name}/anna/{kind}") for name in ("acme", "dav") for kind in ("events", "tasks")] == [
+            ["one"], ["one"], ["one"], []
+        ]  # fmt: skip
         assert ews.binding("anna@acme.com") == ews.binding("Anna@ACME.com")
         assert dav.binding("/principals/anna/") != dav.binding("/principals/Anna/")
     finally:
@@ -434,28 +436,41 @@ def test_an_integration_that_reaches_another_server_or_account_keeps_its_pairs_s
     """The links name the first server's items; the pairs' binding names the server (``whereabouts``), so each
     pair's next run shelves them and starts afresh, and takes them up if the integration is pointed back (a
     migration rolled back, a typo fixed). Deleted here, a copy left there of an item deleted meanwhile was
-    imported again, and an edit made there met as a conflict."""
+    imported again, and an edit made there met as a conflict. A pair no run has bound yet would trust its links
+    there: it is forgotten with the move, and only then."""
     url = str(tmp_path / "state.db")
     store = open_store(url)
-    pairs = ("acme/anna/events", "acme2/anna/events")
+    pairs = ("acme/anna/events", "acme2/anna/events", "acme/anna/tasks")  # the tasks' made before pairs were bound
     try:
         for service in make_service(url):
             service.add(replace(EWS, url="http://127.0.0.1:5232/EWS/Exchange.asmx"))
             service.add(replace(EWS, name="acme2"))
-            for pair in pairs:
-                with store.open_pair(pair) as state:
-                    state.put_link(Link("one", SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
             first = _binding(service)
+            _linked(store, "acme/anna/events", first)
+            _linked(store, "acme2/anna/events")  # a name alike, another's
+            _linked(store, "acme/anna/tasks")
             service.update("acme", IntegrationPatch(url="http://127.0.0.1:41234/EWS/Exchange.asmx", days_back=9))
             assert _binding(service) == first  # this machine, another port: the demo's server started again
+            assert [_links(store, pair) for pair in pairs] == [["one"], ["one"], ["one"]]
             for patch in (IntegrationPatch(username="other@acme.com"), IntegrationPatch(url="https://mail.example/")):
                 service.update("acme", patch)
                 assert _binding(service) != first
-                for pair in pairs:  # kept, for the binding to decide (acme2, a name alike, is another's)
-                    with store.open_pair(pair) as state:
-                        assert list(state.links()) == ["one"], pair
+                assert [_links(store, pair) for pair in pairs] == [["one"], ["one"], []]  # kept for the binding
     finally:
         store.close()
+
+
+def _linked(store: SQLStore, pair: str, binding: str | None = None) -> None:
+    """Pair ``pair`` with one link, bound to ``binding`` (``None``: as a pair made before pairs were bound)."""
+    with store.open_pair(pair) as state:
+        if binding is not None:
+            state.bind(binding)
+        state.put_link(Link("one", SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
+
+
+def _links(store: SQLStore, pair: str) -> list[str]:
+    with store.open_pair(pair) as state:
+        return list(state.links())
 
 
 def _binding(service: IntegrationService) -> str:

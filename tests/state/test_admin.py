@@ -76,6 +76,30 @@ def test_an_integration_re_pointed_keeps_its_pairs_state_and_history(admin: SQLA
         store.close()
 
 
+def test_an_integration_re_pointed_forgets_only_its_pairs_no_run_has_bound(
+    admin: SQLAdminStore, backend: Backend
+) -> None:
+    """A pair made before pairs were bound (migration 0011) is bound by its next run trusting its links: they name
+    the first server's items, so on the new one each linked item was taken as deleted there and the deletion passed
+    on to the business system. It starts afresh instead; bound pairs keep their state, and the history stays."""
+    admin.add_integration(ACME)
+    admin.add_integration(replace(ACME, name="acme2"))
+    pairs = ("acme/anna/events", "acme/bob/events", "acme2/bob/events")
+    store = _pairs_with_history(backend, pairs)
+    try:
+        with store.open_pair("acme/anna/events") as state:
+            state.bind("A: x\nB: first")
+        assert admin.replace_integration(replace(ACME, days_back=60))  # the same server: its links hold
+        assert _state(store, "acme/bob/events") == (["one"], "token-1")
+        assert admin.replace_integration(replace(ACME, url="https://ews.example.net/"), moved=True)
+        assert _state(store, "acme/bob/events") == ([], None)
+        assert _state(store, "acme/anna/events") == (["one"], "token-1")
+        assert _state(store, "acme2/bob/events") == (["one"], "token-1")  # a name starting alike: another's
+        assert sorted(j.pair for j in store.jobs()) == sorted(pairs)
+    finally:
+        store.close()
+
+
 def test_users_round_trip_and_go_with_their_integration(admin: SQLAdminStore) -> None:
     admin.add_integration(ACME)
     anna = UserRecord("anna", "anna@acme.com", UserOptions(tasks=False))
@@ -159,10 +183,36 @@ def test_a_new_mailbox_keeps_the_users_sync_state_for_the_pairs_binding_and_thei
     admin.put_user("acme", UserRecord("anna", "anna@acme.com"))
     store = _pairs_with_history(backend, ("acme/anna/events",))
     try:
+        with store.open_pair("acme/anna/events") as state:
+            state.bind("A: x\nB: anna@acme.com")
         for mailbox in ("anna@acme.com ", "ANNA@acme.com", "anna.new@acme.com"):
             admin.put_user("acme", UserRecord("anna", mailbox))
             assert _state(store, "acme/anna/events") == (["one"], "token-1")
         assert [j.pair for j in store.jobs()] == ["acme/anna/events"]  # the history stays
+    finally:
+        store.close()
+
+
+def test_a_new_mailbox_forgets_only_the_users_pairs_no_run_has_bound(admin: SQLAdminStore, backend: Backend) -> None:
+    """An unbound pair's next run trusts its links (made before pairs were bound): they name the old mailbox's
+    items, so in the new one each linked item was taken as deleted there and the deletion passed on. It starts
+    afresh instead, at a change of mailbox only; the user's bound pairs and other users' keep their state."""
+    admin.add_integration(ACME)
+    for user in ("anna", "anna2"):
+        admin.put_user("acme", UserRecord(user, f"{user}@acme.com"))
+    pairs = ("acme/anna/events", "acme/anna/tasks", "acme/anna2/events")
+    store = _pairs_with_history(backend, pairs)
+    try:
+        with store.open_pair("acme/anna/tasks") as state:
+            state.bind("A: x\nB: anna@acme.com")
+        for same in ("anna@acme.com ", "ANNA@acme.com"):  # spaces, and the case of an e-mail address
+            admin.put_user("acme", UserRecord("anna", same, UserOptions(contacts=False)), case_blind=True)
+            assert _state(store, "acme/anna/events") == (["one"], "token-1")
+        admin.put_user("acme", UserRecord("anna", "anna.new@acme.com"), case_blind=True)
+        assert _state(store, "acme/anna/events") == ([], None)
+        assert _state(store, "acme/anna/tasks") == (["one"], "token-1")
+        assert _state(store, "acme/anna2/events") == (["one"], "token-1")  # a name starting alike: another's
+        assert sorted(j.pair for j in store.jobs()) == sorted(pairs)
     finally:
         store.close()
 

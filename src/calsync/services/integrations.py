@@ -181,6 +181,8 @@ class IntegrationService:
         A change of server or account keeps its pairs' state: each pair is bound to the whereabouts its links were
         made on, so its next run starts afresh on the new ones and keeps the links, to take them up again if the
         integration is pointed back (a migration rolled back): the copies left there are then known as copies.
+        Pairs no run has bound yet (made before pairs were bound) are forgotten with the change: nothing tells
+        which server their links name, and read on the new one they would each be taken as deleted there.
         """
         current = self._stored(name)
         changes = {f.name: getattr(patch, f.name) for f in fields(patch) if getattr(patch, f.name) is not None}
@@ -189,7 +191,7 @@ class IntegrationService:
         given = check_integration(given, stored, current.url if current.connection_type == "folder" else None)
         record = self._record(given, current)
         moved = whereabouts(current) != whereabouts(record)
-        self._store.replace_integration(record)
+        self._store.replace_integration(record, moved=moved)
         if moved:
             logger.warning(
                 "integration %s reaches another server or account now: its users' pairs start afresh there, and take "
@@ -234,7 +236,8 @@ class IntegrationService:
 
     def update_user(self, integration: str, business_user: str, patch: UserPatch) -> UserView:
         """Change a user's mailbox or options; a new mailbox starts afresh (each pair's next run keeps the links of
-        the old mailbox apart, for when the user comes back), so the next sync puts every item of the user there."""
+        the old mailbox apart, for when the user comes back; a pair no run has bound yet is forgotten), so the next
+        sync puts every item of the user there."""
         record = self._stored(integration)
         users = self._store.users(integration)
         current = next((u for u in users if u.business_user == business_user), None)

@@ -49,18 +49,22 @@ class SQLAdminStore(OwnDatabase):
             rows = conn.execute(select(integrations).order_by(integrations.c.name)).mappings().all()
         return [_record(row) for row in rows]
 
-    def replace_integration(self, record: IntegrationRecord) -> bool:
+    def replace_integration(self, record: IntegrationRecord, *, moved: bool = False) -> bool:
         """Overwrite every field of the integration ``record.name``; False when there is none.
 
         Its pairs' sync state stays, also when it reaches another server or account now: each pair is bound to
         the whereabouts its links were made on, so its next run shelves them and starts afresh there, or takes
         them up again when the integration is pointed back (``PairState.bind``). Forgetting them would leave the
         copies on the first server unlinked, and a pointing back would import them again or overwrite their edits.
+        ``moved`` (it reaches another server or account now): its pairs no run has bound yet are forgotten in the
+        same transaction (``_forget_unbound``), their jobs kept.
         """
         values = {k: v for k, v in asdict(record).items() if k != "name"}
         with self._db.write() as conn:
             stmt = update(integrations).where(integrations.c.name == record.name)
             done = conn.execute(stmt.values(**values, updated_at=datetime.now(UTC)))
+            if done.rowcount and moved:
+                _forget_unbound(conn, f"{record.name}/")
         return bool(done.rowcount)
 
     def remove_integration(self, name: str) -> bool:
@@ -85,9 +89,10 @@ class SQLAdminStore(OwnDatabase):
 
         A new mailbox forgets the old one's backoff. The user's pairs stay: their links name the old mailbox's
         items, and each pair is bound to the mailbox its links were made with, so its next run shelves them and
-        starts afresh in the new one, or takes up those it had there if the user comes back (``PairState.bind``).
-        Spaces around a mailbox never make it another one; its case does unless ``case_blind`` (e-mail addresses:
-        EWS, Graph).
+        starts afresh in the new one, or takes up those it had there if the user comes back (``PairState.bind``);
+        only those no run has bound yet are forgotten, in the same transaction (``_forget_unbound``). Spaces
+        around a mailbox never make it another one; its case does unless ``case_blind`` (e-mail addresses: EWS,
+        Graph).
         """
         with self._db.write() as conn:
             ident = self._id(conn, integration)
@@ -101,6 +106,7 @@ class SQLAdminStore(OwnDatabase):
             ).scalar_one_or_none()
             if mailbox is not None and _mailbox_key(mailbox, case_blind) != _mailbox_key(user.mailbox, case_blind):
                 _forget_backoff(conn, ident, user.business_user)
+                _forget_unbound(conn, f"{integration}/{user.business_user}/")
             row = {"integration_id": ident, "business_user": user.business_user, "mailbox": user.mailbox}
             row |= asdict(user.flags) | {"created_at": datetime.now(UTC)}
             stmt = self._db.upsert(integration_users, ("integration_id", "business_user"))
@@ -170,6 +176,19 @@ def _forget_user(conn: Connection, ident: int, integration: str, business_user: 
     conn.execute(delete(pairs).where(starts_with(pairs.c.name, prefix)))
     _forget_backoff(conn, ident, business_user)
     conn.execute(delete(jobs).where(starts_with(jobs.c.pair, prefix)))
+
+
+def _forget_unbound(conn: Connection, prefix: str) -> None:
+    """Delete the pairs named with ``prefix`` that no run has bound yet (made before pairs were bound: migration
+    0011), with their links and tokens (by cascade); their jobs stay.
+
+    Why: such a pair's next run binds it trusting its links (``PairState.bind``), which name the items of the
+    server, account or mailbox they were made with; once the integration or the user's mailbox has moved, that run
+    would read them as the new one's, take every linked item as deleted there and pass the deletions on to the
+    business system. Nothing tells where their links were made, so they start afresh, matching items by identity,
+    as every pair did before pairs were bound. Bound pairs keep their state: their binding tells the places apart.
+    """
+    conn.execute(delete(pairs).where(starts_with(pairs.c.name, prefix), pairs.c.bound_to.is_(None)))
 
 
 def _forget_backoff(conn: Connection, ident: int, business_user: str) -> None:

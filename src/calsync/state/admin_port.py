@@ -74,10 +74,11 @@ class AdminStore(Protocol):
         """Every integration, by name."""
         ...
 
-    def replace_integration(self, record: IntegrationRecord) -> bool:
+    def replace_integration(self, record: IntegrationRecord, *, moved: bool = False) -> bool:
         """Overwrite the integration of ``record.name``; False when there is none. Its pairs' sync state stays,
         also when it reaches another server or account now: each pair is bound to the whereabouts its links were
-        made on (``PairState.bind`` keeps each server's links apart)."""
+        made on (``PairState.bind`` keeps each server's links apart). ``moved`` (it reaches another server or
+        account now): its pairs no run has bound yet, whose links could name either, are forgotten at once."""
         ...
 
     def remove_integration(self, name: str) -> bool:
@@ -88,7 +89,7 @@ class AdminStore(Protocol):
         """Insert or replace the user ``user.business_user``; False when the integration does not exist. A changed
         mailbox (compared without case when ``case_blind``: e-mail addresses) forgets the old one's backoff; the
         user's pairs stay, bound to the mailbox their links were made with (``PairState.bind`` keeps each
-        mailbox's links apart)."""
+        mailbox's links apart), but for those no run has bound yet, whose links could name either: forgotten."""
         ...
 
     def users(self, integration: str) -> list[UserRecord]:

@@ -3,6 +3,7 @@ item is lost, no deletion undone, no calendar edit overwritten, and nothing of t
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,43 @@ def test_an_integration_re_pointed_at_another_calendar_store_starts_afresh_and_d
     api.sync()
     assert [_deleted(api, i) for i in ("M1", "M2", "M3")] == [False, False, False]
     assert {p.name for p in (other / "tech1").iterdir()} >= {"M1@acme.ics", "M2@acme.ics", "M3@acme.ics"}
+
+
+def _as_made_before_pairs_were_bound(api: Api) -> None:
+    """The pairs as migration 0011 leaves those made before it: unbound, so their next run binds them trusting
+    their links (``PairState.bind``)."""
+    with sqlite3.connect(api.settings.state.url) as db:
+        db.execute("UPDATE pairs SET bound_to = NULL")
+
+
+def test_an_unbound_pair_re_pointed_before_its_next_run_deletes_nothing(api: Api) -> None:
+    """Upgraded (the pairs unbound), then the integration re-pointed before the worker ran: the pairs' links
+    name the first store's items, and trusted on the new one each would be taken as deleted there. Forgotten with
+    the move, the pairs start afresh there, matching items by identity."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2"), _item("M3")]})
+    api.sync()
+    _as_made_before_pairs_were_bound(api)
+    other = api.root.parent / "other-store"
+    (other / "tech1").mkdir(parents=True)
+    (other / "tech1" / "own.ics").write_text((api.root / "tech1" / "M1@acme.ics").read_text().replace("M1@", "X1@"))
+    with open_integrations(api.settings) as service:
+        service.update("acme", IntegrationPatch(url=str(other)))
+    body = api.sync()
+    assert [_deleted(api, i) for i in ("M1", "M2", "M3")] == [False, False, False], body
+    assert {p.name for p in (other / "tech1").iterdir()} >= {"M1@acme.ics", "M2@acme.ics", "M3@acme.ics"}
+
+
+def test_an_unbound_pair_moved_to_another_mailbox_before_its_next_run_deletes_nothing(api: Api) -> None:
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2"), _item("M3")]})
+    api.sync()
+    _as_made_before_pairs_were_bound(api)
+    (api.root / "tech1-new").mkdir()
+    own = (api.root / "tech1" / "M1@acme.ics").read_text().replace("M1@", "X1@").replace("Visit M1", "Own")
+    (api.root / "tech1-new" / "own.ics").write_text(own)  # not empty: the guard would not stop it
+    _move(api, "tech1-new")
+    body = api.sync()
+    assert [_deleted(api, i) for i in ("M1", "M2", "M3")] == [False, False, False], body
+    assert set(api.calendar("tech1-new")) == {"Own", "Visit M1", "Visit M2", "Visit M3"}, body
 
 
 def test_an_integration_re_pointed_while_it_runs_loses_no_business_item(
