@@ -2,7 +2,8 @@
 (``tests.services.test_connections``): a calendar the user adds later that ranks higher never takes over, so no
 appointment is created twice; only when the synced one is gone does the pair choose again and start afresh.
 
-Also ``HubPair.last_calendar``, read back from the binding a run wrote, on a real state database.
+Also ``HubPair.synced``, read back from the bindings a run wrote, on a real state database, and what presence and
+a dry run read: the calendar the sync keeps to, also when the pair comes back from another server or mailbox.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from calsync.connectors.base import Fetched
 from calsync.crypto import Secret
 from calsync.services.connections import CollectionKind, existing_user_collection, integration_connectors
 from calsync.services.hub import BusinessItem, open_hub
-from calsync.services.hub_binding import HubPair, last_calendar, last_calendars
+from calsync.services.hub_binding import HubPair, synced_calendars
 from calsync.services.hub_sync import sync_integration
 from calsync.services.integrations import IntegrationInput, IntegrationPatch, UserPatch, open_integrations
 from calsync.services.presence import PresenceStatus, presence
 from calsync.services.syncing import PairOutcome, open_state_store
-from calsync.state.store import JobKind, JobOutcome, Link, SideStatus
+from calsync.state.store import JobKind, JobOutcome, Link, SideStatus, StateStore
 from calsync.sync.report import Report
 from tests.services.hubworld import TOMORROW, event
 from tests.services.test_connections import PASSWORDS, Dav, add, caldav_input, own_view, users_radicale
 from tests.services.test_presence import statements
+
+EVENTS = CollectionKind.EVENTS
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +74,23 @@ def _titles(dav: Dav, mailbox: str, calendar: str) -> list[str]:
     return sorted(got.content.item.title for got in fetched if isinstance(got, Fetched))
 
 
-def _last(settings: Settings) -> dict[str, str]:
-    """The calendar each of ``acme``'s users' pairs synced last, as presence reads them for every user."""
+def _last(settings: Settings) -> dict[str, str | None]:
+    """The calendar presence reads for each of ``acme``'s users, as it finds them for every user: the one the
+    sync keeps to."""
     with open_integrations(settings) as service:
-        view, users = service.get("acme"), [user.business_user for user in service.users("acme")]
-    return last_calendars(settings, view, users, CollectionKind.EVENTS)
+        view, users = service.get("acme"), service.users("acme")
+    built = integration_connectors(settings, "acme")
+    assert built.events is not None
+    try:
+        with synced_calendars(settings, view, [user.business_user for user in users], EVENTS) as synced:
+            return {
+                user.business_user: existing_user_collection(
+                    built.events, user.mailbox, EVENTS, last=synced.get(user.business_user, ())
+                )
+                for user in users
+            }
+    finally:
+        built.close()
 
 
 def _latest_outcome(settings: Settings) -> JobOutcome:
@@ -142,39 +157,49 @@ def _view(settings: Settings, name: str, given: IntegrationInput) -> HubPair:
         return HubPair(service.get(name), "U1", CollectionKind.EVENTS)
 
 
-def test_the_collection_synced_last_is_read_back_from_the_binding(settings: Settings) -> None:
+def test_the_collections_synced_are_read_back_from_the_bindings_latest_first(settings: Settings) -> None:
     dav = _view(settings, "dav", caldav_input(Dav("http://dav.example.test/")))
     other = _view(settings, "other", caldav_input(Dav("http://other.example.test/"), "other"))
     graph = _view(settings, "m365", IntegrationInput(
         "m365", "ACME", "graph", "oauth", client_id="11111111-2222-3333-4444-555555555555", tenant_id="acme.test",
         client_secret=Secret("s-4711"),
     ))  # fmt: skip
+    moved = HubPair(replace(dav.view, url="http://moved.example.test/"), "U1", CollectionKind.EVENTS)
     state = open_state_store(settings)
     try:
-        assert dav.last_calendar(state) is None  # never ran
+        assert list(dav.synced(state)) == []  # never ran
         for pair, calendar in ((dav, "/bob/my work cal"), (graph, "Anna@example.com")):
-            with state.open_pair(pair.name) as bound:
-                bound.bind(pair.binding(calendar))
-        assert dav.last_calendar(state) == "/bob/my work cal"
-        moved = HubPair(replace(dav.view, url="http://moved.example.test/"), "U1", CollectionKind.EVENTS)
-        with state.open_pair(dav.name) as bound:
-            bound.put_link(Link("B1", SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
-        with state.open_pair(dav.name) as bound:  # the integration re-pointed, and its pair run there
-            bound.bind(moved.binding("/bob/elsewhere"))
-        assert moved.last_calendar(state) == "/bob/elsewhere"
-        assert dav.last_calendar(state) == "/bob/my work cal"  # pointed back: the one whose links it shelved
-        assert graph.last_calendar(state) is None  # the mailbox names it; the binding keeps no case
-        with state.open_pair(other.name) as bound:  # bound on another server: nothing to keep to
-            bound.bind(dav.binding("/bob/work"))
-        assert other.last_calendar(state) is None
+            _bound(state, pair.name, pair.binding(calendar))
+        assert list(dav.synced(state)) == ["/bob/my work cal"]
+        _bound(state, dav.name, moved.binding("/bob/elsewhere"))  # the integration re-pointed, and its pair run there
+        assert list(moved.synced(state)) == ["/bob/elsewhere"]
+        assert list(dav.synced(state)) == ["/bob/my work cal"]  # pointed back: the one whose links it shelved
+        _bound(state, dav.name, dav.binding("/carol/work"))  # back, on a mistyped mailbox
+        assert list(dav.synced(state)) == ["/carol/work", "/bob/my work cal"]  # not the other server's
+        assert list(graph.synced(state)) == []  # the mailbox names it; the binding keeps no case
+        _bound(state, other.name, dav.binding("/bob/work"))  # bound on another server: nothing to keep to
+        assert list(other.synced(state)) == []
     finally:
         state.close()
 
 
-def test_the_calendars_synced_last_cost_one_read_however_many_users(settings: Settings) -> None:
+def _bound(state: StateStore, pair: str, binding: str) -> None:
+    """Pair ``pair`` bound to ``binding`` (its links before shelved), with a link made there."""
+    with state.open_pair(pair) as bound:
+        bound.bind(binding)
+        bound.put_link(Link(binding, SideStatus("a", "1", "d"), SideStatus("b", "1", "d")))
+
+
+def _reads(seen: list[str]) -> int:
+    return len([statement for statement in seen if "pairs" in statement])
+
+
+def test_the_calendars_synced_cost_one_read_however_many_users(settings: Settings) -> None:
     """Presence of one user reads that user's binding; of every user, all the integration's bindings in one read,
-    whatever their number (it once ran a read per user for each lookup, even of one user), and all their shelved
-    ones in one more when a pair is bound to another server (its integration re-pointed)."""
+    whatever their number (it once ran a read per user for each lookup, even of one user), and the shelved ones of
+    the pairs bound to another server (their integration re-pointed) in one more. Any other pair's shelved ones are
+    read alone, only when its first calendar is not taken: once read for every pair whenever one was bound
+    elsewhere, they cost a scan of every shelved link of the integration."""
     with open_integrations(settings) as service:
         service.add(caldav_input(Dav("http://dav.example.test/"), "acme"))
         service.add(caldav_input(Dav("http://other.example.test/"), "acme-2"))
@@ -186,24 +211,30 @@ def test_the_calendars_synced_last_cost_one_read_however_many_users(settings: Se
     try:
         for user in ("U1", "U2"):
             pair = HubPair(view, user, CollectionKind.EVENTS)
-            with state.open_pair(pair.name) as bound:
-                bound.bind(pair.binding(f"/{user.lower()}/work"))
+            for calendar in (f"/{user.lower()}/old", f"/{user.lower()}/work"):
+                _bound(state, pair.name, pair.binding(calendar))
         tasks = HubPair(view, "U3", CollectionKind.TASKS)  # another kind: not an events calendar
         elsewhere = HubPair(other, "U4", CollectionKind.EVENTS)
-        with state.open_pair(tasks.name) as bound:
-            bound.bind(tasks.binding("/u3/tasks"))
-        with state.open_pair("acme/U4/events") as bound:  # bound on another server: nothing to keep to
-            bound.bind(elsewhere.binding("/u4/work"))
+        _bound(state, tasks.name, tasks.binding("/u3/tasks"))
+        _bound(state, "acme/U4/events", HubPair(view, "U4", CollectionKind.EVENTS).binding("/u4/work"))
+        _bound(state, "acme/U4/events", elsewhere.binding("/u4/work"))  # bound on another server now
     finally:
         state.close()
-    for many, reads in ((users[:4], 1), (users[:10], 2), (users, 2)):  # U4's shelves are read: bound elsewhere
-        with statements() as seen:
-            assert last_calendars(settings, view, many, CollectionKind.EVENTS) == {"U1": "/u1/work", "U2": "/u2/work"}
-        assert len([s for s in seen if "pairs" in s]) == reads
+    for many, reads in ((users[:4], 1), (users[:10], 2), (users, 2)):  # U4's shelves at once: bound elsewhere
+        with statements() as seen, synced_calendars(settings, view, many, EVENTS) as synced:
+            firsts = {user: next(iter(calendars), None) for user, calendars in synced.items()}
+        assert firsts == {"U1": "/u1/work", "U2": "/u2/work", **({"U4": "/u4/work"} if "U4" in many else {})}
+        assert _reads(seen) == reads
+    with statements() as seen, synced_calendars(settings, view, users, EVENTS) as synced:
+        assert list(synced["U1"]) == ["/u1/work", "/u1/old"]  # its first not taken: its own shelves, alone
+        assert list(synced["U1"]) == ["/u1/work", "/u1/old"]  # read once
+    assert _reads(seen) == 3
     with statements() as seen:
-        assert last_calendar(settings, view, "U2", CollectionKind.EVENTS) == "/u2/work"
-        assert last_calendar(settings, view, "U4", CollectionKind.EVENTS) is None
-    assert len([s for s in seen if "pairs" in s]) == 3
+        with synced_calendars(settings, view, ["U2"], EVENTS) as synced:
+            assert next(iter(synced["U2"])) == "/u2/work"
+        with synced_calendars(settings, view, ["U4"], EVENTS) as synced:
+            assert list(synced["U4"]) == ["/u4/work"]
+    assert _reads(seen) == 3
 
 
 def _re_point(settings: Settings, url: str) -> None:
@@ -241,3 +272,73 @@ def test_an_integration_pointed_back_takes_up_its_links_in_the_calendar_it_synce
     assert _titles(dav, user, "work") == ["Pump repair"]
     assert user == "erin" or _titles(dav, user, "appointments") == []
     assert _last(settings) == {"U1": f"/{user}/work"}
+
+
+def _move(settings: Settings, mailbox: str) -> None:
+    with open_integrations(settings) as service:
+        service.update_user("acme", "U1", UserPatch(mailbox=mailbox))
+
+
+def test_a_user_moved_to_another_mailbox_and_back_goes_back_to_the_calendar_synced_there(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """U1's mailbox mistyped (erin) for a run, then fixed; dave added a calendar that ranks higher meanwhile. The
+    pair's binding names erin's calendar, not in dave's home, and the pair once chose anew among dave's: it
+    started afresh in the new calendar, beside its copies. It goes back to the one whose links it shelved, and
+    takes them up; presence and a dry run read that one too."""
+    (tmp_path / "radicale").mkdir()
+    with users_radicale(tmp_path / "radicale") as dav:
+        _appointments_of(settings, dav, "dave")
+        own, _ = own_view(dav, "dave")
+        own.create_calendar("work", "Work")
+        _push(settings, "D1", "Boiler service")
+        _push(settings, "D2", "Pump repair")
+        _run(settings)
+        _move(settings, "erin")
+        _run(settings)
+        own.create_calendar("appointments", "Appointments", components=("VEVENT",))  # events only: ranks higher
+        _move(settings, "dave")
+        assert _last(settings) == {"U1": "/dave/work"}
+        seen = presence(settings, "acme", "U1", TOMORROW + timedelta(minutes=30))  # not the empty new calendar
+        assert seen.status is PresenceStatus.MEETING and seen.subject in ("Boiler service", "Pump repair"), seen
+        dry = _run(settings, dry_run=True)
+        assert dry.planned == [] and len(dry.warnings) == 1, dry.warnings
+        assert "would take up the 2 links" in dry.warnings[0], dry.warnings
+        back = _run(settings)
+        assert len(back.warnings) == 1 and "took up the 2 links" in back.warnings[0], back.warnings
+        assert _titles(dav, "dave", "work") == ["Boiler service", "Pump repair"]
+        assert _titles(dav, "dave", "appointments") == []
+        assert _last(settings) == {"U1": "/dave/work"}
+
+
+def test_pointed_back_after_a_mailbox_fixed_the_pair_goes_back_to_the_calendar_it_synced_there(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Dave's links were shelved twice on the first server: under erin's calendar (a mistyped mailbox, fixed) and,
+    once the integration was re-pointed, under dave's own. Pointed back, the newest shelf there is erin's, not in
+    dave's home: the pair once tried that one alone and started afresh in the calendar ranking first. It goes
+    back to dave's work calendar, the latest it synced there that is in dave's home."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with users_radicale(tmp_path / "first") as dav:
+        _appointments_of(settings, dav, "dave")
+        own, _ = own_view(dav, "dave")
+        own.create_calendar("work", "Work")
+        _push(settings, "D1", "Boiler service")
+        _push(settings, "D2", "Pump repair")
+        _run(settings)
+        _move(settings, "erin")
+        _run(settings)
+        _move(settings, "dave")
+        assert "took up the 2 links" in " ".join(_run(settings).warnings)
+        own.create_calendar("appointments", "Appointments", components=("VEVENT",))  # events only: ranks higher
+        with users_radicale(tmp_path / "second") as second:
+            _re_point(settings, second.url.replace("127.0.0.1", "localhost"))
+            _run(settings)
+            _re_point(settings, dav.url)
+            assert _last(settings) == {"U1": "/dave/work"}
+            back = _run(settings)
+        assert len(back.warnings) == 1 and "took up the 2 links" in back.warnings[0], back.warnings
+        assert _titles(dav, "dave", "work") == ["Boiler service", "Pump repair"]
+        assert _titles(dav, "dave", "appointments") == []
+        assert _last(settings) == {"U1": "/dave/work"}

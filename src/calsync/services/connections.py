@@ -4,7 +4,8 @@
 credentials, one connector per kind through the registry: events, tasks (``None`` when the protocol has no task
 lists) and contacts (``None`` when it has no address books). ``user_collection(connector, mailbox, kind)`` finds a
 user's default collection of a kind by discovery and makes one where the protocol allows it and none exists; on
-DAV, where a user may have several, it keeps to the one the user's pair synced last while that one is still fit.
+DAV, where a user may have several, it keeps to the one the user's pair synced latest among those still listed
+and fit.
 
 CalDAV/CardDAV with one service account: the integration's ``url`` (or an e-mail address/domain, found through
 DNS SRV/TXT and ``/.well-known``) reaches the service account's own principal; a user's ``mailbox`` is that user's
@@ -41,7 +42,7 @@ is an ``AuthError`` naming the mailbox; a principal that does not exist is ``Not
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -246,12 +247,13 @@ class _PerMailbox(Protocol):
     def discover(self) -> list[CollectionInfo]: ...
 
 
-def user_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, last: str | None = None) -> str:
+def user_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, last: Iterable[str] = ()) -> str:
     """The collection id of ``mailbox``'s default collection of ``kind`` on ``connector``.
 
     Found by discovery; made when none exists and the protocol allows it (CalDAV MKCALENDAR, CardDAV extended
-    MKCOL), so a second call finds the one the first call made. Idempotent. ``last``: the collection the user's
-    pair synced last, kept while discovery still finds it fit (see ``_dav_collection``). Raises ``NotFound`` when
+    MKCOL), so a second call finds the one the first call made. Idempotent. ``last``: the collections the user's
+    pair synced, latest first, the first of them kept that discovery still finds fit (``choose_collection``;
+    iterated only as far as needed, and again by a dry run's ``made_collection``). Raises ``NotFound`` when
     the mailbox or principal does not exist, ``AuthError`` when the account may not reach it, ``ConfigError`` when
     the connector keeps no collections of ``kind``; each names the mailbox.
     """
@@ -261,7 +263,7 @@ def user_collection(connector: Connector, mailbox: str, kind: CollectionKind, *,
 
 
 def existing_user_collection(
-    connector: Connector, mailbox: str, kind: CollectionKind, *, last: str | None = None
+    connector: Connector, mailbox: str, kind: CollectionKind, *, last: Iterable[str] = ()
 ) -> str | None:
     """``user_collection`` without making one: ``None`` when the user has none yet.
 
@@ -271,19 +273,19 @@ def existing_user_collection(
     return _user_collection(connector, mailbox, kind, create=False, last=last)
 
 
-def made_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, last: str | None = None) -> str:
+def made_collection(connector: Connector, mailbox: str, kind: CollectionKind, *, last: Iterable[str] = ()) -> str:
     """The id of the collection a sync would make for ``mailbox`` (writing nothing), a dry run's stand-in: calsync's
-    own in the user's DAV home (as ``last`` spells it when it was that one), else the mailbox."""
+    own in the user's DAV home (as the first of ``last`` naming it spells it, so the binding is the one a sync
+    would make), else the mailbox."""
     if not isinstance(connector, _DavHomes):
         return mailbox
     path = connector.user_collections(mailbox)[0].rstrip("/") + "/" + _MADE[kind][0]  # the home may be a URL
-    if last is not None and urlsplit(last).path.rstrip("/") == urlsplit(path).path:
-        return last
-    return path
+    own = urlsplit(path).path
+    return next((synced for synced in last if urlsplit(synced).path.rstrip("/") == own), path)
 
 
 def _user_collection(
-    connector: Connector, mailbox: str, kind: CollectionKind, *, create: bool, last: str | None
+    connector: Connector, mailbox: str, kind: CollectionKind, *, create: bool, last: Iterable[str]
 ) -> str | None:
     try:
         if isinstance(connector, _DavHomes):
@@ -298,7 +300,7 @@ def _user_collection(
 
 
 def _dav_collection(
-    connector: _DavHomes, mailbox: str, kind: CollectionKind, *, create: bool, last: str | None
+    connector: _DavHomes, mailbox: str, kind: CollectionKind, *, create: bool, last: Iterable[str]
 ) -> str | None:
     """The collection ``choose_collection`` picks among the user's; else the one calsync makes."""
     made = _maker(connector, kind, mailbox)
@@ -315,21 +317,27 @@ def _dav_collection(
     return chosen
 
 
-def choose_collection(found: Sequence[CollectionInfo], kind: CollectionKind, last: str | None = None) -> str | None:
-    """The collection of a DAV user's (``found`` by discovery) that calsync syncs ``kind`` with: ``last``, the one
-    the user's pair synced last, while it is listed and fit (writable, holding ``kind``); else the best fit one:
-    calsync's own, then one holding nothing else, then (events only) a calendar holding tasks too (a task list
-    holds only VTODO: a mixed calendar is the events' already); ties by id, so every call picks the same.
+def choose_collection(found: Sequence[CollectionInfo], kind: CollectionKind, last: Iterable[str] = ()) -> str | None:
+    """The collection of a DAV user's (``found`` by discovery) that calsync syncs ``kind`` with: the first of
+    ``last`` that is listed and fit (writable, holding ``kind``); else the best fit one: calsync's own, then one
+    holding nothing else, then (events only) a calendar holding tasks too (a task list holds only VTODO: a mixed
+    calendar is the events' already); ties by id, so every call picks the same.
 
-    Why ``last`` first: the ranking picks anew each run, so a calendar the user adds later that ranks higher (an
-    events-only one beside the mixed one synced so far, or one whose id sorts first) would take over, and the
-    pair would create every item there again while the copies in the old one stay: each appointment twice. Paths
-    are case-sensitive, so only a trailing slash may differ; ``last`` is then kept as it is spelled, so the pair's
-    binding, which names it, stays the same (the connector names a collection one way either way).
+    ``last``: the collections the user's pair synced, latest first: the one its state is bound to, then those
+    whose links it keeps shelved (``hub_binding.SyncedCalendars``), read only as far as needed. Why first: the
+    ranking picks anew each run, so a calendar the user adds later that ranks higher (an events-only one beside
+    the mixed one synced so far, or one whose id sorts first) would take over, and the pair would create every
+    item there again while the copies in the old one stay: each appointment twice. Why all of them: the one it is
+    bound to may be in another home (the user moved to another mailbox and back) or on another server (the
+    integration re-pointed and back), while one it synced here before still is, with its copies. Paths are
+    case-sensitive, so only a trailing slash may differ; the one kept is returned as ``last`` spells it, so the
+    pair's binding, which names it, stays the same (the connector names a collection one way either way).
     """
     fit = [info for info in found if _fit(info, kind)]
-    if last and any(info.id.rstrip("/") == last.rstrip("/") for info in fit):
-        return last
+    listed = {info.id.rstrip("/") for info in fit}
+    kept = next((synced for synced in last if synced and synced.rstrip("/") in listed), None)
+    if kept is not None:
+        return kept
     mine = _MADE[kind][0]
     ranked = [(not info.id.rstrip("/").endswith("/" + mine), bool(_others(info, kind)), info.id) for info in fit]
     return min(ranked)[2] if ranked else None

@@ -1,5 +1,5 @@
 """A hub pair by name and binding: one user's collection of one kind beside the business store, the collections
-its state is bound to (``PairState.bind``), and the user's collection it synced last.
+its state is bound to (``PairState.bind``), and the user's collections it synced, latest first.
 
 Why it stands apart from ``hub_pairs``: the binding is written there, at each run, and read back here by every
 caller that must name the user's collection the sync uses, in a run or outside one (a dry run, presence). How the
@@ -8,7 +8,8 @@ hub spells its binding is known in this module alone, so writing it and reading 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from calsync.config import Settings
@@ -18,6 +19,32 @@ from calsync.services.integration_rules import ADDRESSED, CalendarType
 from calsync.services.integrations import IntegrationView, whereabouts
 from calsync.services.syncing import open_state_store
 from calsync.state.store import StateStore
+
+
+class SyncedCalendars:
+    """The user's collections a pair synced on its integration's whereabouts, latest first, as the server named
+    them (``connections.choose_collection``'s ``last``): the one its state is bound to, then those whose links it
+    keeps shelved (``PairState.bind``), newest first. Those are read only when iterated past the first (it is not
+    listed in the user's home, or no longer fit), and once however often iterated (a dry run's
+    ``made_collection`` reads them again)."""
+
+    __slots__ = ("_bound", "_read", "_shelved")
+
+    def __init__(self, bound: str | None, shelved: Callable[[], list[str]]) -> None:
+        self._bound = bound
+        self._shelved = shelved
+        self._read: list[str] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._bound is not None:
+            yield self._bound
+        if self._read is None:
+            self._read = self._shelved()
+        yield from self._read
+
+
+NONE_SYNCED = SyncedCalendars(None, list)
+"""A pair that never ran, or whose collection discovery does not choose: nothing to keep to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,35 +76,42 @@ class HubPair:
             calendar = calendar.casefold()
         return self._binding(whereabouts(self.view), calendar)
 
-    def last_calendar(self, state: StateStore) -> str | None:
-        """The user's collection the pair's state is bound to, as the server named it: the one a run keeps to
-        while discovery still finds it fit (``connections.user_collection``'s ``last``). Bound to other
-        whereabouts (its integration re-pointed, and pointed back now), the one whose links it shelved here,
-        so that it takes them up instead of choosing anew and making every item again beside its copies.
+    def synced(self, state: StateStore) -> SyncedCalendars:
+        """The user's collections the pair synced on this server and account, latest first, as the server named
+        them: what a run keeps to, the first of them discovery still finds fit (``connections.user_collection``'s
+        ``last``). So a pair bound to another mailbox's collection or another server's (its user moved and back,
+        its integration re-pointed and back) goes back to the one whose links it shelved here, and takes them up,
+        instead of choosing anew and making every item again beside its copies.
 
-        ``None`` when the pair never ran, never ran on this server and account, or its collection is not chosen
-        by discovery (``DISCOVERED``): then the state is not read at all.
+        Nothing (``NONE_SYNCED``) when the pair never ran or its collection is not chosen by discovery
+        (``DISCOVERED``): then the state is not read at all. Its shelved ones are read from ``state`` only when
+        iterated that far, so it must be open then.
         """
         if self.view.connection_type not in DISCOVERED:
-            return None
-        where = whereabouts(self.view)
-        bound = state.bound_to(self.name)
-        found = self.calendar_in(bound, where)
-        if found is not None or bound is None:  # a pair never bound has nothing shelved
-            return found
-        return self.calendar_in_any(state.shelved_bindings(self.name).get(self.name, ()), where)
+            return NONE_SYNCED
+        return self.synced_from(state.bound_to(self.name), whereabouts(self.view), state.shelved_bindings)
+
+    def synced_from(
+        self, bound: str | None, where: str, shelved: Callable[[list[str]], Mapping[str, Iterable[str]]]
+    ) -> SyncedCalendars:
+        """``synced`` from ``bound``, the pair's binding, on ``where`` (the integration's ``whereabouts``, given so
+        that many users' pairs need it once), its shelved bindings read through ``shelved`` (as
+        ``StateStore.shelved_bindings``) when needed."""
+        if bound is None:  # a pair never bound has nothing shelved
+            return NONE_SYNCED
+
+        def shelves() -> list[str]:
+            bindings = shelved([self.name]).get(self.name, ())
+            return [found for binding in bindings if (found := self.calendar_in(binding, where))]
+
+        return SyncedCalendars(self.calendar_in(bound, where), shelves)
 
     def calendar_in(self, bound: str | None, where: str) -> str | None:
-        """The user's collection named in ``bound``, the pair's binding, if it was made on ``where`` (the
-        integration's ``whereabouts``, given so that many users' pairs need it once)."""
+        """The user's collection named in ``bound``, one of the pair's bindings, if it was made on ``where``."""
         head = self._binding(where, "")
         if bound is None or not bound.startswith(head):
             return None
         return bound.removeprefix(head) or None
-
-    def calendar_in_any(self, shelved: Iterable[str], where: str) -> str | None:
-        """``calendar_in`` the first of ``shelved`` (the pair's earlier bindings, latest first) made on ``where``."""
-        return next((found for bound in shelved if (found := self.calendar_in(bound, where))), None)
 
     def _binding(self, where: str, calendar: str) -> str:
         return f"A: business:{self.business_collection}\nB: {where} {calendar}"
@@ -88,37 +122,63 @@ DISCOVERED = frozenset({CalendarType.CALDAV, CalendarType.CARDDAV})
 a pair keeps to the one it synced last; elsewhere the mailbox names the collection, and no binding is read back."""
 
 
-def last_calendar(settings: Settings, view: IntegrationView, business_user: str, kind: CollectionKind) -> str | None:
-    """The collection of ``kind`` that ``business_user``'s pair synced last (``None``: never, or not chosen by
-    discovery), for a caller that finds the user's collection outside a run. Reads that pair's binding alone, and
-    opens no state store unless the connection type is in ``DISCOVERED``."""
-    if view.connection_type not in DISCOVERED:
-        return None
-    state = open_state_store(settings)
-    try:
-        return HubPair(view, business_user, kind).last_calendar(state)
-    finally:
-        state.close()
-
-
-def last_calendars(
+@contextmanager
+def synced_calendars(
     settings: Settings, view: IntegrationView, business_users: Iterable[str], kind: CollectionKind
-) -> dict[str, str]:
-    """``last_calendar`` of each of ``business_users``, by business user (users whose pair never ran are left out):
-    every binding of the integration read in one query, its ``whereabouts`` found once; the shelved ones in one
-    more, only when a pair is bound to other whereabouts (its integration re-pointed)."""
+) -> Iterator[dict[str, SyncedCalendars]]:
+    """``HubPair.synced`` of each of ``business_users``, by business user (users whose pair never ran are left
+    out), for a caller that finds the users' collections outside a run (presence, of one user or all), with the
+    state store open for the block; none is opened unless the connection type is in ``DISCOVERED``.
+
+    Reads one user's binding alone, or all the integration's in one read; then the shelved ones of the pairs
+    bound to other whereabouts (their integration re-pointed), whose only candidates they are, in one more; any
+    other pair's alone, only when its first is not listed in the user's home (its user moved to another mailbox
+    since it ran). Never every shelved link of the integration: they pile up with each move, and a pair that no
+    longer runs stays bound elsewhere for good.
+    """
     if view.connection_type not in DISCOVERED:
-        return {}
+        yield {}
+        return
     where = whereabouts(view)
     pairs = [HubPair(view, user, kind) for user in business_users]
     state = open_state_store(settings)
     try:
-        bound = state.bindings(f"{view.name}/")
-        found = {pair.business_user: pair.calendar_in(bound.get(pair.name), where) for pair in pairs}
-        elsewhere = [pair for pair in pairs if pair.name in bound and found[pair.business_user] is None]
-        shelved = state.shelved_bindings(f"{view.name}/") if elsewhere else {}
+        bound = _bindings(state, view.name, pairs)
+        elsewhere = [
+            pair.name for pair in pairs if pair.name in bound and not pair.calendar_in(bound[pair.name], where)
+        ]
+        shelves = _Shelves(state, elsewhere)
+        yield {
+            pair.business_user: pair.synced_from(bound[pair.name], where, shelves.of)
+            for pair in pairs
+            if pair.name in bound
+        }
     finally:
         state.close()
-    for pair in elsewhere:
-        found[pair.business_user] = pair.calendar_in_any(shelved.get(pair.name, ()), where)
-    return {user: calendar for user, calendar in found.items() if calendar}
+
+
+def _bindings(state: StateStore, integration: str, pairs: list[HubPair]) -> dict[str, str]:
+    """The pairs' bindings by name (never bound: left out): one pair's alone, many pairs' with all the
+    integration's in one read, whatever their number."""
+    if len(pairs) != 1:
+        return state.bindings(f"{integration}/")
+    found = state.bound_to(pairs[0].name)
+    return {} if found is None else {pairs[0].name: found}
+
+
+class _Shelves:
+    """Pairs' shelved bindings (``StateStore.shelved_bindings``) read from an open state store: those of ``first``
+    at once, in one read; any other pair's alone, when asked."""
+
+    def __init__(self, state: StateStore, first: list[str]) -> None:
+        self._state = state
+        self._read = state.shelved_bindings(first)
+        self._asked = set(first)
+
+    def of(self, names: list[str]) -> dict[str, list[str]]:
+        """``StateStore.shelved_bindings`` of ``names``, reading only those not read yet."""
+        unread = [name for name in names if name not in self._asked]
+        if unread:
+            self._read |= self._state.shelved_bindings(unread)
+            self._asked.update(unread)
+        return {name: self._read[name] for name in names if name in self._read}

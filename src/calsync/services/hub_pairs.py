@@ -10,7 +10,7 @@ pair, as that pair's outcome.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -82,7 +82,7 @@ class PairRunner:
         outcome = partial(PairOutcome, name, a=f"business:{pair.business_collection}", b=label)
         try:
             real = _connector(self.connectors, kind)
-            last = pair.last_calendar(self.state)
+            last = pair.synced(self.state)
             calendar = _calendar_side(real, user.mailbox, kind, dry_run=options.dry_run, last=last)
             if calendar.connector is not real:  # a dry run's stand-in for the collection a sync would make
                 outcome = partial(outcome, b=f"{label} (would create the {_NOUN[kind]})")
@@ -193,9 +193,9 @@ class PairRunner:
 
 
 def _calendar_side(
-    calendar: Connector, mailbox: str, kind: CollectionKind, *, dry_run: bool, last: str | None
+    calendar: Connector, mailbox: str, kind: CollectionKind, *, dry_run: bool, last: Iterable[str]
 ) -> Endpoint:
-    """The user's collection of ``kind``: the one the pair synced ``last`` while it is still fit, else found or
+    """The user's collection of ``kind``: the latest the pair synced (``last``) that is still fit, else found or
     made when missing (idempotent). A dry run makes nothing: it plans a missing one as the empty collection a
     sync would make, an in-memory stand-in as read-only as the real side."""
     if not dry_run:

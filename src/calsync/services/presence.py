@@ -34,7 +34,7 @@ from calsync.services.connections import (
     existing_user_collection,
     integration_connectors,
 )
-from calsync.services.hub_binding import last_calendar, last_calendars
+from calsync.services.hub_binding import synced_calendars
 from calsync.services.integrations import IntegrationView, UserView, open_integrations
 
 if TYPE_CHECKING:
@@ -145,12 +145,13 @@ def presence(settings: Settings, integration: str, business_user: str, at: datet
     user = next((u for u in users if u.business_user == business_user), None)
     if user is None:
         raise ConfigError(f"{business_user!r} is not a user of {integration}", where="users.business_user")
-    last = last_calendar(settings, view, business_user, CollectionKind.EVENTS)
-    connectors = integration_connectors(settings, integration)
-    try:
-        return presence_on(_events(connectors, integration), user.mailbox, moment, last=last)
-    finally:
-        connectors.close()
+    with synced_calendars(settings, view, [business_user], CollectionKind.EVENTS) as synced:
+        connectors = integration_connectors(settings, integration)
+        try:
+            last = synced.get(business_user, ())
+            return presence_on(_events(connectors, integration), user.mailbox, moment, last=last)
+        finally:
+            connectors.close()
 
 
 def presences(settings: Settings, integration: str, at: datetime | None = None) -> list[UserPresence]:
@@ -158,19 +159,19 @@ def presences(settings: Settings, integration: str, at: datetime | None = None) 
     error, not a failed list. Raises ``ConfigError`` for an unknown integration."""
     moment = _moment(at)
     view, users = _users(settings, integration)
-    last = last_calendars(settings, view, (user.business_user for user in users), CollectionKind.EVENTS)
-    connectors = integration_connectors(settings, integration)
-    try:
-        events = _events(connectors, integration)
-        return [_one(events, user, moment, last.get(user.business_user)) for user in users]
-    finally:
-        connectors.close()
+    with synced_calendars(settings, view, (user.business_user for user in users), CollectionKind.EVENTS) as synced:
+        connectors = integration_connectors(settings, integration)
+        try:
+            events = _events(connectors, integration)
+            return [_one(events, user, moment, synced.get(user.business_user, ())) for user in users]
+        finally:
+            connectors.close()
 
 
-def presence_on(connector: Connector, mailbox: str, at: datetime, *, last: str | None = None) -> Presence:
+def presence_on(connector: Connector, mailbox: str, at: datetime, *, last: Iterable[str] = ()) -> Presence:
     """``mailbox``'s presence at ``at`` read through ``connector``: out-of-office settings and free/busy where the
-    connection has them, the mailbox's calendar otherwise (``last``: the one the user's pair synced last, read
-    while it is still there, as the sync keeps to it)."""
+    connection has them, the mailbox's calendar otherwise (``last``: those the user's pair synced, latest first,
+    the first still listed and fit read, as the sync keeps to it)."""
     if isinstance(connector, _RepliesReader):
         return _from_graph(connector, mailbox, at)
     if isinstance(connector, _OofReader):
@@ -178,7 +179,7 @@ def presence_on(connector: Connector, mailbox: str, at: datetime, *, last: str |
     return _from_calendar(connector, mailbox, at, last)
 
 
-def _one(connector: Connector, user: UserView, at: datetime, last: str | None) -> UserPresence:
+def _one(connector: Connector, user: UserView, at: datetime, last: Iterable[str]) -> UserPresence:
     try:
         return UserPresence(user.business_user, user.mailbox, presence_on(connector, user.mailbox, at, last=last))
     except CalsyncError as exc:
@@ -276,7 +277,7 @@ def _unreadable(mailbox: str, why: str, connector: str) -> CalsyncError:
 # -- any other calendar: the occurrences in progress ---------------------------------------------------------------
 
 
-def _from_calendar(connector: Connector, mailbox: str, at: datetime, last: str | None) -> Presence:
+def _from_calendar(connector: Connector, mailbox: str, at: datetime, last: Iterable[str]) -> Presence:
     collection = existing_user_collection(connector, mailbox, CollectionKind.EVENTS, last=last)
     if collection is None:  # no calendar yet, so nothing in it: never made just to be read
         return Presence(status=PresenceStatus.AVAILABLE, source=PresenceSource.CALENDAR)

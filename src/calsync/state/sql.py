@@ -94,14 +94,16 @@ class SQLStore:
         with self._db.read() as conn:
             return {str(name): str(to) for name, to in conn.execute(query)}
 
-    def shelved_bindings(self, prefix: str) -> dict[str, list[str]]:
-        """What each pair whose name starts with ``prefix`` holds links shelved under, latest written first (ties
-        by binding), by name; one query, and no pair is made."""
+    def shelved_bindings(self, names: Collection[str]) -> dict[str, list[str]]:
+        """What each of the pairs ``names`` holds links shelved under, latest written first (ties by binding), by
+        name; one query over those pairs' shelved links, and no pair is made."""
+        if not names:
+            return {}
         shelf = shelved_links.c.bound_to
         query = (
             select(pairs.c.name, shelf)
             .join(shelved_links, shelved_links.c.pair_id == pairs.c.id)
-            .where(starts_with(pairs.c.name, prefix))
+            .where(pairs.c.name.in_(sorted(names)))
             .group_by(pairs.c.name, shelf)
             .order_by(func.max(shelved_links.c.updated_at).desc(), shelf)
         )

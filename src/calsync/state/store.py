@@ -240,12 +240,13 @@ class StateStore(Protocol):
         only."""
         ...
 
-    def shelved_bindings(self, prefix: str) -> dict[str, list[str]]:
-        """What each pair whose name starts with ``prefix`` was bound to before and holds links shelved under
-        (``PairState.bind``), by pair name, the one whose links were written last first; pairs with none are
-        left out. Why: a pair bound elsewhere now (its integration re-pointed) finds, when it is pointed back,
-        the collection whose links it would take up, instead of choosing anew and starting afresh beside them.
-        One read for all of them; reads only."""
+    def shelved_bindings(self, names: Collection[str]) -> dict[str, list[str]]:
+        """What each of the pairs ``names`` was bound to before and holds links shelved under (``PairState.bind``),
+        by pair name, the one whose links were written last first; pairs with none, or unknown, are left out.
+        Why: a pair whose binding names no collection it can sync now (its integration re-pointed and pointed
+        back, its user moved to another mailbox and back) finds the collections whose links it would take up,
+        instead of choosing anew and starting afresh beside them. One read for all of them, of their shelved
+        links alone (never all of an integration's: those pile up with every move); reads only."""
         ...
 
     def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = 300) -> AbstractContextManager[None]:
