@@ -585,3 +585,39 @@ def test_a_copy_the_calendar_refuses_for_good_holds_back_none_of_the_users_later
     assert set(api.calendar("tech1")) == {"Visit M3"}, _item_lines(later)
     (tech1,) = [p for p in later["pairs"] if p["pair"] == "acme/tech1/events"]
     assert any("still bringing back 1 item" in warning for warning in tech1["warnings"]), tech1
+
+
+def test_pointed_back_with_calendar_deletions_off_a_copy_of_an_item_deleted_meanwhile_is_kept_not_imported(
+    api: Api,
+) -> None:
+    """The README: where deletions in the user's calendar are off, the copy left in the first store of an item the
+    business system deleted meanwhile is kept there, no longer synced, and never imported as a new item."""
+    with open_integrations(api.settings) as service:
+        service.update_user("acme", "tech1", UserPatch(delete_in_calendar=False))
+    first = _synced_then_re_pointed(api)
+    api.call("DELETE", "/api/v1/items/M1")
+    api.sync()
+    _re_point(api, first)
+    body = api.sync()
+    assert _deleted(api, "M1"), body
+    assert sorted(api.calendar("tech1")) == ["Own", "Visit M1", "Visit M2"], body
+    assert [entry["item"]["title"] for entry in api.feed()] == ["Own"], body  # nothing imported from the first
+    again = api.sync()
+    assert _writes(again) == {} and _deleted(api, "M1"), again
+
+
+def test_pointed_back_in_a_one_way_integration_the_business_versions_stand(api: Api) -> None:
+    """The README: one-way, an edit made in the first store while the integration pointed elsewhere is overwritten
+    by the business system's version, and a copy of an item deleted meanwhile is deleted there, edited or not."""
+    with open_integrations(api.settings) as service:
+        service.update("acme", IntegrationPatch(two_way=False))
+    first = _synced_then_re_pointed(api)
+    api.edit("tech1", "Visit M1", title="Visit M1: bring the ladder")
+    api.edit("tech1", "Visit M2", title="Visit M2: ring twice")
+    api.call("DELETE", "/api/v1/items/M1")
+    api.sync()
+    _re_point(api, first)
+    body = api.sync()
+    assert sorted(api.calendar("tech1")) == ["Visit M2"], body
+    assert _deleted(api, "M1") and api.call("GET", "/api/v1/items/M2").json()["title"] == "Visit M2", body
+    assert _writes(api.sync()) == {}
