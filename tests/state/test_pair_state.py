@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from calsync.errors import LeaseLost
 from calsync.model.refs import Side
+from calsync.state.pair_state import SHELF_KEPT
 from calsync.state.sql import SQLStore
 from calsync.state.store import NO_STATUS, Link, Pending, Rebound, changed_sides
 from calsync.state.tables.sync import links, shelved_links, sync_tokens
@@ -339,9 +340,10 @@ def test_the_bindings_of_pairs_named_with_a_prefix_are_read_at_once(store: SQLSt
 def test_the_shelved_bindings_of_the_pairs_named_are_read_at_once_latest_first(
     store: SQLStore, backend: Backend
 ) -> None:
-    """Latest first by their links' last write: the collection a pair synced last on a server it comes back to.
-    Only the pairs named are read: an integration's shelves pile up with each move, and reading them all for
-    the few pairs that need them cost a scan of every shelved link (hundreds of milliseconds at 600,000)."""
+    """Latest shelved first: the collection a pair synced last on a server it comes back to. When its links
+    were last written says nothing of that (links taken up and shelved again keep their times). Only the pairs
+    named are read: an integration's shelves pile up with each move, and reading them all for the few pairs that
+    need them cost a scan of every shelved link (hundreds of milliseconds at 600,000)."""
     for name in ("acme/anna/events", "ACME/anna/events", "acme-2/anna/events"):
         for where in ("first", "second", "third"):
             with store.open_pair(name) as state:
@@ -349,18 +351,39 @@ def test_the_shelved_bindings_of_the_pairs_named_are_read_at_once_latest_first(
                 state.put_link(make_link(where))
     with store.open_pair("acme/bob/events") as state:
         state.bind("A: x\nB: only")  # bound, nothing shelved: left out
-    written = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-    for where, at in (("first", written), ("second", written - timedelta(hours=1))):  # first written last
-        shelf = shelved_links.c.bound_to == f"A: x\nB: {where}"
-        backend.scalar(update(shelved_links).where(shelf).values(updated_at=at))
+    later = datetime.now(UTC) + timedelta(days=1)
+    backend.scalar(update(shelved_links).where(shelved_links.c.bound_to == "A: x\nB: first").values(updated_at=later))
     pairs = backend.scalar("SELECT COUNT(*) FROM pairs")
-    both = ["A: x\nB: first", "A: x\nB: second"]
+    both = ["A: x\nB: second", "A: x\nB: first"]  # "second" was shelved when the pair moved on to "third"
     assert store.shelved_bindings(["acme/anna/events"]) == {"acme/anna/events": both}
     named = ["acme/anna/events", "acme-2/anna/events", "acme/bob/events", "nobody/anna/events"]
     assert store.shelved_bindings(named) == {"acme/anna/events": both, "acme-2/anna/events": both}
     assert store.shelved_bindings(["Acme/anna/events"]) == {}  # names are compared case and all
     assert store.shelved_bindings([]) == {}
     assert backend.scalar("SELECT COUNT(*) FROM pairs") == pairs  # reading made no pair
+    for where in ("first", "third"):  # back to "first", then on: "first" is the latest shelved now
+        with store.open_pair("acme/anna/events") as state:
+            state.bind(f"A: x\nB: {where}")
+    assert store.shelved_bindings(["acme/anna/events"]) == {"acme/anna/events": ["A: x\nB: first", both[0]]}
+
+
+def test_a_pair_moving_again_drops_its_shelves_older_than_a_year_but_takes_up_the_one_it_comes_back_to(
+    store: SQLStore, backend: Backend
+) -> None:
+    for where in ("old", "older", "recent", "now"):
+        with store.open_pair("p") as state:
+            state.bind(f"A: x\nB: {where}")
+            state.put_link(make_link(where))
+    long_ago = datetime.now(UTC) - SHELF_KEPT - timedelta(days=1)
+    for where in ("old", "older"):
+        shelf = shelved_links.c.bound_to == f"A: x\nB: {where}"
+        backend.scalar(update(shelved_links).where(shelf).values(shelved_at=long_ago))
+    with store.open_pair("p") as state:
+        rebound = state.bind("A: x\nB: old")  # back after more than a year: still taken up
+        assert rebound is not None and rebound.resumed == 1 and list(state.links()) == ["old"]
+    shelves = "SELECT COUNT(DISTINCT bound_to) FROM shelved_links"
+    assert backend.scalar(shelves) == 2  # "older" went; "recent" and "now" stay
+    assert store.shelved_bindings(["p"]) == {"p": ["A: x\nB: now", "A: x\nB: recent"]}
 
 
 def test_a_run_that_lost_its_lease_drops_nothing_when_binding(store: SQLStore, backend: Backend) -> None:

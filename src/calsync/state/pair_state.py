@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -40,6 +40,7 @@ from calsync.model.refs import Side
 from calsync.state.db import Database
 from calsync.state.lease import Lease
 from calsync.state.store import Link, LinkCensus, Pending, Rebound, SideStatus, changed_sides
+from calsync.state.tables.base import UTCDateTime
 from calsync.state.tables.sync import links, locks, pairs, shelved_links, sync_tokens
 
 if TYPE_CHECKING:
@@ -54,6 +55,11 @@ _LINK_NAMES = (
 _LINK_COLUMNS = tuple(links.c[name] for name in _LINK_NAMES)
 _SHELF_NAMES = tuple(column.name for column in links.columns if column.name != "pair_id")
 """Every column of a link but its pair: what is shelved (``bind``), whatever columns ``links`` comes to have."""
+SHELF_KEPT = timedelta(days=365)
+"""How long the links of collections a pair left are kept for its return: older shelves go when it moves again.
+Why a limit: a pair moved among many mailboxes would otherwise keep every one's links for good. Why a year: a
+user back after a year still finds calsync's copies known; past it, the copies left there are met as a fresh
+start meets them (by identity: the business system's deletions are not imported again)."""
 
 
 class SQLPairState:
@@ -103,13 +109,16 @@ class SQLPairState:
 
     def _reshelve(self, conn: Connection, before: str, collections: str) -> int:
         """Shelve the links under ``before``, drop the tokens, take up the links shelved under ``collections``
-        marked away from the sides that changed; returns how many were taken up."""
+        marked away from the sides that changed, then drop the other shelves older than ``SHELF_KEPT``; returns
+        how many links were taken up."""
+        now = datetime.now(UTC)
         mine = shelved_links.c.pair_id == self._pair_id
         conn.execute(delete(shelved_links).where(mine, shelved_links.c.bound_to == before))
-        kept = select(links.c.pair_id, literal(before, Text()), *(links.c[name] for name in _SHELF_NAMES))
+        shelf = (literal(before, Text()), literal(now, UTCDateTime()))
+        kept = select(links.c.pair_id, *shelf, *(links.c[name] for name in _SHELF_NAMES))
         conn.execute(
             insert(shelved_links).from_select(
-                ["pair_id", "bound_to", *_SHELF_NAMES], kept.where(links.c.pair_id == self._pair_id)
+                ["pair_id", "bound_to", "shelved_at", *_SHELF_NAMES], kept.where(links.c.pair_id == self._pair_id)
             )
         )
         conn.execute(delete(links).where(links.c.pair_id == self._pair_id))
@@ -122,6 +131,7 @@ class SQLPairState:
         ).where(mine, back)
         conn.execute(insert(links).from_select(["pair_id", *_SHELF_NAMES], taken))
         conn.execute(delete(shelved_links).where(mine, back))
+        conn.execute(delete(shelved_links).where(mine, shelved_links.c.shelved_at < now - SHELF_KEPT))
         return int(resumed)
 
     def _shelved(self, collections: str, sides: str) -> Select[Any]:

@@ -95,7 +95,7 @@ class SQLStore:
             return {str(name): str(to) for name, to in conn.execute(query)}
 
     def shelved_bindings(self, names: Collection[str]) -> dict[str, list[str]]:
-        """What each of the pairs ``names`` holds links shelved under, latest written first (ties by binding), by
+        """What each of the pairs ``names`` holds links shelved under, latest shelved first (ties by binding), by
         name; one query over those pairs' shelved links, and no pair is made."""
         if not names:
             return {}
@@ -105,7 +105,7 @@ class SQLStore:
             .join(shelved_links, shelved_links.c.pair_id == pairs.c.id)
             .where(pairs.c.name.in_(sorted(names)))
             .group_by(pairs.c.name, shelf)
-            .order_by(func.max(shelved_links.c.updated_at).desc(), shelf)
+            .order_by(func.max(shelved_links.c.shelved_at).desc(), shelf)
         )
         found: dict[str, list[str]] = {}
         with self._db.read() as conn:

@@ -242,7 +242,7 @@ class StateStore(Protocol):
 
     def shelved_bindings(self, names: Collection[str]) -> dict[str, list[str]]:
         """What each of the pairs ``names`` was bound to before and holds links shelved under (``PairState.bind``),
-        by pair name, the one whose links were written last first; pairs with none, or unknown, are left out.
+        by pair name, the latest shelved first; pairs with none, or unknown, are left out.
         Why: a pair whose binding names no collection it can sync now (its integration re-pointed and pointed
         back, its user moved to another mailbox and back) finds the collections whose links it would take up,
         instead of choosing anew and starting afresh beside them. One read for all of them, of their shelved

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Connection
 
-HEAD = "0013"
+HEAD = "0014"
 """The newest revision in ``versions/``; the store migrates whenever the database is anywhere else."""
 
 VERSION_TABLE = "alembic_version"
