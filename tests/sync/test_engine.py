@@ -776,3 +776,25 @@ def test_an_item_is_found_where_it_is_read_or_listed_at_its_href_and_not_gone() 
     assert not _found(link, Side.B, SideView(), {"other.b"})  # an incremental run that does not name it
     assert not _found(link, Side.B, SideView(gone={"e1"}), {"1.b"})  # its href holds another item now
     assert not _found(link, Side.B, SideView(outside={"e1"}), {"1.b"})  # left the window
+
+
+def test_a_copy_refused_for_good_on_the_way_back_leaves_later_jobs_completed(store: SQLStore) -> None:
+    """A copy the server refuses for good is skipped, not an error, so that it does not mark every later job of
+    the pair: the jobs after the way back, each retrying it and refused again, end completed."""
+    spec, _a, b = _away_and_back(store, deleted=("e1",))
+    b.fail_writes = _refuse_e1
+    sync_pair(spec, store, RUN)
+    later = [sync_pair(spec, store, RUN) for _ in range(3)]
+    assert [r.b.skipped for r in later] == [1, 1, 1]
+    assert [r.outcome for r in later] == [JobOutcome.COMPLETED] * 3, [r.warnings for r in later]
+
+
+def test_a_dry_run_that_finds_a_marked_item_leaves_its_mark(store: SQLStore) -> None:
+    """A dry run records nothing: an item it finds where the pair came back keeps its mark for a real run."""
+    spec, _a, b = _away_and_back(store, deleted=())
+    href, text = _href(b, "cal", "e3"), event("e3")
+    b.put_raw("cal", href, "BEGIN:VCALENDAR\nnot an event\n")
+    sync_pair(spec, store, RUN)
+    b.put_raw("cal", href, text)
+    sync_pair(spec, store, replace(RUN, dry_run=True))
+    assert _marks(store)["e3"] == "b"
