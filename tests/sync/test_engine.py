@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from calsync.connectors.base import ChangeSet
 from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import NotFound, PairLocked, ReadOnly, StateError, Unavailable
@@ -798,3 +799,28 @@ def test_a_dry_run_that_finds_a_marked_item_leaves_its_mark(store: SQLStore) -> 
     b.put_raw("cal", href, text)
     sync_pair(spec, store, replace(RUN, dry_run=True))
     assert _marks(store)["e3"] == "b"
+
+
+def test_an_item_a_listing_in_parts_names_only_in_a_later_run_loses_its_mark(
+    store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first listing back comes in parts (a sync-collection the server cuts short): e3 and e4, unchanged,
+    are named only by the next run's changes, unread. Named at their hrefs, they are there: a deletion of e3
+    afterwards is the user's, and reaches A."""
+    spec, a, b = _away_and_back(store, deleted=())
+    whole = b.changes
+
+    def in_parts(collection: str, token: str | None) -> ChangeSet:
+        listed = whole(collection, token)
+        if token is None:  # the first page only, and a token from which the rest is named
+            first = [ref for ref in listed.changed if scan(b.texts(collection)[ref.href]).facts.ident in ("e1", "e2")]
+            return ChangeSet(first, (), "0", complete=False)
+        return listed
+
+    monkeypatch.setattr(b, "changes", in_parts)
+    sync_pair(spec, store, RUN)
+    assert _marks(store) == {"e1": "", "e2": "", "e3": "b", "e4": "b"}
+    sync_pair(spec, store, RUN)
+    assert _marks(store) == {f"e{n}": "" for n in range(1, 5)}
+    b.remove_raw("cal", _href(b, "cal", "e3"))
+    assert sync_pair(spec, store, RUN).a.deleted == 1 and "e3.ics" not in a.texts("cal")
