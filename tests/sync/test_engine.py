@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -679,10 +680,13 @@ def _marks(store: SQLStore) -> dict[str, str]:
         return {ident: link.away for ident, link in state.links().items()}
 
 
-def test_a_copy_refused_on_the_way_back_keeps_no_later_deletion_from_passing_on(store: SQLStore) -> None:
+def test_a_copy_refused_on_the_way_back_keeps_no_later_deletion_from_passing_on(
+    store: SQLStore, caplog: pytest.LogCaptureFixture
+) -> None:
     """Back on ``cal``, the copy of e1 deleted there while the pair was away cannot be put back (B refuses it),
     so every run tries again and never passes that deletion on. The user's own deletions there, of other items,
     pass on all the same: that one item's way back does not hold the whole calendar back."""
+    caplog.set_level(logging.INFO, logger="calsync.sync.engine")
     spec, a, b = _away_and_back(store, deleted=("e1",))
     b.fail_writes = _refuse_e1
     back = sync_pair(spec, store, RUN)
@@ -692,7 +696,8 @@ def test_a_copy_refused_on_the_way_back_keeps_no_later_deletion_from_passing_on(
     assert later.a.deleted == 1 and set(a.texts("cal")) == {"e1.ics", "e3.ics", "e4.ics"}, later.lines
     (retried,) = [line for line in later.lines if line.ident == "e1"]
     assert (retried.action, retried.outcome) == ("create", "skipped")
-    assert "still bringing back 1 item deleted while it synced other collections" in "; ".join(later.warnings)
+    assert "while this pair was away from it, not passed on" in retried.rule and not later.warnings
+    assert "mem: still bringing back 1 item deleted while it synced other collections" in caplog.text
 
 
 def test_the_first_run_back_clears_the_mark_of_every_item_it_finds_in_sync(store: SQLStore) -> None:

@@ -203,17 +203,21 @@ class _Run:
         return DeletionGuard(policy, decisions, self.report, logged)
 
     def _still_back(self, undone: Collection[str]) -> None:
-        """Say that deletions made while the pair was away are still being undone, in a run after the one that
-        came back (which says it took up links): each such item is tried again at every run until it is back."""
+        """Log that deletions made while the pair was away are still being undone, in a run after the one that
+        came back (which says it took up links): each such item is tried again at every run until it is back.
+
+        Why a log line and not a warning of the job: each item's own line already says so, with its outcome (an
+        error while the write fails, skipped while the server refuses it for good); a warning would mark every job
+        of the pair as completed with warnings for as long as one copy is refused, which may be for good."""
         if not undone or self.rebound is not None:
             return
         items = f"{len(undone)} item{'' if len(undone) == 1 else 's'}"
-        message = (
-            f"this pair is still bringing back {items} deleted while it synced other collections (each is created "
-            "again where it was deleted, not passed on as a deletion)"
+        logger.info(
+            "%s: still bringing back %s deleted while it synced other collections (each is created again where it "
+            "was deleted, not passed on as a deletion)",
+            self.spec.name,
+            items,
         )
-        logger.warning("%s: %s", self.spec.name, message)
-        self.report.warnings.append(message)
 
     def _found_back(
         self, links: dict[str, Link], observations: Mapping[Side, Observation], blocked: Collection[str]
