@@ -17,8 +17,9 @@ from calsync.model.refs import ItemRef, Side
 from calsync.state.sql import SQLStore
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
 from calsync.sync.observe import Endpoint
-from calsync.sync.rules import ConflictPolicy, MassDeleteGuard, Mode, PairPolicy
+from calsync.sync.rules import ConflictPolicy, ItemRules, MassDeleteGuard, Mode, PairPolicy
 from tests.samples import event
+from tests.state.conftest import stored_links
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 RUN = RunOptions(now=NOW)
@@ -404,3 +405,52 @@ def test_an_edit_that_brings_a_parked_item_back_into_the_window_reaches_the_side
     sync_pair(spec, store, RUN)
     sync_pair(spec, store, RUN)
     assert [scan(t).facts.title for t in b.texts("cal").values()] == ["visit, back"]
+
+
+def test_an_item_back_on_a_after_its_kept_copy_went_is_admitted_as_any_new_item(store: SQLStore) -> None:
+    """Decided as new, it meets the rules of a new item: private, it is not copied (and the link is forgotten)."""
+    spec, a, b = memories(PairPolicy(delete_on_b=False, items=ItemRules()))
+    a.put_raw("cal", "u4.ics", event("u4", "first"))
+    sync_pair(spec, store, RUN)
+    a.remove_raw("cal", "u4.ics")
+    sync_pair(spec, store, RUN)  # parked "a": B's copy kept
+    (kept,) = b.texts("cal")
+    b.remove_raw("cal", kept)
+    a.put_raw("cal", "u4-2.ics", event("u4", "private again", private=True))
+    a.put_raw("cal", "u5.ics", event("u5", "private new", private=True))
+    report = sync_pair(spec, store, RUN)
+    assert b.texts("cal") == {}, report.lines
+    assert "u4" not in stored_links(store, "mem")
+
+
+def test_an_item_back_on_a_outside_the_window_after_its_kept_copy_went_is_not_copied(store: SQLStore) -> None:
+    """Like any new item outside the window: read when it enters it, not before."""
+    spec, a, b = memories(PairPolicy(delete_on_b=False))
+    a.put_raw("cal", "u4.ics", event("u4", "first"))
+    sync_pair(spec, store, RUN)
+    a.remove_raw("cal", "u4.ics")
+    sync_pair(spec, store, RUN)
+    (kept,) = b.texts("cal")
+    b.remove_raw("cal", kept)
+    a.put_raw("cal", "u4-2.ics", event("u4", "far ahead", day="20270301"))
+    report = sync_pair(spec, store, RUN)
+    assert b.texts("cal") == {}, [(x.kind, x.ident, x.rule) for x in report.planned]
+
+
+def test_a_forgotten_link_whose_copy_cannot_be_written_is_dropped_not_left_parked(store: SQLStore) -> None:
+    """A read-only: B's deletion parks the link ("b", A's copy kept). A's copy then goes and B's comes back: a
+    create on A is refused before it is tried, so the link is only forgotten; a stale parked link would name
+    A's gone copy as the one kept, and A's item written again later would never reach B."""
+    spec, a, b = memories(PairPolicy(read_only_a=True, delete_on_a=False))
+    a.put_raw("cal", "u4.ics", event("u4", "first"))
+    sync_pair(spec, store, RUN)
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    sync_pair(spec, store, RUN)  # parked "b": A's copy kept
+    a.remove_raw("cal", "u4.ics")
+    b.put_raw("cal", copy, event("u4", "restored on B"))
+    sync_pair(spec, store, RUN)
+    a.put_raw("cal", "u4.ics", event("u4", "written again on A"))  # at the href it had
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, RUN)
+    assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again on A"]

@@ -56,6 +56,10 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
         kind = kind_of(ident, link, a, b)
         mode = _mode(ident, kind, link, a, b, policy)
         if link is not None and link.parked:
+            forgotten = _forgotten(ident, link, sa, sb, a, b, policy, mode, kind)
+            if forgotten is not None:  # decided with the rules of a new item already
+                actions.append(forgotten)
+                continue
             action = _parked(ident, link, sa, sb, a, b, policy, mode)
         elif link is None and sb is State.NEW and sa is State.ABSENT and _deleted_on_a(ident, b, policy):
             action = _deleted_before_linked(ident, a, b, policy, mode)
@@ -98,23 +102,14 @@ WINDOW = "window"
 
 def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
             mode: Mode) -> Action | None:  # fmt: skip
-    """The rows for a parked link: it stays parked until an edit brings it back or its last copy goes."""
+    """The rows for a parked link with both copies there (``_forgotten`` takes those with one gone): it stays
+    parked until an edit brings it back."""
     if link.parked == WINDOW:
-        back = [side for side, state, view in ((Side.A, sa, a), (Side.B, sb, b))
-                if state is State.CHANGED and _in_window(view, ident)]  # fmt: skip
-        if State.GONE in (sa, sb):
-            why = "deleted while outside the window: forgotten, copy kept"
-            return _forgotten(ident, back[0] if back else None, a, b, policy, mode, why)
-        if not back:
+        if not _edited_into_window(sa, sb, a, b, ident):
             return None
         sa, sb = (State.SAME if s is State.OUTSIDE else s for s in (sa, sb))
         return decide(ident, sa, sb, a, b, policy, mode)
     deleted = Side(link.parked)
-    kept_state = sb if deleted is Side.A else sa
-    if kept_state is State.GONE:
-        why = f"the copy kept on {deleted.other.value.upper()} is gone too"
-        back_on = deleted if ident in (a if deleted is Side.A else b).seen else None
-        return _forgotten(ident, back_on, a, b, policy, mode, why)
     if (a if deleted is Side.A else b).seen.get(ident) is not None:  # back on the side it was deleted from
         if not link.side(deleted).digest:
             return _back_where_never_linked(ident, link, deleted, a, b, policy, mode)
@@ -124,18 +119,47 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
     return None  # the kept copy is the user's now: left alone, never copied back
 
 
-def _forgotten(ident: str, back: Side | None, a: SideView, b: SideView, policy: PairPolicy, mode: Mode,
-               why: str) -> Action:  # fmt: skip
-    """A parked link whose copy on one side is gone is forgotten; but a copy this run read on the other side
-    (``back``: back on the side it was deleted from, or edited into the window) is decided as new there, as if no
-    link had been. Why: no later run reads it again unless it changes (a sync token names only changes), so
-    forgetting the link alone would leave it unsynced until a full sync found it new."""
-    if back is not None:
-        new_a, new_b = (State.NEW, State.ABSENT) if back is Side.A else (State.ABSENT, State.NEW)
-        action = decide(ident, new_a, new_b, a, b, policy, mode)
-        if action is not None:
-            return replace(action, rule=f"{why}; {action.rule}")
-    return Action(ActionKind.UNLINK, ident, rule=why)
+def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
+               mode: Mode, kind: str) -> Action | None:  # fmt: skip
+    """A parked link whose copy on one side is gone (for a link parked on a side: the copy kept on the other) is
+    forgotten; ``None`` when no copy is gone.
+
+    A copy this run read in the window on the other side (back on the side it was deleted from, or edited into
+    the window) is decided as new there, with the rules of a new item (private, selection, kinds) and the
+    read-only guard, as if no link had been. Why: no later run reads it again unless it changes (a sync token
+    names only changes), so forgetting the link alone would leave it unsynced until a full sync found it new.
+    Should that decide nothing to write, the link is only forgotten, as before."""
+    if link.parked == WINDOW:
+        if State.GONE not in (sa, sb):
+            return None
+        why = "deleted while outside the window: forgotten, copy kept"
+        back = next((side for side in Side if _edited_into_window(sa, sb, a, b, ident, only=side)), None)
+    else:
+        deleted = Side(link.parked)
+        if (sb if deleted is Side.A else sa) is not State.GONE:
+            return None
+        why = f"the copy kept on {deleted.other.value.upper()} is gone too"
+        back = deleted if _in_window(a if deleted is Side.A else b, ident) else None
+    forget = Action(ActionKind.UNLINK, ident, rule=why)
+    if back is None:
+        return forget
+    new_a, new_b = (State.NEW, State.ABSENT) if back is Side.A else (State.ABSENT, State.NEW)
+    action = decide(ident, new_a, new_b, a, b, policy, mode)
+    if action is not None and policy.items is not None:
+        action = itemrules.apply(action, None, a, b, policy.items, kind)
+    action = None if action is None else guard_read_only(action, policy)
+    if action is None or not action.writes:
+        return forget
+    return replace(action, rule=f"{why}; {action.rule}")
+
+
+def _edited_into_window(sa: State, sb: State, a: SideView, b: SideView, ident: str, only: Side | None = None) -> bool:
+    """Whether a copy (of side ``only``, or either) was edited and is in the window now."""
+    return any(
+        state is State.CHANGED and _in_window(view, ident)
+        for side, state, view in ((Side.A, sa, a), (Side.B, sb, b))
+        if only is None or side is only
+    )
 
 
 def _back_where_never_linked(ident: str, link: Link, deleted: Side, a: SideView, b: SideView, policy: PairPolicy,
