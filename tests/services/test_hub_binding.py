@@ -1,6 +1,7 @@
 """A hub pair keeps to the user's collection it synced, on a real Radicale with a service account and users
 (``tests.services.test_connections``): a calendar the user adds later that ranks higher never takes over, so no
-appointment is created twice; only when the synced one is gone does the pair choose again and start afresh.
+appointment is created twice; when the synced one is gone, the pair goes back to one it synced before that is
+still there, and only when none is does it choose again and start afresh.
 
 Also ``HubPair.synced``, read back from the bindings a run wrote, on a real state database, and what presence and
 a dry run read: the calendar the sync keeps to, also when the pair comes back from another server or mailbox.
@@ -8,6 +9,7 @@ a dry run read: the calendar the sync keeps to, also when the pair comes back fr
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -149,6 +151,43 @@ def test_when_the_synced_calendar_is_gone_the_pair_chooses_anew_and_starts_afres
     assert _titles(dav, "carol", "appointments") == ["Boiler service"]
     assert _last(settings) == {"U1": "/carol/appointments"}
     assert _run(settings).warnings == []
+
+
+def test_when_the_synced_calendar_is_gone_one_synced_before_in_the_home_wins_over_the_ranking(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Dave's work calendar deleted, the pair started afresh in the one ranking first (appointments); work restored
+    from a backup with its copies. Appointments deleted in turn, the pair goes back to work, the latest it synced
+    that is still in the home, over visits, which ranks higher (events only), and takes up its links there: the
+    restored copies are known, nothing is made twice."""
+    (tmp_path / "radicale").mkdir()
+    with users_radicale(tmp_path / "radicale") as dav:
+        _appointments_of(settings, dav, "dave")
+        own, _ = own_view(dav, "dave")
+        own.create_calendar("work", "Work")  # events and tasks
+        _push(settings, "D1", "Boiler service")
+        _run(settings)
+        work = tmp_path / "radicale" / "collections" / "collection-root" / "dave" / "work"
+        shutil.copytree(work, tmp_path / "backup")
+        own.create_calendar("appointments", "Appointments", components=("VEVENT",))  # events only: ranks higher
+        _delete(dav, "dave", "work")
+        assert "started afresh" in " ".join(_run(settings).warnings)
+        shutil.copytree(tmp_path / "backup", work)
+        own.create_calendar("b-visits", "Visits", components=("VEVENT",))  # events only, first by path
+        _delete(dav, "dave", "appointments")
+        assert _last(settings) == {"U1": "/dave/work"}
+        back = _run(settings)
+        assert len(back.warnings) == 1 and "took up the 1 links" in back.warnings[0], back.warnings
+        assert (back.a.created, back.a.deleted, back.b.created, back.b.deleted) == (0, 0, 0, 0)
+        assert _titles(dav, "dave", "work") == ["Boiler service"]
+        assert _titles(dav, "dave", "b-visits") == []
+        assert _run(settings).warnings == []
+
+
+def _delete(dav: Dav, user: str, calendar: str) -> None:
+    """Delete one of the user's calendars, as the user."""
+    gone = httpx.request("DELETE", f"{dav.url}{user}/{calendar}/", auth=(user, PASSWORDS[user]))
+    assert gone.status_code in (200, 204)
 
 
 def _view(settings: Settings, name: str, given: IntegrationInput) -> HubPair:
