@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -11,10 +12,11 @@ import pytest
 from calsync.errors import StateError
 from calsync.model.refs import Side
 from calsync.model.users import UserOptions
-from calsync.state.admin import SQLAdminStore, open_admin_store
+from calsync.state.admin import SQLAdminStore, _forget_unbound, open_admin_store
 from calsync.state.admin_port import IntegrationRecord, UserRecord
-from calsync.state.sql import SQLStore, open_store
-from calsync.state.store import ItemLine, JobKind, JobOutcome
+from calsync.state.db import Database
+from calsync.state.sql import SQLStore, database_url, open_store
+from calsync.state.store import ItemLine, JobKind, JobOutcome, PairState
 from tests.state.conftest import Backend, make_link
 
 ACME = IntegrationRecord(
@@ -215,6 +217,46 @@ def test_a_new_mailbox_forgets_only_the_users_pairs_no_run_has_bound(admin: SQLA
         assert sorted(j.pair for j in store.jobs()) == sorted(pairs)
     finally:
         store.close()
+
+
+def test_a_pair_forgotten_by_a_move_while_its_run_binds_it_fails_that_run_saying_so(backend: Backend) -> None:
+    """A move forgets the pairs no run has bound yet in the transaction of the change, whichever run holds one.
+    A run binding such a pair meanwhile waits for that transaction, then fails saying the pair's state was
+    removed. It once failed on SQLite with "No row was found when one was required"; on PostgreSQL its binding
+    changed no row without a word, as if bound, and the run failed at its next checkpoint on a foreign key."""
+    store = _pairs_with_history(backend, ("acme/anna/events",))
+    moving = Database(database_url(backend.url))
+    failed: list[StateError] = []
+    try:
+        with store.open_pair("acme/anna/events") as state:  # the run has opened its pair
+            binding = threading.Thread(target=_binding, args=(state, failed))
+            with moving.write() as conn:
+                _forget_unbound(conn, "acme/anna/")  # the admin's move, not committed yet
+                binding.start()
+                binding.join(0.5)
+                assert binding.is_alive()  # it waits for the move
+            binding.join(30)
+            assert [str(exc) for exc in failed] == [
+                "the sync state of pair acme/anna/events was removed while this run held it (an admin moved or "
+                "removed its integration or user meanwhile): stopped before recording more; the pair's next run "
+                "starts afresh"
+            ]
+            state.put_link(make_link("two"))
+            with pytest.raises(StateError, match="was removed while this run held it"):
+                state.checkpoint()
+            state.discard()
+        assert backend.scalar("SELECT COUNT(*) FROM pairs") == 0
+        assert [j.pair for j in store.jobs()] == ["acme/anna/events"]  # its history stays
+    finally:
+        moving.close()
+        store.close()
+
+
+def _binding(state: PairState, failed: list[StateError]) -> None:
+    try:
+        state.bind("A: x\nB: old")
+    except StateError as exc:
+        failed.append(exc)
 
 
 def test_a_mailbox_is_mapped_once_per_integration(admin: SQLAdminStore) -> None:

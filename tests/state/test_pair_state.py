@@ -4,17 +4,18 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from calsync.errors import LeaseLost
+from calsync.errors import LeaseLost, StateError
 from calsync.model.refs import Side
 from calsync.state.pair_state import SHELF_KEPT
 from calsync.state.sql import SQLStore
-from calsync.state.store import NO_STATUS, Link, Pending, Rebound, changed_sides
+from calsync.state.store import NO_STATUS, Link, PairState, Pending, Rebound, changed_sides
 from calsync.state.tables.sync import links, shelved_links, sync_tokens
 from tests.state.conftest import Backend, make_link, stored_links
 
@@ -384,6 +385,39 @@ def test_a_pair_moving_again_drops_its_shelves_older_than_a_year_but_takes_up_th
     shelves = "SELECT COUNT(DISTINCT bound_to) FROM shelved_links"
     assert backend.scalar(shelves) == 2  # "older" went; "recent" and "now" stay
     assert store.shelved_bindings(["p"]) == {"p": ["A: x\nB: now", "A: x\nB: recent"]}
+
+
+REMOVED = "the sync state of pair p was removed while this run held it"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        lambda state: state.bind("A: a\nB: b"),
+        lambda state: state.bind("A: a\nB: b", dry_run=True),
+        lambda state: (state.put_link(make_link("two")), state.checkpoint()),
+        lambda state: (state.set_token(Side.A, "token-2"), state.checkpoint()),
+    ],
+    ids=["bind", "dry-bind", "link", "token"],
+)
+def test_a_pair_removed_while_a_run_holds_it_fails_that_run_saying_so(
+    store: SQLStore, backend: Backend, step: Callable[[PairState], object]
+) -> None:
+    """An admin's move forgets a pair no run has bound yet, and removing a user or integration takes its pairs,
+    whichever run holds one. That run failed on the first statement to meet the missing row, in the database's
+    words (a foreign key; "No row was found when one was required" from ``bind``). It says what happened now,
+    and records nothing for the pair that is gone."""
+    with store.open_pair("p") as state:
+        state.put_link(make_link("one"))
+    with store.open_pair("p") as state:
+        for table in ("links", "pairs"):  # as the admin's removal, by cascade
+            backend.scalar(f"DELETE FROM {table}")
+        with pytest.raises(StateError, match=REMOVED) as failed:
+            step(state)
+        assert "next run starts afresh" in str(failed.value)
+        state.discard()
+    assert backend.scalar("SELECT COUNT(*) FROM pairs") == 0
+    assert backend.scalar("SELECT COUNT(*) FROM links") == backend.scalar("SELECT COUNT(*) FROM sync_tokens") == 0
 
 
 def test_a_run_that_lost_its_lease_drops_nothing_when_binding(store: SQLStore, backend: Backend) -> None:

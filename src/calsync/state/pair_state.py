@@ -34,6 +34,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from calsync.errors import LeaseLost, StateError
 from calsync.model.refs import Side
@@ -69,8 +70,9 @@ class SQLPairState:
     database overlaid with them and a checkpoint writes each identity at most once.
     """
 
-    def __init__(self, db: Database, pair_id: int, fence: Lease | None = None) -> None:
+    def __init__(self, db: Database, name: str, pair_id: int, fence: Lease | None = None) -> None:
         self._db = db
+        self._name = name
         self._pair_id = pair_id
         self._fence = fence
         self._puts: dict[str, Link] = {}
@@ -89,23 +91,37 @@ class SQLPairState:
         e-mail addresses, folds them before). An unbound pair (made before pairs were bound) is bound as it is,
         its links trusted. One transaction, fenced: a crash leaves the pair bound as before or as after, its
         links taken up with their marks or not at all.
+
+        The pair's row is locked for the transaction, so an admin's removal of the pair (a user or integration
+        removed, or ``admin._forget_unbound``) comes wholly before or after it; before, this raises ``StateError``
+        (``_removed``) rather than bind nothing and let the run go on recording for a pair that is gone.
         """
         query = select(pairs.c.bound_to).where(pairs.c.id == self._pair_id)
         with self._db.read() as conn:
-            before = conn.execute(query).scalar_one()
-            if before == collections or (before is None and dry_run):
+            before = self._bound_to(conn, query)
+            if before == collections:
                 return None
             if dry_run:
+                if before is None:  # bound as it is: its links read as they are
+                    return None
                 self._afresh = (collections, changed_sides(before, collections))
                 return Rebound(before, len(self._read(conn, self._shelved(*self._afresh))))
         with self._db.write() as conn:
             self._check_fence(conn)
-            before = conn.execute(query).scalar_one()
+            before = self._bound_to(conn, query.with_for_update())
             if before == collections:
                 return None
             resumed = 0 if before is None else self._reshelve(conn, before, collections)
             conn.execute(update(pairs).where(pairs.c.id == self._pair_id).values(bound_to=collections))
         return None if before is None else Rebound(before, resumed)
+
+    def _bound_to(self, conn: Connection, query: Select[Any]) -> str | None:
+        """What the pair is bound to, read with ``query``; raises ``StateError`` when its row is gone."""
+        row = conn.execute(query).one_or_none()
+        if row is None:
+            raise _removed(self._name)
+        bound: str | None = row[0]
+        return bound
 
     def _reshelve(self, conn: Connection, before: str, collections: str) -> int:
         """Shelve the links under ``before``, drop the tokens, take up the links shelved under ``collections``
@@ -192,15 +208,27 @@ class SQLPairState:
 
     def checkpoint(self) -> None:
         """Write the buffers in one transaction; with nothing recorded, touch nothing. On failure the buffers
-        stay, so the caller may retry or leave the block to discard them."""
+        stay, so the caller may retry or leave the block to discard them. A pair an admin removed since it was
+        opened (``_removed``) fails on its foreign keys: said as such, not as the database's constraint."""
         if not (self._puts or self._drops or self._tokens):
             return
         now = datetime.now(UTC)
-        with self._db.write() as conn:
-            self._check_fence(conn)
-            self._write_links(conn, now)
-            self._write_tokens(conn, now)
+        try:
+            with self._db.write() as conn:
+                self._check_fence(conn)
+                self._write_links(conn, now)
+                self._write_tokens(conn, now)
+        except StateError as exc:
+            if isinstance(exc.__cause__, IntegrityError) and self._gone():
+                raise _removed(self._name) from exc
+            raise
         self.discard()
+
+    def _gone(self) -> bool:
+        """Whether the pair's row is gone (removed by an admin while this run held it); asked only after a
+        constraint failed, so a checkpoint that succeeds reads nothing more."""
+        with self._db.read() as conn:
+            return conn.execute(select(pairs.c.id).where(pairs.c.id == self._pair_id)).first() is None
 
     def _check_fence(self, conn: Connection) -> None:
         """Raise ``LeaseLost`` unless the run still holds its pair's lease, in the checkpoint's own transaction.
@@ -248,6 +276,19 @@ class SQLPairState:
             if token is not None
         ]
         self._db.upsert_many(conn, sync_tokens, ("pair_id", "side"), kept)
+
+
+def _removed(name: str) -> StateError:
+    """The error of a run whose pair's state an admin removed while it ran: its integration re-pointed or its
+    user's mailbox changed (a pair no run has bound yet is forgotten then: ``admin._forget_unbound``), or the user
+    or integration removed. Nothing is lost: the run stops before recording more, and the pair's next run starts
+    afresh, matching items by identity. Why one error: without it the run failed on whichever statement met the
+    missing row first, in the database's words (a foreign key, "no row was found"), or on PostgreSQL bound
+    nothing without a word and failed at its next checkpoint."""
+    return StateError(
+        f"the sync state of pair {name} was removed while this run held it (an admin moved or removed its "
+        "integration or user meanwhile): stopped before recording more; the pair's next run starts afresh"
+    )
 
 
 @contextmanager

@@ -72,7 +72,7 @@ class SQLStore:
         """The pair's state; checkpoints on normal exit, discards the unflushed buffer on an exception."""
         owner = self._held.get(name)
         fence = Lease(f"pair:{name}", owner, datetime.min) if owner is not None else None
-        state = SQLPairState(self._db, self._pair_id(name), fence)
+        state = SQLPairState(self._db, name, self._pair_id(name), fence)
         try:
             yield state
         except BaseException:

@@ -184,6 +184,9 @@ class PairState(Protocol):
         changed (``changed_sides``), in the same transaction: its item may have been deleted there meanwhile. The
         mark stays, whatever becomes of the run, until a run records the link without it (it found the item
         there, or put it back). A parked link needs none: its deletions are never passed on.
+
+        Raises ``StateError`` when the pair's state was removed since it was opened (an admin moved or removed
+        its integration or user meanwhile), as ``checkpoint`` does: the run stops, and the next one starts afresh.
         """
         ...
 
@@ -213,7 +216,8 @@ class PairState(Protocol):
         ...
 
     def checkpoint(self) -> None:
-        """Commit everything recorded so far, atomically."""
+        """Commit everything recorded so far, atomically. Raises ``StateError`` when the pair's state was removed
+        since it was opened (``bind``)."""
         ...
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from calsync.services.hub_pairs import PairRunner
 from calsync.services.integrations import IntegrationPatch, UserPatch, open_integrations
+from calsync.state.pair_state import SQLPairState
 from tests.web.api.test_items import Api, _item
 
 
@@ -154,6 +155,35 @@ def test_an_unbound_pair_moved_to_another_mailbox_before_its_next_run_deletes_no
     body = api.sync()
     assert [_deleted(api, i) for i in ("M1", "M2", "M3")] == [False, False, False], body
     assert set(api.calendar("tech1-new")) == {"Own", "Visit M1", "Visit M2", "Visit M3"}, body
+
+
+def test_an_unbound_pair_forgotten_by_a_move_while_its_run_binds_it_fails_that_run_and_deletes_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The move forgets the unbound pair whichever run holds it. That run, which had read the old mailbox, fails
+    saying so (it failed with "No row was found when one was required"); the next run starts afresh in the new
+    mailbox, matching items by identity."""
+    api.call("PUT", "/api/v1/items", json={"items": [_item("M1"), _item("M2")]})
+    api.sync()
+    _as_made_before_pairs_were_bound(api)
+    (api.root / "tech1-new").mkdir()
+    original = SQLPairState.bind
+
+    def bind(self: SQLPairState, collections: str, *, dry_run: bool = False) -> Any:
+        if "tech1" in collections:  # once: the move lands between the run's opening the pair and binding it
+            monkeypatch.setattr(SQLPairState, "bind", original)
+            _move(api, "tech1-new")
+        return original(self, collections, dry_run=dry_run)
+
+    monkeypatch.setattr(SQLPairState, "bind", bind)
+    first = api.call("POST", "/api/v1/sync", json={}).json()
+    errors = {p["pair"]: p["error"] for p in first["pairs"]}
+    assert errors["acme/tech2/events"] is None, first
+    assert "acme/tech1/events was removed while this run held it" in errors["acme/tech1/events"], first
+    assert "next run starts afresh" in errors["acme/tech1/events"], first
+    second = api.sync()
+    assert [_deleted(api, i) for i in ("M1", "M2")] == [False, False], second
+    assert set(api.calendar("tech1-new")) == {"Visit M1", "Visit M2"}, second
 
 
 def test_an_integration_re_pointed_while_it_runs_loses_no_business_item(
