@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, event, select, update
 
 from calsync.errors import LeaseLost, StateError
 from calsync.model.refs import Side
+from calsync.state import sql
 from calsync.state.pair_state import SHELF_KEPT
 from calsync.state.sql import SQLStore
 from calsync.state.store import NO_STATUS, Link, PairState, Pending, Rebound, changed_sides
@@ -366,6 +368,44 @@ def test_the_shelved_bindings_of_the_pairs_named_are_read_at_once_latest_first(
         with store.open_pair("acme/anna/events") as state:
             state.bind(f"A: x\nB: {where}")
     assert store.shelved_bindings(["acme/anna/events"]) == {"acme/anna/events": ["A: x\nB: first", both[0]]}
+
+
+def test_the_shelved_bindings_of_many_pairs_are_read_some_thousands_of_names_a_query(
+    store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL takes at most 65,535 parameters in a statement: an integration with more users than that had
+    their shelves read in one query naming them all, and refused. Now ``_NAMES_PER_QUERY`` names a query (two
+    here), each pair's order as in one query; names as many as that still take one."""
+    names = [f"acme/U{number}/events" for number in range(5)]
+    for name in names:
+        for where in ("first", "second", "third"):
+            with store.open_pair(name) as state:
+                state.bind(f"A: x\nB: {where}")
+                state.put_link(make_link(where))
+    monkeypatch.setattr(sql, "_NAMES_PER_QUERY", 2)
+    with _shelf_reads() as reads:
+        found = store.shelved_bindings([*names, "nobody/U1/events"])
+    assert found == {name: ["A: x\nB: second", "A: x\nB: first"] for name in names}
+    assert reads == [2, 2, 2]
+    with _shelf_reads() as reads:
+        assert sorted(store.shelved_bindings(names[:2])) == names[:2]
+    assert reads == [2]
+
+
+@contextmanager
+def _shelf_reads() -> Iterator[list[int]]:
+    """How many pairs each query on the shelved links inside the block names."""
+    reads: list[int] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, parameters: Sequence[object], *_: object) -> None:
+        if "shelved_links" in statement:
+            reads.append(len(parameters))
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield reads
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
 
 
 def test_a_pair_moving_again_drops_its_shelves_older_than_a_year_but_takes_up_the_one_it_comes_back_to(

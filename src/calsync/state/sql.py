@@ -40,6 +40,10 @@ __all__ = ["SQLStore", "database_url", "open_store", "translate_errors"]
 
 _LINE_PAGE = 1000
 _LINE_NAMES = tuple(field.name for field in fields(ItemLine))
+_NAMES_PER_QUERY = 5000
+"""How many pairs ``shelved_bindings`` names in one query: PostgreSQL takes at most 65,535 parameters in a
+statement (psycopg refuses more), and an integration's users can be more; an integration of the usual size is
+still read in one query."""
 
 
 def open_store(url_or_path: str | os.PathLike[str] | URL) -> SQLStore:
@@ -96,21 +100,24 @@ class SQLStore:
 
     def shelved_bindings(self, names: Collection[str]) -> dict[str, list[str]]:
         """What each of the pairs ``names`` holds links shelved under, latest shelved first (ties by binding), by
-        name; one query over those pairs' shelved links, and no pair is made."""
+        name; one query over those pairs' shelved links (one per ``_NAMES_PER_QUERY`` names), and no pair is
+        made. A pair's shelves all come from the query naming it, so each pair's order holds across queries."""
         if not names:
             return {}
+        wanted = sorted(names)
         shelf = shelved_links.c.bound_to
-        query = (
-            select(pairs.c.name, shelf)
-            .join(shelved_links, shelved_links.c.pair_id == pairs.c.id)
-            .where(pairs.c.name.in_(sorted(names)))
-            .group_by(pairs.c.name, shelf)
-            .order_by(func.max(shelved_links.c.shelved_at).desc(), shelf)
-        )
         found: dict[str, list[str]] = {}
         with self._db.read() as conn:
-            for name, bound in conn.execute(query):
-                found.setdefault(str(name), []).append(str(bound))
+            for start in range(0, len(wanted), _NAMES_PER_QUERY):
+                query = (
+                    select(pairs.c.name, shelf)
+                    .join(shelved_links, shelved_links.c.pair_id == pairs.c.id)
+                    .where(pairs.c.name.in_(wanted[start : start + _NAMES_PER_QUERY]))
+                    .group_by(pairs.c.name, shelf)
+                    .order_by(func.max(shelved_links.c.shelved_at).desc(), shelf)
+                )
+                for name, bound in conn.execute(query):
+                    found.setdefault(str(name), []).append(str(bound))
         return found
 
     def _pair_id(self, name: str) -> int:

@@ -249,8 +249,9 @@ class StateStore(Protocol):
         by pair name, the latest shelved first; pairs with none, or unknown, are left out.
         Why: a pair whose binding names no collection it can sync now (its integration re-pointed and pointed
         back, its user moved to another mailbox and back) finds the collections whose links it would take up,
-        instead of choosing anew and starting afresh beside them. One read for all of them, of their shelved
-        links alone (never all of an integration's: those pile up with every move); reads only."""
+        instead of choosing anew and starting afresh beside them. One read for all of them (some thousands of
+        pairs a query), of their shelved links alone (never all of an integration's: those pile up with every
+        move); reads only."""
         ...
 
     def lock_pair(self, name: str, owner: str, *, ttl_seconds: float = 300) -> AbstractContextManager[None]:
