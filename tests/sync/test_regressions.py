@@ -454,3 +454,22 @@ def test_a_forgotten_link_whose_copy_cannot_be_written_is_dropped_not_left_parke
     sync_pair(spec, store, RUN)
     sync_pair(spec, store, RUN)
     assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again on A"]
+
+
+def test_an_item_back_on_a_is_written_over_the_kept_copy_as_it_was_last_read(store: SQLStore) -> None:
+    """Deleted on A (deletions on B off: B's copy kept, the link parked), the kept copy edited on B, then the item
+    written on A again: the edit, read in the run after it, is recorded with the parked link, so the write of A's
+    version to B meets the version the link knows and succeeds in that run (the steps a property test found);
+    before, it met a version the link did not know, a lost race settled only a run later."""
+    spec, a, b = memories(PairPolicy(delete_on_b=False))
+    a.put_raw("cal", "u2.ics", event("u2", "first"))
+    sync_pair(spec, store, RUN)
+    a.remove_raw("cal", "u2.ics")
+    sync_pair(spec, store, RUN)
+    (href,) = b.texts("cal")
+    b.put_raw("cal", href, event("u2", "edited on B"))
+    sync_pair(spec, store, RUN)
+    a.put_raw("cal", "u2-2.ics", event("u2", "written again on A"))
+    report = sync_pair(spec, store, RUN)
+    assert [line.outcome for line in report.lines if line.ident == "u2"] == ["done"], report.lines
+    assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again on A"]
