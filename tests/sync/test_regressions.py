@@ -473,3 +473,49 @@ def test_an_item_back_on_a_is_written_over_the_kept_copy_as_it_was_last_read(sto
     report = sync_pair(spec, store, RUN)
     assert [line.outcome for line in report.lines if line.ident == "u2"] == ["done"], report.lines
     assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again on A"]
+
+
+def parked_far_ahead(store: SQLStore, *idents: str) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
+    """Items synced, then moved on A 90 days ahead: the move is copied to B, then both links are parked outside
+    the window (``Link.parked == "window"``)."""
+    spec, a, b = memories()
+    for ident in idents:
+        a.put_raw("cal", f"{ident}.ics", event(ident, "visit", day="20261122"))
+    sync_pair(spec, store, RUN)
+    for ident in idents:
+        a.put_raw("cal", f"{ident}.ics", event(ident, "visit", day="20270219"))
+    sync_pair(spec, store, RUN)
+    assert {link.parked for link in stored_links(store, "mem").values()} == {"window"}
+    return spec, a, b
+
+
+IN_THE_WINDOW = RunOptions(now=NOW + timedelta(days=70))
+"""A run 70 days on: 19 February 2027 lies within the window then."""
+
+
+@pytest.mark.parametrize("edited_on", [Side.A, Side.B])
+def test_an_edit_made_outside_the_window_reaches_the_other_side_when_the_item_enters_it(
+    store: SQLStore, edited_on: Side
+) -> None:
+    """The run that reads the edit leaves it unsynced (outside the window) and its token moves past it; once
+    time brings the item into the window, the sweep reads it again (before, only a full sync did)."""
+    spec, a, b = parked_far_ahead(store, "e1")
+    where = a if edited_on is Side.A else b
+    (href,) = where.texts("cal")
+    where.put_raw("cal", href, event("e1", "visit, new address", day="20270219"))
+    assert sync_pair(spec, store, RUN).writes == 0  # read, outside the window: not synced
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert {title(a, h) for h in a.texts("cal")} == {title(b, h) for h in b.texts("cal")} == {"visit, new address"}
+    assert sync_pair(spec, store, IN_THE_WINDOW).writes == 0
+
+
+def test_the_sweep_reads_a_parked_item_entering_the_window_only_when_it_was_edited(store: SQLStore) -> None:
+    spec, a, b = parked_far_ahead(store, "e1", "e2")
+    a.put_raw("cal", "e1.ics", event("e1", "visit, new address", day="20270219"))
+    sync_pair(spec, store, RUN)
+    read: list[str] = []
+    real = a.get
+    a.get = lambda collection, hrefs: read.extend(hrefs) or real(collection, hrefs)  # type: ignore[method-assign]
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert read == ["e1.ics"]
+    assert sorted(title(b, h) for h in b.texts("cal")) == ["visit", "visit, new address"]

@@ -19,7 +19,7 @@ from calsync.model.refs import ItemRef, Side
 from calsync.model.window import Window
 from calsync.state.store import Link
 from calsync.sync.intents import hrefs_of
-from calsync.sync.plan import Seen, SideView
+from calsync.sync.plan import WINDOW, Seen, SideView
 from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 from calsync.sync.tokens import TokenEnvelope, edge_after, sweep_due
@@ -145,14 +145,29 @@ class Observer:
         return {ref.href for ref in connector.list(self.endpoint.collection, self.window)}
 
     def _entering(self, envelope: TokenEnvelope, changes: ChangeSet, listed: set[str]) -> list[str]:
-        """The unlinked items of the slice of the window gained since the edge (one range query): an item
-        booked months ahead that now falls within the window, unchanged, is named by no change set."""
+        """The items of the slice of the window gained since the edge (one range query) that no change set names:
+        unlinked ones (an item booked months ahead that now falls within the window, unchanged), and those whose
+        link is parked outside the window at another version (``_unsynced``)."""
         if changes.complete or self.window is None or envelope.edge is None or not self._sweeping(envelope):
             return []
         start = max(datetime.fromtimestamp(envelope.edge, UTC), self.window.start)
         gained = Window(start, self.window.end)
         refs = self.endpoint.connector.list(self.endpoint.collection, gained)
-        return [ref.href for ref in refs if ref.href not in self.by_href and ref.href not in listed]
+        return [ref.href for ref in refs if ref.href not in listed and self._unsynced(ref)]
+
+    def _unsynced(self, ref: ItemRef) -> bool:
+        """Whether an item entering the window must be read: unlinked, or edited while its link was parked
+        outside the window.
+
+        Why the second: the run that read such an edit left the link as it was (an edit outside the window is
+        not synced), and its token moved past the edit; once time brings the item into the window no change set
+        names it again, and it would stay unsynced until a full sync. Its version, listed by the range query
+        anyway, tells it from an unchanged one, so the sweep reads only those (none when nothing is parked)."""
+        ident = self.by_href.get(ref.href)
+        if ident is None:
+            return True
+        link = self.links[ident]
+        return link.parked == WINDOW and link.side(self.side).version != ref.version
 
     def _sweeping(self, envelope: TokenEnvelope) -> bool:
         return not self.full and sweep_due(envelope, self.endpoint.connector, self.window)
