@@ -457,11 +457,13 @@ def test_a_forgotten_link_whose_copy_cannot_be_written_is_dropped_not_left_parke
     assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again on A"]
 
 
-def test_an_item_back_on_a_is_written_over_the_kept_copy_as_it_was_last_read(store: SQLStore) -> None:
+def test_an_item_back_on_a_over_a_kept_copy_edited_meanwhile_is_a_conflict_settled_by_the_policy(
+    store: SQLStore,
+) -> None:
     """Deleted on A (deletions on B off: B's copy kept, the link parked), the kept copy edited on B, then the item
-    written on A again: the edit, read in the run after it, is recorded with the parked link, so the write of A's
-    version to B meets the version the link knows and succeeds in that run (the steps a property test found);
-    before, it met a version the link did not know, a lost race settled only a run later."""
+    written on A again: both changed since they last agreed. The write of A's version meets B's newer version (a
+    lost race: nothing overwritten), and the next run settles it as a conflict by the policy, A winning here;
+    under b-wins the user's edit would stand."""
     spec, a, b = memories(PairPolicy(delete_on_b=False))
     a.put_raw("cal", "u2.ics", event("u2", "first"))
     sync_pair(spec, store, RUN)
@@ -471,8 +473,11 @@ def test_an_item_back_on_a_is_written_over_the_kept_copy_as_it_was_last_read(sto
     b.put_raw("cal", href, event("u2", "edited on B"))
     sync_pair(spec, store, RUN)
     a.put_raw("cal", "u2-2.ics", event("u2", "written again on A"))
-    report = sync_pair(spec, store, RUN)
-    assert [line.outcome for line in report.lines if line.ident == "u2"] == ["done"], report.lines
+    raced = sync_pair(spec, store, RUN)
+    assert [line.outcome for line in raced.lines if line.ident == "u2"] == ["conflict"], raced.lines
+    assert [scan(t).facts.title for t in b.texts("cal").values()] == ["edited on B"]
+    settled = sync_pair(spec, store, RUN)
+    assert [a.conflict for a in settled.planned if a.ident == "u2"] == [True], settled.planned
     assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again on A"]
 
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from calsync.model.refs import ItemRef, Side
-from calsync.state.store import Link, SideStatus
+from calsync.state.store import Link
 from calsync.sync import itemrules
 from calsync.sync.decisions import Action, ActionKind, Seen, SideView, State
 from calsync.sync.rules import ConflictPolicy, Mode, PairPolicy
@@ -123,20 +123,7 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
         return decide(ident, sa, sb, a, b, policy, mode) or Action(
             ActionKind.LINK, ident, rule=f"back on {deleted.value.upper()}: linked again"
         )
-    return _kept_copy_moved(ident, link, deleted.other, a if deleted is Side.B else b)
-
-
-def _kept_copy_moved(ident: str, link: Link, kept: Side, view: SideView) -> Action | None:
-    """The kept copy is the user's now: left alone, never copied back; but an edit of it (or a new version or
-    href) read in this run is recorded, still parked. Why: no later run reads it again unless it changes, and
-    the item back on the other side would then be written over a version the link does not know: a lost race,
-    settled only a run later as a conflict, for an edit this run had seen."""
-    seen = view.seen.get(ident)
-    if seen is None or SideStatus(seen.ref.href, seen.ref.version, seen.digest) == link.side(kept):
-        return None
-    name = kept.value.upper()
-    return Action(ActionKind.PARK, ident, rule=f"the copy kept on {name} changed there: recorded, not synced",
-                  park=link.parked)  # fmt: skip
+    return None  # the kept copy is the user's now: left alone, never copied back
 
 
 def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
