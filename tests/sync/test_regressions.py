@@ -634,3 +634,23 @@ def test_a_calendar_emptied_with_items_outside_the_window_deletes_nothing(store:
     assert report.a.held == 2 and report.a.deleted == 0
     assert {(line.ident, line.action) for line in report.lines} == {("e1", "hold"), ("e2", "hold"), ("far", "park")}
     assert len(a.texts("cal")) == 3
+
+
+def test_an_assignment_gone_from_a_while_its_calendar_copy_came_back_into_the_window_leaves_the_calendar(
+    store: SQLStore,
+) -> None:
+    """An assignment parked outside the window, deleted on A while its calendar copy is edited into the window:
+    decided as new there, it still meets the rule of a business-placed item (the business side decides whether
+    it is in the calendar), never created on A again from the calendar."""
+    assignment = "X-CALSYNC-KIND:assignment\r\n"
+    spec, a, b = memories(PairPolicy(items=ItemRules()))
+    a.put_raw("cal", "s1.ics", event("s1", "assignment", day="20261122", extra=assignment))
+    sync_pair(spec, store, RUN)
+    later = RunOptions(now=datetime(2027, 1, 15, 12, tzinfo=UTC))  # both copies left the window
+    sync_pair(spec, store, replace(later, full=True))
+    assert stored_links(store, "mem")["s1"].parked == "window"
+    (href,) = b.texts("cal")
+    a.remove_raw("cal", "s1.ics")
+    b.put_raw("cal", href, event("s1", "assignment, moved", day="20270118", extra=assignment))
+    report = sync_pair(spec, store, later)
+    assert a.texts("cal") == {} and b.texts("cal") == {}, [(x.kind, x.target, x.rule) for x in report.planned]

@@ -35,12 +35,20 @@ def apply(action: Action, link: Link | None, a: SideView, b: SideView, rules: It
         placed = _business_placed(action, link, b, kind)
         if placed is not None:
             return placed
-    if link is None and action.kind is ActionKind.CREATE and action.source is not None:
-        seen = (a if action.source is Side.A else b).seen.get(ident)
-        if seen is not None and seen.content is not None:
-            reason = _not_admitted(seen.content, action.source, rules)
-            if reason:
-                return Action(ActionKind.SKIP, ident, action.target, reason)
+    return admitted_as_new(action, a, b, rules) if link is None else action
+
+
+def admitted_as_new(action: Action, a: SideView, b: SideView, rules: ItemRules) -> Action:
+    """``action`` if it is no copy of a new item, or the item is synced (private items, the selection, the
+    pair's kinds); else a skip saying why. ``apply`` asks it for items with no link; ``plan`` also for an item
+    decided as new beside a link it forgets."""
+    if action.kind is not ActionKind.CREATE or action.source is None:
+        return action
+    seen = (a if action.source is Side.A else b).seen.get(action.ident)
+    if seen is not None and seen.content is not None:
+        reason = _not_admitted(seen.content, action.source, rules)
+        if reason:
+            return Action(ActionKind.SKIP, action.ident, action.target, reason)
     return action
 
 

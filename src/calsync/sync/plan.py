@@ -132,10 +132,10 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
     forgotten; ``None`` when no copy is gone.
 
     A copy this run read in the window on the other side (back on the side it was deleted from, or edited into
-    the window) is decided as new there, with the rules of a new item (private, selection, kinds) and the
-    read-only guard, as if no link had been. Why: no later run reads it again unless it changes (a sync token
-    names only changes), so forgetting the link alone would leave it unsynced until a full sync found it new.
-    Should that decide nothing to write, the link is only forgotten, as before."""
+    the window) is decided as new there, with the item rules (a business-placed item gone from A leaves the
+    calendar), those of a new item (private, selection, kinds) and the read-only guard. Why: no later run reads
+    it again unless it changes (a sync token names only changes), so forgetting the link alone would leave it
+    unsynced until a full sync found it new. Should that decide nothing to write, the link is only forgotten."""
     if link.parked == WINDOW:
         if State.GONE not in (sa, sb):
             return None
@@ -154,8 +154,10 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
         return forget
     new_a, new_b = (State.NEW, State.ABSENT) if back is Side.A else (State.ABSENT, State.NEW)
     action = decide(ident, new_a, new_b, a, b, policy, mode)
-    if action is not None and policy.items is not None:
-        action = itemrules.apply(action, None, a, b, policy.items, kind)
+    if action is not None and policy.items is not None:  # the rules with the link (a business-placed item gone
+        # from A leaves the calendar), then those of a new item (not admitted: skipped)
+        action = itemrules.apply(action, link, a, b, policy.items, kind)
+        action = itemrules.admitted_as_new(action, a, b, policy.items)
     action = None if action is None else guard_read_only(action, policy)
     if action is None or not action.writes:
         return forget
