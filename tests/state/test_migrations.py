@@ -376,16 +376,14 @@ def test_0013_marks_the_links_of_a_pair_on_its_way_back_away_from_the_sides_it_c
     assert changed_sides(downgraded, bound) == marks
 
 
-def test_0014_stamps_each_shelf_with_the_latest_write_of_its_links(backend: Backend) -> None:
+def test_0014_leaves_older_shelves_unstamped_ordered_by_their_links_latest_write(backend: Backend) -> None:
     early, late = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)
     with _one_link_at(backend, "0013") as conn:
         (mine,) = conn.execute(text("SELECT id FROM pairs WHERE name = 'p'")).scalars()
+        conn.execute(text("UPDATE pairs SET bound_to = 'A: x\nB: zero'"))
         row = dict.fromkeys(("a_href", "a_version", "a_digest", "b_href", "b_version", "b_digest", "kind"), "v")
-        for bound, ident, at in (
-            ("A: x\nB: one", "1", early),
-            ("A: x\nB: one", "2", late),
-            ("A: x\nB: two", "3", early),
-        ):
+        shelves = (("A: x\nB: one", "1", early), ("A: x\nB: two", "2", late), ("A: x\nB: one", "3", early))
+        for bound, ident, at in shelves:
             shelf = {"pair_id": mine, "bound_to": bound, "ident": ident, "parked": "", "away": "", "updated_at": at}
             conn.execute(text(
                 "INSERT INTO shelved_links (pair_id, bound_to, ident, parked, away, updated_at, a_href, a_version,"
@@ -394,15 +392,19 @@ def test_0014_stamps_each_shelf_with_the_latest_write_of_its_links(backend: Back
             ), shelf | row)  # fmt: skip
     store = open_store(backend.url)  # migrates to head
     try:
-        assert store.shelved_bindings(["p"]) == {"p": ["A: x\nB: one", "A: x\nB: two"]}
+        assert store.shelved_bindings(["p"]) == {"p": ["A: x\nB: two", "A: x\nB: one"]}
+        with store.open_pair("p") as state:
+            state.bind("A: x\nB: one")  # the older shelf taken up ...
+        with store.open_pair("p") as state:
+            state.bind("A: x\nB: three")  # ... and shelved again, stamped now: the latest
+        assert store.shelved_bindings(["p"]) == {"p": ["A: x\nB: one", "A: x\nB: zero", "A: x\nB: two"]}
     finally:
         store.close()
-    stamps = "SELECT COUNT(DISTINCT shelved_at) FROM shelved_links WHERE bound_to = 'A: x\nB: one'"
-    assert backend.scalar(stamps) == 1
+    assert backend.scalar("SELECT COUNT(*) FROM shelved_links WHERE shelved_at IS NULL") == 1
     config = alembic_config()
     with connect(backend) as conn, conn.begin():
         config.attributes["connection"] = conn
         command.downgrade(config, "0013")
     with connect(backend) as conn:
         assert "shelved_at" not in {column["name"] for column in inspect(conn).get_columns("shelved_links")}
-    assert backend.scalar("SELECT COUNT(*) FROM shelved_links") == 3
+    assert backend.scalar("SELECT COUNT(*) FROM shelved_links") == 4

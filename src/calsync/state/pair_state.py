@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -56,11 +56,6 @@ _LINK_NAMES = (
 _LINK_COLUMNS = tuple(links.c[name] for name in _LINK_NAMES)
 _SHELF_NAMES = tuple(column.name for column in links.columns if column.name != "pair_id")
 """Every column of a link but its pair: what is shelved (``bind``), whatever columns ``links`` comes to have."""
-SHELF_KEPT = timedelta(days=365)
-"""How long the links of collections a pair left are kept for its return: older shelves go when it moves again.
-Why a limit: a pair moved among many mailboxes would otherwise keep every one's links for good. Why a year: a
-user back after a year still finds calsync's copies known; past it, the copies left there are met as a fresh
-start meets them (by identity: the business system's deletions are not imported again)."""
 
 
 class SQLPairState:
@@ -125,8 +120,11 @@ class SQLPairState:
 
     def _reshelve(self, conn: Connection, before: str, collections: str) -> int:
         """Shelve the links under ``before``, drop the tokens, take up the links shelved under ``collections``
-        marked away from the sides that changed, then drop the other shelves older than ``SHELF_KEPT``; returns
-        how many links were taken up."""
+        marked away from the sides that changed; returns how many links were taken up.
+
+        Every shelf is kept until the pair binds back to it or is removed: a copy left in a calendar without its
+        link would be met as new on the pair's return (in a pair with no record of A's deletions, an item A
+        deleted would come back). A pair's shelves are as many as the collections it ever left."""
         now = datetime.now(UTC)
         mine = shelved_links.c.pair_id == self._pair_id
         conn.execute(delete(shelved_links).where(mine, shelved_links.c.bound_to == before))
@@ -147,7 +145,6 @@ class SQLPairState:
         ).where(mine, back)
         conn.execute(insert(links).from_select(["pair_id", *_SHELF_NAMES], taken))
         conn.execute(delete(shelved_links).where(mine, back))
-        conn.execute(delete(shelved_links).where(mine, shelved_links.c.shelved_at < now - SHELF_KEPT))
         return int(resumed)
 
     def _shelved(self, collections: str, sides: str) -> Select[Any]:
@@ -216,6 +213,7 @@ class SQLPairState:
         try:
             with self._db.write() as conn:
                 self._check_fence(conn)
+                self._hold_pair(conn)
                 self._write_links(conn, now)
                 self._write_tokens(conn, now)
         except StateError as exc:
@@ -223,6 +221,14 @@ class SQLPairState:
                 raise _removed(self._name) from exc
             raise
         self.discard()
+
+    def _hold_pair(self, conn: Connection) -> None:
+        """Lock the pair's row for the checkpoint (PostgreSQL; SQLite's write transaction holds the whole
+        database), taken as ``bind`` and an admin's removal take it, before the links: a removal meanwhile waits
+        for the commit, or came first and is said so (``_removed``), never a deadlock between the two."""
+        held = conn.execute(select(pairs.c.id).where(pairs.c.id == self._pair_id).with_for_update()).first()
+        if held is None:
+            raise _removed(self._name)
 
     def _gone(self) -> bool:
         """Whether the pair's row is gone (removed by an admin while this run held it); asked only after a

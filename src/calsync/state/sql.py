@@ -106,6 +106,7 @@ class SQLStore:
             return {}
         wanted = sorted(names)
         shelf = shelved_links.c.bound_to
+        shelved = func.coalesce(shelved_links.c.shelved_at, shelved_links.c.updated_at)  # NULL: before 0014
         found: dict[str, list[str]] = {}
         with self._db.read() as conn:
             for start in range(0, len(wanted), _NAMES_PER_QUERY):
@@ -114,7 +115,7 @@ class SQLStore:
                     .join(shelved_links, shelved_links.c.pair_id == pairs.c.id)
                     .where(pairs.c.name.in_(wanted[start : start + _NAMES_PER_QUERY]))
                     .group_by(pairs.c.name, shelf)
-                    .order_by(func.max(shelved_links.c.shelved_at).desc(), shelf)
+                    .order_by(func.max(shelved).desc(), shelf)
                 )
                 for name, bound in conn.execute(query):
                     found.setdefault(str(name), []).append(str(bound))

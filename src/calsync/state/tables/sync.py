@@ -73,7 +73,8 @@ shelved_links = Table(
     # The links a pair had with collections it no longer syncs (``PairState.bind``), by what it was bound to
     # then: taken up again when it syncs them again (a user moved back to an earlier mailbox), so the copies
     # left there are still known as copies. The columns after ``bound_to`` are those of ``links``, then
-    # ``shelved_at``: when the shelf was made (set on every row since 0014, which stamped the older ones).
+    # ``shelved_at``: when the shelf was made (NULL for shelves made before 0014: their links' last write
+    # stands in for it).
     Column("pair_id", Integer, ForeignKey("pairs.id", ondelete="CASCADE"), nullable=False),
     Column("bound_to", Text, nullable=False),
     *(
