@@ -66,8 +66,7 @@ TWO_WAY_ROWS = [
     (S, OUT, (ActionKind.PARK, None)),
     (OUT, C, (ActionKind.UPDATE, A)),  # an edit beats a copy that aged out: it moved back into the window
     (C, OUT, (ActionKind.UPDATE, B)),
-    (OUT, G, (ActionKind.PARK, None)),  # deleted beside a copy outside the window: parked on B, see below
-    (G, OUT, (ActionKind.PARK, None)),
+    (OUT, G, (ActionKind.UNLINK, None)),
     (S, S, None),
 ]
 
@@ -244,7 +243,7 @@ def test_a_link_parked_outside_the_window_syncs_again_when_an_edit_brings_it_bac
     action = parked(S, C, "window")
     assert action is not None and (action.kind, action.target) == (ActionKind.UPDATE, A)
     gone = parked(G, S, "window")
-    assert gone is not None and (gone.kind, gone.park) == (ActionKind.PARK, "a")
+    assert gone is not None and gone.kind is ActionKind.UNLINK
 
 
 def test_a_parked_item_edited_into_the_window_after_the_other_copy_went_is_new_there() -> None:
@@ -253,125 +252,7 @@ def test_a_parked_item_edited_into_the_window_after_the_other_copy_went_is_new_t
     action = parked(G, C, "window")
     assert kind_target(action) == (ActionKind.CREATE, A)
     assert action is not None and action.rule.startswith("deleted while outside the window: forgotten, copy kept; ")
-    assert kind_target(parked(G, S, "window")) == (ActionKind.PARK, None)
-
-
-# -- a copy deleted while the other is outside the window ---------------------------------------------------------
-
-
-def _deleted_outside(
-    sa: State,
-    sb: State,
-    policy: PairPolicy | None = None,
-    *,
-    how: str = "window",
-    away: str = "",
-    kept_edited: bool = False,
-) -> Action | None:
-    """Item ``i`` gone on one side, the other copy outside the window: its link parked there (``how``), or not
-    parked and that copy found outside (``OUT``); ``kept_edited``: the other copy read, edited, still outside."""
-    links, a, b = views(sa, sb)
-    links["i"] = replace(links["i"], parked=how, away=away)
-    if kept_edited:
-        view, side = (a, A) if sb is G else (b, B)
-        view.seen["i"] = Seen(ItemRef(f"{side.value}.ics", "v2"), "d-edit", 1.0, leaves_window=True)
-    actions = plan(links, a, b, policy or PairPolicy())
-    assert len(actions) <= 1
-    return actions[0] if actions else None
-
-
-DELETED_OUTSIDE = [(S, G, "window", B), (G, S, "window", A), (OUT, G, "", B), (G, OUT, "", A)]
-DELETED_OUTSIDE_IDS = ["window-b", "window-a", "out-b", "out-a"]
-
-
-@pytest.mark.parametrize(("sa", "sb", "how", "deleted"), DELETED_OUTSIDE, ids=DELETED_OUTSIDE_IDS)
-@pytest.mark.parametrize(
-    "policy",
-    [PairPolicy(), PairPolicy(delete_on_a=False, delete_on_b=False), PairPolicy(read_only_a=True)],
-    ids=["deletions-on", "deletions-off", "a-read-only"],
-)
-def test_a_copy_deleted_beside_one_outside_the_window_parks_the_link_on_the_side_that_deleted_it(
-    sa: State, sb: State, how: str, deleted: Side, policy: PairPolicy
-) -> None:
-    """Outside the window nothing is deleted, so the other copy is kept; were the link forgotten, that copy, read
-    as new when it enters the window (or at a full sync), would be copied back and the deletion undone. Parked
-    on the deleting side, it is kept and never copied back, as in the window where deletions there are off."""
-    action = _deleted_outside(sa, sb, policy, how=how)
-    assert action is not None and (action.kind, action.park, action.writes) == (ActionKind.PARK, deleted.value, False)
-    assert action.rule == (
-        f"deleted on {deleted.value.upper()} while the copy on {deleted.other.value.upper()} is outside the window: "
-        "that copy is kept, not synced"
-    )
-
-
-def test_both_copies_of_a_link_parked_outside_the_window_gone_forgets_it() -> None:
-    assert kind_target(_deleted_outside(G, G)) == (ActionKind.UNLINK, None)
-
-
-@pytest.mark.parametrize(("sa", "sb"), [(S, G), (G, S)], ids=["deleted-on-b", "deleted-on-a"])
-def test_a_parked_copy_edited_outside_the_window_beside_a_deletion_is_forgotten_to_win_when_it_enters(
-    sa: State, sb: State
-) -> None:
-    """An edit beats a deletion; outside the window it is not copied now: the link is forgotten, so the edited
-    copy is new when it enters the window, and copied then."""
-    assert kind_target(_deleted_outside(sa, sb, kept_edited=True)) == (ActionKind.UNLINK, None)
-
-
-ONE_WAY_OUTSIDE = [
-    (Mode.A_TO_B, S, G),  # deleted on the mirror's target: re-created there when A's copy enters the window
-    (Mode.A_TO_B, G, S),  # deleted on its source: B's copy, then only on B, is deleted (merge: left) there
-    (Mode.A_TO_B_MERGE, G, S),
-    (Mode.A_TO_B_MERGE, S, G),
-    (Mode.B_TO_A, G, S),
-    (Mode.B_TO_A, S, G),
-]
-
-
-@pytest.mark.parametrize(("mode", "sa", "sb"), ONE_WAY_OUTSIDE, ids=[f"{m}-{x}-{y}" for m, x, y in ONE_WAY_OUTSIDE])
-def test_a_one_way_pair_forgets_a_deletion_outside_the_window_as_it_copies_nothing_back(
-    mode: Mode, sa: State, sb: State
-) -> None:
-    """A copy on a mirror's target, read as new, is never copied to the source; one on its source is what the
-    mirror re-creates on the target: either is done when the copy enters the window, as for any new item."""
-    assert kind_target(_deleted_outside(sa, sb, PairPolicy(mode=mode))) == (ActionKind.UNLINK, None)
-
-
-def test_a_deletion_on_a_side_the_pair_was_away_from_is_forgotten_so_it_is_undone_in_the_window() -> None:
-    """As ``guard.DeletionGuard._back`` undoes such a deletion in the window; outside it nothing is written."""
-    assert kind_target(_deleted_outside(OUT, G, how="", away="b")) == (ActionKind.UNLINK, None)
-    assert kind_target(_deleted_outside(OUT, G, how="", away="a")) == (ActionKind.PARK, None)
-
-
-def _hub_item(kind: ItemKind, sa: State, sb: State, *, owned: bool = False) -> Action | None:
-    links, a, b = views(sa, sb)
-    links["i"] = replace(links["i"], parked="window", kind=kind.value)
-    rules = ItemRules(calendar_owned=frozenset({"i"} if owned else ()))
-    actions = plan(links, a, b, PairPolicy(items=rules))
-    assert len(actions) <= 1
-    return actions[0] if actions else None
-
-
-@pytest.mark.parametrize("kind", [ItemKind.ASSIGNMENT, ItemKind.ORDER_LINE])
-@pytest.mark.parametrize(("sa", "sb"), [(S, G), (G, S)], ids=["deleted-on-b", "deleted-on-a"])
-def test_a_business_placed_item_outside_the_window_is_neither_re_created_nor_removed(
-    kind: ItemKind, sa: State, sb: State
-) -> None:
-    """The hub re-creates such an item deleted in the calendar and removes one the business side deleted; outside
-    the window nothing is written: the link is forgotten, and the rules do either once the kept copy, new then,
-    enters the window (the business side's record of its deletions tells a copy of a deleted item)."""
-    assert kind_target(_hub_item(kind, sa, sb)) == (ActionKind.UNLINK, None)
-
-
-def test_a_hub_item_deleted_in_the_calendar_outside_the_window_is_parked_there() -> None:
-    for owned in (False, True):  # a meeting the calendar owns too: the business copy is kept, as in the window
-        action = _hub_item(ItemKind.EVENT, S, G, owned=owned)
-        assert action is not None and (action.kind, action.park) == (ActionKind.PARK, "b")
-
-
-def test_a_hub_item_the_business_side_deleted_outside_the_window_is_forgotten() -> None:
-    """Its record of its deletions settles the calendar's copy when it enters the window, as any such copy with
-    no link (``_deleted_before_linked``): removed where deletions in the calendar are on, else kept."""
-    assert kind_target(_hub_item(ItemKind.EVENT, G, S)) == (ActionKind.UNLINK, None)
+    assert kind_target(parked(G, S, "window")) == (ActionKind.UNLINK, None)
 
 
 def test_a_server_rewrite_with_the_same_digest_only_records_the_new_version() -> None:

@@ -65,8 +65,7 @@ class Link:
     so rules that differ per kind apply to an item whose content was not read (unchanged or deleted).
     ``parked`` keeps a link that no longer syncs but must not be forgotten: ``"window"`` when the item left the
     sync window (it syncs again when an edit brings it back), ``"a"`` or ``"b"`` when it was deleted on that side
-    and the deletion may not reach the other (deletions there are off, or that copy was outside the window): the
-    copy left there is not new, and is never copied back.
+    and deletions may not reach the other (the copy left there is not new, and is never copied back).
     ``away`` names the sides (``Side`` values in order: ``"a"``, ``"b"`` or ``"ab"``) the pair was away from
     since it last found the item there: a link taken up again when the pair came back to collections it had
     left (``PairState.bind``), until a run finds the item there or puts it back. A deletion found on such a side

@@ -52,33 +52,26 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
     actions: list[Action] = []
     for ident in idents:
         link = links.get(ident)
-        action = _row(ident, link, a, b, policy)
+        sa, sb = a.state(ident, link, Side.A), b.state(ident, link, Side.B)
+        kind = kind_of(ident, link, a, b)
+        mode = _mode(ident, kind, link, a, b, policy)
+        if link is not None and link.parked:
+            forgotten = _forgotten(ident, link, sa, sb, a, b, policy, mode, kind)
+            if forgotten is not None:  # decided with the rules of a new item already
+                actions.append(forgotten)
+                continue
+            action = _parked(ident, link, sa, sb, a, b, policy, mode)
+        elif link is None and sb is State.NEW and sa is State.ABSENT and _deleted_on_a(ident, b, policy):
+            action = _deleted_before_linked(ident, a, b, policy, mode)
+        else:
+            action = decide(ident, sa, sb, a, b, policy, mode)
+        if action is not None and policy.items is not None:
+            action = itemrules.apply(action, link, a, b, policy.items, kind)
         if action is None and link is not None and not link.parked and _moved(ident, link, a, b):
             action = Action(ActionKind.LINK, ident, rule="unchanged; new version or href recorded")
         if action is not None:
             actions.append(guard_read_only(action, policy))
     return actions
-
-
-def _row(ident: str, link: Link | None, a: SideView, b: SideView, policy: PairPolicy) -> Action | None:
-    """The item's row of the table, refined by the hub's item rules."""
-    sa, sb = a.state(ident, link, Side.A), b.state(ident, link, Side.B)
-    kind = kind_of(ident, link, a, b)
-    mode = _mode(ident, kind, link, a, b, policy)
-    if link is not None and link.parked:
-        forgotten = _forgotten(ident, link, sa, sb, a, b, policy, mode, kind)
-        if forgotten is not None:  # decided with the item rules already
-            return forgotten
-        action = _parked(ident, link, sa, sb, a, b, policy, mode)
-    elif link is not None and State.OUTSIDE in (sa, sb) and State.GONE in (sa, sb):
-        return _deleted_outside(ident, link, sa, sb, a, b, policy, mode, kind)
-    elif link is None and sb is State.NEW and sa is State.ABSENT and _deleted_on_a(ident, b, policy):
-        action = _deleted_before_linked(ident, a, b, policy, mode)
-    else:
-        action = decide(ident, sa, sb, a, b, policy, mode)
-    if action is not None and policy.items is not None:
-        action = itemrules.apply(action, link, a, b, policy.items, kind)
-    return action
 
 
 def decide_again(ident: str, link: Link | None, a: SideView, b: SideView, policy: PairPolicy) -> Action | None:
@@ -139,10 +132,8 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
     if link.parked == WINDOW:
         if State.GONE not in (sa, sb):
             return None
-        back = next((side for side in Side if _edited_into_window(sa, sb, a, b, ident, only=side)), None)
-        if back is None:
-            return _deleted_outside(ident, link, sa, sb, a, b, policy, mode, kind)
         why = "deleted while outside the window: forgotten, copy kept"
+        back = next((side for side in Side if _edited_into_window(sa, sb, a, b, ident, only=side)), None)
     else:
         deleted = Side(link.parked)
         if (sb if deleted is Side.A else sa) is not State.GONE:
@@ -162,44 +153,6 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
     if action is None or not action.writes:
         return forget
     return replace(action, rule=f"{why}; {action.rule}")
-
-
-def _deleted_outside(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
-                     mode: Mode, kind: str) -> Action:  # fmt: skip
-    """A copy deleted while the other is outside the window (found there, or its link parked there): nothing is
-    written outside the window, so the other copy is kept. The link is parked on the side that deleted it where
-    forgetting it would undo the deletion (``_parks_outside``): the kept copy, read as new when it enters the
-    window (or at a full sync), would be copied back. Parked, it is the user's, never copied back (``_parked``),
-    as after a deletion in the window where the other side's deletions are off. Elsewhere it is forgotten: the
-    kept copy is decided as new when it enters the window."""
-    if sa is State.GONE and sb is State.GONE:
-        return Action(ActionKind.UNLINK, ident, rule="deleted on both sides")
-    deleted = Side.A if sa is State.GONE else Side.B
-    where = f"deleted on {deleted.value.upper()} while the copy on {deleted.other.value.upper()} is outside the window"
-    if _parks_outside(ident, link, deleted, sa, sb, a, b, policy, mode, kind):
-        return Action(ActionKind.PARK, ident, rule=f"{where}: that copy is kept, not synced", park=deleted.value)
-    return Action(ActionKind.UNLINK, ident, rule=f"{where}: that copy is kept, unlinked")
-
-
-def _parks_outside(ident: str, link: Link, deleted: Side, sa: State, sb: State, a: SideView, b: SideView,
-                   policy: PairPolicy, mode: Mode, kind: str) -> bool:  # fmt: skip
-    """Whether a deletion on ``deleted`` beside a copy outside the window parks the link there.
-
-    Not where the pair was away from that side (``Link.away``): such a deletion says nothing of the item, and is
-    undone when the kept copy enters the window, as ``guard`` undoes one in it. Not where the kept copy, new,
-    is never copied back: ``deleted`` is a one-way pair's source (its mirror deletes the copy then, a merge
-    leaves it), or the business side of a hub pair (its record of its deletions, ``ItemRules.deleted``, settles
-    the copy). Nor where the row in the window, with deletions off on the kept side (outside the window nothing
-    is deleted), writes: a mirror re-creates on its target, the hub re-creates or removes a business-placed
-    item, an edit of the kept copy beats the deletion; that write is due once the item is in the window."""
-    if link.away_from(deleted) or mode.source is deleted or (deleted is Side.A and policy.items is not None):
-        return False
-    sa, sb = (State.SAME if s is State.OUTSIDE else s for s in (sa, sb))
-    kept = replace(policy, delete_on_a=False) if deleted is Side.B else replace(policy, delete_on_b=False)
-    action = decide(ident, sa, sb, a, b, kept, mode)
-    if action is not None and policy.items is not None:
-        action = itemrules.apply(action, link, a, b, policy.items, kind)
-    return action is not None and action.kind is ActionKind.PARK and action.park == deleted.value
 
 
 def _edited_into_window(sa: State, sb: State, a: SideView, b: SideView, ident: str, only: Side | None = None) -> bool:
@@ -284,7 +237,9 @@ def decide(ident: str, sa: State, sb: State, a: SideView, b: SideView, policy: P
            mode: Mode | None = None) -> Action | None:  # fmt: skip
     """One row of the table: the action for one item given its state on both sides, in ``mode`` (by default
     the pair's; ``plan`` passes the mode of the item's kind)."""
-    if State.OUTSIDE in (sa, sb):  # with the other copy gone: ``_deleted_outside``, before the table
+    if State.OUTSIDE in (sa, sb):
+        if State.GONE in (sa, sb):
+            return Action(ActionKind.UNLINK, ident, rule="deleted; the other copy is outside the window: kept")
         if State.CHANGED not in (sa, sb):
             return Action(ActionKind.PARK, ident, rule="left the sync window: unlinked, both copies kept", park=WINDOW)
         # one copy aged out unchanged, the other was edited (moved back into the window, say): the edit wins
