@@ -255,6 +255,17 @@ def test_a_parked_item_edited_into_the_window_after_the_other_copy_went_is_new_t
     assert kind_target(parked(G, S, "window")) == (ActionKind.UNLINK, None)
 
 
+def test_a_link_parked_outside_the_window_records_a_new_version_of_unchanged_content_only() -> None:
+    """So the sweep, which reads a parked item at another version than its link's, does not read it again; an
+    edit outside the window is left for the sweep to bring when the item enters it."""
+    links = {"i": Link("i", SideStatus("a.ics", "va1", "d-old"), SideStatus("b.ics", "vb1", "d-old"), parked="window")}
+    rewritten = SideView(seen={"i": Seen(ItemRef("b.ics", "vb2"), "d-old", leaves_window=True)})
+    (action,) = plan(links, SideView(), rewritten, PairPolicy())
+    assert (action.kind, action.park, action.writes) == (ActionKind.PARK, "window", False)
+    edited = SideView(seen={"i": Seen(ItemRef("b.ics", "vb2"), "d-edit", leaves_window=True)})
+    assert plan(links, SideView(), edited, PairPolicy()) == []
+
+
 def test_a_server_rewrite_with_the_same_digest_only_records_the_new_version() -> None:
     links, a, b = views(S, S)
     b.seen["i"] = Seen(ItemRef("b.ics", "vb-rewritten"), "d-old")

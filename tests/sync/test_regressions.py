@@ -481,15 +481,17 @@ def test_an_item_back_on_a_over_a_kept_copy_edited_meanwhile_is_a_conflict_settl
     assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again on A"]
 
 
-def parked_far_ahead(store: SQLStore, *idents: str) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
+def parked_far_ahead(
+    store: SQLStore, *idents: str, extra: str = ""
+) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
     """Items synced, then moved on A 90 days ahead: the move is copied to B, then both links are parked outside
-    the window (``Link.parked == "window"``)."""
+    the window (``Link.parked == "window"``). ``extra``: more lines for each item (an RRULE, say)."""
     spec, a, b = memories()
     for ident in idents:
-        a.put_raw("cal", f"{ident}.ics", event(ident, "visit", day="20261122"))
+        a.put_raw("cal", f"{ident}.ics", event(ident, "visit", day="20261122", extra=extra))
     sync_pair(spec, store, RUN)
     for ident in idents:
-        a.put_raw("cal", f"{ident}.ics", event(ident, "visit", day="20270219"))
+        a.put_raw("cal", f"{ident}.ics", event(ident, "visit", day="20270219", extra=extra))
     sync_pair(spec, store, RUN)
     assert {link.parked for link in stored_links(store, "mem").values()} == {"window"}
     return spec, a, b
@@ -545,3 +547,22 @@ def test_an_assignment_gone_from_a_while_its_calendar_copy_came_back_into_the_wi
     b.put_raw("cal", href, event("s1", "assignment, moved", day="20270118", extra=assignment))
     report = sync_pair(spec, store, later)
     assert a.texts("cal") == {} and b.texts("cal") == {}, [(x.kind, x.target, x.rule) for x in report.planned]
+
+
+def test_a_parked_series_given_a_new_version_unchanged_is_read_once_when_it_enters_the_window(
+    store: SQLStore,
+) -> None:
+    """A weekly series moved 90 days ahead (parked outside the window); B's store then gives its copy a new
+    version with the same content (a changekey bump). Read once, its new version is recorded, still parked: the
+    sweep of each later run, which reads a parked item at another version than its link's, leaves it alone."""
+    spec, _a, b = parked_far_ahead(store, "e1", extra="RRULE:FREQ=WEEKLY\r\n")
+    (href,) = b.texts("cal")
+    b.put_raw("cal", href, b.texts("cal")[href])  # same text, new version
+    sync_pair(spec, store, RUN)
+    read: list[str] = []
+    real = b.get
+    b.get = lambda collection, hrefs: read.extend(hrefs) or real(collection, hrefs)  # type: ignore[method-assign]
+    for hours in range(48):  # two days of hourly runs once the series is in the window
+        assert sync_pair(spec, store, RunOptions(now=NOW + timedelta(days=70, hours=hours))).writes == 0
+    assert len(read) <= 1, f"read {len(read)} times in 48 hourly runs"
+    assert stored_links(store, "mem")["e1"].parked == "window"

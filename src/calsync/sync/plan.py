@@ -106,7 +106,7 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
     parked until an edit brings it back."""
     if link.parked == WINDOW:
         if not _edited_into_window(sa, sb, a, b, ident):
-            return None
+            return _new_version_outside(ident, link, a, b)
         sa, sb = (State.SAME if s is State.OUTSIDE else s for s in (sa, sb))
         return decide(ident, sa, sb, a, b, policy, mode)
     deleted = Side(link.parked)
@@ -117,6 +117,24 @@ def _parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideVi
             ActionKind.LINK, ident, rule=f"back on {deleted.value.upper()}: linked again"
         )
     return None  # the kept copy is the user's now: left alone, never copied back
+
+
+def _new_version_outside(ident: str, link: Link, a: SideView, b: SideView) -> Action | None:
+    """A copy of an item parked outside the window read with its content unchanged but a new version or href (a
+    changekey bumped, a client's re-save): recorded, still parked. Why: the sweep reads an item entering the
+    window when its version is not the link's (an edit made outside it); an unrecorded new version would have
+    it read at every sweep. An edit (another digest) is never recorded here: it is synced when it enters."""
+    moved = False
+    for side, view in ((Side.A, a), (Side.B, b)):
+        seen, status = view.seen.get(ident), link.side(side)
+        if seen is None:
+            continue
+        if seen.digest != status.digest:
+            return None  # an edit outside the window, on either side: left to the sweep, never recorded
+        moved = moved or seen.ref.version != status.version or seen.ref.href != status.href
+    if not moved:
+        return None
+    return Action(ActionKind.PARK, ident, rule="outside the window, unchanged: new version recorded", park=WINDOW)
 
 
 def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
