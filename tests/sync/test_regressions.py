@@ -372,17 +372,22 @@ def test_the_window_is_asked_again_at_most_hourly_and_quiet_runs_keep_its_edge(s
     assert len(asked) == 1
 
 
-def test_an_item_back_on_a_after_its_kept_copy_was_deleted_on_b_reaches_b(store: SQLStore) -> None:
-    """Deleted on A with deletions on B off (B's copy kept, the link parked), then B's copy deleted too and the
-    item written on A again: the run that forgets the parked link must copy it, as no later incremental run reads
-    A's unchanged item again (the steps a property test found)."""
-    spec, a, b = memories(PairPolicy(delete_on_b=False))
+def kept_on_b_then_gone(spec: PairSpec, store: SQLStore, a: MemoryConnector, b: MemoryConnector) -> None:
+    """u4 synced, deleted on A (deletions on B off: B's copy kept, the link parked "a"), then B's copy deleted."""
     a.put_raw("cal", "u4.ics", event("u4", "first"))
     sync_pair(spec, store, RUN)
     a.remove_raw("cal", "u4.ics")
     sync_pair(spec, store, RUN)
     (kept,) = b.texts("cal")
     b.remove_raw("cal", kept)
+
+
+def test_an_item_back_on_a_after_its_kept_copy_was_deleted_on_b_reaches_b(store: SQLStore) -> None:
+    """Deleted on A with deletions on B off (B's copy kept, the link parked), then B's copy deleted too and the
+    item written on A again: the run that forgets the parked link must copy it, as no later incremental run reads
+    A's unchanged item again (the steps a property test found)."""
+    spec, a, b = memories(PairPolicy(delete_on_b=False))
+    kept_on_b_then_gone(spec, store, a, b)
     a.put_raw("cal", "u4-2.ics", event("u4", "written again"))
     sync_pair(spec, store, RUN)
     sync_pair(spec, store, RUN)
@@ -411,12 +416,7 @@ def test_an_edit_that_brings_a_parked_item_back_into_the_window_reaches_the_side
 def test_an_item_back_on_a_after_its_kept_copy_went_is_admitted_as_any_new_item(store: SQLStore) -> None:
     """Decided as new, it meets the rules of a new item: private, it is not copied (and the link is forgotten)."""
     spec, a, b = memories(PairPolicy(delete_on_b=False, items=ItemRules()))
-    a.put_raw("cal", "u4.ics", event("u4", "first"))
-    sync_pair(spec, store, RUN)
-    a.remove_raw("cal", "u4.ics")
-    sync_pair(spec, store, RUN)  # parked "a": B's copy kept
-    (kept,) = b.texts("cal")
-    b.remove_raw("cal", kept)
+    kept_on_b_then_gone(spec, store, a, b)
     a.put_raw("cal", "u4-2.ics", event("u4", "private again", private=True))
     a.put_raw("cal", "u5.ics", event("u5", "private new", private=True))
     report = sync_pair(spec, store, RUN)
@@ -427,12 +427,7 @@ def test_an_item_back_on_a_after_its_kept_copy_went_is_admitted_as_any_new_item(
 def test_an_item_back_on_a_outside_the_window_after_its_kept_copy_went_is_not_copied(store: SQLStore) -> None:
     """Like any new item outside the window: read when it enters it, not before."""
     spec, a, b = memories(PairPolicy(delete_on_b=False))
-    a.put_raw("cal", "u4.ics", event("u4", "first"))
-    sync_pair(spec, store, RUN)
-    a.remove_raw("cal", "u4.ics")
-    sync_pair(spec, store, RUN)
-    (kept,) = b.texts("cal")
-    b.remove_raw("cal", kept)
+    kept_on_b_then_gone(spec, store, a, b)
     a.put_raw("cal", "u4-2.ics", event("u4", "far ahead", day="20270301"))
     report = sync_pair(spec, store, RUN)
     assert b.texts("cal") == {}, [(x.kind, x.ident, x.rule) for x in report.planned]

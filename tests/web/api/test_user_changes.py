@@ -494,18 +494,11 @@ def test_a_copy_deleted_while_away_is_put_back_whether_or_not_calendar_deletions
     assert set(api.calendar("tech1")) == {"Visit M1 moved", "Visit M2"}
 
 
-def test_a_copy_the_calendar_refuses_to_take_back_is_never_passed_on_as_a_deletion(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The server refuses the re-created copy (``ReadOnly``: counted as skipped, not as an error): the run back
-    ends without errors, yet the link stays marked away from the calendar, so the next run puts the copy back
-    instead of reading the deletion made while the user was away as an ordinary one."""
+def _refuse_m1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calendar's server refuses the copy of M1 for good (``ReadOnly``: counted as skipped, not an error)."""
     from calsync.connectors.folder.connector import FolderConnector
     from calsync.errors import ReadOnly
 
-    _synced_then_moved(api)
-    api.calendar("tech1")["Visit M1"].unlink()
-    _move(api, "tech1")
     original = FolderConnector.create
 
     def refuses(self: FolderConnector, collection: str, content: Any, key: str) -> Any:
@@ -514,6 +507,18 @@ def test_a_copy_the_calendar_refuses_to_take_back_is_never_passed_on_as_a_deleti
         return original(self, collection, content, key)
 
     monkeypatch.setattr(FolderConnector, "create", refuses)
+
+
+def test_a_copy_the_calendar_refuses_to_take_back_is_never_passed_on_as_a_deletion(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server refuses the re-created copy (``ReadOnly``: counted as skipped, not as an error): the run back
+    ends without errors, yet the link stays marked away from the calendar, so the next run puts the copy back
+    instead of reading the deletion made while the user was away as an ordinary one."""
+    _synced_then_moved(api)
+    api.calendar("tech1")["Visit M1"].unlink()
+    _move(api, "tech1")
+    _refuse_m1(monkeypatch)
     back = api.sync()
     assert not _deleted(api, "M1"), back
     monkeypatch.undo()
@@ -592,21 +597,11 @@ def test_a_copy_the_calendar_refuses_for_good_holds_back_none_of_the_users_later
     server refuses it at every run), the user, back on that mailbox, deletes M2 there: that deletion reaches the
     business system as any other; M1's is still never passed on, and each job says it is still being brought
     back."""
-    from calsync.connectors.folder.connector import FolderConnector
-    from calsync.errors import ReadOnly
-
     api.call("PUT", "/api/v1/items", json={"items": [_item("M3")]})
     _synced_then_moved(api)
     api.calendar("tech1")["Visit M1"].unlink()
     _move(api, "tech1")
-    original = FolderConnector.create
-
-    def refuses(self: FolderConnector, collection: str, content: Any, key: str) -> Any:
-        if key.startswith("M1"):
-            raise ReadOnly("the server refuses this item", connector=self.name)
-        return original(self, collection, content, key)
-
-    monkeypatch.setattr(FolderConnector, "create", refuses)
+    _refuse_m1(monkeypatch)
     back = api.sync()
     api.sync()
     api.calendar("tech1")["Visit M2"].unlink()
