@@ -49,7 +49,7 @@ def test_preview_run_rules_journal_and_restore(tmp_path: Path) -> None:
     refused = runner.invoke(app, ["rules", "acme", "-c", config, "--set", str(bad)])
     assert refused.exit_code == 1 and "unknown option 'nope'" in refused.output
     with open_hub(load_settings(Path(config))) as hub:
-        entry = hub.journal("acme", "A1")[0].id
+        entry = hub.journal_page("acme", "A1").entries[0].id
     restored = runner.invoke(app, ["restore", "acme", str(entry), "-c", config])
     assert restored.exit_code == 0 and "restored A1" in restored.output
     assert runner.invoke(app, ["held", "acme", "-c", config]).output.startswith("No held deletions")
@@ -62,7 +62,7 @@ def test_the_journal_names_the_command_for_older_entries(tmp_path: Path) -> None
     runner = CliRunner()
     assert runner.invoke(app, ["run", "acme", "-c", config]).exit_code == 0
     with open_hub(load_settings(Path(config))) as hub:
-        newest, oldest = (e.id for e in hub.journal("acme"))
+        newest, oldest = (e.id for e in hub.journal_page("acme").entries)
     first = runner.invoke(app, ["journal", "acme", "-c", config, "--limit", "1"])
     assert first.exit_code == 0, first.output
     assert f"Older entries: the same command with --older-than {newest}" in first.output

@@ -284,7 +284,8 @@ def test_removing_a_reassigned_item_from_the_old_calendar_is_journaled_with_the_
     world.sync()
     assert "Inspection" not in world.calendar("tech1")
     with world.hub() as hub:  # type: ignore[attr-defined]
-        removed = [e for e in hub.journal("acme", "E1") if e.side == "calendar" and e.action is Change.DELETED]
+        entries = hub.journal_page("acme", "E1").entries
+        removed = [e for e in entries if e.side == "calendar" and e.action is Change.DELETED]
         assert [(e.owner, e.pair) for e in removed] == [("tech2", "acme/tech1/events")]
         assert removed[0].before is not None and "Edited by tech1" in removed[0].before
         restored = hub.restore("acme", removed[0].id)
@@ -297,7 +298,7 @@ def test_restoring_an_entry_of_another_kind_moves_the_item_back_to_that_kinds_co
     world.push(("X", "tech1", event("Event X")))
     world.sync()
     with world.hub() as hub:  # type: ignore[attr-defined]
-        first = hub.journal("acme", "X")[-1].id
+        first = hub.journal_page("acme", "X").entries[-1].id
     task = replace(event("Task X", kind=ItemKind.TASK), start=None, end=None, task=TaskInfo(due=TOMORROW))
     world.push(("X", "tech1", task))
     world.sync()
@@ -318,7 +319,7 @@ def test_a_calendar_edit_overwritten_by_the_business_side_is_journaled_so_it_can
     world.sync()
     assert world.calendar("tech1")["Order line 7"].location != "Edited by tech1"
     with world.hub() as hub:  # type: ignore[attr-defined]
-        (overwritten,) = [e for e in hub.journal("acme", "OL1") if e.action is Change.UPDATED]
+        (overwritten,) = [e for e in hub.journal_page("acme", "OL1").entries if e.action is Change.UPDATED]
         assert overwritten.side == "calendar"
         assert overwritten.before is not None and "Edited by tech1" in overwritten.before
 

@@ -25,7 +25,7 @@ def _write(hub: HubService, count: int, business_id: str = "A1") -> None:
 def test_pages_name_the_next_one_until_none_is_left(world: HubWorld) -> None:
     with world.hub() as hub:  # type: ignore[attr-defined]
         _write(hub, 6)
-        everything = [e.id for e in hub.journal("acme")]
+        everything = [e.id for e in hub.journal_page("acme").entries]
         seen: list[int] = []
         older_than = None
         pages = 0

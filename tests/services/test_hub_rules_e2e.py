@@ -271,7 +271,7 @@ def test_journal_records_every_change_with_its_rule_and_restores_a_deleted_item(
     world.sync()
     assert world.business_row("A1").deleted
     with world.hub() as hub:  # type: ignore[attr-defined]
-        entries = hub.journal("acme", "A1")
+        entries = hub.journal_page("acme", "A1").entries
         assert [(e.side, e.action, e.rule) for e in entries] == [
             ("business", Change.DELETED, "deleted on B"),
             ("calendar", Change.CREATED, "new on A"),

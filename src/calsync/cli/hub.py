@@ -112,7 +112,7 @@ def journal(
     config: ConfigOption,
     item: Annotated[str | None, typer.Option("--item", metavar="ID", help="Only this business id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-    older_than: Annotated[
+    older_than: Annotated[  # at most services.hub.LAST_ENTRY, spelled out: that module is imported only when run
         int | None,
         typer.Option("--older-than", metavar="ENTRY", min=1, max=2**63 - 1, help="Only entries older than this one."),
     ] = None,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy import URL
 
 __all__ = [
+    "LAST_ENTRY",
     "MAX_BATCH",
     "BusinessItem",
     "FeedItem",
@@ -52,6 +53,7 @@ MAX_BATCH = 500
 """The most items one put or delete takes (the API refuses larger batches with 413)."""
 JOURNAL_PAGE = 1000
 """The most journal entries one read returns; older ones are read page by page (``HubService.journal_page``)."""
+LAST_ENTRY = 2**63 - 1  # the largest journal entry id there can be (a 64-bit integer): the bound of ``older_than``
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,7 @@ class ItemView:
 
 @dataclass(frozen=True, slots=True)
 class JournalPage:
-    """A page of the journal, newest first; ``older`` is the ``older_than`` that reads the next page (``None``: this
-    is the last)."""
+    """A page of the journal, newest first; ``older``: the ``older_than`` of the next page (``None``: the last)."""
 
     entries: list[JournalEntry]
     older: int | None
@@ -232,10 +233,6 @@ class HubService:
         return self.store.mark_reviewed(integration, list(business_ids))
 
     # -- journal --------------------------------------------------------------------------------------------
-
-    def journal(self, integration: str, business_id: str | None = None, limit: int = 100) -> list[JournalEntry]:
-        """Every change calsync made, newest first, of one item or of all: the newest ``limit`` (at most 1,000)."""
-        return self.journal_page(integration, business_id, limit).entries
 
     def journal_page(
         self, integration: str, business_id: str | None = None, limit: int = 100, older_than: int | None = None

@@ -83,8 +83,8 @@ class HubPair:
         its integration re-pointed and back) goes back to the one whose links it shelved here, and takes them up,
         instead of choosing anew and making every item again beside its copies.
 
-        Nothing (``NONE_SYNCED``) when the pair never ran or its collection is not chosen by discovery
-        (``DISCOVERED``): then the state is not read at all. Its shelved ones are read from ``state`` only when
+        Nothing (``NONE_SYNCED``) when the pair never ran, or its collection is not chosen by discovery
+        (``DISCOVERED``: then the state is not read at all). Its shelved ones are read from ``state`` only when
         iterated that far, so it must be open then.
         """
         if self.view.connection_type not in DISCOVERED:
@@ -119,7 +119,8 @@ class HubPair:
 
 DISCOVERED = frozenset({CalendarType.CALDAV, CalendarType.CARDDAV})
 """Connection types whose users' collections are chosen by discovery among several (``connections._DavHomes``), so
-a pair keeps to the one it synced last; elsewhere the mailbox names the collection, and no binding is read back."""
+a pair keeps to the latest it synced that is still listed and fit (``HubPair.synced``); elsewhere the mailbox
+names the collection, and no binding is read back."""
 
 
 @contextmanager

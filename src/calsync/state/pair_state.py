@@ -34,7 +34,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from calsync.errors import LeaseLost, StateError
 from calsync.model.refs import Side
@@ -206,20 +205,15 @@ class SQLPairState:
     def checkpoint(self) -> None:
         """Write the buffers in one transaction; with nothing recorded, touch nothing. On failure the buffers
         stay, so the caller may retry or leave the block to discard them. A pair an admin removed since it was
-        opened (``_removed``) fails on its foreign keys: said as such, not as the database's constraint."""
+        opened raises ``_removed`` (``_hold_pair``), never the database's constraint."""
         if not (self._puts or self._drops or self._tokens):
             return
         now = datetime.now(UTC)
-        try:
-            with self._db.write() as conn:
-                self._check_fence(conn)
-                self._hold_pair(conn)
-                self._write_links(conn, now)
-                self._write_tokens(conn, now)
-        except StateError as exc:
-            if isinstance(exc.__cause__, IntegrityError) and self._gone():
-                raise _removed(self._name) from exc
-            raise
+        with self._db.write() as conn:
+            self._check_fence(conn)
+            self._hold_pair(conn)
+            self._write_links(conn, now)
+            self._write_tokens(conn, now)
         self.discard()
 
     def _hold_pair(self, conn: Connection) -> None:
@@ -229,12 +223,6 @@ class SQLPairState:
         held = conn.execute(select(pairs.c.id).where(pairs.c.id == self._pair_id).with_for_update()).first()
         if held is None:
             raise _removed(self._name)
-
-    def _gone(self) -> bool:
-        """Whether the pair's row is gone (removed by an admin while this run held it); asked only after a
-        constraint failed, so a checkpoint that succeeds reads nothing more."""
-        with self._db.read() as conn:
-            return conn.execute(select(pairs.c.id).where(pairs.c.id == self._pair_id)).first() is None
 
     def _check_fence(self, conn: Connection) -> None:
         """Raise ``LeaseLost`` unless the run still holds its pair's lease, in the checkpoint's own transaction.

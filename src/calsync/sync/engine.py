@@ -130,7 +130,8 @@ class _Run:
         self.stored_tokens: dict[Side, str | None] = {}
         self.census = LinkCensus(0, 0)
         self.rebound: Rebound | None = None
-        """What ``_bind`` found: the pair bound to other collections than before, and the links it took up."""
+        """What ``_bind`` found: what the pair was bound to before, when it was bound to other collections, and
+        how many links it took up (``None``: bound as before)."""
 
     def run(self) -> Report:
         self._bind()

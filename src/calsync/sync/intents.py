@@ -10,7 +10,7 @@ write, the rerun knows what the target was meant to hold and settles the link fr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from calsync.model.refs import Side
 from calsync.state.store import NO_STATUS, Link, Pending, SideStatus
@@ -25,14 +25,14 @@ def intent(ident: str, old: Link | None, target: Side, source: SideStatus, diges
     """
     if old is None:
         return Link(ident, NO_STATUS, NO_STATUS, Pending(target, source, digest), kind=kind)
-    return Link(ident, old.a, old.b, Pending(target, source, digest), kind, old.parked, old.away)
+    return replace(old, pending=Pending(target, source, digest), kind=kind)
 
 
 def confirmed(link: Link) -> Link | None:
     """``link`` without its intent; ``None`` when nothing was confirmed yet (the intent was a first create)."""
     if link.pending is not None and link.side(link.pending.target) == NO_STATUS:
         return None
-    return Link(link.ident, link.a, link.b, kind=link.kind, parked=link.parked, away=link.away)
+    return replace(link, pending=None)
 
 
 @dataclass(slots=True)

@@ -124,15 +124,11 @@ def _new_version_outside(ident: str, link: Link, a: SideView, b: SideView) -> Ac
     changekey bumped, a client's re-save): recorded, still parked. Why: the sweep reads an item entering the
     window when its version is not the link's (an edit made outside it); an unrecorded new version would have
     it read at every sweep. An edit (another digest) is never recorded here: it is synced when it enters."""
-    moved = False
     for side, view in ((Side.A, a), (Side.B, b)):
-        seen, status = view.seen.get(ident), link.side(side)
-        if seen is None:
-            continue
-        if seen.digest != status.digest:
+        seen = view.seen.get(ident)
+        if seen is not None and seen.digest != link.side(side).digest:
             return None  # an edit outside the window, on either side: left to the sweep, never recorded
-        moved = moved or seen.ref.version != status.version or seen.ref.href != status.href
-    if not moved:
+    if not _moved(ident, link, a, b):
         return None
     return Action(ActionKind.PARK, ident, rule="outside the window, unchanged: new version recorded", park=WINDOW)
 

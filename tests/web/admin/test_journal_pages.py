@@ -36,7 +36,7 @@ def deleted_in_calendar(world: FolderHub) -> int:
     boiler.unlink()
     world.sync()
     with open_hub(world.settings) as hub:
-        entry = hub.journal("acme", "Boilerservice", 1)[0]
+        entry = hub.journal_page("acme", "Boilerservice", 1).entries[0]
     assert (entry.side, entry.action.value, entry.rule) == ("business", "deleted", "deleted on B")
     return entry.id
 
@@ -153,3 +153,12 @@ async def test_a_restore_without_the_sessions_token_is_refused(admin: Admin, wor
     forged = await admin.client.post(f"/admin/integrations/acme/journal/{entry}/restore", data={"csrf": "forged"})
     assert forged.status_code == 403
     assert world.deleted("Boilerservice")
+
+
+async def test_the_largest_entry_number_there_can_be_is_a_page_and_one_more_is_none(
+    admin: Admin, world: FolderHub
+) -> None:
+    largest = await admin.get(f"/admin/integrations/acme/journal?older_than={2**63 - 1}")
+    assert "entries older than #9223372036854775807" in largest.text  # 19 digits: an entry id, all entries older
+    beyond = await admin.get(f"/admin/integrations/acme/journal?older_than={2**63}")
+    assert beyond.status_code == 200 and "<h1>Journal of acme</h1>" in beyond.text  # no entry: the newest page

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from calsync.errors import NotFound
-from calsync.services.hub import open_hub
+from calsync.services.hub import LAST_ENTRY, open_hub
 from calsync.web.admin.lookup import base_path, integration_view, missing
 from calsync.web.admin.render import error_page, page, see_other
 from calsync.web.admin.session import PostedForm, SignedIn
@@ -69,8 +69,7 @@ def restore(request: Request, name: str, entry_id: int, form: PostedForm) -> Res
 def _entry_number(text: str) -> int | None:
     """An entry a URL names (the one a redirect says was restored, the page's ``older_than``): a number, or none (a
     page never shows text from its URL)."""
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= _DIGITS else None
-
-
-_DIGITS = 18
-"""The most digits an entry number in a URL may have: any larger is no entry (and no database integer)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(LAST_ENTRY)):
+        return None
+    number = int(text)
+    return number if number <= LAST_ENTRY else None

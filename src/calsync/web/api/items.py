@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from calsync.services.access import TokenInfo
-from calsync.services.hub import MAX_BATCH, BusinessItem, HubService, ItemResult, ItemView, JournalEntry
+from calsync.services.hub import LAST_ENTRY, MAX_BATCH, BusinessItem, HubService, ItemResult, ItemView, JournalEntry
 from calsync.web.api.auth import require_token
 from calsync.web.api.limits import read_json
 from calsync.web.api.schemas import IdsIn, ItemIn, from_item, to_item
@@ -145,7 +145,7 @@ async def journal(
     hub: Hub,
     item: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    older_than: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    older_than: Annotated[int | None, Query(ge=1, le=LAST_ENTRY)] = None,
 ) -> dict[str, Any]:
     """Journal entries, newest first, of one item (``item``) or of all, with the rule that caused each; only
     those older than entry ``older_than`` when given. ``older`` reads the next page (``null``: no older ones)."""
