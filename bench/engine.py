@@ -7,6 +7,8 @@ N it runs an initial sync into an empty folder, then a no-op rerun, and checks t
 ``--in-process`` also times the engine alone in this process (no start-up, no CLI), the figure to watch when
 optimising the engine itself. ``--floor`` also times ``bench/floor.py``, the least work any sync of these folders
 does in Python (start-up, reads, atomic writes, one state row per item; no parsing), to hold a target against.
+``--parse`` also times icalendar parsing every item in this process: how heavy the items are, a figure that
+compares this item set with other measurements of "realistic events".
 
 Usage (vdirsyncer comes with the ``bench`` extra)::
 
@@ -172,6 +174,22 @@ def in_process(source: Path, count: int) -> dict[str, Measure]:
     return results
 
 
+def parse_all(source: Path) -> Measure:
+    """icalendar parsing every item of ``source`` in this process: the weight of the items, not of a sync."""
+    import resource
+
+    import icalendar
+
+    start, cpu = time.perf_counter(), time.process_time()
+    for path in sorted(source.iterdir()):
+        icalendar.Calendar.from_ical(path.read_bytes())
+    return Measure(
+        time.perf_counter() - start,
+        time.process_time() - cpu,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+
+
 def compile_bytecode() -> None:
     """Compile calsync's and vdirsyncer's modules first, as an installed package has them.
 
@@ -197,6 +215,7 @@ def main() -> None:
     parser.add_argument(
         "--floor", action="store_true", help="also time bench/floor.py: the least work any sync does, in Python"
     )
+    parser.add_argument("--parse", action="store_true", help="also time icalendar parsing every item")
     parser.add_argument(
         "--dir",
         default=None,
@@ -222,6 +241,8 @@ def main() -> None:
             if args.in_process:
                 engine = [in_process(source, count) for _ in range(args.runs)]
                 results["engine"] = {phase: median([r[phase] for r in engine]) for phase in ("initial", "no-op")}
+            if args.parse:
+                results["icalendar"] = {"parse": median([parse_all(source) for _ in range(args.runs)])}
         for name, phases in results.items():
             for phase, m in phases.items():
                 print(
