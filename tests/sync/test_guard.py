@@ -73,6 +73,42 @@ def test_a_side_found_empty_is_held_even_for_two_items() -> None:
     assert [a.kind for a in actions] == [ActionKind.HOLD] * 2 and "A was found empty" in report.warnings[0]
 
 
+def _kept(count: int) -> list[Action]:
+    """Deletions found on B where deletions on A are off: A's copies kept, their links parked."""
+    rule = "deleted on B; deletions on A are off: unlinked, the copy there is kept"
+    return [Action(ActionKind.PARK, f"i{n}", rule=rule, park=B.value) for n in range(count)]
+
+
+def test_copies_kept_after_a_side_found_empty_are_held_too() -> None:
+    """A parked link never syncs again: a calendar answering empty once would cut every item off for good."""
+    guard, report = _guard()
+    observations = _observed()
+    observations[B].view.gone.update({"i0", "i1"})
+    actions = guard.apply(_kept(2), _linked(2), observations)
+    assert [(a.kind, a.target) for a in actions] == [(ActionKind.HOLD, A)] * 2
+    assert "2 of 2 items would be unlinked on A (deletions there are off)" in report.warnings[0]
+    assert "B was found empty" in report.warnings[0]
+
+
+def test_copies_kept_after_deletions_go_through_when_the_side_was_not_found_empty() -> None:
+    """The guard's numbers weigh what is deleted; a park deletes nothing."""
+    guard, report = _guard()
+    observations = _observed()
+    observations[B].view.gone.update({"i0", "i1"})
+    actions = guard.apply(_kept(2), _linked(10), observations)
+    assert [a.kind for a in actions] == [ActionKind.PARK] * 2 and not report.warnings
+
+
+def test_a_held_park_is_let_through_when_approved_and_undone_when_rejected() -> None:
+    observations = _observed()
+    observations[B].view.gone.update({"i0", "i1"})
+    decisions = Decisions(approved=frozenset({"i0"}), rejected=frozenset({"i1"}))
+    guard, _ = _guard(decisions)
+    approved, rejected = guard.apply(_kept(2), _linked(2), observations)
+    assert (approved.kind, approved.park) == (ActionKind.PARK, B.value)
+    assert (rejected.kind, rejected.target) == (ActionKind.CREATE, B) and "deletion rejected" in rejected.rule
+
+
 def test_a_rejected_deletion_of_a_linked_item_is_created_again_where_it_was_deleted() -> None:
     guard, _ = _guard(Decisions(rejected=frozenset({"i0"})))
     (action,) = guard.apply(_deletions(1), _linked(1), _observed())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from calsync.connectors.base import ChangeSet
 from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import Unavailable
@@ -474,6 +475,25 @@ def test_an_item_back_on_a_over_a_kept_copy_edited_meanwhile_is_a_conflict_settl
     settled = sync_pair(spec, store, RUN)
     assert [a.conflict for a in settled.planned if a.ident == "u2"] == [True], settled.planned
     assert [scan(t).facts.title for t in b.texts("cal").values()] == ["written again on A"]
+
+
+def test_a_calendar_answering_empty_once_cuts_no_item_off_where_deletions_on_a_are_off(store: SQLStore) -> None:
+    """Each copy found gone on B would have its link parked (A's copy kept): a parked link never syncs again, so
+    a calendar that answered empty once, then as before, would have had no edit of A reach it again."""
+    spec, a, b = memories(PairPolicy(delete_on_a=False))
+    for n in range(3):
+        a.put_raw("cal", f"e{n}.ics", event(f"e{n}", "visit"))
+    sync_pair(spec, store, RUN)
+    answers = b.changes
+    b.changes = lambda collection, token: ChangeSet([], (), "999999", complete=True)  # type: ignore[method-assign]
+    report = sync_pair(spec, store, RUN)
+    assert report.a.held == 3 and "B was found empty" in report.warnings[0]
+    b.changes = answers  # type: ignore[method-assign]
+    sync_pair(spec, store, RUN)
+    a.put_raw("cal", "e0.ics", event("e0", "visit, edited on A"))
+    sync_pair(spec, store, RUN)
+    assert title(b, "e0.ics") == "visit, edited on A"
+    assert {link.parked for link in stored_links(store, "mem").values()} == {""}
 
 
 def parked_far_ahead(

@@ -81,22 +81,23 @@ class DeletionGuard:
         if self.decisions.allow_all:
             return actions
         actions = [
-            replace(a, kind=ActionKind.HOLD, rule=a.rule + "; still held: waiting for an admin to approve or reject")
-            if a.kind is ActionKind.DELETE and a.ident in self.decisions.held
+            _hold(a, "still held: waiting for an admin to approve or reject")
+            if _toward(a) is not None and a.ident in self.decisions.held
             else a
             for a in actions
         ]
         synced: int | None = None
         for side in (Side.A, Side.B):
-            deletions = sum(1 for a in actions if self._unapproved_deletion(a) and a.target is side)
-            if not deletions:
+            deletions = sum(1 for a in actions if self._unapproved(a, side, parks=False))
+            kept = sum(1 for a in actions if self._unapproved(a, side, parks=True)) - deletions
+            if not deletions and not kept:
                 continue
             if synced is None:
                 synced = sum(1 for link in links.values() if not link.parked)
             total = synced + sum(1 for i in observations[side].view.seen if i not in links)
             if self._found_empty(side.other, links, observations[side.other]):
-                actions = self._held(actions, side, deletions, total, empty=side.other)
-            elif self.policy.guard.trips(deletions, total):
+                actions = self._held(actions, side, deletions, total, empty=side.other, kept=kept)
+            elif deletions and self.policy.guard.trips(deletions, total):
                 actions = self._held(actions, side, deletions, total)
         return actions
 
@@ -116,18 +117,25 @@ class DeletionGuard:
             return False
         return all(ident in view.gone for ident in synced)
 
-    def _unapproved_deletion(self, action: Action) -> bool:
-        return action.kind is ActionKind.DELETE and action.ident not in self.decisions.approved
+    def _unapproved(self, action: Action, side: Side, *, parks: bool) -> bool:
+        """Whether ``action`` passes a deletion on to ``side`` (or, with ``parks``, keeps ``side``'s copy unlinked
+        because deletions there are off) without an admin's approval."""
+        if _toward(action) is not side or action.ident in self.decisions.approved:
+            return False
+        return action.kind is ActionKind.DELETE or (parks and action.ident not in self.decisions.rejected)
 
     def _reject(self, actions: list[Action], links: Mapping[str, Link]) -> list[Action]:
         """Deletions an admin rejected (``Decisions.rejected``) undone, whatever the guard says now: each item
         is created again where it was deleted, from the copy the other side still holds."""
         if not self.decisions.rejected:
             return actions
-        return [
-            self._undone(a, links) if a.kind is ActionKind.DELETE and a.ident in self.decisions.rejected else a
-            for a in actions
-        ]
+        return [self._undone(_as_deletion(a), links) if self._rejected(a) else a for a in actions]
+
+    def _rejected(self, action: Action) -> bool:
+        """Whether ``action`` passes on a deletion an admin rejected, or keeps the other copy after it where
+        deletions are off. Why the latter: the guard holds those too when a side is found empty, and rejecting
+        one says the deletion was a mistake, as for a deletion held."""
+        return action.ident in self.decisions.rejected and _toward(action) is not None
 
     def _undone(self, deletion: Action, links: Mapping[str, Link], because: str = "deletion rejected") -> Action:
         """A rejected deletion undone (or one made while the pair was away: ``because`` says which). A linked
@@ -152,25 +160,54 @@ class DeletionGuard:
         return Action(ActionKind.CREATE, deletion.ident, where, rule)
 
     def _held(
-        self, actions: list[Action], side: Side, deletions: int, total: int, *, empty: Side | None = None
+        self, actions: list[Action], side: Side, deletions: int, total: int, *, empty: Side | None = None, kept: int = 0
     ) -> list[Action]:
-        """The deletions on ``side`` held (reported as such, retried at the next run)."""
-        why = (
-            f"{empty.value.upper()} was found empty (every synced item is gone from it), which the mass-deletion "
-            "guard always holds"
-            if empty is not None
-            else "more than the mass-deletion guard allows"
-        )
-        self.report.warnings.append(
-            f"{deletions} of {total} items would be deleted on {side.value.upper()}: {why}; nothing was deleted "
-            "there. Check the other side, then run again with --allow-mass-delete to let the deletions go through."
-        )
+        """The deletions on ``side`` held (reported as such, retried at the next run); where the other side was
+        found empty, also the ``kept`` copies on ``side`` that deletions there being off would leave unlinked.
+
+        Why those: a link parked after a deletion never syncs again, and a calendar that answered empty once
+        would have cut every item off for good, though nothing was deleted anywhere."""
+        self.report.warnings.append(_held_warning(side, deletions, total, empty, kept))
+        parks = empty is not None
         return [
-            replace(a, kind=ActionKind.HOLD, rule=a.rule + "; held by the mass-deletion guard")
-            if self._unapproved_deletion(a) and a.target is side
-            else a
+            _hold(a, "held by the mass-deletion guard") if self._unapproved(a, side, parks=parks) else a
             for a in actions
         ]
+
+
+def _held_warning(side: Side, deletions: int, total: int, empty: Side | None, kept: int) -> str:
+    name = side.value.upper()
+    what = [f"{deletions} of {total} items would be deleted on {name}"] if deletions else []
+    if kept:
+        what.append(f"{kept} of {total} items would be unlinked on {name} (deletions there are off)")
+    if empty is not None:
+        why = f"{empty.value.upper()} was found empty (every synced item is gone from it), which the mass-deletion "
+        why += "guard always holds"
+    else:
+        why = "more than the mass-deletion guard allows"
+    return (
+        f"{' and '.join(what)}: {why}; nothing was deleted or unlinked there. Check the other side, then run again "
+        "with --allow-mass-delete to let the deletions go through."
+    )
+
+
+def _toward(action: Action) -> Side | None:
+    """The side a deletion found on the other would reach: the target of a deletion passed on, or the side whose
+    copy a park for a deletion keeps (deletions there are off); else ``None``."""
+    deleted = _deleted_side(action)
+    return None if deleted is None else deleted.other
+
+
+def _as_deletion(action: Action) -> Action:
+    """A deletion passed on, or the park kept instead where deletions are off, as the deletion it stands for."""
+    toward = _toward(action)
+    assert toward is not None
+    return action if action.kind is ActionKind.DELETE else Action(ActionKind.DELETE, action.ident, toward, action.rule)
+
+
+def _hold(action: Action, why: str) -> Action:
+    """``action`` held, counted on the side it would reach (a park has none of its own)."""
+    return replace(action, kind=ActionKind.HOLD, target=_toward(action), rule=f"{action.rule}; {why}")
 
 
 def _deleted_side(action: Action) -> Side | None:
