@@ -262,11 +262,13 @@ def test_links_taken_up_are_marked_away_from_the_sides_that_changed_until_writte
     store: SQLStore, backend: Backend
 ) -> None:
     """The mark goes to the shelf and back with the rest of the link, is read as it would be by a dry run, is
-    added to one a link still had, never given to a parked link, and goes when a run writes the link without."""
+    added to one a link still had, given to a link parked outside the window but never to one parked for a
+    deletion, and goes when a run writes the link without."""
     first, second, third = "A: tech1/events\nB: tech1", "A: tech1/events\nB: tech1-new", "A: other/events\nB: tech1"
     _filled(store, first)
     with store.open_pair("p") as state:
         state.put_link(replace(make_link("parked"), parked="window"))
+        state.put_link(replace(make_link("deleted"), parked="b"))
         state.put_link(replace(make_link("marked"), away="a"))  # still marked from an earlier way back
     with store.open_pair("p") as state:
         state.bind(second)
@@ -274,20 +276,23 @@ def test_links_taken_up_are_marked_away_from_the_sides_that_changed_until_writte
         state.bind(first, dry_run=True)
         assert {ident: link.away for ident, link in state.links().items()} == {
             "one": "b",
-            "parked": "",
+            "parked": "b",
+            "deleted": "",
             "marked": "ab",
         }
     with store.open_pair("p") as state:
         state.bind(first)
         assert {ident: link.away for ident, link in state.links().items()} == {
             "one": "b",
-            "parked": "",
+            "parked": "b",
+            "deleted": "",
             "marked": "ab",
         }
         state.put_link(replace(state.links()["one"], away=""))  # seen in sync
     assert {ident: link.away for ident, link in stored_links(store).items()} == {
         "one": "",
-        "parked": "",
+        "parked": "b",
+        "deleted": "",
         "marked": "ab",
     }
     with store.open_pair("p") as state:
@@ -297,7 +302,8 @@ def test_links_taken_up_are_marked_away_from_the_sides_that_changed_until_writte
         state.bind(first)
         assert {ident: link.away for ident, link in state.links().items()} == {
             "one": "a",
-            "parked": "",
+            "parked": "ab",
+            "deleted": "",
             "marked": "ab",
         }
         state.put_link(replace(make_link("new"), away="b"))

@@ -583,17 +583,104 @@ def test_a_parked_series_given_a_new_version_unchanged_is_read_once_when_it_ente
     assert stored_links(store, "mem")["e1"].parked == "window"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect: forgetting the link when a copy goes outside the window lets the other copy come back as "
-    "new when it enters the window; parking instead cut items off (reverted), so it waits for a design decision",
-)
-def test_a_far_ahead_item_deleted_on_b_while_outside_the_window_stays_deleted_when_it_enters_it(
+@pytest.mark.parametrize("deleted_on", [Side.A, Side.B])
+def test_a_far_ahead_item_deleted_on_one_side_while_outside_the_window_stays_deleted_when_it_enters_it(
+    store: SQLStore, deleted_on: Side
+) -> None:
+    """Forgotten, the other copy came back as new once time brought it into the window, undoing the deletion.
+    Ahead of the window, the deletion is passed on as in it."""
+    spec, a, b = parked_far_ahead(store, "e1")
+    where = a if deleted_on is Side.A else b
+    (copy,) = where.texts("cal")
+    where.remove_raw("cal", copy)  # the user deletes the appointment, 90 days ahead
+    report = sync_pair(spec, store, RUN)
+    assert "while outside the window" in report.planned[0].rule
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert a.texts("cal") == b.texts("cal") == {}
+    assert stored_links(store, "mem") == {}
+
+
+def test_a_far_ahead_item_deleted_where_the_other_sides_deletions_are_off_is_kept_there_and_not_copied_back(
     store: SQLStore,
 ) -> None:
-    spec, _a, b = parked_far_ahead(store, "e1")
+    spec, a, b = parked_far_ahead(store, "e1")
+    spec = replace(spec, policy=PairPolicy(delete_on_a=False))
     (copy,) = b.texts("cal")
-    b.remove_raw("cal", copy)  # the calendar's user deletes the appointment, 90 days ahead
+    b.remove_raw("cal", copy)
     sync_pair(spec, store, RUN)
+    assert stored_links(store, "mem")["e1"].parked == "b"
     sync_pair(spec, store, IN_THE_WINDOW)
-    assert b.texts("cal") == {}
+    assert list(a.texts("cal")) == ["e1.ics"] and b.texts("cal") == {}
+
+
+def test_a_past_item_deleted_in_the_calendar_is_never_deleted_on_a(store: SQLStore) -> None:
+    """A calendar purging old items says nothing of the business system's record: the link is forgotten."""
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1", "visit", day="20261120"))
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, RunOptions(now=NOW + timedelta(days=40), full=True))  # aged out of the window: parked
+    assert stored_links(store, "mem")["e1"].parked == "window"
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    sync_pair(spec, store, RunOptions(now=NOW + timedelta(days=41)))
+    assert list(a.texts("cal")) == ["e1.ics"] and stored_links(store, "mem") == {}
+
+
+def test_a_far_ahead_item_edited_on_a_after_b_deleted_it_comes_back_when_it_enters_the_window(
+    store: SQLStore,
+) -> None:
+    """Deleted on one side, edited on the other: the edit wins, as in the window."""
+    spec, a, b = parked_far_ahead(store, "e1")
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    a.put_raw("cal", "e1.ics", event("e1", "visit, new address", day="20270219"))
+    sync_pair(spec, store, RUN)
+    assert list(a.texts("cal")) == ["e1.ics"]
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert [title(b, h) for h in b.texts("cal")] == ["visit, new address"]
+
+
+def test_a_far_ahead_copy_deleted_on_a_mirrors_target_is_made_again_when_it_enters_the_window(
+    store: SQLStore,
+) -> None:
+    """One-way: the source's copy is the item; the mirror's deletion is undone when it enters the window."""
+    spec, a, b = parked_far_ahead(store, "e1")
+    spec = replace(spec, policy=PairPolicy(mode=Mode.A_TO_B))
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    sync_pair(spec, store, RUN)
+    assert list(a.texts("cal")) == ["e1.ics"] and b.texts("cal") == {}
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert [title(b, h) for h in b.texts("cal")] == ["visit"]
+
+
+def test_the_deletion_of_a_far_ahead_copy_waits_for_the_guard_when_the_calendar_answers_empty(
+    store: SQLStore,
+) -> None:
+    spec, a, b = parked_far_ahead(store, "e1")
+    for n in range(3):
+        a.put_raw("cal", f"n{n}.ics", event(f"n{n}", "visit"))
+    sync_pair(spec, store, RUN)
+    answers = b.changes
+    b.changes = lambda collection, token: ChangeSet([], (), "999999", complete=True)  # type: ignore[method-assign]
+    report = sync_pair(spec, store, RUN)
+    assert report.a.held == 4 and sorted(a.texts("cal")) == ["e1.ics", "n0.ics", "n1.ics", "n2.ics"]
+    b.changes = answers  # type: ignore[method-assign]
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert len(b.texts("cal")) == 4 and len(a.texts("cal")) == 4
+
+
+def test_a_far_ahead_copy_deleted_while_the_pair_was_away_is_made_again_not_passed_on(store: SQLStore) -> None:
+    """Links parked outside the window are marked away when taken up again too: a copy deleted while the pair
+    synced another calendar was deleted by someone tidying a calendar no longer synced, which says nothing of
+    the item. (A lists everything, as a folder does: its copy is read, not taken as outside unread.)"""
+    spec, a, b = parked_far_ahead(store, "e1")
+    a.capabilities = replace(a.capabilities, filters_window=False)
+    b.make_collection("other")
+    sync_pair(replace(spec, b=Endpoint(b, "other")), store, RUN)
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    sync_pair(spec, store, RUN)
+    assert list(a.texts("cal")) == ["e1.ics"]
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert [title(b, h) for h in b.texts("cal")] == ["visit"]

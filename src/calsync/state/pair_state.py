@@ -305,10 +305,11 @@ def _collector_paused() -> Iterator[None]:
 
 def _marked(sides: str) -> ColumnElement[str]:
     """A shelved link's ``away`` as it is taken up: ``sides`` added to the mark it had (shelved before a run found
-    the item there), none for a parked link. Two different sets of sides, neither empty, make both."""
+    the item there), none for a link parked for a deletion (its deletions are never passed on). Two different
+    sets of sides, neither empty, make both."""
     away = shelved_links.c.away
     return case(
-        (shelved_links.c.parked != "", away),
+        (shelved_links.c.parked.in_([side.value for side in Side]), away),
         (away.in_(("", sides)), literal(sides, String())),
         else_=literal("".join(side.value for side in Side), String()),
     ).label("away")

@@ -180,10 +180,12 @@ class PairState(Protocol):
         back), are taken up again, so the copies it left there are still known as copies; without any it starts
         afresh, matching items by identity. A dry run only reads the links as they would be.
 
-        Each link taken up that is not parked is marked away (``Link.away``) from the sides whose collection
-        changed (``changed_sides``), in the same transaction: its item may have been deleted there meanwhile. The
-        mark stays, whatever becomes of the run, until a run records the link without it (it found the item
-        there, or put it back). A parked link needs none: its deletions are never passed on.
+        Each link taken up that is not parked for a deletion is marked away (``Link.away``) from the sides whose
+        collection changed (``changed_sides``), in the same transaction: its item may have been deleted there
+        meanwhile (a link parked outside the window too: such a deletion is passed on when the other copy lies
+        ahead of the window). The mark stays, whatever becomes of the run, until a run records the link without
+        it (it found the item there, or put it back). A link parked for a deletion needs none: its deletions are
+        never passed on.
 
         Raises ``StateError`` when the pair's state was removed since it was opened (an admin moved or removed
         its integration or user meanwhile), as ``checkpoint`` does: the run stops, and the next one starts afresh.

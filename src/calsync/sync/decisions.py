@@ -29,7 +29,8 @@ class Seen:
 
     ``content`` is ``None`` when the item was not fetched because its version matched the link (the executor
     fetches it only if it must be copied). ``leaves_window`` marks a changed item whose new time lies outside the
-    window: the change is still copied, then the link dropped.
+    window: the change is still copied, then the link dropped. ``ahead`` marks one outside the window that lies
+    after it: time will bring it in (one behind it stays out, unless edited).
     """
 
     ref: ItemRef
@@ -37,6 +38,7 @@ class Seen:
     stamp: float | None = None
     content: Content | None = field(default=None, compare=False)
     leaves_window: bool = False
+    ahead: bool = False
 
     @property
     def kind(self) -> str:

@@ -23,8 +23,17 @@ from calsync.sync.actions import AfterWrite, Executor
 from calsync.sync.collector import relaxed_collector
 from calsync.sync.guard import Decisions, DeletionGuard
 from calsync.sync.intents import settle
-from calsync.sync.observe import Endpoint, Observation, Observer, Progress, mark_aged_out, read_changes, retry_item
-from calsync.sync.plan import SideView, plan
+from calsync.sync.observe import (
+    Endpoint,
+    Observation,
+    Observer,
+    Progress,
+    mark_aged_out,
+    read_changes,
+    read_kept_copies,
+    retry_item,
+)
+from calsync.sync.plan import WINDOW, SideView, plan
 from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
@@ -286,22 +295,27 @@ class _Run:
 
     def _look_behind_deletions(self, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> None:
         """Before a deletion is passed on, make sure the copy it would delete has not left the window unnoticed
-        (``mark_aged_out``): items outside the window are unlinked, never deleted."""
+        (``mark_aged_out``): items outside the window are unlinked, never deleted. Where the link is parked
+        outside the window, read the other copy (``read_kept_copies``): a deletion is passed on when that copy
+        lies ahead of the window, never when it lies behind."""
         if self.window is None:
             return
         for side in (Side.A, Side.B):
             other = observations[side.other].view
-            idents = [
-                ident
+            unseen = [
+                (ident, link.parked)
                 for ident in observations[side].view.gone
                 if (link := links.get(ident)) is not None
-                and not link.parked
+                and link.parked in ("", WINDOW)
                 and ident not in other.seen
                 and ident not in other.gone
                 and ident not in other.outside
             ]
-            if idents:
-                mark_aged_out(self._endpoints()[side.other], side.other, idents, links, other, self.window)
+            endpoint = self._endpoints()[side.other]
+            if synced := [ident for ident, parked in unseen if not parked]:
+                mark_aged_out(endpoint, side.other, synced, links, other, self.window)
+            if parked := [ident for ident, parked in unseen if parked]:
+                read_kept_copies(endpoint, side.other, parked, links, other, self.window)
 
     def _endpoints(self) -> dict[Side, Endpoint]:
         return {Side.A: self.spec.a, Side.B: self.spec.b}

@@ -237,8 +237,7 @@ class Observer:
         previous = self.by_href.get(href)
         if previous is not None and previous != ident and previous not in obs.view.seen:
             obs.view.gone.add(previous)  # the file now holds another item: the old one is gone from here
-        lo, hi = scan.facts.span
-        outside = self.window is not None and not self.window.overlaps(lo, hi)
+        outside, ahead = placed(self.window, scan.facts.span)
         if outside and ident not in self.links:
             return
         self.fetched[href] = ident
@@ -248,7 +247,7 @@ class Observer:
         if self._linked_elsewhere(ident, href):
             self.elsewhere[ident] = href
         obs.view.gone.discard(ident)
-        obs.view.seen[ident] = Seen(fetched.ref, scan.digest, None, fetched.content, outside)
+        obs.view.seen[ident] = Seen(fetched.ref, scan.digest, None, fetched.content, outside, ahead)
 
     def _linked_elsewhere(self, ident: str, href: str) -> bool:
         """Whether ``ident`` is linked to another href on this side that still exists (a copied item).
@@ -330,6 +329,36 @@ def mark_aged_out(
             continue
         if scan.digest == links[ident].side(side).digest and not window.overlaps(*scan.facts.span):
             view.outside.add(ident)
+
+
+def read_kept_copies(
+    endpoint: Endpoint, side: Side, idents: Iterable[str], links: Mapping[str, Link], view: SideView, window: Window
+) -> None:
+    """Read ``side``'s copies of ``idents`` (items parked outside the window whose other copy was deleted) into
+    ``view``, placed against the window (``Seen.leaves_window``, ``Seen.ahead``), so that the plan can tell a
+    copy time will bring into the window from one behind it. A copy that cannot be read is left unread: the link
+    is forgotten as before."""
+    by_href = {links[ident].side(side).href: ident for ident in idents}
+    by_href.pop("", None)
+    for result in get_in_batches(endpoint, list(by_href)):
+        if not isinstance(result, Fetched) or result.ref.href not in by_href:
+            continue
+        try:
+            scan = result.content.scanned()
+        except InvalidItem:
+            continue
+        ident = by_href[result.ref.href]
+        if scan.facts.ident == ident:
+            outside, ahead = placed(window, scan.facts.span)
+            view.seen[ident] = Seen(result.ref, scan.digest, None, result.content, outside, ahead)
+
+
+def placed(window: Window | None, span: tuple[float | None, float | None]) -> tuple[bool, bool]:
+    """Whether an item of ``span`` lies outside ``window``, and whether it lies after it (``Seen.ahead``)."""
+    if window is None or window.overlaps(*span):
+        return False, False
+    start = span[0]
+    return True, start is not None and start >= window.end.timestamp()
 
 
 def get_in_batches(endpoint: Endpoint, hrefs: Sequence[str]) -> Iterator[Fetched | FetchFailed]:

@@ -136,7 +136,7 @@ def _new_version_outside(ident: str, link: Link, a: SideView, b: SideView) -> Ac
 def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
                mode: Mode, kind: str) -> Action | None:  # fmt: skip
     """A parked link whose copy on one side is gone (for a link parked on a side: the copy kept on the other) is
-    forgotten; ``None`` when no copy is gone.
+    forgotten, unless the deletion is passed on (``_deleted_while_parked``); ``None`` when no copy is gone.
 
     A copy this run read in the window on the other side (back on the side it was deleted from, or edited into
     the window) is decided as new there, with the item rules (a business-placed item gone from A leaves the
@@ -156,7 +156,7 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
         back = deleted if _in_window(a if deleted is Side.A else b, ident) else None
     forget = Action(ActionKind.UNLINK, ident, rule=why)
     if back is None:
-        return forget
+        return _deleted_while_parked(ident, link, sa, sb, a, b, policy, mode, kind) or forget
     new_a, new_b = (State.NEW, State.ABSENT) if back is Side.A else (State.ABSENT, State.NEW)
     action = decide(ident, new_a, new_b, a, b, policy, mode)
     if action is not None and policy.items is not None:  # the rules with the link (a business-placed item gone
@@ -167,6 +167,35 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
     if action is None or not action.writes:
         return forget
     return replace(action, rule=f"{why}; {action.rule}")
+
+
+def _deleted_while_parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView,
+                          policy: PairPolicy, mode: Mode, kind: str) -> Action | None:  # fmt: skip
+    """A two-way pair's copy deleted while its link was parked outside the window, the other copy read unchanged
+    and ahead of the window (or in it by now): the deletion is passed on as in the window, where the pair allows
+    it and the guard lets it through (else that copy is kept, unlinked, never copied back). ``None`` otherwise:
+    the link is forgotten and the other copy kept.
+
+    Why: forgotten, the kept copy would come back as new once time brought it into the window, undoing the
+    user's deletion. Not for a copy behind the window (a calendar purging old items says nothing of the business
+    system's record), a one-way pair (its mirror settles the copy when it enters the window, as forgetting
+    does), a side the pair was away from (``Link.away``: undone, as in the window), or a copy edited since (the
+    edit wins: new when it enters the window)."""
+    if mode.source is not None or (sa is State.GONE) == (sb is State.GONE):
+        return None
+    gone = Side.A if sa is State.GONE else Side.B
+    kept = gone.other
+    seen = (a if kept is Side.A else b).seen.get(ident)
+    if link.away_from(gone) or seen is None or seen.digest != link.side(kept).digest:
+        return None
+    if seen.leaves_window and not seen.ahead:
+        return None
+    where = "ahead of the window" if seen.leaves_window else "in the window now"
+    why = f"deleted on {gone.value.upper()} while outside the window; the copy on {kept.value.upper()} is {where}"
+    action = _deletion(ident, kept, why, policy)
+    if action is not None and policy.items is not None:
+        action = itemrules.apply(action, link, a, b, policy.items, kind)
+    return None if action is None else guard_read_only(action, policy)
 
 
 def _edited_into_window(sa: State, sb: State, a: SideView, b: SideView, ident: str, only: Side | None = None) -> bool:
