@@ -382,3 +382,19 @@ def test_a_rejected_hold_in_a_one_way_integration_keeps_the_copies_and_is_not_as
     again = world.sync()
     assert held(again) == 0 and len(world.calendar("tech1")) == 8, [o.report for o in again.outcomes]
     assert held_deletions(world.settings, "acme") == []
+
+
+def test_rejecting_a_calendar_found_empty_does_not_make_a_meeting_the_calendar_owns_again(world: HubWorld) -> None:
+    """The found-empty rule holds the park of a calendar's own meeting with the rest; rejecting the holds re-creates
+    the other items, but the meeting stays as the item rules have it (making it again would invite its attendees
+    again)."""
+    world.add_in_calendar("tech1", meeting("Team meeting", "meet-1"))
+    world.push(("J1", "tech1", event("Job 1")), ("J2", "tech1", event("Job 2")))
+    world.sync()
+    for title in list(world.calendar("tech1")):
+        world.remove("tech1", title)
+    world.sync()
+    assert "Team meeting" in {h.title for h in held_deletions(world.settings, "acme")}
+    world.sync(reject_mass_delete=True)
+    assert {"Job 1", "Job 2"} <= set(world.calendar("tech1"))
+    assert "Team meeting" not in world.calendar("tech1")

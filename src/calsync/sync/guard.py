@@ -135,6 +135,9 @@ class DeletionGuard:
         """Whether ``action`` passes on a deletion an admin rejected, or keeps the other copy after it where
         deletions are off. Why the latter: the guard holds those too when a side is found empty, and rejecting
         one says the deletion was a mistake, as for a deletion held."""
+        owned = self.policy.items is not None and action.ident in self.policy.items.calendar_owned
+        if owned and action.kind is ActionKind.PARK:
+            return False  # as in ``_back_one``: making the calendar's meeting again would invite its attendees again
         return action.ident in self.decisions.rejected and _toward(action) is not None
 
     def _undone(self, deletion: Action, links: Mapping[str, Link], because: str = "deletion rejected") -> Action:
