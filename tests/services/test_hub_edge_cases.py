@@ -398,3 +398,23 @@ def test_rejecting_a_calendar_found_empty_does_not_make_a_meeting_the_calendar_o
     world.sync(reject_mass_delete=True)
     assert {"Job 1", "Job 2"} <= set(world.calendar("tech1"))
     assert "Team meeting" not in world.calendar("tech1")
+
+
+def test_a_calendar_found_empty_where_business_deletions_are_off_is_held_and_undone_when_rejected(
+    world: HubWorld,
+) -> None:
+    """Each copy gone from the calendar would leave the business item unlinked for good; held, it says so, and a
+    rejection puts the calendar's copies back, synced as before."""
+    world.set_user("tech1", delete_in_business=False)
+    world.push(*[(f"J{n}", "tech1", event(f"Job {n}")) for n in range(3)])
+    world.sync()
+    for title in list(world.calendar("tech1")):
+        world.remove("tech1", title)
+    world.sync()
+    found = held_deletions(world.settings, "acme")
+    assert [(h.side, h.effect) for h in found] == [("a", "unlink")] * 3
+    world.sync(reject_mass_delete=True)
+    assert held_deletions(world.settings, "acme") == []
+    world.push(("J0", "tech1", event("Job 0, edited")))
+    world.sync()
+    assert {"Job 0, edited", "Job 1", "Job 2"} <= set(world.calendar("tech1"))

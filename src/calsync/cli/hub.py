@@ -76,9 +76,10 @@ def held(ctx: typer.Context, integration: IntegrationArg, config: ConfigOption) 
     if not found:
         console.print(f"No held deletions in {integration}.")
         return
-    table = Table("pair", "item", "deleted on", "rule", title=f"Held deletions of {integration}")
+    table = Table("pair", "item", "approving it", "rule", title=f"Held deletions of {integration}")
     for h in found:
-        table.add_row(h.pair, h.title or h.ident, h.side.upper(), h.rule)
+        effect = f"deletes it on {h.side.upper()}" if h.effect == "delete" else f"unlinks it on {h.side.upper()}"
+        table.add_row(h.pair, h.title or h.ident, effect, h.rule)
     console.print(table)
     console.print("Approve with: calsync run INTEGRATION --approve-held   reject with: --reject-held")
 

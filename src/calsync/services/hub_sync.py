@@ -135,7 +135,10 @@ def _chosen(
 
 @dataclass(frozen=True, slots=True)
 class HeldDeletion:
-    """A deletion the mass-deletion guard held in a pair's latest run, waiting for approval or rejection."""
+    """A deletion the mass-deletion guard held in a pair's latest run, waiting for approval or rejection.
+
+    ``effect`` says what approving it does on ``side``: ``"delete"`` the copy there, or ``"unlink"`` it (deletions
+    there are off, or the copy is the calendar's own: it is kept, no longer synced)."""
 
     pair: str
     job_id: int
@@ -144,6 +147,7 @@ class HeldDeletion:
     side: str
     rule: str
     user: str = ""
+    effect: str = "delete"
 
 
 def held_deletions(settings: Settings, integration: str) -> list[HeldDeletion]:
@@ -162,7 +166,16 @@ def held_deletions(settings: Settings, integration: str) -> list[HeldDeletion]:
                     continue
                 job = latest[0]
                 held += [
-                    HeldDeletion(pair, job.id, line.ident, line.title, line.side, line.rule, user.business_user)
+                    HeldDeletion(
+                        pair,
+                        job.id,
+                        line.ident,
+                        line.title,
+                        line.side,
+                        line.rule,
+                        user.business_user,
+                        "unlink" if line.action == "park" else "delete",
+                    )
                     for line in state.job_lines(job.id)
                     if line.outcome == "held"
                 ]

@@ -81,7 +81,7 @@ class Report:
         line = ItemLine(
             action.ident,
             _side_name(action.target),
-            action.kind.value,
+            _line_action(action),
             outcome,
             action.rule,
             href=href,
@@ -135,3 +135,12 @@ class Report:
 
 def _side_name(side: Side | None) -> str:
     return "" if side is None else side.value
+
+
+def _line_action(action: Action) -> str:
+    """What an item line says was (or would be) done: the action's kind, but ``park`` for a park the guard held
+    (``HOLD`` with ``park`` set: the copy on the target would be kept, unlinked), so that what waits for an
+    admin says whether approving it deletes or unlinks."""
+    if action.kind is ActionKind.HOLD and action.park:
+        return ActionKind.PARK.value
+    return action.kind.value

@@ -50,6 +50,7 @@ async def held(request: Request, token: Token) -> dict[str, Any]:
                 "ident": h.ident,
                 "title": h.title,
                 "side": h.side,
+                "effect": h.effect,
                 "rule": h.rule,
             }
             for h in found
