@@ -86,7 +86,7 @@ def test_copies_kept_after_a_side_found_empty_are_held_too() -> None:
     observations[B].view.gone.update({"i0", "i1"})
     actions = guard.apply(_kept(2), _linked(2), observations)
     assert [(a.kind, a.target) for a in actions] == [(ActionKind.HOLD, A)] * 2
-    assert "2 of 2 items would be unlinked on A (deletions there are off)" in report.warnings[0]
+    assert "2 of 2 items would be unlinked on A (kept there, no longer synced)" in report.warnings[0]
     assert "B was found empty" in report.warnings[0]
 
 
@@ -97,6 +97,19 @@ def test_copies_kept_after_deletions_go_through_when_the_side_was_not_found_empt
     observations[B].view.gone.update({"i0", "i1"})
     actions = guard.apply(_kept(2), _linked(10), observations)
     assert [a.kind for a in actions] == [ActionKind.PARK] * 2 and not report.warnings
+
+
+def test_a_hold_says_what_it_held_and_what_letting_it_through_does() -> None:
+    guard, report = _guard()
+    observations = _observed()
+    observations[B].view.gone.update({"i0", "i1"})
+    guard.apply(_kept(2), _linked(2), observations)
+    assert "nothing was unlinked there" in report.warnings[0] and "to let them go through" in report.warnings[0]
+    guard, report = _guard()
+    owned = Action(ActionKind.PARK, "i9", rule="the calendar's own meeting: kept on A", park=B.value)
+    actions = guard.apply([*_deletions(6, A), owned], _linked(10), _observed(b_seen=("i8",)))
+    assert actions[-1].kind is ActionKind.PARK  # the guard's numbers weigh deletions: a park goes through
+    assert "nothing was deleted there" in report.warnings[0] and "to let the deletions go through" in report.warnings[0]
 
 
 def test_a_held_park_is_let_through_when_approved_and_undone_when_rejected() -> None:

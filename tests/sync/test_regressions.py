@@ -684,3 +684,139 @@ def test_a_far_ahead_copy_deleted_while_the_pair_was_away_is_made_again_not_pass
     assert list(a.texts("cal")) == ["e1.ics"]
     sync_pair(spec, store, IN_THE_WINDOW)
     assert [title(b, h) for h in b.texts("cal")] == ["visit"]
+
+
+def _answering_empty(conn: MemoryConnector) -> None:
+    conn.changes = lambda collection, token: ChangeSet([], (), "999999", complete=True)  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("how", ["full sync", "token expired on A"])
+def test_a_far_ahead_deletion_found_by_a_complete_listing_is_passed_on(store: SQLStore, how: str) -> None:
+    """A complete listing places A's copy outside the window without reading it (one range query); it is read
+    all the same, to tell a copy still to come from one that has begun."""
+    spec, a, b = parked_far_ahead(store, "e1")
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    if how == "full sync":
+        sync_pair(spec, store, replace(RUN, full=True))
+    else:
+        answers = a.changes
+        a.changes = lambda collection, token: answers(collection, None)  # type: ignore[method-assign]
+        sync_pair(spec, store, RUN)
+        a.changes = answers  # type: ignore[method-assign]
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert a.texts("cal") == b.texts("cal") == {}
+
+
+@pytest.mark.parametrize("in_the_window", [0, 1])
+def test_a_calendar_answering_empty_deletes_nothing_ahead_of_the_window(store: SQLStore, in_the_window: int) -> None:
+    """With fewer than two items in sync the side did not count as found empty: every far-ahead deletion went
+    to A unasked."""
+    spec, a, b = parked_far_ahead(store, "e1", "e2", "e3")
+    for n in range(in_the_window):
+        a.put_raw("cal", f"n{n}.ics", event(f"n{n}", "visit"))
+    sync_pair(spec, store, RUN)
+    _answering_empty(b)
+    report = sync_pair(spec, store, RUN)
+    assert len(a.texts("cal")) == 3 + in_the_window and report.a.held == 3 + in_the_window
+
+
+def test_far_ahead_deletions_are_weighed_against_the_items_they_belong_with(store: SQLStore) -> None:
+    """Five deletions beside eight items in sync are five of thirteen, not five of eight: not held."""
+    spec, a, b = parked_far_ahead(store, "e1", "e2", "e3", "e4", "e5")
+    for n in range(8):
+        a.put_raw("cal", f"n{n}.ics", event(f"n{n}", "visit"))
+    sync_pair(spec, store, RUN)
+    for href in [h for h in b.texts("cal") if h.startswith("e")]:
+        b.remove_raw("cal", href)
+    report = sync_pair(spec, store, RUN)
+    assert report.a.held == 0 and report.a.deleted == 5 and not report.warnings
+
+
+def test_a_copy_ahead_of_a_shortened_window_deleted_before_a_full_sync_parked_it_is_passed_on(
+    store: SQLStore,
+) -> None:
+    """The run that finds the deletion also finds the other copy outside the window (read before a deletion is
+    passed on): behind it, it is kept; ahead of it, time brings it back in, so the deletion is passed on."""
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1", "visit", day="20270110"))  # 50 days ahead
+    sync_pair(replace(spec, window=(30, 60)), store, RUN)
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    sync_pair(spec, store, RUN)  # the admin made the window 30 days forward
+    sync_pair(spec, store, RunOptions(now=NOW + timedelta(days=40), full=True))
+    assert a.texts("cal") == b.texts("cal") == {}
+
+
+def test_a_far_ahead_deletion_long_after_the_pair_came_back_is_passed_on(store: SQLStore) -> None:
+    """The away mark of a link parked outside the window goes when a listing names its copy: it is never read
+    while it stays outside, and the mark would otherwise stay until an edit."""
+    spec, a, b = parked_far_ahead(store, "e1")
+    b.make_collection("other")
+    sync_pair(replace(spec, b=Endpoint(b, "other")), store, RUN)
+    sync_pair(spec, store, RUN)  # back on ``cal``: its copy is listed there
+    assert stored_links(store, "mem")["e1"].away == ""
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert a.texts("cal") == b.texts("cal") == {}
+
+
+@pytest.mark.parametrize("deleted_on", [Side.A, Side.B])
+def test_a_crash_after_a_far_ahead_deletion_was_passed_on_settles(store: SQLStore, deleted_on: Side) -> None:
+    def crash(_written: object) -> None:
+        raise KeyboardInterrupt
+
+    spec, a, b = parked_far_ahead(store, "e1")
+    where = a if deleted_on is Side.A else b
+    (copy,) = where.texts("cal")
+    where.remove_raw("cal", copy)
+    with pytest.raises(KeyboardInterrupt):
+        sync_pair(spec, store, replace(RUN, after_write=crash))
+    sync_pair(spec, store, RUN)
+    assert stored_links(store, "mem") == {}
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert a.texts("cal") == b.texts("cal") == {}
+
+
+def test_a_far_ahead_deletion_held_and_rejected_then_made_for_real_is_passed_on(store: SQLStore) -> None:
+    """A rejection makes the copies again, outside the window and linked as in sync; a later deletion of one of
+    them is passed on as one of a parked link is."""
+    spec, a, b = parked_far_ahead(store, "e1", "e2", "e3")
+    spec = replace(spec, policy=PairPolicy(guard=MassDeleteGuard(max_count=2)))
+    for href in list(b.texts("cal")):
+        b.remove_raw("cal", href)
+    assert sync_pair(spec, store, RUN).a.held == 3
+    sync_pair(spec, store, replace(RUN, rejected=frozenset({"e1", "e2", "e3"})))
+    assert len(b.texts("cal")) == 3
+    b.remove_raw("cal", "e1.ics")
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, replace(IN_THE_WINDOW, full=True))
+    assert sorted(a.texts("cal")) == ["e2.ics", "e3.ics"] and len(b.texts("cal")) == 2
+
+
+def test_a_past_item_in_a_window_widened_back_to_it_is_never_deleted_on_a_by_a_purge(store: SQLStore) -> None:
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1", "visit", day="20261120"))
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, RunOptions(now=NOW + timedelta(days=40), full=True))
+    assert stored_links(store, "mem")["e1"].parked == "window"
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)  # the calendar purges items older than a month
+    sync_pair(replace(spec, window=(60, 30)), store, RunOptions(now=NOW + timedelta(days=41)))
+    assert list(a.texts("cal")) == ["e1.ics"]
+
+
+def test_an_assignment_deleted_in_the_calendar_ahead_of_the_window_is_made_again_only_when_it_enters_it(
+    store: SQLStore,
+) -> None:
+    """The item rules make a business-placed item deleted in the calendar again; never outside the window."""
+    assignment = "X-CALSYNC-KIND:assignment\r\n"
+    spec, a, b = parked_far_ahead(store, "s1", extra=assignment)
+    spec = replace(spec, policy=PairPolicy(items=ItemRules()))
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    assert sync_pair(spec, store, RUN).writes == 0
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert list(a.texts("cal")) == ["s1.ics"] and [title(b, h) for h in b.texts("cal")] == ["visit"]

@@ -29,8 +29,9 @@ class Seen:
 
     ``content`` is ``None`` when the item was not fetched because its version matched the link (the executor
     fetches it only if it must be copied). ``leaves_window`` marks a changed item whose new time lies outside the
-    window: the change is still copied, then the link dropped. ``ahead`` marks one outside the window that lies
-    after it: time will bring it in (one behind it stays out, unless edited).
+    window: the change is still copied, then the link dropped. ``ahead`` marks a copy still to come (it starts
+    after the run's moment), where a run read it because the other copy of its item went while the link was
+    parked outside the window (``observe.read_kept_copies``); elsewhere it is not set.
     """
 
     ref: ItemRef

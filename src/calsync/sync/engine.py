@@ -134,7 +134,7 @@ class _Run:
         self.state = state
         self.options = options
         self.report = Report(spec.name, dry_run=options.dry_run)
-        now = options.now or datetime.now(UTC)
+        now = self.now = options.now or datetime.now(UTC)
         self.window = Window.around(now, *spec.window) if spec.window is not None else None
         self.stored_tokens: dict[Side, str | None] = {}
         self.census = LinkCensus(0, 0)
@@ -297,25 +297,25 @@ class _Run:
         """Before a deletion is passed on, make sure the copy it would delete has not left the window unnoticed
         (``mark_aged_out``): items outside the window are unlinked, never deleted. Where the link is parked
         outside the window, read the other copy (``read_kept_copies``): a deletion is passed on when that copy
-        lies ahead of the window, never when it lies behind."""
+        is still to come, never when it has begun."""
         if self.window is None:
             return
         for side in (Side.A, Side.B):
             other = observations[side.other].view
-            unseen = [
-                (ident, link.parked)
-                for ident in observations[side].view.gone
-                if (link := links.get(ident)) is not None
-                and link.parked in ("", WINDOW)
-                and ident not in other.seen
-                and ident not in other.gone
-                and ident not in other.outside
-            ]
+            synced, parked = [], []
+            for ident in observations[side].view.gone:
+                link = links.get(ident)
+                if link is None or ident in other.gone:
+                    continue
+                if link.parked == WINDOW:
+                    parked.append(ident)  # whatever the run made of its other copy: ``read_kept_copies`` sees
+                elif not link.parked and ident not in other.seen and ident not in other.outside:
+                    synced.append(ident)
             endpoint = self._endpoints()[side.other]
-            if synced := [ident for ident, parked in unseen if not parked]:
+            if synced:
                 mark_aged_out(endpoint, side.other, synced, links, other, self.window)
-            if parked := [ident for ident, parked in unseen if parked]:
-                read_kept_copies(endpoint, side.other, parked, links, other, self.window)
+            if parked:
+                read_kept_copies(endpoint, side.other, parked, links, other, self.window, self.now)
 
     def _endpoints(self) -> dict[Side, Endpoint]:
         return {Side.A: self.spec.a, Side.B: self.spec.b}
@@ -401,7 +401,8 @@ class _Run:
 
 def _found(link: Link, side: Side, view: SideView, listed: Collection[str]) -> bool:
     """Whether a run found ``link``'s item on ``side``: read there, or named by the side's listing or changes
-    (``listed``) at the href it is linked to, and neither gone nor out of the window.
+    (``listed``) at the href it is linked to, and neither gone nor out of the window (unless its link is parked
+    outside the window: then it is always out, and being listed is all a run learns of it until it is edited).
 
     Why the listing: an unchanged item is not read, only listed, and a complete listing (as the first run back
     always asks for: ``bind`` drops the tokens) lists every item there. An item an incremental run does not
@@ -410,4 +411,5 @@ def _found(link: Link, side: Side, view: SideView, listed: Collection[str]) -> b
     ident = link.ident
     if ident in view.seen:
         return True
-    return link.side(side).href in listed and ident not in view.gone and ident not in view.outside
+    outside = ident in view.outside and link.parked != WINDOW
+    return link.side(side).href in listed and ident not in view.gone and not outside

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from calsync.model.refs import Side
 from calsync.state.store import Link
 from calsync.sync.observe import Observation
-from calsync.sync.plan import Action, ActionKind
+from calsync.sync.plan import WINDOW, Action, ActionKind
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
 
@@ -76,7 +76,8 @@ class DeletionGuard:
 
         The share is of the items in sync: parked links (items that left the window, copies kept after a
         deletion) are history that only grows, and counting them would weaken the guard a little every day
-        until only its count held anything back.
+        until only its count held anything back. Those of them this run would delete (copies outside the window
+        whose other copy was deleted: ``plan._deleted_while_parked``) are counted, as the items in sync are.
         """
         if self.decisions.allow_all:
             return actions
@@ -95,6 +96,7 @@ class DeletionGuard:
             if synced is None:
                 synced = sum(1 for link in links.values() if not link.parked)
             total = synced + sum(1 for i in observations[side].view.seen if i not in links)
+            total += sum(1 for a in actions if _toward(a) is side and _parked_outside(a.ident, links))
             if self._found_empty(side.other, links, observations[side.other]):
                 actions = self._held(actions, side, deletions, total, empty=side.other, kept=kept)
             elif deletions and self.policy.guard.trips(deletions, total):
@@ -102,20 +104,26 @@ class DeletionGuard:
         return actions
 
     def _found_empty(self, side: Side, links: Mapping[str, Link], observation: Observation) -> bool:
-        """Whether ``side`` was found empty: every item in sync (two or more) gone from it, nothing new there.
+        """Whether ``side`` was found empty, nothing new there: every item in sync (two or more) gone from it,
+        or every one of those and of the items parked outside the window (two or more in all).
 
         Why, whatever the guard's numbers: a side found empty is far more often a mistake than a decision (a
         folder re-pointed, a drive not mounted, a calendar answering empty), and a small calendar is just what
-        ``min_items`` lets go unasked. Not on a side whose deletions are each made as such (the business
-        system's log, ``Capabilities.logs_deletions``): cancelling a technician's last appointments is a decision.
+        ``min_items`` lets go unasked. Why the items outside the window: a deletion of one whose other copy lies
+        ahead of it is passed on, and a pair may have none in sync (every item months ahead). Not on a side whose
+        deletions are each made as such (the business system's log, ``Capabilities.logs_deletions``):
+        cancelling a technician's last appointments is a decision.
         """
         if self.logs_deletions[side]:
             return False
         view = observation.view
-        synced = [ident for ident, link in links.items() if not link.parked]
-        if len(synced) < 2 or any(ident not in links for ident in view.seen):
+        if any(ident not in links for ident in view.seen):
             return False
-        return all(ident in view.gone for ident in synced)
+        synced = [ident for ident, link in links.items() if not link.parked]
+        if not all(ident in view.gone for ident in synced):
+            return False
+        outside = [ident for ident, link in links.items() if link.parked == WINDOW]
+        return len(synced) >= 2 or (len(synced) + len(outside) >= 2 and all(ident in view.gone for ident in outside))
 
     def _unapproved(self, action: Action, side: Side, *, parks: bool) -> bool:
         """Whether ``action`` passes a deletion on to ``side`` (or, with ``parks``, keeps ``side``'s copy unlinked
@@ -182,16 +190,23 @@ def _held_warning(side: Side, deletions: int, total: int, empty: Side | None, ke
     name = side.value.upper()
     what = [f"{deletions} of {total} items would be deleted on {name}"] if deletions else []
     if kept:
-        what.append(f"{kept} of {total} items would be unlinked on {name} (deletions there are off)")
+        what.append(f"{kept} of {total} items would be unlinked on {name} (kept there, no longer synced)")
     if empty is not None:
         why = f"{empty.value.upper()} was found empty (every synced item is gone from it), which the mass-deletion "
         why += "guard always holds"
     else:
         why = "more than the mass-deletion guard allows"
+    done = "deleted or unlinked" if deletions and kept else "unlinked" if kept else "deleted"
+    them = "the deletions" if deletions else "them"
     return (
-        f"{' and '.join(what)}: {why}; nothing was deleted or unlinked there. Check the other side, then run again "
-        "with --allow-mass-delete to let the deletions go through."
+        f"{' and '.join(what)}: {why}; nothing was {done} there. Check the other side, then run again with "
+        f"--allow-mass-delete to let {them} go through."
     )
+
+
+def _parked_outside(ident: str, links: Mapping[str, Link]) -> bool:
+    link = links.get(ident)
+    return link is not None and link.parked == WINDOW
 
 
 def _toward(action: Action) -> Side | None:

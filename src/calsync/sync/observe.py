@@ -9,7 +9,7 @@ says whether a linked item has aged out of the window.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 
@@ -237,7 +237,8 @@ class Observer:
         previous = self.by_href.get(href)
         if previous is not None and previous != ident and previous not in obs.view.seen:
             obs.view.gone.add(previous)  # the file now holds another item: the old one is gone from here
-        outside, ahead = placed(self.window, scan.facts.span)
+        lo, hi = scan.facts.span
+        outside = self.window is not None and not self.window.overlaps(lo, hi)
         if outside and ident not in self.links:
             return
         self.fetched[href] = ident
@@ -247,7 +248,7 @@ class Observer:
         if self._linked_elsewhere(ident, href):
             self.elsewhere[ident] = href
         obs.view.gone.discard(ident)
-        obs.view.seen[ident] = Seen(fetched.ref, scan.digest, None, fetched.content, outside, ahead)
+        obs.view.seen[ident] = Seen(fetched.ref, scan.digest, None, fetched.content, outside)
 
     def _linked_elsewhere(self, ident: str, href: str) -> bool:
         """Whether ``ident`` is linked to another href on this side that still exists (a copied item).
@@ -310,12 +311,14 @@ def mark_aged_out(
     endpoint: Endpoint, side: Side, idents: Iterable[str], links: Mapping[str, Link], view: SideView, window: Window
 ) -> None:
     """Read ``side``'s linked copies of ``idents`` (items deleted on the other side) and mark OUTSIDE those that
-    left the window unchanged, so that the deletion unlinks them instead of deleting them.
+    left the window unchanged behind it, so that the deletion unlinks them instead of deleting them.
 
     Why: a run with sync tokens learns that an unchanged item aged out only from a full listing, and an item
     deleted on one side between the day its copy left the window and the next full sync would otherwise have
-    that copy deleted: an old appointment the calendar's user keeps. A copy that cannot be read, or changed
-    since it was linked, is left to the plan as before.
+    that copy deleted: an old appointment the calendar's user keeps. A copy ahead of the window (the window
+    made shorter) is not marked: time brings it back in, and the deletion is passed on as in the window, as
+    for a link parked there (``plan._deleted_while_parked``). A copy that cannot be read, or changed since it
+    was linked, is left to the plan as before.
     """
     by_href = {links[ident].side(side).href: ident for ident in idents}
     by_href.pop("", None)
@@ -327,18 +330,33 @@ def mark_aged_out(
             scan = result.content.scanned()
         except InvalidItem:
             continue
-        if scan.digest == links[ident].side(side).digest and not window.overlaps(*scan.facts.span):
+        end = scan.facts.span[1]
+        behind = end is not None and end <= window.start.timestamp()
+        if scan.digest == links[ident].side(side).digest and behind:
             view.outside.add(ident)
 
 
 def read_kept_copies(
-    endpoint: Endpoint, side: Side, idents: Iterable[str], links: Mapping[str, Link], view: SideView, window: Window
+    endpoint: Endpoint,
+    side: Side,
+    idents: Iterable[str],
+    links: Mapping[str, Link],
+    view: SideView,
+    window: Window,
+    now: datetime,
 ) -> None:
     """Read ``side``'s copies of ``idents`` (items parked outside the window whose other copy was deleted) into
-    ``view``, placed against the window (``Seen.leaves_window``, ``Seen.ahead``), so that the plan can tell a
-    copy time will bring into the window from one behind it. A copy that cannot be read is left unread: the link
-    is forgotten as before."""
-    by_href = {links[ident].side(side).href: ident for ident in idents}
+    ``view``, those not read yet, each marked ``Seen.ahead`` when it starts after ``now``: the plan passes the
+    deletion on for a copy still to come, never for one that has begun (a calendar purging old items says
+    nothing of the business system's record). A copy that cannot be read is left unread: the link is forgotten
+    as before."""
+    by_href: dict[str, str] = {}
+    for ident in idents:
+        seen = view.seen.get(ident)
+        if seen is None:
+            by_href[links[ident].side(side).href] = ident
+        elif seen.content is not None:
+            view.seen[ident] = replace(seen, ahead=_to_come(seen.content.scanned().facts.span, now))
     by_href.pop("", None)
     for result in get_in_batches(endpoint, list(by_href)):
         if not isinstance(result, Fetched) or result.ref.href not in by_href:
@@ -349,16 +367,13 @@ def read_kept_copies(
             continue
         ident = by_href[result.ref.href]
         if scan.facts.ident == ident:
-            outside, ahead = placed(window, scan.facts.span)
-            view.seen[ident] = Seen(result.ref, scan.digest, None, result.content, outside, ahead)
+            outside = not window.overlaps(*scan.facts.span)
+            to_come = _to_come(scan.facts.span, now)
+            view.seen[ident] = Seen(result.ref, scan.digest, None, result.content, outside, to_come)
 
 
-def placed(window: Window | None, span: tuple[float | None, float | None]) -> tuple[bool, bool]:
-    """Whether an item of ``span`` lies outside ``window``, and whether it lies after it (``Seen.ahead``)."""
-    if window is None or window.overlaps(*span):
-        return False, False
-    start = span[0]
-    return True, start is not None and start >= window.end.timestamp()
+def _to_come(span: tuple[float | None, float | None], now: datetime) -> bool:
+    return span[0] is not None and span[0] >= now.timestamp()
 
 
 def get_in_batches(endpoint: Endpoint, hrefs: Sequence[str]) -> Iterator[Fetched | FetchFailed]:

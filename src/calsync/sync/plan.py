@@ -172,30 +172,31 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
 def _deleted_while_parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView,
                           policy: PairPolicy, mode: Mode, kind: str) -> Action | None:  # fmt: skip
     """A two-way pair's copy deleted while its link was parked outside the window, the other copy read unchanged
-    and ahead of the window (or in it by now): the deletion is passed on as in the window, where the pair allows
-    it and the guard lets it through (else that copy is kept, unlinked, never copied back). ``None`` otherwise:
-    the link is forgotten and the other copy kept.
+    and still to come (``Seen.ahead``: ahead of the window, or in it by now but not begun): the deletion is
+    passed on as in the window, where the pair allows it and the guard lets it through (else that copy is kept,
+    unlinked, never copied back). ``None`` otherwise: the link is forgotten and the other copy kept.
 
     Why: forgotten, the kept copy would come back as new once time brought it into the window, undoing the
-    user's deletion. Not for a copy behind the window (a calendar purging old items says nothing of the business
-    system's record), a one-way pair (its mirror settles the copy when it enters the window, as forgetting
-    does), a side the pair was away from (``Link.away``: undone, as in the window), or a copy edited since (the
-    edit wins: new when it enters the window)."""
+    user's deletion. Not for a copy that has begun (a calendar purging old items says nothing of the business
+    system's record, and the window may have been widened back to it), a one-way pair (its mirror settles the
+    copy when it enters the window, as forgetting does), a side the pair was away from (``Link.away``: undone,
+    as in the window), a copy edited since (the edit wins: new when it enters the window), or one the item
+    rules would make again at once (an assignment: made as new when it enters the window, never outside it)."""
     if mode.source is not None or (sa is State.GONE) == (sb is State.GONE):
         return None
     gone = Side.A if sa is State.GONE else Side.B
     kept = gone.other
     seen = (a if kept is Side.A else b).seen.get(ident)
-    if link.away_from(gone) or seen is None or seen.digest != link.side(kept).digest:
+    if link.away_from(gone) or seen is None or not seen.ahead or seen.digest != link.side(kept).digest:
         return None
-    if seen.leaves_window and not seen.ahead:
-        return None
-    where = "ahead of the window" if seen.leaves_window else "in the window now"
+    where = "ahead of the window" if seen.leaves_window else "still to come"
     why = f"deleted on {gone.value.upper()} while outside the window; the copy on {kept.value.upper()} is {where}"
     action = _deletion(ident, kept, why, policy)
     if action is not None and policy.items is not None:
         action = itemrules.apply(action, link, a, b, policy.items, kind)
-    return None if action is None else guard_read_only(action, policy)
+    if action is None or action.kind is ActionKind.CREATE:
+        return None
+    return guard_read_only(action, policy)
 
 
 def _edited_into_window(sa: State, sb: State, a: SideView, b: SideView, ident: str, only: Side | None = None) -> bool:
