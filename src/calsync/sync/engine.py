@@ -28,12 +28,11 @@ from calsync.sync.observe import (
     Observation,
     Observer,
     Progress,
-    mark_aged_out,
     read_changes,
     read_kept_copies,
     retry_item,
 )
-from calsync.sync.plan import WINDOW, SideView, plan
+from calsync.sync.plan import WINDOW, Seen, SideView, plan
 from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 from calsync.sync.rules import PairPolicy
@@ -294,28 +293,27 @@ class _Run:
         return settled.links
 
     def _look_behind_deletions(self, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> None:
-        """Before a deletion is passed on, make sure the copy it would delete has not left the window unnoticed
-        (``mark_aged_out``): items outside the window are unlinked, never deleted. Where the link is parked
-        outside the window, read the other copy (``read_kept_copies``): a deletion is passed on when that copy
-        is still to come, never when it has begun."""
-        if self.window is None:
-            return
+        """Before a deletion is passed on, read the copy it would delete where that copy may lie outside the
+        window (``read_kept_copies``): one behind it is unlinked, never deleted; one still to come is deleted as
+        in the window, else it would come back when it entered the window."""
         for side in (Side.A, Side.B):
             other = observations[side.other].view
-            synced, parked = [], []
-            for ident in observations[side].view.gone:
-                link = links.get(ident)
-                if link is None or ident in other.gone:
-                    continue
-                if link.parked == WINDOW:
-                    parked.append(ident)  # whatever the run made of its other copy: ``read_kept_copies`` sees
-                elif not link.parked and ident not in other.seen and ident not in other.outside:
-                    synced.append(ident)
-            endpoint = self._endpoints()[side.other]
-            if synced:
-                mark_aged_out(endpoint, side.other, synced, links, other, self.window)
-            if parked:
-                read_kept_copies(endpoint, side.other, parked, links, other, self.window, self.now)
+            idents = [
+                ident
+                for ident in observations[side].view.gone
+                if (link := links.get(ident)) is not None
+                and ident not in other.gone
+                and self._maybe_outside(link, other.seen.get(ident))
+            ]
+            if idents:
+                read_kept_copies(self._endpoints()[side.other], side.other, idents, links, other, self.window, self.now)
+
+    def _maybe_outside(self, link: Link, seen: Seen | None) -> bool:
+        """Whether the other copy of an item deleted on one side may lie outside the window: its link is parked
+        there, or (within a window) the run did not read it, or read it outside."""
+        if link.parked:
+            return link.parked == WINDOW
+        return self.window is not None and (seen is None or seen.leaves_window)
 
     def _endpoints(self) -> dict[Side, Endpoint]:
         return {Side.A: self.spec.a, Side.B: self.spec.b}

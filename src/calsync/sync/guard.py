@@ -76,8 +76,8 @@ class DeletionGuard:
 
         The share is of the items in sync: parked links (items that left the window, copies kept after a
         deletion) are history that only grows, and counting them would weaken the guard a little every day
-        until only its count held anything back. Those of them this run would delete (copies outside the window
-        whose other copy was deleted: ``plan._deleted_while_parked``) are counted, as the items in sync are.
+        until only its count held anything back. Deletions of copies outside the window (``plan._deleted_outside``)
+        count against the items in sync all the same: the guard errs on the side of asking.
         """
         if self.decisions.allow_all:
             return actions
@@ -96,7 +96,6 @@ class DeletionGuard:
             if synced is None:
                 synced = sum(1 for link in links.values() if not link.parked)
             total = synced + sum(1 for i in observations[side].view.seen if i not in links)
-            total += sum(1 for a in actions if _toward(a) is side and _parked_outside(a.ident, links))
             if self._found_empty(side.other, links, observations[side.other]):
                 actions = self._held(actions, side, deletions, total, empty=side.other, kept=kept)
             elif deletions and self.policy.guard.trips(deletions, total):
@@ -202,11 +201,6 @@ def _held_warning(side: Side, deletions: int, total: int, empty: Side | None, ke
         f"{' and '.join(what)}: {why}; nothing was {done} there. Check the other side, then run again with "
         f"--allow-mass-delete to let {them} go through."
     )
-
-
-def _parked_outside(ident: str, links: Mapping[str, Link]) -> bool:
-    link = links.get(ident)
-    return link is not None and link.parked == WINDOW
 
 
 def _toward(action: Action) -> Side | None:

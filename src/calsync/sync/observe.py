@@ -129,6 +129,7 @@ class Observer:
         else:
             obs.view.gone.update(self.by_href[href] for href in missing)
         self._fetch(list(dict.fromkeys(to_fetch)), obs)
+        self._fetch([href for href in self._left_hrefs() if href not in self.fetched], obs)
         self._check_copies(obs)
         return obs
 
@@ -267,6 +268,14 @@ class Observer:
             and (self.by_href.get(linked_href) == ident and link.pending is None)
         )
 
+    def _left_hrefs(self) -> list[str]:
+        """The linked hrefs of the items found at a new href (``elsewhere``).
+
+        Why read them: whether the item moved or was copied depends on whether its linked href still holds it,
+        and no change set of this run may say so (a move whose deletion an earlier run read, while the link
+        was left as it was: an edit outside the window is synced when it enters it)."""
+        return [self.links[ident].side(self.side).href for ident in self.elsewhere]
+
     def _check_copies(self, obs: Observation) -> None:
         """An item found at a new href while its linked href still holds it is a copy, not a move."""
         for ident, href in self.elsewhere.items():
@@ -307,49 +316,26 @@ class Observer:
         )
 
 
-def mark_aged_out(
-    endpoint: Endpoint, side: Side, idents: Iterable[str], links: Mapping[str, Link], view: SideView, window: Window
-) -> None:
-    """Read ``side``'s linked copies of ``idents`` (items deleted on the other side) and mark OUTSIDE those that
-    left the window unchanged behind it, so that the deletion unlinks them instead of deleting them.
-
-    Why: a run with sync tokens learns that an unchanged item aged out only from a full listing, and an item
-    deleted on one side between the day its copy left the window and the next full sync would otherwise have
-    that copy deleted: an old appointment the calendar's user keeps. A copy ahead of the window (the window
-    made shorter) is not marked: time brings it back in, and the deletion is passed on as in the window, as
-    for a link parked there (``plan._deleted_while_parked``). A copy that cannot be read, or changed since it
-    was linked, is left to the plan as before.
-    """
-    by_href = {links[ident].side(side).href: ident for ident in idents}
-    by_href.pop("", None)
-    for result in get_in_batches(endpoint, list(by_href)):
-        if not isinstance(result, Fetched) or result.ref.href not in by_href:
-            continue
-        ident = by_href[result.ref.href]
-        try:
-            scan = result.content.scanned()
-        except InvalidItem:
-            continue
-        end = scan.facts.span[1]
-        behind = end is not None and end <= window.start.timestamp()
-        if scan.digest == links[ident].side(side).digest and behind:
-            view.outside.add(ident)
-
-
 def read_kept_copies(
     endpoint: Endpoint,
     side: Side,
     idents: Iterable[str],
     links: Mapping[str, Link],
     view: SideView,
-    window: Window,
+    window: Window | None,
     now: datetime,
 ) -> None:
-    """Read ``side``'s copies of ``idents`` (items parked outside the window whose other copy was deleted) into
-    ``view``, those not read yet, each marked ``Seen.ahead`` when it starts after ``now``: the plan passes the
-    deletion on for a copy still to come, never for one that has begun (a calendar purging old items says
-    nothing of the business system's record). A copy that cannot be read is left unread: the link is forgotten
-    as before."""
+    """Read into ``view`` ``side``'s linked copies of ``idents``, items deleted on the other side whose copy here
+    may lie outside the window, placed against it (``Seen.leaves_window``) and against ``now`` (``Seen.ahead``:
+    still to come); one already read is only placed. The plan then passes the deletion on as in the window for a
+    copy still to come, and never deletes one that has begun (``plan._deleted_outside``).
+
+    Why read: a run with sync tokens learns that an unchanged item aged out only from a full listing, and a
+    complete listing places a copy outside the window without reading it (one range query); either way, the
+    copy's dates alone tell an old appointment the calendar's user keeps (never deleted) from one booked months
+    ahead (deleted where the pair deletes: else it would come back when it entered the window). A copy that
+    cannot be read is left unread, to the plan as before.
+    """
     by_href: dict[str, str] = {}
     for ident in idents:
         seen = view.seen.get(ident)
@@ -367,9 +353,9 @@ def read_kept_copies(
             continue
         ident = by_href[result.ref.href]
         if scan.facts.ident == ident:
-            outside = not window.overlaps(*scan.facts.span)
-            to_come = _to_come(scan.facts.span, now)
-            view.seen[ident] = Seen(result.ref, scan.digest, None, result.content, outside, to_come)
+            span = scan.facts.span
+            outside = window is not None and not window.overlaps(*span)
+            view.seen[ident] = Seen(result.ref, scan.digest, None, result.content, outside, _to_come(span, now))
 
 
 def _to_come(span: tuple[float | None, float | None], now: datetime) -> bool:

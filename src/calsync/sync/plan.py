@@ -63,6 +63,12 @@ def plan(links: Mapping[str, Link], a: SideView, b: SideView, policy: PairPolicy
             action = _parked(ident, link, sa, sb, a, b, policy, mode)
         elif link is None and sb is State.NEW and sa is State.ABSENT and _deleted_on_a(ident, b, policy):
             action = _deleted_before_linked(ident, a, b, policy, mode)
+        elif link is not None and State.OUTSIDE in (sa, sb) and State.GONE in (sa, sb):
+            outside = _deleted_outside(ident, link, sa, sb, a, b, policy, mode, kind)
+            if outside is not None:  # through the item rules and the read-only guard already
+                actions.append(outside)
+                continue
+            action = decide(ident, sa, sb, a, b, policy, mode)
         else:
             action = decide(ident, sa, sb, a, b, policy, mode)
         if action is not None and policy.items is not None:
@@ -136,7 +142,8 @@ def _new_version_outside(ident: str, link: Link, a: SideView, b: SideView) -> Ac
 def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
                mode: Mode, kind: str) -> Action | None:  # fmt: skip
     """A parked link whose copy on one side is gone (for a link parked on a side: the copy kept on the other) is
-    forgotten, unless the deletion is passed on (``_deleted_while_parked``); ``None`` when no copy is gone.
+    forgotten, unless the deletion is decided as in the window (``_deleted_outside``); ``None`` when no copy is
+    gone.
 
     A copy this run read in the window on the other side (back on the side it was deleted from, or edited into
     the window) is decided as new there, with the item rules (a business-placed item gone from A leaves the
@@ -156,7 +163,7 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
         back = deleted if _in_window(a if deleted is Side.A else b, ident) else None
     forget = Action(ActionKind.UNLINK, ident, rule=why)
     if back is None:
-        return _deleted_while_parked(ident, link, sa, sb, a, b, policy, mode, kind) or forget
+        return _deleted_outside(ident, link, sa, sb, a, b, policy, mode, kind) or forget
     new_a, new_b = (State.NEW, State.ABSENT) if back is Side.A else (State.ABSENT, State.NEW)
     action = decide(ident, new_a, new_b, a, b, policy, mode)
     if action is not None and policy.items is not None:  # the rules with the link (a business-placed item gone
@@ -169,34 +176,41 @@ def _forgotten(ident: str, link: Link, sa: State, sb: State, a: SideView, b: Sid
     return replace(action, rule=f"{why}; {action.rule}")
 
 
-def _deleted_while_parked(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView,
-                          policy: PairPolicy, mode: Mode, kind: str) -> Action | None:  # fmt: skip
-    """A two-way pair's copy deleted while its link was parked outside the window, the other copy read unchanged
-    and still to come (``Seen.ahead``: ahead of the window, or in it by now but not begun): the deletion is
-    passed on as in the window, where the pair allows it and the guard lets it through (else that copy is kept,
-    unlinked, never copied back). ``None`` otherwise: the link is forgotten and the other copy kept.
+def _deleted_outside(ident: str, link: Link, sa: State, sb: State, a: SideView, b: SideView, policy: PairPolicy,
+                     mode: Mode, kind: str) -> Action | None:  # fmt: skip
+    """A copy deleted while its link was parked outside the window, or while the other copy lay outside it: the
+    action, or ``None`` for the caller's row (the link forgotten or unlinked, the other copy kept).
 
-    Why: forgotten, the kept copy would come back as new once time brought it into the window, undoing the
-    user's deletion. Not for a copy that has begun (a calendar purging old items says nothing of the business
-    system's record, and the window may have been widened back to it), a one-way pair (its mirror settles the
-    copy when it enters the window, as forgetting does), a side the pair was away from (``Link.away``: undone,
-    as in the window), a copy edited since (the edit wins: new when it enters the window), or one the item
-    rules would make again at once (an assignment: made as new when it enters the window, never outside it)."""
-    if mode.source is not None or (sa is State.GONE) == (sb is State.GONE):
+    The other copy, read unchanged (``observe.read_kept_copies``), is decided as in the window when it is still to
+    come (``Seen.ahead``: time will bring it in, or has), and when the link is parked and the copy is in the
+    window by now. Why: forgotten, it would come back as new in the window, undoing the user's deletion. But
+    nothing is written outside the window (a copy the rules make again is made as new when it enters it), and a
+    copy on A (the system of record) in the window that has begun is never deleted for a deletion on B: it is
+    kept and parked for the deletion, as where deletions are off (a calendar purging old items says nothing of
+    the business system's record, and a window may have been widened back to it). ``None`` for a copy behind
+    the window, one edited since (the edit wins: new when it enters), one not read, and a side the pair was away
+    from (``Link.away``: undone)."""
+    if (sa is State.GONE) == (sb is State.GONE):
         return None
     gone = Side.A if sa is State.GONE else Side.B
     kept = gone.other
     seen = (a if kept is Side.A else b).seen.get(ident)
-    if link.away_from(gone) or seen is None or not seen.ahead or seen.digest != link.side(kept).digest:
+    if link.away_from(gone) or seen is None or seen.digest != link.side(kept).digest:
         return None
-    where = "ahead of the window" if seen.leaves_window else "still to come"
-    why = f"deleted on {gone.value.upper()} while outside the window; the copy on {kept.value.upper()} is {where}"
-    action = _deletion(ident, kept, why, policy)
+    if seen.leaves_window and not seen.ahead:
+        return None
+    states = (State.GONE, State.SAME) if gone is Side.A else (State.SAME, State.GONE)
+    action = decide(ident, *states, a, b, policy, mode)
     if action is not None and policy.items is not None:
         action = itemrules.apply(action, link, a, b, policy.items, kind)
-    if action is None or action.kind is ActionKind.CREATE:
+    if action is None or (action.kind is ActionKind.CREATE and seen.leaves_window):
         return None
-    return guard_read_only(action, policy)
+    where = "ahead of the window" if seen.leaves_window else "in the window now"
+    why = f"deleted on {gone.value.upper()} while outside the window; the copy on {kept.value.upper()} is {where}"
+    if action.kind is ActionKind.DELETE and not seen.ahead and gone is Side.B:
+        why = "deleted on B; the copy on A has begun: kept there, not synced"
+        return Action(ActionKind.PARK, ident, rule=why, park=gone.value)
+    return guard_read_only(replace(action, rule=f"{why}: {action.rule}"), policy)
 
 
 def _edited_into_window(sa: State, sb: State, a: SideView, b: SideView, ident: str, only: Side | None = None) -> bool:
