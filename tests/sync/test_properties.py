@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from calsync.connectors.memory import MemoryConnector
 from calsync.errors import Unavailable
 from calsync.model.canonical import scan
 from calsync.model.refs import Side
+from calsync.model.window import Window
 from calsync.state.sql import SQLStore, open_store
 from calsync.sync.actions import Written
 from calsync.sync.engine import PairSpec, RunOptions, sync_pair
@@ -287,6 +288,114 @@ class KeepOnBMachine(SyncMachine):
 _SAMPLES_DAY = datetime(2026, 11, 21, 12, tzinfo=UTC)
 """Near the day of ``tests.samples.event``, so a window around it holds every sample."""
 
+_DAYS = {offset: (date(2026, 11, 23) + timedelta(days=offset)).strftime("%Y%m%d") for offset in (-40, 0, 50, 80)}
+"""Days an item may be put on, around the samples' day: behind the window, in it, and ahead of it; as time passes
+(a month at a time, twice) each in turn enters the window and leaves it behind."""
+_FEW = IDENTS[:2]
+"""Two items: few enough that a search meets the same one again across its moves in time."""
+
+
+class WindowMachine(SyncMachine):
+    """Two-way over stores with sync tokens, a 30/30 window, items on days behind, in and ahead of it, and time
+    passing: what items entering and leaving the window do to the user's changes.
+
+    Outside the window the sides need not agree, so the invariants are these, after every clean sync: an item
+    the user deleted on one side, the other side's copy untouched since they last agreed and nothing written
+    since, is not on that side (never brought back); the side the user last wrote an item on still holds it
+    (never deleted for them); items whose copies both lie in the window agree; a rerun writes nothing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = replace(self.spec, window=(30, 30))
+        self.now = _SAMPLES_DAY
+        self.deleted: dict[str, Side] = {}
+        self.written: dict[str, Side] = {}
+        self.crashing = False
+
+    @rule(side=st.sampled_from(Side), ident=st.sampled_from(_FEW), day=st.sampled_from(sorted(_DAYS)))
+    def user_writes(self, side: Side, ident: str, day: int = 0) -> None:  # type: ignore[override]
+        conn = self._conn(side)
+        hrefs = [h for h, t in conn.texts(COLL).items() if scan(t).facts.ident == ident]
+        n = next(self.counter)
+        title = f"{ident} {side.value} {n}"
+        conn.put_raw(COLL, hrefs[0] if hrefs else f"{ident}-{n}.ics", event(ident, title, day=_DAYS[day]))
+        self.since_agreement.setdefault(ident, {})[side] = title
+        self.deleted.pop(ident, None)
+        self.written[ident] = side
+
+    @rule(side=st.sampled_from(Side), ident=st.sampled_from(_FEW))
+    def user_deletes(self, side: Side, ident: str) -> None:
+        conn = self._conn(side)
+        hrefs = [h for h, t in conn.texts(COLL).items() if scan(t).facts.ident == ident]
+        if not hrefs:
+            return
+        untouched = side.other not in self.since_agreement.get(ident, {})
+        conn.remove_raw(COLL, hrefs[0])
+        self.since_agreement.setdefault(ident, {})[side] = None
+        self.written.pop(ident, None)
+        if untouched and ident not in self.deleted:
+            self.deleted[ident] = side
+        elif not untouched:
+            self.deleted.pop(ident, None)
+
+    @rule()
+    def time_passes(self) -> None:
+        if self.now < _SAMPLES_DAY + timedelta(days=60):
+            self.now += timedelta(days=30)
+
+    def _sync(self, **options: object) -> Report:
+        return super()._sync(now=self.now, **options)
+
+    @rule()
+    def clean_sync(self) -> None:
+        if self._settled_next_run(self._sync()):
+            self._sync()
+        self.check_converged()
+        writes = (self.a.writes, self.b.writes)
+        again = self._sync()
+        assert again.writes == 0, again.lines
+        assert (self.a.writes, self.b.writes) == writes
+
+    def _settled_next_run(self, report: Report) -> bool:
+        """An edit made outside the window is not recorded (it syncs when it enters): a write the plan makes over
+        it meets a version the link does not know, a lost race that the next run settles as a conflict."""
+        return any(line.outcome == "conflict" and "while syncing" in line.message for line in report.lines)
+
+    def _sync_crashing(self, after: int, **options: object) -> None:
+        """As the base, but sides alike after a crash have not agreed: the crashed run's last write is not
+        recorded, and the next run cannot tell it from one never made (a copy the user deletes meanwhile is
+        made again: the safe side of a crash)."""
+        self.crashing = True
+        try:
+            super()._sync_crashing(after, **options)
+        finally:
+            self.crashing = False
+
+    def _forget_agreed(self) -> None:
+        if self.crashing:
+            return
+        ta, tb = titles(self.a), titles(self.b)
+        for ident in list(self.since_agreement):
+            if ta.get(ident) == tb.get(ident):
+                del self.since_agreement[ident]
+
+    def check_converged(self) -> None:
+        held = {side: _days(self._conn(side)) for side in Side}
+        for ident, side in self.deleted.items():
+            assert ident not in held[side], f"{ident}, deleted on {side}, is back there"
+        for ident, side in self.written.items():
+            assert ident in held[side], f"{ident}, last written on {side}, is gone from there"
+        window = Window.around(self.now, 30, 30)
+        ta, tb = titles(self.a), titles(self.b)
+        for ident in set(held[Side.A]) & set(held[Side.B]):
+            if all(window.overlaps(*held[side][ident]) for side in Side):
+                assert ta[ident] == tb[ident], f"{ident} differs in the window: {ta[ident]} != {tb[ident]}"
+
+
+def _days(conn: MemoryConnector) -> dict[str, tuple[float | None, float | None]]:
+    return {scan(text).facts.ident: scan(text).facts.span for text in conn.texts(COLL).values()}
+
 
 @pytest.fixture(autouse=True)
 def _store_file(tmp_path: Path) -> Iterator[None]:
@@ -310,3 +419,5 @@ TestTokenlessWindow = TokenlessWindowMachine.TestCase
 TestTokenlessWindow.settings = machine_settings
 TestKeepOnB = KeepOnBMachine.TestCase
 TestKeepOnB.settings = machine_settings
+TestWindow = WindowMachine.TestCase
+TestWindow.settings = settings(machine_settings, stateful_step_count=50)

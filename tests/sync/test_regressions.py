@@ -937,3 +937,16 @@ def test_a_parked_item_moved_to_another_href_outside_the_window_is_a_move_when_e
     assert not [line for line in report.lines if line.outcome == "error"], report.lines
     assert [title(a, h) for h in a.texts("cal")] == ["visit, brought forward"]
     assert sync_pair(spec, store, RUN).writes == 0
+
+
+def test_an_item_new_in_the_window_meets_its_identity_held_outside_the_window_on_the_other_side(
+    store: SQLStore,
+) -> None:
+    """Nothing reads an unlinked copy outside the window, so the create of A's item on B met B's own copy of that
+    identity (from before the pair started afresh, say): the store's refusal makes it one item, not two."""
+    spec, a, b = memories()
+    b.put_raw("cal", "own-name.ics", event("e1", "old copy", day="20261001"))  # behind the window
+    a.put_raw("cal", "e1.ics", event("e1", "visit"))
+    sync_pair(spec, store, RUN)
+    assert [title(b, h) for h in b.texts("cal")] == ["visit"]
+    assert sync_pair(spec, store, RUN).writes == 0

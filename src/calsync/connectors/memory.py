@@ -111,7 +111,9 @@ class MemoryConnector:
     # -- writing ------------------------------------------------------------------------------------------------
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
-        """Store at an href derived from ``key``; a retry with the same content returns the first copy."""
+        """Store at an href derived from ``key``; a retry with the same content returns the first copy. An item
+        of identity ``key`` elsewhere in the collection (a user's, at a name of their own) is ``AlreadyExists``
+        naming it, as a CalDAV server refuses a second item of one UID (``no-uid-conflict``)."""
         candidates = hrefs_for_key(key, ".ics" if content.media_type == "text/calendar" else ".vcf")
         self._check_write("create", candidates[0])
         coll = self._collections.setdefault(collection, _Collection())
@@ -119,6 +121,9 @@ class MemoryConnector:
         for href in candidates:
             existing = coll.items.get(href)
             if existing is None:
+                holder = _holder(coll, key, candidates)
+                if holder is not None:
+                    raise AlreadyExists(f"{key} exists at {holder}", connector=self.name, href=holder)
                 return self._store(coll, href, content)
             try:
                 held = Content.from_text(existing.text, existing.media_type)
@@ -203,3 +208,16 @@ class MemoryConnector:
         coll.log.append((next(self._sequence), href))
         self.writes += 1
         return ItemRef(href, version)
+
+
+def _holder(coll: _Collection, key: str, besides: Sequence[str]) -> str | None:
+    """The href of an item of identity ``key`` in ``coll`` other than ``besides``, if any."""
+    for href, stored in coll.items.items():
+        if href in besides or key not in stored.text:  # the UID is in the text: most items are passed at once
+            continue
+        try:
+            if Content.from_text(stored.text, stored.media_type).ident == key:
+                return href
+        except InvalidItem:
+            continue
+    return None
