@@ -296,8 +296,9 @@ _FEW = IDENTS[:2]
 
 
 class WindowMachine(SyncMachine):
-    """Two-way over stores with sync tokens, a 30/30 window, items on days behind, in and ahead of it, and time
-    passing: what items entering and leaving the window do to the user's changes.
+    """Two-way over stores with sync tokens, a 30/30 window, items on days behind, in and ahead of it, moved to
+    other names, full syncs, and time passing: what items entering and leaving the window do to the user's
+    changes.
 
     Outside the window the sides need not agree, so the invariants are these, after every clean sync: an item
     the user deleted on one side, the other side's copy untouched since they last agreed and nothing written
@@ -338,6 +339,20 @@ class WindowMachine(SyncMachine):
             self.deleted[ident] = side
         elif not untouched:
             self.deleted.pop(ident, None)
+
+    @rule(side=st.sampled_from(Side), ident=st.sampled_from(_FEW))
+    def user_moves(self, side: Side, ident: str) -> None:
+        """A client saves the item unchanged under another name (a calendar moved and back, say)."""
+        conn = self._conn(side)
+        found = [(h, t) for h, t in conn.texts(COLL).items() if scan(t).facts.ident == ident]
+        if found:
+            href, text = found[0]
+            conn.remove_raw(COLL, href)
+            conn.put_raw(COLL, f"{ident}-{next(self.counter)}.ics", text)
+
+    @rule()
+    def full_sync(self) -> None:
+        self._sync(full=True)
 
     @rule()
     def time_passes(self) -> None:

@@ -30,8 +30,8 @@ class Seen:
     ``content`` is ``None`` when the item was not fetched because its version matched the link (the executor
     fetches it only if it must be copied). ``leaves_window`` marks a changed item whose new time lies outside the
     window: the change is still copied, then the link dropped. ``ahead`` marks a copy still to come (it starts
-    after the run's moment), where a run read it because the other copy of its item went while the link was
-    parked outside the window (``observe.read_kept_copies``); elsewhere it is not set.
+    after the run's moment: outside the window, ahead of it), where a run read it because the other copy of its
+    item was deleted (``observe.read_kept_copies``); elsewhere it is not set.
     """
 
     ref: ItemRef

@@ -104,7 +104,8 @@ class DeletionGuard:
 
     def _found_empty(self, side: Side, links: Mapping[str, Link], observation: Observation) -> bool:
         """Whether ``side`` was found empty, nothing new there: every item in sync (two or more) gone from it,
-        or every one of those and of the items parked outside the window (two or more in all).
+        or every one of those and of the items parked outside the window (two or more in all; those a listing
+        cannot tell from moves count as gone: ``Observation.undecided``).
 
         Why, whatever the guard's numbers: a side found empty is far more often a mistake than a decision (a
         folder re-pointed, a drive not mounted, a calendar answering empty), and a small calendar is just what
@@ -118,11 +119,12 @@ class DeletionGuard:
         view = observation.view
         if any(ident not in links for ident in view.seen):
             return False
+        missing = view.gone | observation.undecided
         synced = [ident for ident, link in links.items() if not link.parked]
-        if not all(ident in view.gone for ident in synced):
+        if not all(ident in missing for ident in synced):
             return False
         outside = [ident for ident, link in links.items() if link.parked == WINDOW]
-        return len(synced) >= 2 or (len(synced) + len(outside) >= 2 and all(ident in view.gone for ident in outside))
+        return len(synced) >= 2 or (len(synced) + len(outside) >= 2 and all(ident in missing for ident in outside))
 
     def _unapproved(self, action: Action, side: Side, *, parks: bool) -> bool:
         """Whether ``action`` passes a deletion on to ``side`` (or, with ``parks``, keeps ``side``'s copy unlinked

@@ -43,13 +43,16 @@ class Endpoint:
 
 @dataclass(slots=True)
 class Observation:
-    """One side as read in this run; ``edge`` is the envelope's edge to store after it."""
+    """One side as read in this run; ``edge`` is the envelope's edge to store after it. ``undecided``: linked
+    items missing from a listing that cannot tell a deletion from a move outside the window, left out of
+    ``view.gone`` until their other copy enters the window (``engine``'s ``_defer_unseen_moves``)."""
 
     view: SideView
     changes: ChangeSet
     retry: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
     edge: int | None = None
+    undecided: set[str] = field(default_factory=set)
 
 
 def read_changes(endpoint: Endpoint, token: str | None, *, full: bool, window: Window | None) -> ChangeSet:
@@ -240,9 +243,9 @@ class Observer:
             obs.view.gone.add(previous)  # the file now holds another item: the old one is gone from here
         lo, hi = scan.facts.span
         outside = self.window is not None and not self.window.overlaps(lo, hi)
+        self.fetched[href] = ident
         if outside and ident not in self.links:
             return
-        self.fetched[href] = ident
         if ident in obs.view.seen:
             self._duplicate(ident, href, obs)
             return
@@ -327,8 +330,8 @@ def read_kept_copies(
 ) -> None:
     """Read into ``view`` ``side``'s linked copies of ``idents``, items deleted on the other side whose copy here
     may lie outside the window, placed against it (``Seen.leaves_window``) and against ``now`` (``Seen.ahead``:
-    still to come); one already read is only placed. The plan then passes the deletion on as in the window for a
-    copy still to come, and never deletes one that has begun (``plan._deleted_outside``).
+    still to come); one already read is only placed. The plan then decides the deletion as in the window for a
+    copy in the window or ahead of it, and never for one behind it (``plan._deleted_outside``).
 
     Why read: a run with sync tokens learns that an unchanged item aged out only from a full listing, and a
     complete listing places a copy outside the window without reading it (one range query); either way, the

@@ -181,14 +181,12 @@ def _deleted_outside(ident: str, link: Link, sa: State, sb: State, a: SideView, 
     """A copy deleted while its link was parked outside the window, or while the other copy lay outside it: the
     action, or ``None`` for the caller's row (the link forgotten or unlinked, the other copy kept).
 
-    The other copy, read unchanged (``observe.read_kept_copies``), is decided as in the window when it is still to
-    come (``Seen.ahead``: time will bring it in, or has), and when the link is parked and the copy is in the
-    window by now. Why: forgotten, it would come back as new in the window, undoing the user's deletion. But
-    nothing is written outside the window (a copy the rules make again is made as new when it enters it), and a
-    copy on A (the system of record) in the window that has begun is never deleted for a deletion on B: it is
-    kept and parked for the deletion, as where deletions are off (a calendar purging old items says nothing of
-    the business system's record, and a window may have been widened back to it). ``None`` for a copy behind
-    the window, one edited since (the edit wins: new when it enters), one not read, and a side the pair was away
+    The other copy, read unchanged (``observe.read_kept_copies``), is decided as in the window when it is in the
+    window by now (the link stayed parked while time brought it in) or ahead of it (``Seen.ahead``: time will
+    bring it in). Why: forgotten, it would come back as new in the window, undoing the user's deletion. But
+    nothing is written outside the window (a copy the rules make again is made as new when it enters it).
+    ``None`` for a copy behind the window (a calendar purging old items says nothing of the business system's
+    record), one edited since (the edit wins: new when it enters), one not read, and a side the pair was away
     from (``Link.away``: undone)."""
     if (sa is State.GONE) == (sb is State.GONE):
         return None
@@ -207,9 +205,6 @@ def _deleted_outside(ident: str, link: Link, sa: State, sb: State, a: SideView, 
         return None
     where = "ahead of the window" if seen.leaves_window else "in the window now"
     why = f"deleted on {gone.value.upper()} while outside the window; the copy on {kept.value.upper()} is {where}"
-    if action.kind is ActionKind.DELETE and not seen.ahead and gone is Side.B:
-        why = "deleted on B; the copy on A has begun: kept there, not synced"
-        return Action(ActionKind.PARK, ident, rule=why, park=gone.value)
     return guard_read_only(replace(action, rule=f"{why}: {action.rule}"), policy)
 
 
