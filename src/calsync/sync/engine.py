@@ -22,7 +22,7 @@ from calsync.state.store import JobKind, JobOutcome, Link, LinkCensus, PairState
 from calsync.sync.actions import AfterWrite, Executor
 from calsync.sync.collector import relaxed_collector
 from calsync.sync.guard import Decisions, DeletionGuard
-from calsync.sync.intents import hrefs_of, settle
+from calsync.sync.intents import settle
 from calsync.sync.observe import (
     Endpoint,
     Observation,
@@ -307,19 +307,19 @@ class _Run:
             ]
             if idents:
                 read_kept_copies(self._endpoints()[side.other], side.other, idents, links, other, self.window, self.now)
-                self._defer_unseen_moves(side, idents, links, observations)
+                self._blind_to_moves(side, idents, links, observations)
 
-    def _defer_unseen_moves(
+    def _blind_to_moves(
         self, side: Side, idents: Collection[str], links: Mapping[str, Link], observations: Mapping[Side, Observation]
     ) -> None:
-        """Leave undecided, until the other copy enters the window, the copies gone from ``side`` in a complete
-        listing that reads nothing outside the window (a range query, or a listing of the window), where the
-        other copy lies ahead of it; their hrefs are read again next run.
+        """Take the other copy of each item gone from ``side`` in a complete listing that reads nothing outside the
+        window (a range query: a full sync, an expired token, the first run back) as not known to be ahead of
+        the window: the link is forgotten and that copy kept, as before, never the deletion passed on.
 
-        Why: such a listing never reads an unlinked href outside the window, so an item moved there (a client
-        saving it under another name, a calendar moved and back) looks deleted, and passing that on would
-        delete the other copy though no one deleted anything. Once the other copy is in the window, so is a
-        moved copy, which a listing reads: then a deletion is one."""
+        Why: such a listing never reads an unlinked href outside the window, so an item saved there under another
+        name (a client's re-save, a calendar moved and back) looks deleted, and passing that on would delete the
+        other copy though no one deleted anything. An incremental run names the new href too, and decides. What
+        is left: a far-ahead item deleted just before a full sync comes back when it enters the window."""
         obs = observations[side]
         if self.window is None or not obs.changes.complete:
             return
@@ -329,9 +329,7 @@ class _Run:
         for ident in idents:
             seen = other.seen.get(ident)
             if seen is not None and seen.leaves_window and seen.ahead:
-                obs.view.gone.discard(ident)
-                obs.undecided.add(ident)
-                obs.retry.update(hrefs_of(links[ident], side))
+                other.seen[ident] = replace(seen, ahead=False)
 
     def _maybe_outside(self, link: Link, seen: Seen | None) -> bool:
         """Whether the other copy of an item deleted on one side may lie outside the window: its link is parked

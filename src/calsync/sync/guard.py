@@ -104,8 +104,7 @@ class DeletionGuard:
 
     def _found_empty(self, side: Side, links: Mapping[str, Link], observation: Observation) -> bool:
         """Whether ``side`` was found empty, nothing new there: every item in sync (two or more) gone from it,
-        or every one of those and of the items parked outside the window (two or more in all; those a listing
-        cannot tell from moves count as gone: ``Observation.undecided``).
+        or every one of those and of the items parked outside the window (two or more in all).
 
         Why, whatever the guard's numbers: a side found empty is far more often a mistake than a decision (a
         folder re-pointed, a drive not mounted, a calendar answering empty), and a small calendar is just what
@@ -119,7 +118,7 @@ class DeletionGuard:
         view = observation.view
         if any(ident not in links for ident in view.seen):
             return False
-        missing = view.gone | observation.undecided
+        missing = view.gone
         synced = [ident for ident, link in links.items() if not link.parked]
         if not all(ident in missing for ident in synced):
             return False

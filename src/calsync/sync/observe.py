@@ -43,16 +43,13 @@ class Endpoint:
 
 @dataclass(slots=True)
 class Observation:
-    """One side as read in this run; ``edge`` is the envelope's edge to store after it. ``undecided``: linked
-    items missing from a listing that cannot tell a deletion from a move outside the window, left out of
-    ``view.gone`` until their other copy enters the window (``engine``'s ``_defer_unseen_moves``)."""
+    """One side as read in this run; ``edge`` is the envelope's edge to store after it."""
 
     view: SideView
     changes: ChangeSet
     retry: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
     edge: int | None = None
-    undecided: set[str] = field(default_factory=set)
 
 
 def read_changes(endpoint: Endpoint, token: str | None, *, full: bool, window: Window | None) -> ChangeSet:
