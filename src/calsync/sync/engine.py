@@ -294,8 +294,8 @@ class _Run:
 
     def _look_behind_deletions(self, links: Mapping[str, Link], observations: Mapping[Side, Observation]) -> None:
         """Before a deletion is passed on, read the copy it would delete where that copy may lie outside the
-        window (``read_kept_copies``): one behind it is unlinked, never deleted; one still to come is deleted as
-        in the window, else it would come back when it entered the window."""
+        window (``read_kept_copies``): one behind it is unlinked, never deleted; one ahead of it is decided as in
+        the window (``plan._deleted_outside``), else it would come back when it entered the window."""
         for side in (Side.A, Side.B):
             other = observations[side.other].view
             idents = [
@@ -307,11 +307,9 @@ class _Run:
             ]
             if idents:
                 read_kept_copies(self._endpoints()[side.other], side.other, idents, links, other, self.window, self.now)
-                self._blind_to_moves(side, idents, links, observations)
+                self._blind_to_moves(side, idents, observations)
 
-    def _blind_to_moves(
-        self, side: Side, idents: Collection[str], links: Mapping[str, Link], observations: Mapping[Side, Observation]
-    ) -> None:
+    def _blind_to_moves(self, side: Side, idents: Collection[str], observations: Mapping[Side, Observation]) -> None:
         """Take the other copy of each item gone from ``side`` in a complete listing that reads nothing outside the
         window (a range query: a full sync, an expired token, the first run back) as not known to be ahead of
         the window: the link is forgotten and that copy kept, as before, never the deletion passed on.
