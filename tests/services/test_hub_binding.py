@@ -20,6 +20,7 @@ import pytest
 
 from calsync.config import Settings, StateSettings
 from calsync.connectors.base import Fetched
+from calsync.connectors.caldav import CalDavConnector
 from calsync.crypto import Secret
 from calsync.services.connections import CollectionKind, existing_user_collection, integration_connectors
 from calsync.services.hub import BusinessItem, open_hub
@@ -318,6 +319,20 @@ def _move(settings: Settings, mailbox: str) -> None:
         service.update_user("acme", "U1", UserPatch(mailbox=mailbox))
 
 
+def _synced_then_mistyped(settings: Settings, dav: Dav) -> CalDavConnector:
+    """Two business items synced into dave's work calendar, then U1's mailbox mistyped (erin) for a run; returns
+    dave's own view of his calendar home."""
+    _appointments_of(settings, dav, "dave")
+    own, _ = own_view(dav, "dave")
+    own.create_calendar("work", "Work")
+    _push(settings, "D1", "Boiler service")
+    _push(settings, "D2", "Pump repair")
+    _run(settings)
+    _move(settings, "erin")
+    _run(settings)
+    return own
+
+
 def test_a_user_moved_to_another_mailbox_and_back_goes_back_to_the_calendar_synced_there(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -327,14 +342,7 @@ def test_a_user_moved_to_another_mailbox_and_back_goes_back_to_the_calendar_sync
     takes them up; presence and a dry run read that one too."""
     (tmp_path / "radicale").mkdir()
     with users_radicale(tmp_path / "radicale") as dav:
-        _appointments_of(settings, dav, "dave")
-        own, _ = own_view(dav, "dave")
-        own.create_calendar("work", "Work")
-        _push(settings, "D1", "Boiler service")
-        _push(settings, "D2", "Pump repair")
-        _run(settings)
-        _move(settings, "erin")
-        _run(settings)
+        own = _synced_then_mistyped(settings, dav)
         own.create_calendar("appointments", "Appointments", components=("VEVENT",))  # events only: ranks higher
         _move(settings, "dave")
         assert _last(settings) == {"U1": "/dave/work"}
@@ -361,14 +369,7 @@ def test_pointed_back_after_a_mailbox_fixed_the_pair_goes_back_to_the_calendar_i
     (tmp_path / "first").mkdir()
     (tmp_path / "second").mkdir()
     with users_radicale(tmp_path / "first") as dav:
-        _appointments_of(settings, dav, "dave")
-        own, _ = own_view(dav, "dave")
-        own.create_calendar("work", "Work")
-        _push(settings, "D1", "Boiler service")
-        _push(settings, "D2", "Pump repair")
-        _run(settings)
-        _move(settings, "erin")
-        _run(settings)
+        own = _synced_then_mistyped(settings, dav)
         _move(settings, "dave")  # fixed, and no run before the re-point
         own.create_calendar("appointments", "Appointments", components=("VEVENT",))  # events only: ranks higher
         with users_radicale(tmp_path / "second") as second:

@@ -571,18 +571,24 @@ def test_an_integration_pointed_back_takes_up_its_links_and_gets_no_deleted_item
     assert _writes(again) == {}, again
 
 
-def test_a_calendar_edit_made_while_the_integration_pointed_elsewhere_reaches_the_business_system(api: Api) -> None:
-    """The technician kept working in the first store while the integration synced another one, and edited two
-    appointments there: M2, and M1, which the business system deleted meanwhile. Pointed back, the links tell
-    that only the calendar changed M2 (its edit is passed on, not met as a conflict the business side wins) and
-    that M1 was edited after its deletion on A (row G-C: the edit is kept)."""
+def _edited_in_the_first_store_then_pointed_back(api: Api) -> dict[str, Any]:
+    """Synced, then the integration pointed at another store; meanwhile M1 and M2 are edited in the first store
+    and the business system deletes M1; pointed back: the answer of the sync that follows."""
     first = _synced_then_re_pointed(api)
     api.edit("tech1", "Visit M1", title="Visit M1: bring the ladder")
     api.edit("tech1", "Visit M2", title="Visit M2: ring twice")
     api.call("DELETE", "/api/v1/items/M1")
     api.sync()
     _re_point(api, first)
-    body = api.sync()
+    return api.sync()
+
+
+def test_a_calendar_edit_made_while_the_integration_pointed_elsewhere_reaches_the_business_system(api: Api) -> None:
+    """The technician kept working in the first store while the integration synced another one, and edited two
+    appointments there: M2, and M1, which the business system deleted meanwhile. Pointed back, the links tell
+    that only the calendar changed M2 (its edit is passed on, not met as a conflict the business side wins) and
+    that M1 was edited after its deletion on A (row G-C: the edit is kept)."""
+    body = _edited_in_the_first_store_then_pointed_back(api)
     assert set(api.calendar("tech1")) == {"Own", "Visit M1: bring the ladder", "Visit M2: ring twice"}, body
     assert api.call("GET", "/api/v1/items/M2").json()["title"] == "Visit M2: ring twice", body
     assert not _deleted(api, "M1"), body
@@ -636,13 +642,7 @@ def test_pointed_back_in_a_one_way_integration_the_business_versions_stand(api: 
     by the business system's version, and a copy of an item deleted meanwhile is deleted there, edited or not."""
     with open_integrations(api.settings) as service:
         service.update("acme", IntegrationPatch(two_way=False))
-    first = _synced_then_re_pointed(api)
-    api.edit("tech1", "Visit M1", title="Visit M1: bring the ladder")
-    api.edit("tech1", "Visit M2", title="Visit M2: ring twice")
-    api.call("DELETE", "/api/v1/items/M1")
-    api.sync()
-    _re_point(api, first)
-    body = api.sync()
+    body = _edited_in_the_first_store_then_pointed_back(api)
     assert sorted(api.calendar("tech1")) == ["Visit M2"], body
     assert _deleted(api, "M1") and api.call("GET", "/api/v1/items/M2").json()["title"] == "Visit M2", body
     assert _writes(api.sync()) == {}
