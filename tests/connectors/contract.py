@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from calsync.connectors.base import Connector, Fetched, FetchFailed
+from calsync.connectors.base import Connector, Fetched, FetchFailed, Locating
 from calsync.errors import AlreadyExists, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.content import Content
 from calsync.model.refs import ItemRef
 from calsync.model.window import Window
-from tests.samples import event
+from tests.samples import event, task
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
@@ -191,3 +191,32 @@ class ConnectorContract:
         with pytest.raises(ReadOnly):
             conn.delete(self.collection, ItemRef(ref.href, ref.version))
         assert conn.list(self.collection, None) == [ref]
+
+
+class LocatingContract(ConnectorContract):
+    """The contract of connectors that are also ``Locating``: subclass it instead of ``ConnectorContract``.
+
+    The engine trusts an identity left out of ``locate``'s answer to be deleted, so these check that every item
+    is found wherever it lies (at a name of the user's, far outside any window, a task as well as an event), and
+    that only what the collection does not hold is left out.
+    """
+
+    def test_locate_finds_items_at_any_name_and_any_date(self, conn: Connector) -> None:
+        assert isinstance(conn, Locating)
+        self.put_external(conn, "users-own-name.ics", event("moved-far", day="20290301"))
+        self.put_external(conn, "old.ics", event("behind", day="20200115"))
+        ours = conn.create(self.collection, Content.from_text(event("in-window")), "in-window")
+        found = conn.locate(self.collection, ["moved-far", "behind", "in-window", "never-there"])
+        assert found == {"moved-far": "users-own-name.ics", "behind": "old.ics", "in-window": ours.href}
+
+    def test_locate_finds_tasks(self, conn: Connector) -> None:
+        assert isinstance(conn, Locating)
+        self.put_external(conn, "todo-1.ics", task("call-back", due="20300101"))
+        assert conn.locate(self.collection, ["call-back"]) == {"call-back": "todo-1.ics"}
+
+    def test_locate_leaves_out_what_was_deleted(self, conn: Connector) -> None:
+        assert isinstance(conn, Locating)
+        ref = conn.create(self.collection, Content.from_text(event("short-lived")), "short-lived")
+        conn.delete(self.collection, ref)
+        assert conn.locate(self.collection, ["short-lived"]) == {}
+        assert conn.locate(self.collection, []) == {}

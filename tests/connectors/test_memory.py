@@ -8,11 +8,11 @@ from calsync.connectors.base import Connector
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import AlreadyExists, Unavailable
 from calsync.model.content import Content
-from tests.connectors.contract import ConnectorContract
+from tests.connectors.contract import LocatingContract
 from tests.samples import event
 
 
-class TestMemoryContract(ConnectorContract):
+class TestMemoryContract(LocatingContract):
     def make(self, *, read_only: bool = False) -> Connector:
         conn = MemoryConnector(read_only=read_only)
         conn.make_collection(self.collection)

@@ -183,6 +183,23 @@ class Checkable(Protocol):
         ...
 
 
+@runtime_checkable
+class Locating(Protocol):
+    """A connector that finds items by identity anywhere in a collection, whatever their dates.
+
+    Why: a listing that filters by window (a full sync of a calendar, an expired token) never reads an unlinked
+    item outside the window, so an item saved under another name and rescheduled out of the window (a client
+    that saves as delete and create) looks deleted. Asking where its identity is now tells that move from a
+    deletion, and the engine passes on only the deletion.
+    """
+
+    def locate(self, collection: str, keys: Sequence[str]) -> dict[str, str]:
+        """The href of an item of each identity in ``keys``, for those the collection holds (a key with no item
+        is left out: that absence is what the engine relies on, so an answer that cannot be had raises a
+        ``ConnectorError`` rather than leaving keys out)."""
+        ...
+
+
 def href_for_key(key: str, extension: str) -> str:
     """A deterministic href for an identity key: the key itself when it is a safe name, else its hash.
 

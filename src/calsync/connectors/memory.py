@@ -108,6 +108,18 @@ class MemoryConnector:
                 content = Content.from_text(stored.text, stored.media_type)
                 yield Fetched(ItemRef(href, stored.version), content)
 
+    def locate(self, collection: str, keys: Sequence[str]) -> dict[str, str]:
+        """The href of an item of each identity in ``keys`` (``Locating``), as a CalDAV query on the UID finds it."""
+        wanted, found = set(keys), {}
+        for href, stored in self._coll(collection).items.items():
+            try:
+                ident = Content.from_text(stored.text, stored.media_type).ident
+            except InvalidItem:
+                continue
+            if ident in wanted and ident not in found:
+                found[ident] = href
+        return found
+
     # -- writing ------------------------------------------------------------------------------------------------
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
