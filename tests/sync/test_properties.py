@@ -316,6 +316,8 @@ class WindowMachine(SyncMachine):
         self.now = _SAMPLES_DAY
         self.deleted: dict[str, Side] = {}
         self.written: dict[str, Side] = {}
+        self.on_both: set[str] = set()
+        """Items on both sides at the last check and deleted by no user since: no sync may take one away."""
         self.crashing = False
 
     @rule(side=st.sampled_from(Side), ident=st.sampled_from(_FEW), day=st.sampled_from(sorted(_DAYS)))
@@ -339,6 +341,7 @@ class WindowMachine(SyncMachine):
         conn.remove_raw(COLL, hrefs[0])
         self.since_agreement.setdefault(ident, {})[side] = None
         self.written.pop(ident, None)
+        self.on_both.discard(ident)
         if untouched and ident not in self.deleted:
             self.deleted[ident] = side
         elif not untouched:
@@ -353,6 +356,21 @@ class WindowMachine(SyncMachine):
             href, text = found[0]
             conn.remove_raw(COLL, href)
             conn.put_raw(COLL, f"{ident}-{next(self.counter)}.ics", text)
+
+    @rule(side=st.sampled_from(Side), ident=st.sampled_from(_FEW), day=st.sampled_from(sorted(_DAYS)))
+    def user_saves_elsewhere(self, side: Side, ident: str, day: int) -> None:
+        """A client saves an edit as a delete and a create: the item under another name, on another day."""
+        conn = self._conn(side)
+        hrefs = [h for h, t in conn.texts(COLL).items() if scan(t).facts.ident == ident]
+        if not hrefs:
+            return
+        conn.remove_raw(COLL, hrefs[0])
+        n = next(self.counter)
+        title = f"{ident} {side.value} {n}"
+        conn.put_raw(COLL, f"{ident}-{n}.ics", event(ident, title, day=_DAYS[day]))
+        self.since_agreement.setdefault(ident, {})[side] = title
+        self.deleted.pop(ident, None)
+        self.written[ident] = side
 
     @rule()
     def full_sync(self) -> None:
@@ -399,6 +417,9 @@ class WindowMachine(SyncMachine):
         for ident, side in self.written.items():
             assert ident in held[side], f"{ident}, last written on {side}, is gone from there"
         window = Window.around(self.now, 30, 30)
+        for ident in self.on_both:
+            assert all(ident in held[side] for side in Side), f"{ident}, deleted by no one, is gone from a side"
+        self.on_both = set(held[Side.A]) & set(held[Side.B])
         ta, tb = titles(self.a), titles(self.b)
         for ident in set(held[Side.A]) & set(held[Side.B]):
             if all(window.overlaps(*held[side][ident]) for side in Side):

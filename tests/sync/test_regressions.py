@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from calsync.connectors.base import ChangeSet
+from calsync.connectors.base import ChangeSet, Locating
 from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import Unavailable
@@ -27,8 +27,16 @@ NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 RUN = RunOptions(now=NOW)
 
 
-def memories(policy: PairPolicy | None = None) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
-    a, b = MemoryConnector("a"), MemoryConnector("b")
+class BlindMemoryConnector(MemoryConnector):
+    """A store that cannot find items by identity (not ``Locating``), as EWS and Graph here."""
+
+    locate = None  # type: ignore[assignment]
+
+
+def memories(
+    policy: PairPolicy | None = None, *, b_class: type[MemoryConnector] = MemoryConnector
+) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
+    a, b = MemoryConnector("a"), b_class("b")
     a.make_collection("cal")
     b.make_collection("cal")
     return PairSpec("mem", Endpoint(a, "cal"), Endpoint(b, "cal"), policy or PairPolicy(), (30, 30)), a, b
@@ -484,11 +492,10 @@ def test_a_calendar_answering_empty_once_cuts_no_item_off_where_deletions_on_a_a
     for n in range(3):
         a.put_raw("cal", f"e{n}.ics", event(f"e{n}", "visit"))
     sync_pair(spec, store, RUN)
-    answers = b.changes
-    b.changes = lambda collection, token: ChangeSet([], (), "999999", complete=True)  # type: ignore[method-assign]
+    _answering_empty(b)
     report = sync_pair(spec, store, RUN)
     assert report.a.held == 3 and "B was found empty" in report.warnings[0]
-    b.changes = answers  # type: ignore[method-assign]
+    _answering_again(b)
     sync_pair(spec, store, RUN)
     a.put_raw("cal", "e0.ics", event("e0", "visit, edited on A"))
     sync_pair(spec, store, RUN)
@@ -497,11 +504,11 @@ def test_a_calendar_answering_empty_once_cuts_no_item_off_where_deletions_on_a_a
 
 
 def parked_far_ahead(
-    store: SQLStore, *idents: str, extra: str = ""
+    store: SQLStore, *idents: str, extra: str = "", b_class: type[MemoryConnector] = MemoryConnector
 ) -> tuple[PairSpec, MemoryConnector, MemoryConnector]:
     """Items synced, then moved on A 90 days ahead: the move is copied to B, then both links are parked outside
     the window (``Link.parked == "window"``). ``extra``: more lines for each item (an RRULE, say)."""
-    spec, a, b = memories()
+    spec, a, b = memories(b_class=b_class)
     for ident in idents:
         a.put_raw("cal", f"{ident}.ics", event(ident, "visit", day="20261122", extra=extra))
     sync_pair(spec, store, RUN)
@@ -661,11 +668,10 @@ def test_the_deletion_of_a_far_ahead_copy_waits_for_the_guard_when_the_calendar_
     for n in range(3):
         a.put_raw("cal", f"n{n}.ics", event(f"n{n}", "visit"))
     sync_pair(spec, store, RUN)
-    answers = b.changes
-    b.changes = lambda collection, token: ChangeSet([], (), "999999", complete=True)  # type: ignore[method-assign]
+    _answering_empty(b)
     report = sync_pair(spec, store, RUN)
-    assert report.a.held == 3 and sorted(a.texts("cal")) == ["e1.ics", "n0.ics", "n1.ics", "n2.ics"]
-    b.changes = answers  # type: ignore[method-assign]
+    assert report.a.held == 4 and sorted(a.texts("cal")) == ["e1.ics", "n0.ics", "n1.ics", "n2.ics"]
+    _answering_again(b)
     sync_pair(spec, store, IN_THE_WINDOW)
     assert len(b.texts("cal")) == 4 and len(a.texts("cal")) == 4
 
@@ -688,7 +694,15 @@ def test_a_far_ahead_copy_deleted_while_the_pair_was_away_is_made_again_not_pass
 
 
 def _answering_empty(conn: MemoryConnector) -> None:
+    """``conn`` answers every listing and every query by identity empty, as a calendar does while re-pointed."""
     conn.changes = lambda collection, token: ChangeSet([], (), "999999", complete=True)  # type: ignore[method-assign]
+    if isinstance(conn, Locating):
+        conn.locate = lambda collection, keys: {}  # type: ignore[method-assign]
+
+
+def _answering_again(conn: MemoryConnector) -> None:
+    for patched in ("changes", "locate"):
+        vars(conn).pop(patched, None)  # the class's methods answer again
 
 
 def test_a_far_ahead_deletion_is_passed_on_when_the_kept_side_lists_everything(store: SQLStore) -> None:
@@ -706,17 +720,24 @@ def test_a_far_ahead_deletion_is_passed_on_when_the_kept_side_lists_everything(s
 
 
 @pytest.mark.parametrize("in_the_window", [0, 1])
-def test_a_calendar_answering_empty_deletes_nothing_ahead_of_the_window(store: SQLStore, in_the_window: int) -> None:
+@pytest.mark.parametrize("locating", [True, False])
+def test_a_calendar_answering_empty_deletes_nothing_ahead_of_the_window(
+    store: SQLStore, in_the_window: int, locating: bool
+) -> None:
     """With fewer than two items in sync the side did not count as found empty: every far-ahead deletion went
-    to A unasked. A listing that reads nothing outside the window cannot tell those from moves: they wait
-    until the items enter the window; and they make the side found empty, so an item in the window is held."""
-    spec, a, b = parked_far_ahead(store, "e1", "e2", "e3")
+    to A unasked. A store that finds items by identity confirms the deletions, and the guard holds them with the
+    rest; on another store, a listing that reads nothing outside the window cannot tell them from moves: they
+    only forget their links. Either way they make the side found empty, so an item in the window is held."""
+    spec, a, b = parked_far_ahead(
+        store, "e1", "e2", "e3", b_class=MemoryConnector if locating else BlindMemoryConnector
+    )
     for n in range(in_the_window):
         a.put_raw("cal", f"n{n}.ics", event(f"n{n}", "visit"))
     sync_pair(spec, store, RUN)
     _answering_empty(b)
     report = sync_pair(spec, store, RUN)
-    assert len(a.texts("cal")) == 3 + in_the_window and report.a.held == in_the_window
+    assert len(a.texts("cal")) == 3 + in_the_window
+    assert report.a.held == (3 if locating else 0) + in_the_window
 
 
 def test_far_ahead_deletions_count_against_the_items_in_sync(store: SQLStore) -> None:
@@ -937,14 +958,20 @@ def _moved_on_b(b: MemoryConnector, text: str | None = None) -> None:
     b.put_raw("cal", "moved.ics", text)
 
 
+BLIND_OR_NOT = pytest.mark.parametrize("b_class", [MemoryConnector, BlindMemoryConnector], ids=["locating", "blind"])
+"""B as a store that finds items by identity (``Locating``, as CalDAV) and as one that cannot (as EWS, Graph)."""
+
+
+@BLIND_OR_NOT
 @pytest.mark.parametrize("how", ["tokenless B", "full sync", "token expired on B"])
 def test_a_far_ahead_item_moved_on_b_seen_by_a_complete_listing_is_never_deleted_on_a(
-    store: SQLStore, how: str
+    store: SQLStore, how: str, b_class: type[MemoryConnector]
 ) -> None:
     """A listing that reads nothing outside the window never reads the new name: the old one looked deleted,
-    and the deletion was passed on though no one deleted anything. Such a deletion only forgets the link; when
-    the item enters the window both copies are read, and one identity makes one item again."""
-    spec, a, b = parked_far_ahead(store, "e1")
+    and the deletion was passed on though no one deleted anything. A store asked by identity finds the new
+    name; on another, such a deletion only forgets the link, and when the item enters the window both copies
+    are read, and one identity makes one item again."""
+    spec, a, b = parked_far_ahead(store, "e1", b_class=b_class)
     _moved_on_b(b)
     if how == "tokenless B":
         b.capabilities = replace(b.capabilities, has_sync_token=False)
@@ -961,6 +988,95 @@ def test_a_far_ahead_item_moved_on_b_seen_by_a_complete_listing_is_never_deleted
     assert list(a.texts("cal")) == ["e1.ics"] and a.writes == 0
     sync_pair(spec, store, replace(IN_THE_WINDOW, full=True))
     assert list(a.texts("cal")) == ["e1.ics"] and list(b.texts("cal")) == ["moved.ics"] and a.writes == 0
+
+
+@pytest.mark.parametrize("how", ["tokenless B", "full sync", "token expired on B"])
+def test_a_far_ahead_item_deleted_on_b_seen_by_a_complete_listing_is_deleted_on_a(store: SQLStore, how: str) -> None:
+    """The price a store without queries by identity still pays (``BlindMemoryConnector``): the deletion only
+    forgot the link, and A's copy came back to B when it entered the window. A store that answers for the
+    identity confirms the deletion, which is then decided as in the window."""
+    spec, a, b = parked_far_ahead(store, "e1")
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    _complete_listing_on_b(spec, store, b, how)
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert a.texts("cal") == b.texts("cal") == {}
+
+
+def test_a_far_ahead_deletion_on_a_blind_store_still_comes_back_when_it_enters_the_window(store: SQLStore) -> None:
+    spec, a, b = parked_far_ahead(store, "e1", b_class=BlindMemoryConnector)
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    _complete_listing_on_b(spec, store, b, "full sync")
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert list(a.texts("cal")) == ["e1.ics"] and len(b.texts("cal")) == 1
+
+
+@pytest.mark.parametrize("how", ["tokenless B", "full sync", "token expired on B", "incremental"])
+def test_an_item_moved_and_rescheduled_out_of_the_window_in_one_save_is_never_deleted_on_a(
+    store: SQLStore, how: str
+) -> None:
+    """A client that saves a move as a delete and a create, under another name and 90 days later: a complete
+    listing read no new name (it lies outside the window), took the old one for a deletion and, the other copy
+    being in the window, passed it on. Asked by identity, B names the item, read as the move it is: what a run
+    with a sync token, which names the new href, does."""
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1", "visit", day="20261122"))
+    sync_pair(spec, store, RUN)
+    (old,) = b.texts("cal")
+    b.remove_raw("cal", old)
+    b.put_raw("cal", "saved-again.ics", event("e1", "visit, later", day="20270219"))
+    _complete_listing_on_b(spec, store, b, how)
+    assert list(a.texts("cal")) == ["e1.ics"] and list(b.texts("cal")) == ["saved-again.ics"]
+    sync_pair(spec, store, replace(IN_THE_WINDOW, full=True))
+    assert [title(a, "e1.ics"), title(b, "saved-again.ics")] == ["visit, later"] * 2
+
+
+def test_an_item_found_by_identity_but_unreadable_is_never_deleted_on_a(store: SQLStore) -> None:
+    """The store names where the item is now, but that copy cannot be read: it exists, so it is no deletion; it
+    is reported and read again next run."""
+    spec, a, b = memories()
+    a.put_raw("cal", "e1.ics", event("e1", "visit", day="20261122"))
+    sync_pair(spec, store, RUN)
+    (old,) = b.texts("cal")
+    b.remove_raw("cal", old)
+    b.put_raw("cal", "saved-again.ics", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:e1\r\n")  # cut short
+    b.locate = lambda collection, keys: {"e1": "saved-again.ics"}  # type: ignore[method-assign]
+    report = sync_pair(spec, store, replace(RUN, full=True))
+    assert list(a.texts("cal")) == ["e1.ics"] and report.b.errors == 1
+
+
+def test_a_store_that_cannot_answer_by_identity_is_taken_as_blind(store: SQLStore) -> None:
+    """A failing query by identity fails nothing else: the far-ahead deletion only forgets its link, as on a
+    store that cannot be asked."""
+    spec, a, b = parked_far_ahead(store, "e1")
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+
+    def unavailable(collection: str, keys: object) -> dict[str, str]:
+        raise Unavailable("the server refused the query")
+
+    b.locate = unavailable  # type: ignore[method-assign]
+    report = sync_pair(spec, store, replace(RUN, full=True))
+    assert report.outcome.value == "completed" and list(a.texts("cal")) == ["e1.ics"]
+    assert stored_links(store, "mem") == {}
+
+
+def _complete_listing_on_b(spec: PairSpec, store: SQLStore, b: MemoryConnector, how: str) -> None:
+    """One run in which B is read by a complete listing (or, ``incremental``, by its changes since the token)."""
+    if how == "tokenless B":
+        b.capabilities = replace(b.capabilities, has_sync_token=False)
+        sync_pair(spec, store, RUN)
+        b.capabilities = replace(b.capabilities, has_sync_token=True)
+    elif how == "full sync":
+        sync_pair(spec, store, replace(RUN, full=True))
+    elif how == "token expired on B":
+        answers = b.changes
+        b.changes = lambda collection, token: answers(collection, None)  # type: ignore[method-assign]
+        sync_pair(spec, store, RUN)
+        vars(b).pop("changes")
+    else:
+        sync_pair(spec, store, RUN)
 
 
 def test_a_moved_items_old_name_taken_by_another_item_outside_the_window_is_no_copy(store: SQLStore) -> None:

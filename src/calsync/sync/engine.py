@@ -316,8 +316,10 @@ class _Run:
 
         Why: such a listing never reads an unlinked href outside the window, so an item saved there under another
         name (a client's re-save, a calendar moved and back) looks deleted, and passing that on would delete the
-        other copy though no one deleted anything. An incremental run names the new href too, and decides. What
-        is left: a far-ahead item deleted just before a full sync comes back when it enters the window."""
+        other copy though no one deleted anything. An incremental run names the new href too, and decides; a
+        store that finds items by identity (``Locating``) says which it was, and a deletion it confirms is
+        decided as in the window. What is left, on the other stores: a far-ahead item deleted just before a full
+        sync comes back when it enters the window."""
         obs = observations[side]
         if self.window is None or not obs.changes.complete:
             return
@@ -325,6 +327,8 @@ class _Run:
             return
         other = observations[side.other].view
         for ident in idents:
+            if ident in obs.located_gone:
+                continue  # the store holds it nowhere: deleted, not moved (``Observer._locate_gone``)
             seen = other.seen.get(ident)
             if seen is not None and seen.leaves_window and seen.ahead:
                 other.seen[ident] = replace(seen, ahead=False)

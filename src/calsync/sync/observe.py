@@ -8,13 +8,14 @@ says whether a linked item has aged out of the window.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 
-from calsync.connectors.base import ChangeSet, Connector, Fetched, FetchFailed
-from calsync.errors import InvalidItem, NotFound
+from calsync.connectors.base import ChangeSet, Connector, Fetched, FetchFailed, Locating
+from calsync.errors import ConnectorError, InvalidItem, NotFound
 from calsync.model.refs import ItemRef, Side
 from calsync.model.window import Window
 from calsync.state.store import Link
@@ -23,6 +24,8 @@ from calsync.sync.plan import WINDOW, Seen, SideView
 from calsync.sync.prescan import Prescanner
 from calsync.sync.report import Report
 from calsync.sync.tokens import TokenEnvelope, edge_after, sweep_due
+
+logger = logging.getLogger(__name__)
 
 _GROUP = 10_000
 """Fetched items held before they are scanned and sorted: scan workers idle while a group is sorted, so groups
@@ -50,6 +53,9 @@ class Observation:
     retry: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
     edge: int | None = None
+    located_gone: set[str] = field(default_factory=set)
+    """Items gone from a listing blind outside the window (``Observer.blind``) that the store, asked by identity
+    (``Locating``), holds nowhere: deleted, not moved out of the window under another name."""
 
 
 def read_changes(endpoint: Endpoint, token: str | None, *, full: bool, window: Window | None) -> ChangeSet:
@@ -131,7 +137,45 @@ class Observer:
         self._fetch(list(dict.fromkeys(to_fetch)), obs)
         self._fetch([href for href in self._left_hrefs() if href not in self.fetched], obs)
         self._check_copies(obs)
+        self._locate_gone(obs)
         return obs
+
+    def blind(self, changes: ChangeSet) -> bool:
+        """Whether ``changes`` is a complete listing that reads nothing outside the window (a full sync, an
+        expired token, a store without tokens): an item moved out of the window under another name is then
+        missing from what it read, as a deleted one is."""
+        caps = self.endpoint.connector.capabilities
+        return self.window is not None and changes.complete and caps.filters_window
+
+    def _locate_gone(self, obs: Observation) -> None:
+        """Ask a ``Locating`` store where the items a blind listing found gone are now: one it holds elsewhere
+        moved and is read there as any move; one it holds nowhere is deleted (``Observation.located_gone``).
+
+        One found but not read (unreadable, or gone again between the two requests) is blocked for this run: it
+        exists, so it is never passed on as deleted. A store that cannot answer leaves every item as the
+        listing left it (the engine then forgets such links rather than pass the deletions on)."""
+        connector = self.endpoint.connector
+        if not isinstance(connector, Locating) or not self.blind(obs.changes):
+            return
+        idents = sorted(
+            ident
+            for ident in obs.view.gone
+            if ident in self.links and ident not in obs.view.seen and self.links[ident].parked != self.side.value
+        )
+        if not idents:
+            return
+        try:
+            found = connector.locate(self.endpoint.collection, idents)
+        except ConnectorError as exc:
+            logger.info("cannot ask %s where %d missing items are: %s", connector.name, len(idents), exc)
+            return
+        found = {ident: href for ident, href in found.items() if ident in obs.view.gone}
+        self._fetch([href for href in found.values() if href not in self.fetched and href not in obs.retry], obs)
+        for ident, href in found.items():
+            if ident not in obs.view.seen:
+                obs.blocked.add(ident)
+                obs.retry.add(href)
+        obs.located_gone.update(ident for ident in idents if ident not in found)
 
     def _in_window(self, changes: ChangeSet) -> set[str] | None:
         """For a complete listing that ignored the window, the hrefs the store says overlap it.
