@@ -10,7 +10,7 @@ import pytest
 
 from calsync.connectors.base import Connector
 from calsync.connectors.caldav import CalDavConnector
-from tests.connectors.contract import ConnectorContract
+from tests.connectors.contract import LocatingContract
 from tests.connectors.dav.servers import Server
 
 _names = itertools.count()
@@ -27,7 +27,7 @@ def raw_client(server: Server) -> httpx.Client:
     return httpx.Client(auth=auth)
 
 
-class TestCalDavContract(ConnectorContract):
+class TestCalDavContract(LocatingContract):
     @pytest.fixture(autouse=True)
     def _calendar(self, dav_server: Server) -> None:
         self.server = dav_server

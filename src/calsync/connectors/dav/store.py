@@ -19,7 +19,8 @@ import httpx
 
 from calsync.connectors.base import ChangeSet, ConnectionReport, Fetched, FetchFailed, hrefs_for_key, other_identity
 from calsync.connectors.dav import checks, xml
-from calsync.connectors.dav.collections import DavCollections, Flavor
+from calsync.connectors.dav.collections import Flavor
+from calsync.connectors.dav.identities import DavIdentities
 from calsync.connectors.dav.transport import raise_for_status
 from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ProtocolError, ReadOnly
 from calsync.model.content import Content
@@ -47,7 +48,7 @@ _INVALID_CONTENT = frozenset(
 """Preconditions (RFC 4791 section 5.3.2.1, RFC 6352 section 6.3.2.1) that mean: this item's content is refused."""
 
 
-class DavStore(DavCollections):
+class DavStore(DavIdentities):
     """Items of collections under one home URL, reached through one transport: changes, listing, multiget and
     guarded writes."""
 
@@ -116,14 +117,9 @@ class DavStore(DavCollections):
         sync writes thousands); nothing when all were named."""
         if not hrefs:
             return
-        url = self.collection_url(collection)
-        base = urlsplit(url).path
-        paths = [base + quote(h, safe="@+") if "/" not in h else quote(h, safe="/@+") for h in hrefs]
         found: dict[str, xml.DavResponse] = {}
-        for start in range(0, len(paths), self.quirks.max_batch):
-            batch = paths[start : start + self.quirks.max_batch]
-            response = self._send("REPORT", url, xml.multiget(self.flavor.report, batch, data=False), depth="1")
-            found.update((self._name(base, r.href), r) for r in self._multistatus(response, url).responses)
+        for start in range(0, len(hrefs), self.quirks.max_batch):
+            found.update(self._multiget(collection, hrefs[start : start + self.quirks.max_batch], data=False))
         for href in hrefs:
             item = found.get(href)
             if item is not None and item.status in (404, 410):
@@ -168,11 +164,7 @@ class DavStore(DavCollections):
         """RFC 4791 section 7.9 / RFC 6352 section 8.7 multiget; each missing or unreadable item is a value."""
         if not hrefs:
             return
-        url = self.collection_url(collection)
-        base = urlsplit(url).path
-        paths = [base + quote(h, safe="@+") if "/" not in h else quote(h, safe="/@+") for h in hrefs]
-        response = self._send("REPORT", url, xml.multiget(self.flavor.report, paths), depth="1")
-        found = {self._name(base, r.href): r for r in self._multistatus(response, url).responses}
+        found = self._multiget(collection, hrefs)
         for href in hrefs:
             item = found.get(href)
             if item is None or item.status in (404, 410):

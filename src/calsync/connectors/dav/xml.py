@@ -90,17 +90,22 @@ def calendar_query(component: str, start: datetime, end: datetime) -> bytes:
 
 
 def uid_query(report: str, uid: str, component: str = "") -> bytes:
-    """A query for the etag of the item whose UID is ``uid``: a calendar-query of ``component`` (RFC 4791 section
-    9.7.5) or an addressbook-query (RFC 6352 section 10.5.4), comparing octet by octet."""
-    match = f'<{{p}}:text-match collation="i;octet" match-type="equals">{escape(uid)}</{{p}}:text-match>'
+    """A query for the etag and data of the items whose UID contains ``uid``, octet by octet: a calendar-query of
+    ``component`` (RFC 4791 section 9.7.5) or an addressbook-query (RFC 6352 section 10.5.4).
+
+    Why contains, and why the data: a CalDAV text-match is a substring match (RFC 4791 has no ``match-type``), so
+    the caller tells the items from their data anyway; asking a CardDAV server for ``equals`` as well would miss
+    a UID stored with spaces around it, which ``Content.ident`` strips.
+    """
+    match = f'<{{p}}:text-match collation="i;octet">{escape(uid)}</{{p}}:text-match>'
     if report == "calendar":
         uid_filter = f'<c:prop-filter name="UID">{match.format(p="c")}</c:prop-filter>'
         inner = f'<c:comp-filter name="VCALENDAR"><c:comp-filter name="{escape(component)}">{uid_filter}'
-        body = f"<c:calendar-query {_NS}><d:prop><d:getetag/></d:prop><c:filter>{inner}</c:comp-filter>"
-        return f"{_HEAD}{body}</c:comp-filter></c:filter></c:calendar-query>".encode()
+        body = f"<c:calendar-query {_NS}><d:prop><d:getetag/><c:calendar-data/></d:prop><c:filter>{inner}"
+        return f"{_HEAD}{body}</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>".encode()
     uid_filter = f'<r:prop-filter name="UID">{match.format(p="r")}</r:prop-filter>'
-    body = f"<r:addressbook-query {_NS}><d:prop><d:getetag/></d:prop><r:filter>{uid_filter}</r:filter>"
-    return f"{_HEAD}{body}</r:addressbook-query>".encode()
+    body = f"<r:addressbook-query {_NS}><d:prop><d:getetag/><r:address-data/></d:prop><r:filter>{uid_filter}"
+    return f"{_HEAD}{body}</r:filter></r:addressbook-query>".encode()
 
 
 def multiget(report: str, hrefs: Iterable[str], *, data: bool = True) -> bytes:
