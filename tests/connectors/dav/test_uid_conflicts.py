@@ -95,3 +95,28 @@ def test_a_bare_409_with_no_holder_stays_an_error() -> None:
     conn = CalDavConnector("https://dav.test/cal/", server="radicale", transport=httpx.MockTransport(handle))
     with pytest.raises(ProtocolError, match="409"):
         conn.create("work", Content.from_text(event("a1"), ICALENDAR), "a1")
+
+
+def test_the_holder_named_is_the_item_of_that_uid_not_one_whose_uid_contains_it() -> None:
+    # Why: a CalDAV query on the UID matches a substring (RFC 4791 section 9.7.5; Radicale and Xandikos do so), so
+    # its answer may list "visit-10" before "visit-1"; the engine would match our item with the wrong one.
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            return httpx.Response(
+                409,
+                content=b'<d:error xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
+                b"<c:no-uid-conflict/></d:error>",
+            )
+        items = "".join(
+            f'<d:response><d:href>/cal/work/{href}</d:href><d:propstat><d:prop><d:getetag>"1"</d:getetag>'
+            f"<c:calendar-data>{event(uid)}</c:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status>"
+            "</d:propstat></d:response>"
+            for href, uid in (("ten.ics", "visit-10"), ("one.ics", "visit-1"))
+        )
+        body = f'<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">{items}</d:multistatus>'
+        return httpx.Response(207, content=body.encode())
+
+    conn = CalDavConnector("https://dav.test/cal/", server="generic", transport=httpx.MockTransport(handle))
+    with pytest.raises(AlreadyExists) as raised:
+        conn.create("work", Content.from_text(event("visit-1", "Other"), ICALENDAR), "visit-1")
+    assert raised.value.href == "one.ics"

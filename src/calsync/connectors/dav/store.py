@@ -22,7 +22,15 @@ from calsync.connectors.dav import checks, xml
 from calsync.connectors.dav.collections import Flavor
 from calsync.connectors.dav.identities import DavIdentities
 from calsync.connectors.dav.transport import raise_for_status
-from calsync.errors import AlreadyExists, InvalidItem, NotFound, PreconditionFailed, ProtocolError, ReadOnly
+from calsync.errors import (
+    AlreadyExists,
+    ConnectorError,
+    InvalidItem,
+    NotFound,
+    PreconditionFailed,
+    ProtocolError,
+    ReadOnly,
+)
 from calsync.model.content import Content
 from calsync.model.refs import ItemRef
 
@@ -307,8 +315,8 @@ class DavStore(DavIdentities):
         """Raise ``AlreadyExists`` naming the item that holds the UID of a create (at ``href``) refused for it.
 
         The server names that item in ``no-uid-conflict`` (RFC 4791 section 5.3.2.1), or only says the UID is
-        taken (Radicale with 409, Xandikos with 412) or answers a bare 409: the item is then found by a query on
-        the UID, since the engine reads it to match it. A 409 with neither the condition nor an item holding the
+        taken (Radicale with 409, Xandikos with 412) or answers a bare 409: the item is then found by its UID
+        (``locate``), since the engine reads it to match it. A 409 with neither the condition nor an item holding the
         UID (a missing collection, RFC 4918 section 9.7.1), and an item at ``href`` itself (a retried create),
         are left to the caller.
         """
@@ -325,20 +333,13 @@ class DavStore(DavIdentities):
         raise AlreadyExists(f"{key}: its UID is {held}", connector=self.name, href=other or "")
 
     def _holder(self, collection: str, content: Content) -> str | None:
-        """The name of the item whose UID is ``content``'s, by a query on the UID; ``None`` when none is found."""
+        """The name of the item whose UID is ``content``'s (``locate``); ``None`` when none is found or the search
+        fails: the create's refusal is then the error."""
         try:
             uid = content.ident
-        except InvalidItem:
+            return self.locate(collection, [uid]).get(uid)
+        except ConnectorError:
             return None
-        url = self.collection_url(collection)
-        for component in self.flavor.components or ("",):
-            response = self._send("REPORT", url, xml.uid_query(self.flavor.report, uid, component), depth="1")
-            if response.status_code != 207:
-                return None
-            refs = self._refs(url, response)
-            if refs:
-                return refs[0].href
-        return None
 
     def _writable(self) -> None:
         if self.capabilities.read_only:
