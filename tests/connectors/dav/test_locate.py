@@ -15,6 +15,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from calsync.connectors.base import Fetched, FetchFailed
 from calsync.connectors.caldav import CalDavConnector
 from calsync.connectors.carddav import CardDavConnector
 from calsync.errors import ConnectorError, NotFound
@@ -192,3 +193,21 @@ def test_the_recorded_answers_are_trusted_when_nothing_is_wrong() -> None:
     assert conn.locate("work", ["a1"]) == {"a1": "a1.ics"}
     many = [f"k{n}" for n in range(conn.quirks.uid_queries)] + ["b2"]
     assert conn.locate("work", many) == {"b2": "b2.ics"}
+
+
+def test_an_item_a_multiget_leaves_out_is_unreadable_not_deleted() -> None:
+    """``get`` took an item missing from the server's answer for deleted, which the engine passes on to the other
+    side: a short answer would delete copies there. Only a 404 or 410 for the item says it is gone."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return _multistatus(_item("/cal/work/a1.ics", "a1"), _item("/cal/work/gone.ics", status=404))
+
+    conn = CalDavConnector("https://dav.test/cal/", server=GENERIC, transport=httpx.MockTransport(answer))
+    read = {
+        r.href if isinstance(r, FetchFailed) else r.ref.href: r
+        for r in conn.get("work", ["a1.ics", "b2.ics", "gone.ics"])
+    }
+    assert isinstance(read["a1.ics"], Fetched)
+    left_out, gone = read["b2.ics"], read["gone.ics"]
+    assert isinstance(left_out, FetchFailed) and not isinstance(left_out.error, NotFound)
+    assert isinstance(gone, FetchFailed) and isinstance(gone.error, NotFound)

@@ -175,7 +175,11 @@ class DavStore(DavIdentities):
         found = self._multiget(collection, hrefs)
         for href in hrefs:
             item = found.get(href)
-            if item is None or item.status in (404, 410):
+            if item is None:  # a short answer: taken for a deletion, it would delete the other side's copy
+                message = f"{href}: the server left it out of its answer; read again next run"
+                yield FetchFailed(href, ProtocolError(message, connector=self.name, href=href))
+                continue
+            if item.status in (404, 410):
                 yield FetchFailed(href, NotFound(f"{href} does not exist", connector=self.name, href=href))
                 continue
             data = item.text(self.flavor.data_prop)
