@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from calsync.connectors.base import ChangeSet, Locating
 from calsync.connectors.folder import FolderConnector
 from calsync.connectors.memory import MemoryConnector
-from calsync.errors import Unavailable
+from calsync.errors import InvalidItem, Unavailable
 from calsync.model.canonical import scan
 from calsync.model.content import Content
 from calsync.model.item import ItemKind
@@ -1043,12 +1044,14 @@ def test_an_item_found_by_identity_but_unreadable_is_never_deleted_on_a(store: S
     b.put_raw("cal", "saved-again.ics", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:e1\r\n")  # cut short
     b.locate = lambda collection, keys: {"e1": "saved-again.ics"}  # type: ignore[method-assign]
     report = sync_pair(spec, store, replace(RUN, full=True))
-    assert list(a.texts("cal")) == ["e1.ics"] and report.b.errors == 1
+    assert list(a.texts("cal")) == ["e1.ics"]
+    assert sorted(line.ident for line in report.lines if line.outcome == "error") == ["", "e1"]  # the file, the item
 
 
-def test_a_store_that_cannot_answer_by_identity_is_taken_as_blind(store: SQLStore) -> None:
-    """A failing query by identity fails nothing else: the far-ahead deletion only forgets its link, as on a
-    store that cannot be asked."""
+def test_a_store_that_cannot_answer_by_identity_leaves_the_missing_items_for_the_next_run(store: SQLStore) -> None:
+    """A failing query by identity fails nothing else: the item missing from the listing is reported and left as
+    it was (its link kept, not forgotten: a held or approved deletion stays so), then decided once the store
+    answers."""
     spec, a, b = parked_far_ahead(store, "e1")
     (copy,) = b.texts("cal")
     b.remove_raw("cal", copy)
@@ -1058,8 +1061,100 @@ def test_a_store_that_cannot_answer_by_identity_is_taken_as_blind(store: SQLStor
 
     b.locate = unavailable  # type: ignore[method-assign]
     report = sync_pair(spec, store, replace(RUN, full=True))
-    assert report.outcome.value == "completed" and list(a.texts("cal")) == ["e1.ics"]
-    assert stored_links(store, "mem") == {}
+    assert list(a.texts("cal")) == ["e1.ics"] and list(stored_links(store, "mem")) == ["e1"]
+    assert [line.ident for line in report.lines if "refused the query" in line.message] == ["e1"]
+    vars(b).pop("locate")
+    sync_pair(spec, store, replace(RUN, full=True))
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert a.texts("cal") == b.texts("cal") == {}
+
+
+class UidContainsMemory(MemoryConnector):
+    """A CalDAV server that ignores ``match-type="equals"`` and matches a UID query as a substring (RFC 4791's
+    ``text-match`` is a substring match; SabreDAV-based servers, for one, do so): a key finds every UID holding it."""
+
+    def locate(self, collection: str, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for href, text in self.texts(collection).items():
+            try:
+                uid = Content.from_text(text).ident
+            except InvalidItem:
+                continue
+            for key in keys:
+                if key in uid:
+                    found.setdefault(key, href)
+        return found
+
+
+def test_an_item_located_at_a_name_holding_another_item_is_reported_not_blocked_silently(store: SQLStore) -> None:
+    """An identity whose located name holds another item was blocked with no line in the report: on a store whose
+    every run is a complete listing (no sync token), B's deletion of e1 was never passed on, and every job said
+    "completed"."""
+    spec, a, b = memories(b_class=UidContainsMemory)
+    a.put_raw("cal", "e1.ics", event("e1", "visit"))
+    a.put_raw("cal", "e10.ics", event("e10", "visit"))
+    sync_pair(spec, store, RUN)
+    b.capabilities = replace(b.capabilities, has_sync_token=False)
+    b.remove_raw("cal", "e1.ics")
+    for _ in range(3):
+        report = sync_pair(spec, store, RUN)
+    assert any(line.ident == "e1" for line in report.lines), (report.outcome, report.lines)
+
+
+def test_two_identities_located_at_one_name_do_not_block_the_item_there_as_a_duplicate(store: SQLStore) -> None:
+    """Two keys answered with one href: it was fetched twice, and the second read reported "two items carry the
+    identity 'e10' (saved-again.ics and saved-again.ics)", blocking e10's move."""
+    spec, a, b = memories(b_class=UidContainsMemory)
+    a.put_raw("cal", "e1.ics", event("e1", "visit"))
+    a.put_raw("cal", "e10.ics", event("e10", "visit"))
+    sync_pair(spec, store, RUN)
+    b.remove_raw("cal", "e1.ics")
+    b.remove_raw("cal", "e10.ics")
+    b.put_raw("cal", "saved-again.ics", event("e10", "visit, later", day="20270219"))
+    report = sync_pair(spec, store, replace(RUN, full=True))
+    assert not [line.message for line in report.lines if "two items carry" in line.message]
+    assert stored_links(store, "mem")["e10"].b.href == "saved-again.ics"
+
+
+def test_a_query_by_identity_that_answers_nothing_turns_no_move_into_a_deletion(store: SQLStore) -> None:
+    """A store whose query on the UID answers nothing (a server ignoring the filter, a broken index) made every
+    item moved out of the window look deleted. An identity the run read on that side, asked along, tells."""
+    spec, a, b = parked_far_ahead(store, "e1", "e2")
+    b.remove_raw("cal", "e1.ics")
+    b.put_raw("cal", "moved.ics", a.texts("cal")["e1.ics"])
+    b.put_raw("cal", "e2.ics", a.texts("cal")["e2.ics"].replace("visit", "visit, edited"))  # read in this run
+    b.locate = lambda collection, keys: {}  # type: ignore[method-assign]
+    sync_pair(spec, store, replace(RUN, full=True))
+    assert "e1.ics" in a.texts("cal")
+
+
+def test_an_approved_far_ahead_deletion_is_not_undone_when_the_store_cannot_answer_once(store: SQLStore) -> None:
+    """A deletion the guard held and an admin approved, decided in a run where the query by identity fails: the
+    link was forgotten instead, and the item the user deleted came back to B when it entered the window."""
+    spec, _a, b = parked_far_ahead(store, "e1")
+    spec = replace(spec, policy=PairPolicy(guard=MassDeleteGuard(max_count=0)))
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    assert sync_pair(spec, store, replace(RUN, full=True)).a.held == 1
+
+    def unavailable(collection: str, keys: object) -> dict[str, str]:
+        raise Unavailable("timed out")
+
+    b.locate = unavailable  # type: ignore[method-assign]
+    sync_pair(spec, store, replace(RUN, full=True, approved=frozenset({"e1"})))
+    vars(b).pop("locate")
+    sync_pair(spec, store, IN_THE_WINDOW)
+    assert b.texts("cal") == {}
+
+
+def test_a_connector_opting_out_of_locating_on_the_instance_is_not_called(store: SQLStore) -> None:
+    """``isinstance(conn, Locating)`` is True for an instance whose ``locate`` is None (the class check comes
+    first): the run died with "'NoneType' object is not callable"."""
+    spec, _a, b = parked_far_ahead(store, "e1")
+    (copy,) = b.texts("cal")
+    b.remove_raw("cal", copy)
+    b.locate = None  # type: ignore[assignment]
+    sync_pair(spec, store, replace(RUN, full=True))
 
 
 def _complete_listing_on_b(spec: PairSpec, store: SQLStore, b: MemoryConnector, how: str) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 
-from calsync.connectors.base import ChangeSet, Connector, Fetched, FetchFailed, Locating
+from calsync.connectors.base import ChangeSet, Connector, Fetched, FetchFailed
 from calsync.errors import ConnectorError, InvalidItem, NotFound
 from calsync.model.refs import ItemRef, Side
 from calsync.model.window import Window
@@ -151,11 +151,11 @@ class Observer:
         """Ask a ``Locating`` store where the items a blind listing found gone are now: one it holds elsewhere
         moved and is read there as any move; one it holds nowhere is deleted (``Observation.located_gone``).
 
-        One found but not read (unreadable, or gone again between the two requests) is blocked for this run: it
-        exists, so it is never passed on as deleted. A store that cannot answer leaves every item as the
-        listing left it (the engine then forgets such links rather than pass the deletions on)."""
-        connector = self.endpoint.connector
-        if not isinstance(connector, Locating) or not self.blind(obs.changes):
+        Every other outcome blocks the item for this run, reported and asked again next run, never passed on as
+        a deletion: found but not read there (unreadable, gone again, another item at that name), or an answer
+        that cannot be trusted (the store failed, or missed an item this run read: a ``canary``)."""
+        locate = getattr(self.endpoint.connector, "locate", None)  # callable: a subclass may opt out with None
+        if not callable(locate) or not self.blind(obs.changes):
             return
         idents = sorted(
             ident
@@ -164,18 +164,36 @@ class Observer:
         )
         if not idents:
             return
+        canary = next((ident for ident in sorted(obs.view.seen) if ident not in obs.blocked), None)
         try:
-            found = connector.locate(self.endpoint.collection, idents)
+            found: dict[str, str] = locate(self.endpoint.collection, [*idents, *([canary] if canary else [])])
         except ConnectorError as exc:
-            logger.info("cannot ask %s where %d missing items are: %s", connector.name, len(idents), exc)
+            self._unlocated(idents, f"the store could not say where it is now ({exc})", obs)
             return
-        found = {ident: href for ident, href in found.items() if ident in obs.view.gone}
-        self._fetch([href for href in found.values() if href not in self.fetched and href not in obs.retry], obs)
+        if canary is not None and canary not in found:
+            self._unlocated(idents, f"the store's answer by identity missed {canary!r}, which it holds", obs)
+            return
+        found = {ident: found[ident] for ident in idents if ident in found}
+        hrefs = dict.fromkeys(href for href in found.values() if href not in self.fetched and href not in obs.retry)
+        self._fetch(list(hrefs), obs)
         for ident, href in found.items():
             if ident not in obs.view.seen:
-                obs.blocked.add(ident)
-                obs.retry.add(href)
+                held = self.fetched.get(href)
+                what = "could not be read there" if held is None else f"{href} holds {held!r}"
+                self._block(ident, href, f"the store names {href} as where it is now, but {what}", obs)
         obs.located_gone.update(ident for ident in idents if ident not in found)
+
+    def _unlocated(self, idents: Sequence[str], why: str, obs: Observation) -> None:
+        for ident in idents:
+            self._block(ident, self.links[ident].side(self.side).href, why, obs)
+
+    def _block(self, ident: str, href: str, why: str, obs: Observation) -> None:
+        """Leave ``ident``, missing from a blind listing, out of this run, saying why; it is asked about again."""
+        obs.blocked.add(ident)
+        obs.retry.add(href)
+        self.report.failed(
+            self.side, ident, "read", f"missing from the complete listing, and {why}: not synced this run", href=href
+        )
 
     def _in_window(self, changes: ChangeSet) -> set[str] | None:
         """For a complete listing that ignored the window, the hrefs the store says overlap it.
