@@ -153,7 +153,7 @@ class Transport:
                 "id": str(number),
                 "method": one.method,
                 "url": one.url,
-                "headers": {"Prefer": PREFER, **one.headers},
+                "headers": _with_preferences(one.headers),
             }
             if one.body is not None:
                 request["body"] = one.body
@@ -177,7 +177,7 @@ class Transport:
         url = (
             call.url if call.url.startswith("https://") or call.url.startswith("http://") else self.graph_url + call.url
         )
-        headers = {"Authorization": "Bearer " + self.tokens.token(), "Prefer": PREFER, **call.headers}
+        headers = {"Authorization": "Bearer " + self.tokens.token(), **_with_preferences(call.headers)}
         try:
             response = self.client.request(call.method, url, json=call.body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -210,6 +210,16 @@ class Transport:
             if slot is None:
                 slot = self._mailboxes[mailbox.lower()] = threading.BoundedSemaphore(PER_MAILBOX)
             return slot
+
+
+def _with_preferences(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with calsync's preferences joined to any the call has of its own (a page size).
+
+    Why joined: one Prefer header replaces the other, and a listing that lost ``IdType`` names its events by
+    mutable ids, not the immutable ones they were created and linked under.
+    """
+    own = headers.get("Prefer")
+    return {**headers, "Prefer": f"{PREFER}, {own}" if own else PREFER}
 
 
 def check(reply: Reply, connector: str, href: str = "") -> Reply:
