@@ -8,6 +8,7 @@
   window). A 410 / syncStateNotFound starts again with a full listing.
 - ``create``: the key goes into a filterable extended property and a ``transactionId`` derived from it; a retry
   first looks the key up and returns the first copy (``AlreadyExists`` when it holds other content).
+- ``locate``: where an event of each identity is, whatever its dates (``identities``).
 - ``update`` / ``delete``: If-Match with the etag last seen (412 -> ``PreconditionFailed``); meetings with
   attendees are never changed (``ReadOnly``): someone else's, and the mailbox's own, since Graph would mail
   every attendee a cancellation or an update.
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed
-from calsync.connectors.graph import availability, categories, checks, convert, operations, series
+from calsync.connectors.graph import availability, categories, checks, convert, identities, operations, series
 from calsync.connectors.graph.addressbook import GraphContactsConnector
 from calsync.connectors.graph.auth import AUTHORITY_HOST, Credentials, TokenSource
 from calsync.connectors.graph.tasks import GraphTasksConnector
@@ -186,10 +187,13 @@ class GraphConnector:
         replies = self.transport.batch([operations.get_event(collection, h) for h in hrefs], mailbox)
         yield from read_items(hrefs, replies, self.name, "event", lambda event: self._content(collection, event))
 
+    def locate(self, collection: str, keys: Sequence[str]) -> dict[str, str]:
+        """The id of an event of each identity in ``keys``, whatever its dates (``Locating``; see ``identities``)."""
+        return identities.locate(self.transport, collection, keys, self.name)
+
     def _content(self, collection: str, event: Json) -> Content:
         props = operations.properties(event)
-        uid = props.get(operations.KEY_PROPERTY.lower()) or str(event.get("iCalUId") or event["id"])
-        item = convert.from_graph(event, uid)
+        item = convert.from_graph(event, operations.identity(event))
         kept = props.get(operations.RESIDUE_PROPERTY.lower(), "")
         if item.is_recurring:
             mailbox = operations.mailbox_of(collection)

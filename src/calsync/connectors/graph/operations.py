@@ -19,6 +19,9 @@ KEY_PROPERTY = f"String {NAMESPACE} Name calsyncKey"
 RESIDUE_PROPERTY = f"String {NAMESPACE} Name calsyncResidue"
 """What Graph cannot hold of an item (see ``connectors.graph.residue``)."""
 EXPAND = f"singleValueExtendedProperties($filter=id eq '{KEY_PROPERTY}' or id eq '{RESIDUE_PROPERTY}')"
+_KEY_ONLY = f"singleValueExtendedProperties($filter=id eq '{KEY_PROPERTY}')"
+IDENTIFY = f"$select=id,iCalUId&$expand={quote(_KEY_ONLY)}"
+"""What ``identity`` reads of an event, and no more (the residue property can be long)."""
 PAGE = {"Prefer": "odata.maxpagesize=100"}
 
 
@@ -67,6 +70,26 @@ def find_by_key(collection: str, key: str) -> Call:
     return Call("GET", f"{calendar_root(collection)}/events?$filter={quote(flt)}&$expand={quote(EXPAND)}")
 
 
+def events_by_key(collection: str, key: str) -> Call:
+    """Events whose key property holds ``key``, ignoring case (Graph compares an extended property's value so),
+    with what ``identity`` reads. https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get"""
+    flt = f"singleValueExtendedProperties/Any(ep: ep/id eq '{KEY_PROPERTY}' and ep/value eq '{_literal(key)}')"
+    return Call("GET", f"{calendar_root(collection)}/events?$filter={quote(flt)}&{IDENTIFY}", headers=PAGE)
+
+
+def events_by_ical_uid(collection: str, uid: str) -> Call:
+    """Events whose iCalUId is ``uid``, with what ``identity`` reads.
+    https://learn.microsoft.com/en-us/graph/api/calendar-list-events (OData $filter)"""
+    flt = f"iCalUId eq '{_literal(uid)}'"
+    return Call("GET", f"{calendar_root(collection)}/events?$filter={quote(flt)}&{IDENTIFY}", headers=PAGE)
+
+
+def list_identities(collection: str) -> Call:
+    """Every single event and series master with what ``identity`` reads.
+    https://learn.microsoft.com/en-us/graph/api/calendar-list-events"""
+    return Call("GET", f"{calendar_root(collection)}/events?{IDENTIFY}", headers=PAGE)
+
+
 def list_events(collection: str) -> Call:
     """Every single event and series master, ids and etags only.
     https://learn.microsoft.com/en-us/graph/api/calendar-list-events"""
@@ -111,6 +134,16 @@ def properties(event: Json) -> dict[str, str]:
     return {
         str(p.get("id", "")).lower(): str(p.get("value", "")) for p in event.get("singleValueExtendedProperties") or ()
     }
+
+
+def identity(event: Json) -> str:
+    """The identity an event is read under (its UID): calsync's key property, else its iCalUId, else its id."""
+    return properties(event).get(KEY_PROPERTY.lower()) or str(event.get("iCalUId") or event["id"])
+
+
+def _literal(value: str) -> str:
+    """``value`` inside an OData string literal (a quote doubled)."""
+    return value.replace("'", "''")
 
 
 def _iso(moment: datetime) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from tests.connectors.graph.fake.http import (
     EXT_ANY,
     EXT_EXPAND,
     EXT_ID,
+    ICAL_UID_EQ,
     GraphError,
     Json,
     Pager,
@@ -155,24 +157,38 @@ def _delta(fake: FakeGraph, box: Mailbox, request: Request) -> Response:
 
 
 def _list(pager: Pager, box: Mailbox, request: Request) -> Response:
-    """``/events``: masters and single events, filtered by an extended property when asked."""
+    """``/events``: masters and single events, filtered by an extended property or by iCalUId when asked."""
     more = pager.next(request)
     if more is not None:
         return more
-    wanted = request.query.get("$filter")
+    wanted = (request.query.get("$filter") or "").strip()
     chosen = list(box.events.values())
     if wanted:
-        match = EXT_ANY.match(wanted.strip())
-        if match is None:
-            raise GraphError(400, "ErrorInvalidUrlQueryFilter", "The query filter is not supported.")
-        key, value = match.group(1).lower(), match.group(2).replace("''", "'")
-        chosen = [s for s in chosen if _has_property(s.data, key, value)]
+        keep = _filter(wanted)
+        chosen = [s for s in chosen if keep(s.data)]
     return pager.page(request, [render(s.data, s.change, request) for s in chosen], {})
+
+
+def _filter(wanted: str) -> Callable[[Json], bool]:
+    """One filter of the two forms calsync sends: an extended property's value (compared ignoring case, as
+    https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get says), or ``iCalUId eq``
+    (a property of the event, filtered as a list's $filter filters any:
+    https://learn.microsoft.com/en-us/graph/api/calendar-list-events ; no page says how it compares: exactly)."""
+    match = EXT_ANY.match(wanted)
+    if match is not None:
+        key, value = match.group(1).lower(), match.group(2).replace("''", "'")
+        return lambda data: _has_property(data, key, value)
+    match = ICAL_UID_EQ.match(wanted)
+    if match is not None:
+        uid = match.group(1).replace("''", "'")
+        return lambda data: data.get("iCalUId") == uid
+    raise GraphError(400, "ErrorInvalidUrlQueryFilter", "The query filter is not supported.")
 
 
 def _has_property(data: Json, key: str, value: str) -> bool:
     return any(
-        p["id"].lower() == key and p.get("value") == value for p in data.get("singleValueExtendedProperties", [])
+        p["id"].lower() == key and str(p.get("value", "")).casefold() == value.casefold()
+        for p in data.get("singleValueExtendedProperties", [])
     )
 
 

@@ -89,11 +89,14 @@ class Pager:
 
 
 def select(body: Json, request: Request) -> Json:
-    """Keep only the ``$select`` fields (plus id and etag), as Graph does."""
+    """Keep only the ``$select`` fields (plus id and etag), as Graph does; what ``$expand`` asked for stays, since
+    $select chooses among an item's own properties and $expand adds related ones to them.
+    https://learn.microsoft.com/en-us/graph/query-parameters"""
     wanted = request.query.get("$select")
     if not wanted:
         return body
-    keep = {name.strip() for name in wanted.split(",")} | {"id", "@odata.etag", "@removed"}
+    expanded = {part.split("(", 1)[0].strip() for part in request.query.get("$expand", "").split(",")}
+    keep = {name.strip() for name in wanted.split(",")} | {"id", "@odata.etag", "@removed"} | expanded
     return {key: value for key, value in body.items() if key in keep}
 
 
@@ -105,3 +108,4 @@ EXT_EXPAND = re.compile(
     r"^singleValueExtendedProperties\(\$filter=(id eq '[^']+'(?: or id eq '[^']+')*)\)$", re.IGNORECASE
 )
 EXT_ID = re.compile(r"id eq '([^']+)'")
+ICAL_UID_EQ = re.compile(r"^iCalUId eq '((?:[^']|'')*)'$", re.IGNORECASE)

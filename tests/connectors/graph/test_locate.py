@@ -1,0 +1,135 @@
+"""Finding events by identity (``locate``) against the fake Graph service, and refusing answers it cannot trust.
+
+Why: the engine takes every identity left out of ``locate``'s answer as deleted in the calendar and passes that
+deletion on. So both ways of looking (two filters per key, or every event's identity listed when there are more
+keys than ``identities.QUERIED_KEYS``) must find events at any date by the identity ``get`` reads (the key
+property, else iCalUId), must read every page, must not take an event whose key differs only in case (Graph's
+filter ignores case), and must raise rather than answer from a failed request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from calsync.connectors.graph import identities
+from calsync.connectors.graph.connector import GraphConnector
+from calsync.errors import ConnectorError, NotFound
+from calsync.model.content import Content
+from tests.connectors.graph import outlook
+from tests.connectors.graph.conftest import new_mailbox
+from tests.connectors.graph.fake.http import Request
+from tests.connectors.graph.fake.server import FakeGraph, Fault, Seen
+from tests.samples import event
+
+Connect = Callable[..., GraphConnector]
+
+
+@pytest.fixture
+def mailbox(fake: FakeGraph) -> Iterator[str]:
+    yield new_mailbox(fake)
+    fake.faults.clear()
+
+
+def _requests(fake: FakeGraph, since: int, *, inner: bool | None = None) -> list[Seen]:
+    """The requests for the calendar's events since ``since``, outer, inner (in a batch) or both."""
+    return [
+        s
+        for s in fake.seen[since:]
+        if s.path.endswith("/calendar/events") and (inner is None or s.inner is inner) and s.method == "GET"
+    ]
+
+
+def _ical_uid(fake: FakeGraph, mailbox: str, href: str) -> str:
+    return str(fake.mailboxes[mailbox].events[href].data["iCalUId"])
+
+
+def test_an_outlook_event_is_found_by_its_icaluid_and_ours_by_its_key_only(
+    fake: FakeGraph, connect: Connect, mailbox: str
+) -> None:
+    conn = connect(mailboxes=[mailbox])
+    made_in_outlook = outlook.put(fake, mailbox, "outlook-1", event("whatever-outlook-said", day="20300601"))
+    theirs = _ical_uid(fake, mailbox, made_in_outlook)
+    ours = conn.create(mailbox, Content.from_text(event("order-7", day="20190301")), "order-7")
+    ours_ical = _ical_uid(fake, mailbox, ours.href)  # not its identity: the key property is
+    before = len(fake.seen)
+    assert conn.locate(mailbox, [theirs, "order-7", ours_ical, "never-there"]) == {
+        theirs: made_in_outlook,
+        "order-7": ours.href,
+    }
+    asked = _requests(fake, before, inner=True)
+    assert len(asked) == 8 and not _requests(fake, before, inner=False)  # two filters a key, in one batch
+    assert all(Request("GET", "/", {}, s.headers).prefer("IdType") == "ImmutableId" for s in asked)
+
+
+def test_a_key_differing_only_in_case_is_not_taken_and_every_page_is_read(
+    fake: FakeGraph, connect: Connect, mailbox: str
+) -> None:
+    conn = connect(mailboxes=[mailbox])
+    spellings = [_spelled("visit-at-customer", n) for n in range(1, 106)]  # Graph's filter matches them all
+    for n, spelling in enumerate(spellings):
+        outlook.put(fake, mailbox, f"other-{n}", event(spelling), key=True)
+    exact = outlook.put(fake, mailbox, "exact", event("visit-at-customer", day="20320101"), key=True)
+    before = len(fake.seen)
+    assert conn.locate(mailbox, ["visit-at-customer"]) == {"visit-at-customer": exact}
+    assert len(_requests(fake, before, inner=False)) == 1  # the filter's second page, behind its nextLink
+    assert conn.locate(mailbox, ["VISIT-AT-CUSTOMER"]) == {}
+
+
+def test_more_keys_than_are_queried_are_found_by_listing_every_page(
+    fake: FakeGraph, connect: Connect, mailbox: str
+) -> None:
+    conn = connect(mailboxes=[mailbox])
+    for n in range(130):  # two pages of identities (100 a page), events across a decade
+        outlook.put(fake, mailbox, f"e-{n}", event(f"uid-{n}", day=f"20{20 + n % 10}0{1 + n % 9}15"), imported=True)
+    present = [f"uid-{n}" for n in range(100, 130)]
+    absent = [f"gone-{n}" for n in range(5)]
+    assert len(present) + len(absent) > identities.QUERIED_KEYS
+    before = len(fake.seen)
+    assert conn.locate(mailbox, [*absent, *present]) == {f"uid-{n}": f"e-{n}" for n in range(100, 130)}
+    listed = _requests(fake, before)
+    assert len(listed) == 2 and not any(s.inner for s in listed)  # both pages, no filter
+
+
+def test_a_key_a_filter_cannot_carry_whole_is_found_by_listing(fake: FakeGraph, connect: Connect, mailbox: str) -> None:
+    conn = connect(mailboxes=[mailbox])
+    key = "order/" + "x" * 300
+    ref = conn.create(mailbox, Content.from_text(event(key)), key)
+    before = len(fake.seen)
+    assert conn.locate(mailbox, [key]) == {key: ref.href}
+    assert [s.inner for s in _requests(fake, before)] == [False]  # one listing page
+
+
+def test_a_failed_query_in_the_batch_raises(fake: FakeGraph, connect: Connect, mailbox: str) -> None:
+    conn = connect(mailboxes=[mailbox])
+    ref = conn.create(mailbox, Content.from_text(event("kept")), "kept")
+    fake.inject(Fault(500, path="/calendar/events", method="GET", inner=True))
+    with pytest.raises(ConnectorError):
+        conn.locate(mailbox, ["kept", "gone"])
+    assert conn.locate(mailbox, ["kept", "gone"]) == {"kept": ref.href}
+
+
+def test_a_page_that_does_not_come_raises(fake: FakeGraph, connect: Connect, mailbox: str) -> None:
+    conn = connect(mailboxes=[mailbox])
+    for n in range(105):
+        outlook.put(fake, mailbox, f"e-{n}", event(f"uid-{n}"), imported=True)
+    fake.inject(Fault(503, path="$skiptoken", times=10))
+    with pytest.raises(ConnectorError):
+        conn.locate(mailbox, [f"gone-{n}" for n in range(identities.QUERIED_KEYS + 1)])
+
+
+def test_a_calendar_that_is_not_there_raises_not_found(connect: Connect) -> None:
+    conn = connect(mailboxes=["nobody@contoso.onmicrosoft.com"])
+    with pytest.raises(NotFound):
+        conn.locate("nobody@contoso.onmicrosoft.com", ["any"])
+
+
+def _spelled(text: str, number: int) -> str:
+    """``text`` with its letters in upper case where ``number``'s bits say so (another spelling of it)."""
+    letters = [i for i, c in enumerate(text) if c.isalpha()]
+    chars = list(text)
+    for bit, index in enumerate(letters):
+        if number >> bit & 1:
+            chars[index] = chars[index].upper()
+    return "".join(chars)
