@@ -1,5 +1,5 @@
-"""The EWS connector passes the connector contract against the fake Exchange, by impersonation and as a
-delegate, through exchangelib unmodified."""
+"""The EWS connector passes the connector contract, finding items by identity too, against the fake Exchange, by
+impersonation and as a delegate, through exchangelib unmodified."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import pytest
 from calsync.connectors.base import Connector
 from calsync.connectors.ews.connector import EwsConnector
 from calsync.connectors.ews.settings import Access
-from tests.connectors.contract import ConnectorContract
+from tests.connectors.contract import LocatingContract
 from tests.connectors.ews import outlook
 from tests.connectors.ews.conftest import new_mailbox
 from tests.connectors.ews.fake.server import FakeEws
 
 
-class _EwsContract(ConnectorContract):
+class _EwsContract(LocatingContract):
     access = Access.IMPERSONATION
+    holds_tasks = False  # a calendar folder holds events; tasks are the Tasks folder's (``tasks()``)
 
     @pytest.fixture(autouse=True)
     def _fake(self, fake: FakeEws, connect: Callable[..., EwsConnector]) -> None:

@@ -6,6 +6,7 @@ convert; the calendar connector adds series, windows and meetings on top.
   stores it only after it applied the changes). No token, or a state Exchange no longer accepts: a full listing
   from an empty state. Items this run wrote are remembered in the token (``absorb_writes``) and looked up next
   time, since one created and deleted between two syncs shows in no later SyncFolderItems answer.
+- ``locate``: where an item of each identity is, whatever its dates (``identities``).
 - ``create``: FindItem on the key's extended property first (a retried create returns the first copy, or
   ``AlreadyExists`` when it holds other content), then CreateItem with SendMeetingInvitations=SendToNone.
 - ``update``: UpdateItem with the change key last seen and ConflictResolution=NeverOverwrite
@@ -27,6 +28,7 @@ from exchangelib.items import MOVE_TO_DELETED_ITEMS, NEVER_OVERWRITE, SEND_TO_NO
 
 from calsync.connectors.base import Capabilities, ChangeSet, Fetched, FetchFailed
 from calsync.connectors.ews.errors import item_error, retrying, translate_errors
+from calsync.connectors.ews.identities import FolderIdentities, identity
 from calsync.connectors.ews.props import KEY, RESIDUE
 from calsync.connectors.ews.session import Session
 from calsync.errors import (
@@ -62,7 +64,7 @@ class Kind:
     media_type: str = "text/calendar"
 
 
-class FolderConnector:
+class FolderConnector(FolderIdentities):
     """The default folder of one kind in each mapped mailbox; a collection is named by the mailbox address."""
 
     kind: Kind
@@ -186,8 +188,7 @@ class FolderConnector:
                     yield FetchFailed(href, InvalidItem(text, connector=self.name, href=href))
 
     def _content(self, collection: str, found: Any) -> Content:
-        key = getattr(found, KEY, None) or getattr(found, "uid", None) or found.id
-        item = self._complete(collection, found, self.kind.from_exchange(found, key))
+        item = self._complete(collection, found, self.kind.from_exchange(found, identity(found)))
         return residue.decode(getattr(found, RESIDUE, None) or "", item, self.kind.media_type)
 
     # -- writing ------------------------------------------------------------------------------------------------

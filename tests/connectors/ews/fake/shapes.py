@@ -144,6 +144,27 @@ def _replace(full: Element, name: str, value: str) -> None:
     etree.SubElement(full, t(name)).text = value
 
 
+SUMMARY_CHARACTERS = 255
+_CUT = ("UID", "ExtendedProperty")
+
+
+def summary(item: Element) -> Element:
+    """An item as FindItem answers it: "FindItem returns only the first 512 bytes of any streamable property. For
+    Unicode, it returns the first 255 characters"
+    (https://learn.microsoft.com/en-us/previous-versions/office/developer/exchange-server-2007/aa566107(v=exchg.80)).
+    SyncFolderItems answers so too: "SyncFolderItems is similar to the FindItem operation in that it cannot return
+    properties like Body or Attachments"
+    (https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation),
+    a reading of that page on the safe side. Only the strings calsync reads from a summary are cut: the UID and
+    extended properties."""
+    for name in _CUT:
+        for node in item.iter(t(name)):
+            target = node.find(t("Value")) if name == "ExtendedProperty" else node
+            if target is not None and target.text and len(target.text) > SUMMARY_CHARACTERS:
+                target.text = target.text[:SUMMARY_CHARACTERS]
+    return item
+
+
 def id_only(stored: Stored) -> Element:
     out = etree.Element(t(ITEM_TAGS[stored.folder]))
     etree.SubElement(out, t("ItemId"), Id=stored.id, ChangeKey=stored.change_key)

@@ -1,0 +1,134 @@
+"""Finding items by identity (``locate``) against the fake Exchange, and refusing answers it cannot trust.
+
+Why: the engine takes every identity left out of ``locate``'s answer as deleted in the calendar and passes that
+deletion on. So both ways of looking (one FindItem on the key property, then every item's identity listed for
+what it did not find) must find items at any date by the identity ``get`` reads (the key property, else the
+UID), must read every page, must read whole a value a summary cuts at 255 characters, and must raise rather
+than answer from a failed request or a listing that stopped short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from lxml import etree
+
+from calsync.connectors.ews import identities
+from calsync.connectors.ews.connector import EwsConnector
+from calsync.errors import ConnectorError
+from calsync.model.content import Content
+from tests.connectors.ews import outlook
+from tests.connectors.ews.conftest import new_mailbox
+from tests.connectors.ews.fake import items
+from tests.connectors.ews.fake.server import FakeEws, Fault
+from tests.connectors.ews.fake.soap import m
+from tests.samples import event, task
+
+Connect = Callable[..., EwsConnector]
+
+
+@pytest.fixture
+def mailbox(fake: FakeEws) -> Iterator[str]:
+    yield new_mailbox(fake)
+    fake.faults.clear()
+
+
+def _operations(fake: FakeEws, since: int) -> list[str]:
+    """The item operations sent since ``since`` (GetFolder, for a connector's first look at a folder, left out)."""
+    return [s.operation for s in fake.seen[since:] if s.operation != "GetFolder"]
+
+
+def test_an_outlook_item_is_found_by_its_uid_and_ours_by_its_key_only(
+    fake: FakeEws, connect: Connect, mailbox: str
+) -> None:
+    conn = connect(mailboxes=[mailbox])
+    made_in_outlook = outlook.put(fake, mailbox, "outlook-1", event("made-by-outlook", day="20350601"))
+    ours = conn.create(mailbox, Content.from_text(event("order-7", day="20190301")), "order-7")
+    ours_uid = fake.store.items[ours.href].value("UID")  # Exchange's own: not its identity, the key property is
+    assert ours_uid and ours_uid != "order-7"
+    before = len(fake.seen)
+    found = conn.locate(mailbox, ["made-by-outlook", "order-7", ours_uid, "never-there"])
+    assert found == {"made-by-outlook": made_in_outlook, "order-7": ours.href}
+    assert _operations(fake, before) == ["FindItem", "GetItem", "SyncFolderItems"]  # by key, then the listing
+
+
+def test_keys_the_key_property_holds_need_no_listing_and_every_page_of_the_query_is_read(
+    fake: FakeEws, connect: Connect, mailbox: str
+) -> None:
+    conn = connect(mailboxes=[mailbox])
+    first = outlook.put(fake, mailbox, "dup-0", event("copied"), key=True)
+    for n in range(1, 101):  # copies that kept the key property: a page of matches before the other key
+        outlook.put(fake, mailbox, f"dup-{n}", event("copied"), key=True)
+    other = conn.create(mailbox, Content.from_text(event("other", day="20400101")), "other")
+    before = len(fake.seen)
+    assert conn.locate(mailbox, ["other", "copied"]) == {"other": other.href, "copied": first}
+    asked = _operations(fake, before)
+    assert asked.count("FindItem") == 2 and "SyncFolderItems" not in asked  # two pages of 100, no listing
+
+
+def test_more_keys_than_are_queried_are_found_by_listing_every_page(
+    fake: FakeEws, connect: Connect, mailbox: str
+) -> None:
+    conn = connect(mailboxes=[mailbox])
+    for n in range(530):  # more than the 512 items one SyncFolderItems answer holds
+        outlook.put(fake, mailbox, f"i-{n}", event(f"uid-{n}", day=f"20{20 + n % 10}0{1 + n % 9}15"))
+    present = [f"uid-{n}" for n in range(510, 530)]
+    absent = ["gone-1", "gone-2"]
+    assert len(present) + len(absent) > identities.QUERIED_KEYS
+    before = len(fake.seen)
+    assert conn.locate(mailbox, [*absent, *present]) == {f"uid-{n}": f"i-{n}" for n in range(510, 530)}
+    assert _operations(fake, before) == ["SyncFolderItems", "SyncFolderItems"]
+
+
+def test_values_a_summary_cuts_are_read_whole(fake: FakeEws, connect: Connect, mailbox: str) -> None:
+    conn = connect(mailboxes=[mailbox])
+    long_key = "order/" + "x" * 300
+    ours = conn.create(mailbox, Content.from_text(event(long_key)), long_key)
+    cut = conn.create(mailbox, Content.from_text(event("other")), long_key[:255])  # what a summary shows of ours
+    long_uid = "uid-" + "y" * 300
+    theirs = outlook.put(fake, mailbox, "long-uid", event(long_uid, day="20310101"))
+    before = len(fake.seen)
+    assert conn.locate(mailbox, [long_key, long_uid, long_key[:255]]) == {
+        long_key: ours.href,
+        long_uid: theirs,
+        long_key[:255]: cut.href,
+    }
+    assert _operations(fake, before) == ["SyncFolderItems", "GetItem"]  # too long to query; cut values read again
+
+
+def test_a_failed_query_or_listing_raises(fake: FakeEws, connect: Connect, mailbox: str) -> None:
+    conn = connect(mailboxes=[mailbox])
+    kept = conn.create(mailbox, Content.from_text(event("kept")), "kept")
+    fake.inject(Fault(code="ErrorInternalServerError", operation="FindItem"))
+    with pytest.raises(ConnectorError):
+        conn.locate(mailbox, ["kept"])
+    fake.inject(Fault(code="ErrorMailboxStoreUnavailable", operation="SyncFolderItems"))
+    with pytest.raises(ConnectorError):
+        conn.locate(mailbox, ["kept", "gone"])
+    assert conn.locate(mailbox, ["kept", "gone"]) == {"kept": kept.href}
+
+
+def test_a_listing_that_stops_before_its_last_item_raises(
+    fake: FakeEws, connect: Connect, mailbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = connect(mailboxes=[mailbox])
+    outlook.put(fake, mailbox, "far", event("far-away", day="20380101"))
+    answer = items.Ops.sync_folder_items
+
+    def never_last(ops: items.Ops, call: object) -> etree._Element:
+        top = answer(ops, call)  # type: ignore[arg-type]
+        for flag in top.iter(m("IncludesLastItemInRange")):
+            flag.text = "false"  # more to come, says every answer, under a state that no longer moves
+        return top
+
+    monkeypatch.setattr(items.Ops, "sync_folder_items", never_last)
+    with pytest.raises(ConnectorError):
+        conn.locate(mailbox, ["far-away"])
+
+
+def test_the_tasks_folder_is_searched_the_same_way(fake: FakeEws, connect: Connect, mailbox: str) -> None:
+    tasks = connect(mailboxes=[mailbox]).tasks()
+    ours = tasks.create(mailbox, Content.from_text(task("call-back", due="20300101")), "call-back")
+    theirs = outlook.put(fake, mailbox, "made-in-outlook", task("ignored"), folder="tasks")  # no UID: its id
+    assert tasks.locate(mailbox, ["call-back", theirs, "gone"]) == {"call-back": ours.href, theirs: theirs}
