@@ -212,9 +212,9 @@ class GraphConnector:
         """Find the key's event (a retried create) or make it; see the module docstring."""
         self._writable(key)
         mailbox = operations.mailbox_of(collection)
-        existing = self.transport.call(operations.find_by_key(collection, key), mailbox).get("value") or []
-        if existing:
-            href = str(existing[0]["id"])
+        existing = self._by_key(collection, key)
+        if existing is not None:
+            href = str(existing["id"])
             got = next(self.get(collection, [href]))
             if isinstance(got, Fetched) and got.content.digest == content.digest:
                 return got.ref
@@ -334,6 +334,15 @@ class GraphConnector:
                 href=ref.href,
             )
         return event
+
+    def _by_key(self, collection: str, key: str) -> Json | None:
+        """The first event whose key property is ``key`` exactly: Graph's filter ignores case, so it also finds
+        events of keys that differ only in that, page after page of them."""
+        pages = self.transport.pages(operations.find_by_key(collection, key), operations.mailbox_of(collection))
+        own = operations.KEY_PROPERTY.lower()
+        return next(
+            (e for page in pages for e in page.get("value") or () if operations.properties(e).get(own) == key), None
+        )
 
     def _exists(self, collection: str, href: str) -> bool:
         reply = self.transport.send(operations.get_event(collection, href, "id"), operations.mailbox_of(collection))
