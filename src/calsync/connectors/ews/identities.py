@@ -7,12 +7,12 @@ key exactly.
 
 How: up to ``QUERIED_KEYS`` keys are first asked for together, one FindItem restricted to an Or of IsEqualTo on
 the key property (the lookup a retried create relies on; exchangelib reads the property of what it found by
-GetItem, whole). Exchange refuses a restriction on calendar:UID, so a
-key that query did not find (an item made in Outlook is known by its UID alone, a deleted one by nothing) is
-looked for by reading every item's identity: SyncFolderItems from no state, 512 items a call, to the page that
-says it holds the last item. Why not FindItem's paging: it pages by offset, so an item deleted between two pages
-moves every later one a place back and one slips past a page boundary unread; a sync state remembers what it
-sent. Both answers carry a string's first 255 characters only, so a value that long is read again by GetItem.
+GetItem, whole). Exchange refuses a restriction on calendar:UID, so a key that query did not find (an item made
+in Outlook is known by its UID alone, a deleted one by nothing) is looked for by reading every item's identity:
+SyncFolderItems from no state, 512 items a call, to the page that says it holds the last item. Why not
+FindItem's paging: it pages by offset, so an item deleted between two pages moves every later one a place back
+and one slips past a page boundary unread; a sync state remembers what it sent. FindItem gives a string's first
+255 characters only, and SyncFolderItems is "similar to FindItem", so a value that long is read again by GetItem.
 Searching by the UID's binary twin, the GlobalObjectId, is left alone: how Exchange encodes a UID another
 client made is not documented well enough to trust a search that finds nothing.
 https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/finditem-operation
@@ -170,5 +170,6 @@ def _maybe_cut(value: object) -> bool:
 
 
 def _queryable(key: str) -> bool:
-    """Whether a restriction can carry ``key`` and a summary give it back whole: printable, and short."""
+    """Whether a restriction is trusted with ``key``: printable (a request's XML carries it) and shorter than what
+    a summary cuts (no page says how Exchange compares a longer string in a restriction)."""
     return key.isprintable() and len(key) < SUMMARY_CHARACTERS
