@@ -29,7 +29,7 @@ RUN = RunOptions(now=NOW)
 
 
 class BlindMemoryConnector(MemoryConnector):
-    """A store that cannot find items by identity (not ``Locating``), as EWS and Graph here."""
+    """A store that cannot find items by identity (not ``Locating``): a connector that does not implement it."""
 
     locate = None  # type: ignore[assignment]
 
