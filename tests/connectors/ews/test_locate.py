@@ -10,14 +10,20 @@ than answer from a failed request or a listing that stopped short.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
 
 from calsync.connectors.ews import identities
 from calsync.connectors.ews.connector import EwsConnector
+from calsync.connectors.memory import MemoryConnector
 from calsync.errors import ConnectorError
+from calsync.model.canonical import scan
 from calsync.model.content import Content
+from calsync.state.sql import SQLStore
+from calsync.sync.engine import PairSpec, RunOptions, sync_pair
+from calsync.sync.observe import Endpoint
 from tests.connectors.ews import outlook
 from tests.connectors.ews.conftest import new_mailbox
 from tests.connectors.ews.fake import items
@@ -37,6 +43,27 @@ def mailbox(fake: FakeEws) -> Iterator[str]:
 def _operations(fake: FakeEws, since: int) -> list[str]:
     """The item operations sent since ``since`` (GetFolder, for a connector's first look at a folder, left out)."""
     return [s.operation for s in fake.seen[since:] if s.operation != "GetFolder"]
+
+
+def test_an_item_saved_again_far_ahead_is_a_move_to_the_engine_not_a_deletion(
+    fake: FakeEws, connect: Connect, mailbox: str, store: SQLStore
+) -> None:
+    """A client that saves a move as a delete and a create of the same UID, under another id and 90 days later:
+    the full sync's listing of the window misses both, and only the answer by identity tells it was moved."""
+    business = MemoryConnector("business")
+    business.make_collection("cal")
+    spec = PairSpec("ews", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    business.put_raw("cal", "e1.ics", event("e1", "visit", day="20261122"))
+    sync_pair(spec, store, RunOptions(now=now))
+    (old,) = [s.id for s in fake.store.live(mailbox, "calendar")]
+    outlook.remove(fake, mailbox, old)
+    outlook.put(fake, mailbox, "saved-again", event("e1", "visit, later", day="20270219"))  # no key property
+    sync_pair(spec, store, RunOptions(now=now, full=True))
+    assert list(business.texts("cal")) == ["e1.ics"]
+    sync_pair(spec, store, RunOptions(now=now + timedelta(days=70), full=True))  # in the window by then
+    assert scan(business.texts("cal")["e1.ics"]).facts.title == "visit, later"
+    assert [s.id for s in fake.store.live(mailbox, "calendar")] == ["saved-again"]
 
 
 def test_an_outlook_item_is_found_by_its_uid_and_ours_by_its_key_only(

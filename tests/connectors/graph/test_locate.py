@@ -10,13 +10,19 @@ filter ignores case), and must raise rather than answer from a failed request.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from calsync.connectors.graph import identities
 from calsync.connectors.graph.connector import GraphConnector
+from calsync.connectors.memory import MemoryConnector
 from calsync.errors import ConnectorError, NotFound
+from calsync.model.canonical import scan
 from calsync.model.content import Content
+from calsync.state.sql import SQLStore
+from calsync.sync.engine import PairSpec, RunOptions, sync_pair
+from calsync.sync.observe import Endpoint
 from tests.connectors.graph import outlook
 from tests.connectors.graph.conftest import new_mailbox
 from tests.connectors.graph.fake.http import Request
@@ -43,6 +49,27 @@ def _requests(fake: FakeGraph, since: int, *, inner: bool | None = None) -> list
 
 def _ical_uid(fake: FakeGraph, mailbox: str, href: str) -> str:
     return str(fake.mailboxes[mailbox].events[href].data["iCalUId"])
+
+
+def test_an_event_saved_again_far_ahead_is_a_move_to_the_engine_not_a_deletion(
+    fake: FakeGraph, connect: Connect, mailbox: str, store: SQLStore
+) -> None:
+    """A client that saves a move as a delete and a create, under another id and 90 days later: the full sync's
+    listing of the window misses both, and only the answer by identity tells the business side it was moved."""
+    business = MemoryConnector("business")
+    business.make_collection("cal")
+    spec = PairSpec("graph", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    business.put_raw("cal", "e1.ics", event("e1", "visit", day="20261122"))
+    sync_pair(spec, store, RunOptions(now=now))
+    (old,) = fake.mailboxes[mailbox].events
+    outlook.remove(fake, mailbox, old)
+    outlook.put(fake, mailbox, "saved-again", event("e1", "visit, later", day="20270219"), imported=True)
+    sync_pair(spec, store, RunOptions(now=now, full=True))
+    assert list(business.texts("cal")) == ["e1.ics"]
+    sync_pair(spec, store, RunOptions(now=now + timedelta(days=70), full=True))  # in the window by then
+    assert scan(business.texts("cal")["e1.ics"]).facts.title == "visit, later"
+    assert list(fake.mailboxes[mailbox].events) == ["saved-again"]
 
 
 def test_an_outlook_event_is_found_by_its_icaluid_and_ours_by_its_key_only(
