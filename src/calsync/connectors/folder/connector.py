@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import re
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -29,9 +27,11 @@ from calsync.connectors.folder.files import (
     _load_token,
     _no_item,
     _read,
+    _read_error,
+    _sweep,
     _text,
     _unreadable,
-    _write_all,
+    _write_new,
     etag_of,
 )
 from calsync.connectors.folder.readahead import ReadAhead
@@ -40,11 +40,6 @@ from calsync.model.canonical import ICALENDAR, VCARD
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
 from calsync.model.window import Window
-
-_TEMP_NAME = re.compile(r"\.\d+-\d+\.tmp")
-"""The names ``_write_temp`` gives (``.<pid>-<n>.tmp``): only these are ever swept away."""
-_STALE_TEMP_SECONDS = 3600
-"""How old a temporary file must be before a listing removes it: a live write's is at most seconds old."""
 
 
 class FolderConnector:
@@ -104,7 +99,7 @@ class FolderConnector:
         with os.scandir(folder) as entries:
             for entry in entries:
                 if not self._is_item(entry.name):
-                    self._sweep(entry.path, entry.name)
+                    _sweep(entry.path, entry.name, read_only=self.capabilities.read_only)
                     continue
                 try:
                     stat = _item_stat(entry)
@@ -142,7 +137,7 @@ class FolderConnector:
         for name in os.listdir(folder):
             path = os.path.join(folder, name)
             if not self._is_item(name):
-                self._sweep(path, name)
+                _sweep(path, name, read_only=self.capabilities.read_only)
                 continue
             try:
                 data = _read(path)
@@ -162,7 +157,7 @@ class FolderConnector:
                 data = self._read_ahead.kept(collection, href) or _read(os.path.join(folder, _checked_name(href)))
                 text = _text(data)
             except OSError as exc:
-                yield FetchFailed(href, self._read_error(folder, href, exc))
+                yield FetchFailed(href, _read_error(folder, href, exc, self.name))
             except (UnicodeDecodeError, ConnectorError) as exc:
                 yield FetchFailed(
                     href,
@@ -170,20 +165,6 @@ class FolderConnector:
                 )
             else:
                 yield Fetched(ItemRef(href, etag_of(data)), Content.from_text(text, self.media_type))
-
-    def _read_error(self, folder: str, href: str, exc: OSError) -> ConnectorError:
-        """Why ``href`` could not be read: ``NotFound`` only when no file holds the name (a deletion to the
-        engine). A link whose target is missing (on a drive not mounted now) is unreadable: deleting the other
-        side's copy for it would lose the item when the drive comes back."""
-        if isinstance(exc, FileNotFoundError):
-            try:
-                target = os.readlink(os.path.join(folder, href))
-            except OSError:  # no link there either (never raised out of get(): one failure is one value)
-                return NotFound(f"{href} does not exist", connector=self.name, href=href)
-            reason = f"it links to nothing ({target} is missing; a drive not mounted?)"
-        else:  # permissions, a folder in its place, an I/O error: this item only
-            reason = exc.strerror or type(exc).__name__
-        return ConnectorError(f"cannot read {href}: {reason}", connector=self.name, href=href)
 
     # -- writing ------------------------------------------------------------------------------------------------
 
@@ -312,40 +293,8 @@ class FolderConnector:
         return self._folder(collection)
 
     def _write_temp(self, folder: str, data: bytes) -> tuple[str, str]:
-        """Write ``data`` to a new hidden file next to its destination; returns its name and etag.
-
-        Raises ``OSError`` when the disk does not take every byte, the file removed: a temporary file is only
-        ever linked into place whole, and a failed one is not left to pile up run after run.
-        """
-        while True:
-            name = f"{folder}{os.sep}.{os.getpid()}-{next(self._temp_names)}.tmp"  # matches _TEMP_NAME
-            try:
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-                break
-            except FileExistsError:
-                continue  # left by a crashed run with our pid: take the next name
-        try:
-            try:
-                _write_all(fd, data)
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(name)
-            raise
-        return name, etag_of(data)
-
-    def _sweep(self, path: str, name: str) -> None:
-        """Remove ``path`` if it is a temporary file of ours left over an hour ago (by a crash, or a write whose
-        clean-up failed). Younger ones may be a concurrent run's live write; a read-only side is never touched.
-        Costs nothing for other names, and a system call or two for each left-over file."""
-        if self.capabilities.read_only or not _TEMP_NAME.fullmatch(name):
-            return
-        with contextlib.suppress(OSError):  # gone already, or not ours to remove: the next listing tries again
-            if time.time() - os.lstat(path).st_mtime > _STALE_TEMP_SECONDS:
-                os.unlink(path)
+        """Write ``data`` to a new hidden file next to its destination (``_write_new``); its name and etag."""
+        return _write_new(folder, data, self._temp_names, fsync=self.fsync), etag_of(data)
 
     def _remember(self, collection: str, href: str, folder: str, etag: str) -> ItemRef:
         """The ref of a file just written, its signature kept for ``absorb_writes``.

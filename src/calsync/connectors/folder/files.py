@@ -1,15 +1,20 @@
-"""The folder connector's file helpers: whole reads and writes with plain system calls, names that stay inside
-the root, and the sync token's cache of every file's stat signature and etag."""
+"""The folder connector's file helpers: whole reads and writes with plain system calls (through temporary files,
+and the sweep of those a crash left), why a read failed, names that stay inside the root, and the sync token's
+cache of every file's stat signature and etag."""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import hashlib
 import json
 import os
+import re
+import time
+from collections.abc import Iterator
 
-from calsync.errors import InvalidItem
+from calsync.errors import ConnectorError, InvalidItem, NotFound
 from calsync.model.refs import ItemRef
 
 _TOKEN_VERSION = 2
@@ -72,6 +77,38 @@ def _text(data: bytes) -> str:
     return data[len(codecs.BOM_UTF8) :].decode("utf-8") if data.startswith(codecs.BOM_UTF8) else data.decode("utf-8")
 
 
+_TEMP_NAME = re.compile(r"\.\d+-\d+\.tmp")
+"""The names ``_write_new`` gives (``.<pid>-<n>.tmp``): only these are ever swept away."""
+_STALE_TEMP_SECONDS = 3600
+"""How old a temporary file must be before a listing removes it: a live write's is at most seconds old."""
+
+
+def _sweep(path: str, name: str, *, read_only: bool) -> None:
+    """Remove ``path`` if it is a temporary file of ours left over an hour ago (by a crash, or a write whose
+    clean-up failed). Younger ones may be a concurrent run's live write; a read-only side is never touched.
+    Costs nothing for other names, and a system call or two for each left-over file."""
+    if read_only or not _TEMP_NAME.fullmatch(name):
+        return
+    with contextlib.suppress(OSError):  # gone already, or not ours to remove: the next listing tries again
+        if time.time() - os.lstat(path).st_mtime > _STALE_TEMP_SECONDS:
+            os.unlink(path)
+
+
+def _read_error(folder: str, href: str, exc: OSError, connector: str) -> ConnectorError:
+    """Why ``href`` could not be read: ``NotFound`` only when no file holds the name (a deletion to the
+    engine). A link whose target is missing (on a drive not mounted now) is unreadable: deleting the other
+    side's copy for it would lose the item when the drive comes back."""
+    if isinstance(exc, FileNotFoundError):
+        try:
+            target = os.readlink(os.path.join(folder, href))
+        except OSError:  # no link there either (never raised out of get(): one failure is one value)
+            return NotFound(f"{href} does not exist", connector=connector, href=href)
+        reason = f"it links to nothing ({target} is missing; a drive not mounted?)"
+    else:  # permissions, a folder in its place, an I/O error: this item only
+        reason = exc.strerror or type(exc).__name__
+    return ConnectorError(f"cannot read {href}: {reason}", connector=connector, href=href)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """Write every byte of ``data``: one system call when the disk takes them all, as it nearly always does.
 
@@ -84,6 +121,34 @@ def _write_all(fd: int, data: bytes) -> None:
         if taken <= 0:
             raise OSError(errno.ENOSPC, "the disk took no more bytes (is it full?)")
         done += taken
+
+
+def _write_new(folder: str, data: bytes, names: Iterator[int], *, fsync: bool) -> str:
+    """Write ``data`` to a new hidden file in ``folder``, named ``.<pid>-<n>.tmp`` (``_TEMP_NAME``) with the
+    first ``n`` of ``names`` no file has; returns its path.
+
+    Raises ``OSError`` when the disk does not take every byte, the file removed: a temporary file is only ever
+    linked into place whole, and a failed one is not left to pile up run after run.
+    """
+    while True:
+        name = f"{folder}{os.sep}.{os.getpid()}-{next(names)}.tmp"
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            break
+        except FileExistsError:
+            continue  # left by a crashed run with our pid: take the next name
+    try:
+        try:
+            _write_all(fd, data)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return name
 
 
 def _fsync_folder(folder: str) -> None:
