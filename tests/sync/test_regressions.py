@@ -366,6 +366,20 @@ def test_an_item_entering_the_window_unchanged_arrives_from_a_folder(store: SQLS
     assert (tmp_path / "b" / "cal" / "far.ics").exists()
 
 
+def test_a_folder_copy_outside_the_window_at_a_users_name_is_not_written_twice(store: SQLStore, tmp_path: Path) -> None:
+    """B's copy lies outside the window (read, left unlinked) at a name of the user's; A's, inside, is created on
+    B: the create meets B's copy, as a CalDAV server's UID check would, and B keeps one file of the item."""
+    spec = folder_pair(tmp_path)
+    (tmp_path / "b" / "cal" / "users-own-name.ics").write_text(event("x", "B's", day="20250101"), encoding="utf-8")
+    (tmp_path / "a" / "cal" / "x.ics").write_text(event("x", "A's"), encoding="utf-8")
+    sync_pair(spec, store, RUN)
+    sync_pair(spec, store, RUN)
+    held = [
+        p.name for p in (tmp_path / "b" / "cal").iterdir() if scan(p.read_text(encoding="utf-8")).facts.ident == "x"
+    ]
+    assert held == ["users-own-name.ics"]
+
+
 def test_the_window_is_asked_again_at_most_hourly_and_quiet_runs_keep_its_edge(store: SQLStore) -> None:
     spec, a, _b = memories()
     a.put_raw("cal", "e1.ics", event("e1"))

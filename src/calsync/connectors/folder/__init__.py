@@ -5,12 +5,14 @@ from the file's bytes, so a rewrite that keeps the bytes keeps the version. Writ
 to a hidden temporary file that is then linked (create: fails if the name exists, so two creates cannot both
 win) or renamed (update) into place; an item that is a symbolic link is updated in its target, beside which the
 temporary file goes. Temporary files a crashed run left are removed by a later listing once they are an hour old.
-The sync token is a cache of every file's stat signature and etag, so an incremental run reads only the files
-whose size, mtime or inode changed.
+The sync token is a cache of every file's stat signature, etag and UIDs, so an incremental run reads only the
+files whose size, mtime or inode changed, and a create still finds an item of its identity at any name (refused
+as ``AlreadyExists``, as a CalDAV server refuses a second item of one UID).
 
 ``connector`` holds the connector class; ``files`` the helpers it reads and writes with (plain system calls),
 the name check that keeps every path inside the root, and the sync token's cache of stat signatures;
-``readahead`` the bytes a listing read, kept for the ``get()`` that follows.
+``identities`` which file holds which identity; ``readahead`` the bytes a listing read, kept for the ``get()``
+that follows.
 """
 
 from calsync.connectors.folder.connector import FolderConnector

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ from calsync.connectors.base import (
     other_identity,
 )
 from calsync.connectors.folder.files import (
+    _UIDS_AT,
     _UNREADABLE,
     Signature,
     _checked_name,
@@ -34,6 +36,7 @@ from calsync.connectors.folder.files import (
     _write_new,
     etag_of,
 )
+from calsync.connectors.folder.identities import Identities, created_apart, holds, read_folder, uids_of
 from calsync.connectors.folder.readahead import ReadAhead
 from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.canonical import ICALENDAR, VCARD
@@ -69,6 +72,9 @@ class FolderConnector:
         self._written: dict[tuple[str, str], Signature] = {}
         self._folders: dict[str, str] = {}
         self._read_ahead = ReadAhead()
+        self._identities = Identities(
+            lambda collection: read_folder(self._folder(collection), self._is_item, self.media_type)
+        )
         self._temp_names = itertools.count()
 
     # -- reading ------------------------------------------------------------------------------------------------
@@ -122,18 +128,22 @@ class FolderConnector:
                     continue
                 etag = etag_of(data)
                 self._read_ahead.keep(collection, entry.name, data)
-                fresh[entry.name] = [*signature, etag]
+                fresh[entry.name] = [*signature, etag, *uids_of(data, self.media_type)]
                 changed.append(ItemRef(entry.name, etag))
         deleted = [name for name in cache if name not in fresh]
         if token is not None and not changed and not deleted:
+            self._identities.listed(collection, functools.partial(_load_token, token), _UIDS_AT)
             return ChangeSet([], [], token)  # nothing moved: the token stands as it is
-        return ChangeSet(changed, deleted, _dump_token(fresh), complete=token is None or not cache)
+        new_token = _dump_token(fresh)
+        self._identities.listed(collection, functools.partial(_load_token, new_token), _UIDS_AT)  # kept as text
+        return ChangeSet(changed, deleted, new_token, complete=token is None or not cache)
 
     def list(self, collection: str, window: Window | None) -> list[ItemRef]:
         """Every file (this store does not filter by window: see ``capabilities``)."""
         folder = self._folder(collection)
         self._read_ahead.forget(collection)
         refs = []
+        uids: dict[str, Sequence[str]] = {}
         for name in os.listdir(folder):
             path = os.path.join(folder, name)
             if not self._is_item(name):
@@ -147,6 +157,8 @@ class FolderConnector:
                 continue
             self._read_ahead.keep(collection, name, data)
             refs.append(ItemRef(name, etag_of(data)))
+            uids[name] = uids_of(data, self.media_type)
+        self._identities.listed(collection, lambda: uids)
         return refs
 
     def get(self, collection: str, hrefs: Sequence[str]) -> Iterator[Fetched | FetchFailed]:
@@ -169,7 +181,12 @@ class FolderConnector:
     # -- writing ------------------------------------------------------------------------------------------------
 
     def create(self, collection: str, content: Content, key: str) -> ItemRef:
-        """Link a new file into place at a name derived from ``key``; a retry returns the first copy."""
+        """Link a new file into place at a name derived from ``key``; a retry returns the first copy.
+
+        An item of identity ``key`` in another file (a user's, at a name of their own) is ``AlreadyExists``
+        naming that file, before anything is written: as a CalDAV server refuses a second item of one UID, so
+        the engine reads it and decides again rather than leaving two copies of one item in the folder.
+        """
         try:  # not ``_os_errors``: a first sync creates every item, and the context manager costs per call
             return self._create(collection, content, key)
         except OSError as exc:
@@ -177,7 +194,11 @@ class FolderConnector:
 
     def _create(self, collection: str, content: Content, key: str) -> ItemRef:
         folder = self._writable_folder(collection, create=True)
-        tmp, etag = self._write_temp(folder, content.text.encode("utf-8"))
+        holder = self._holder(collection, folder, key)
+        if holder is not None:
+            return self._held(folder, content, key, holder)
+        data = content.text.encode("utf-8")
+        tmp, etag = self._write_temp(folder, data)
         href = href_for_key(key, self.extension)
         placed: str | ItemRef = href
         try:
@@ -191,7 +212,34 @@ class FolderConnector:
             return placed
         if self.fsync:
             _fsync_folder(folder)
-        return self._remember(collection, placed, folder, etag)  # stat once both links are made: ctime moves
+        return self._remember(collection, placed, folder, etag, created_apart(content, data, key))  # once linked
+
+    def _holder(self, collection: str, folder: str, key: str) -> str | None:
+        """The file holding an item of identity ``key`` other than the two names ``key`` gives, if any.
+
+        Only the files the index names are read, to confirm them: a file since rewritten, removed or holding
+        ``key`` only as a VALARM's UID is no holder. The index comes from this connector's listing of the
+        collection (or the token it was given); before any, from reading the folder once.
+        """
+        candidates = self._identities.holders(collection, key)
+        if candidates:  # seldom: the key's names cost a hash to make, so only then
+            own = hrefs_for_key(key, self.extension)
+            for href in candidates:
+                if href not in own and holds(folder + os.sep + href, key, self.media_type):
+                    return href
+        return None
+
+    def _held(self, folder: str, content: Content, key: str, holder: str) -> ItemRef:
+        """A create of an item ``holder`` holds: a retry's first copy at one of the key's names is returned
+        (as a server returns it); otherwise ``AlreadyExists`` naming ``holder``."""
+        for href in hrefs_for_key(key, self.extension):
+            try:
+                _, ref = self._existing(folder, href, content, key)  # our copy with other content: AlreadyExists
+            except FileNotFoundError:
+                break  # the name is free: the item would have gone here
+            if ref is not None:
+                return ref
+        raise AlreadyExists(f"{key} exists at {holder}", connector=self.name, href=holder)
 
     def _place_beside(self, folder: str, tmp: str, content: Content, key: str) -> str | ItemRef:
         """The first name is taken: by an earlier copy of this item (its ref), or by another item (the second
@@ -221,7 +269,8 @@ class FolderConnector:
                 path = os.path.realpath(path)
             self._check_version(path, ref)
             place = os.path.dirname(path)
-            tmp, etag = self._write_temp(place, content.text.encode("utf-8"))
+            data = content.text.encode("utf-8")
+            tmp, etag = self._write_temp(place, data)
             try:
                 os.replace(tmp, path)
             except OSError:
@@ -230,7 +279,7 @@ class FolderConnector:
                 raise
             if self.fsync:
                 _fsync_folder(place)
-            return self._remember(collection, ref.href, folder, etag)
+            return self._remember(collection, ref.href, folder, etag, uids_of(data, self.media_type))
 
     def delete(self, collection: str, ref: ItemRef) -> None:
         """Remove the file if its bytes still have ``ref.version``; already gone is fine."""
@@ -296,15 +345,19 @@ class FolderConnector:
         """Write ``data`` to a new hidden file next to its destination (``_write_new``); its name and etag."""
         return _write_new(folder, data, self._temp_names, fsync=self.fsync), etag_of(data)
 
-    def _remember(self, collection: str, href: str, folder: str, etag: str) -> ItemRef:
-        """The ref of a file just written, its signature kept for ``absorb_writes``.
+    def _remember(self, collection: str, href: str, folder: str, etag: str, uids: Sequence[str]) -> ItemRef:
+        """The ref of a file just written, its signature (with ``uids``: see ``Signature``) kept for
+        ``absorb_writes`` and its UIDs indexed.
 
         The stat is taken once the file is in place (linking and renaming change ctime). Should another program
         rewrite the file within the microseconds in between, its change is seen at the next full sync.
         """
         self._read_ahead.kept(collection, href)
         stat = os.stat(folder + os.sep + href)
-        self._written[(collection, href)] = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino, etag]
+        signature: Signature = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino, etag, *uids]
+        self._written[(collection, href)] = signature
+        if uids:  # a created file holds its key only, nearly always: nothing to index
+            self._identities.wrote(collection, href, uids)
         return ItemRef(href, etag)
 
     def _existing(self, folder: str, href: str, content: Content, key: str) -> tuple[str, ItemRef | None]:

@@ -1,6 +1,6 @@
 """The folder connector's file helpers: whole reads and writes with plain system calls (through temporary files,
 and the sweep of those a crash left), why a read failed, names that stay inside the root, and the sync token's
-cache of every file's stat signature and etag."""
+cache of every file's stat signature, etag and UIDs."""
 
 from __future__ import annotations
 
@@ -17,13 +17,16 @@ from collections.abc import Iterator
 from calsync.errors import ConnectorError, InvalidItem, NotFound
 from calsync.model.refs import ItemRef
 
-_TOKEN_VERSION = 2
+_TOKEN_VERSION = 3
 _READ_BLOCK = 256 * 1024
 Signature = list[int | str]
-"""[mtime_ns, ctime_ns, size, inode, etag] of one file as the token caches it.
+"""[mtime_ns, ctime_ns, size, inode, etag, *uids] of one file as the token caches it.
 
 ctime is in because a tool can put mtime back (``touch -r``, some editors, copies that keep times), and nothing
-can put ctime back."""
+can put ctime back. The UIDs (from ``_UIDS_AT`` on: each UID line's value, or the identity of a file this
+connector created, less its key) let a later run know which file may hold which item without reading it again
+(``identities``); a token of an older version, without them, is not taken: every file is read once more."""
+_UIDS_AT = 5
 
 
 def etag_of(data: bytes) -> str:
@@ -40,10 +43,11 @@ _UNREAD: Signature = [-1, -1, -1, -1]
 
 def _unreadable(name: str, cache: dict[str, Signature], fresh: dict[str, Signature], changed: list[ItemRef]) -> None:
     """A file that cannot be read now: listed with a version no etag has (``get()`` then says why, for this item
-    only), and cached with a signature no stat matches, so the next run reads it again. Never left out of the
-    listing: a file missing from it is a deletion."""
+    only), and cached with a signature no stat matches, so the next run reads it again (the etag and UIDs last
+    read kept: a create confirms a holder by reading it, which this one fails). Never left out of the listing: a
+    file missing from it is a deletion."""
     cached = cache.get(name)
-    fresh[name] = [*_UNREAD, cached[4] if cached is not None else ""]
+    fresh[name] = [*_UNREAD, *(cached[4:] if cached is not None else [""])]
     changed.append(ItemRef(name, _UNREADABLE))
 
 
