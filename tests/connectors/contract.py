@@ -26,6 +26,10 @@ class ConnectorContract:
     """Subclass and implement ``make``, ``put_external`` and ``remove_external``."""
 
     collection = "cal"
+    refuses_second_identity = True
+    """Whether a create of an identity another item holds at a name of its own is ``AlreadyExists`` naming that
+    item. Set ``False`` only for a store that truly cannot tell (one that finds a retried create by calsync's own
+    key alone), with the reason beside it: the engine then leaves two copies where a user's item met ours."""
 
     def make(self, *, read_only: bool = False) -> Connector:
         """A fresh connector whose collection ``self.collection`` exists and is empty."""
@@ -84,6 +88,17 @@ class ConnectorContract:
             assert isinstance(result, Fetched)
             titles[result.ref.href] = result.content.facts.title
         assert titles == {"team-meeting.ics": "Dentist", ref.href: "Team"}
+
+    def test_a_create_of_an_identity_held_at_another_href_names_that_item(self, conn: Connector) -> None:
+        """As a CalDAV server refuses a second item of one UID (``no-uid-conflict``): the engine then reads that
+        item and decides again, instead of leaving two copies of it in the calendar."""
+        if not self.refuses_second_identity:
+            pytest.skip("this store does not refuse a second item of one identity")
+        self.put_external(conn, "users-own-name.ics", event("f3", "made in the calendar"))
+        with pytest.raises(AlreadyExists) as raised:
+            conn.create(self.collection, Content.from_text(event("f3", "from the other side")), "f3")
+        assert raised.value.href == "users-own-name.ics"
+        assert [ref.href for ref in conn.list(self.collection, None)] == ["users-own-name.ics"]
 
     def test_key_that_is_not_a_safe_name_still_creates_one_item(self, conn: Connector) -> None:
         key = "order/4711:line 2"

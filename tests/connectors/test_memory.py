@@ -6,7 +6,7 @@ import pytest
 
 from calsync.connectors.base import Connector
 from calsync.connectors.memory import MemoryConnector
-from calsync.errors import AlreadyExists, Unavailable
+from calsync.errors import Unavailable
 from calsync.model.content import Content
 from tests.connectors.contract import LocatingContract
 from tests.samples import event
@@ -43,14 +43,3 @@ def test_rewrite_changes_the_bytes_but_not_the_digest() -> None:
     stored = conn.texts("c")[ref.href]
     assert "Server" in stored
     assert Content.from_text(stored).digest == content.digest
-
-
-def test_a_create_of_an_identity_held_at_another_href_names_that_item() -> None:
-    """As a CalDAV server refuses a second item of one UID (``no-uid-conflict``): the engine then decides the
-    item as new on both sides, instead of leaving two copies of it in the calendar."""
-    conn = MemoryConnector()
-    conn.make_collection("c")
-    conn.put_raw("c", "users-own-name.ics", event("f3", "made in the calendar"))
-    with pytest.raises(AlreadyExists) as raised:
-        conn.create("c", Content.from_text(event("f3", "from the other side")), "f3")
-    assert raised.value.href == "users-own-name.ics" and list(conn.texts("c")) == ["users-own-name.ics"]

@@ -36,6 +36,9 @@ def _as_contact(uid: str, title: str = "Visit", **_: object) -> str:
 class TestEwsContactsContract(ConnectorContract):
     """The shared contract with vCards (the contract itself is unchanged)."""
 
+    refuses_second_identity = False  # Exchange keeps any number of items of one identity, and a create finds a
+    # retried copy by calsync's key property alone: an item made in Outlook has none
+
     @pytest.fixture(autouse=True)
     def _fake(
         self, fake: FakeEws, connect: Callable[..., EwsConnector], monkeypatch: pytest.MonkeyPatch

@@ -17,6 +17,8 @@ from tests.connectors.graph.fake.server import FakeGraph
 
 class TestGraphContract(LocatingContract):
     holds_tasks = False  # a calendar holds events; To Do lists are another connector's
+    refuses_second_identity = False  # Graph keeps any number of items of one identity, and a create finds a
+    # retried copy by calsync's key property alone: an item made in Outlook has none
 
     @pytest.fixture(autouse=True)
     def _fake(self, fake: FakeGraph, connect: Callable[..., GraphConnector]) -> None:
