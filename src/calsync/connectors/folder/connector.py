@@ -36,7 +36,7 @@ from calsync.connectors.folder.files import (
     _write_new,
     etag_of,
 )
-from calsync.connectors.folder.identities import Identities, created_apart, holds, read_folder, uids_of
+from calsync.connectors.folder.identities import Identities, created_apart, read_folder, uids_of
 from calsync.connectors.folder.readahead import ReadAhead
 from calsync.errors import AlreadyExists, ConnectorError, InvalidItem, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.canonical import ICALENDAR, VCARD
@@ -225,7 +225,7 @@ class FolderConnector:
         if candidates:  # seldom: the key's names cost a hash to make, so only then
             own = hrefs_for_key(key, self.extension)
             for href in candidates:
-                if href not in own and holds(folder + os.sep + href, key, self.media_type):
+                if href not in own and self._identities.confirmed(folder + os.sep + href, self.media_type) == key:
                     return href
         return None
 

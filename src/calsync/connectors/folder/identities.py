@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-from calsync.connectors.folder.files import _read, _text
+from calsync.connectors.folder.files import _no_item, _read, _text
 from calsync.errors import InvalidItem
 from calsync.model.canonical import VCARD
 from calsync.model.content import Content
@@ -50,10 +50,15 @@ def uids_of(data: bytes, media_type: str = "") -> list[str]:
         rest = rests[0]
         if rest[0] == 58 and b"\n" not in rest:  # most: one UID line, no parameter (58 is ":"), not folded
             return [rest[1:].decode("utf-8", "replace").strip()]
-    if not rests and b"\n" not in data and b"\r" in data:
-        return uids_of(data.replace(b"\r", b"\n"), media_type)
+    if not rests and (b"\r" in data or b"\n " in data or b"\n\t" in data):
+        return uids_of(_unfolded(data), media_type)  # a lone CR, a fold in the name: read as the content reads it
     found = [_value(b"UID" + rest) for rest in rests]
     return [uid for uid in dict.fromkeys(found) if uid is not None]  # a series repeats its UID in each override
+
+
+def _unfolded(data: bytes) -> bytes:
+    """``data`` with line ends made line feeds and every fold undone, as ``unfold`` reads text."""
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n ", b"").replace(b"\n\t", b"")
 
 
 def _value(line: bytes) -> str | None:
@@ -76,13 +81,21 @@ def created_apart(content: Content, data: bytes, key: str) -> list[str]:
     return [] if ident == key else [ident]
 
 
-def holds(path: str, key: str, media_type: str) -> bool:
-    """Whether the file at ``path`` holds an item of identity ``key``: missing, unreadable or another item's
-    file does not."""
+def held_by(path: str, media_type: str) -> str | None:
+    """The identity of the item the file at ``path`` holds; ``None`` when it is missing or holds no one item.
+
+    Raises ``OSError`` when it is there but cannot be read now: it may hold the item, so no second copy is
+    written beside it (the create fails, for that item and this run only)."""
     try:
-        return Content.from_text(_text(_read(path)), media_type).ident == key
-    except (OSError, UnicodeDecodeError, InvalidItem):
-        return False
+        data = _read(path)
+    except OSError as exc:
+        if _no_item(path, exc):
+            return None
+        raise
+    try:
+        return Content.from_text(_text(data), media_type).ident
+    except (UnicodeDecodeError, InvalidItem):
+        return None
 
 
 def read_folder(folder: str, is_item: Callable[[str], bool], media_type: str) -> dict[str, list[str]]:
@@ -113,12 +126,25 @@ class Identities:
         not miss a file no listing saw)."""
         self._listed: dict[str, tuple[Callable[[], Listed], int]] = {}
         self._index: dict[str, dict[str, list[str]]] = {}
+        self._recent: list[str] = []
+        self._confirmed: dict[str, tuple[tuple[int, int, int], str | None]] = {}
+        """What a file named by the index was read to hold, by path, with the stat it had then."""
 
     def listed(self, collection: str, files: Callable[[], Listed], start: int = 0) -> None:
         """A complete listing of ``collection``: ``files()`` gives each file's entry, its UIDs from ``start``
         on. It replaces what was known (this connector's own writes are on disk, so in the listing too)."""
         self._listed[collection] = (files, start)
         self._index.pop(collection, None)
+        self._confirmed.clear()
+        self._keep_recent(collection)
+
+    def _keep_recent(self, collection: str) -> None:
+        """Forget all but the last two collections listed: a pair lists its two sides just before it writes."""
+        self._recent = [c for c in self._recent if c != collection] + [collection]
+        for old in self._recent[:-2]:
+            self._listed.pop(old, None)
+            self._index.pop(old, None)
+        del self._recent[:-2]
 
     def holders(self, collection: str, key: str) -> Sequence[str]:
         """The files that may hold identity ``key``."""
@@ -128,6 +154,23 @@ class Identities:
                 self._listed[collection] = (functools.partial(self._read, collection), 0)
             index = self._inverted(collection)
         return index.get(key, ())
+
+    def confirmed(self, path: str, media_type: str) -> str | None:
+        """``held_by``, read again only when the file's stat changed: a file of many items (a calendar export)
+        is named by every create of one of them, and holds none."""
+        try:
+            stat = os.stat(path)
+        except OSError as exc:
+            if _no_item(path, exc):
+                return None
+            raise  # a link to nothing (a drive not mounted now) may hold the item: see ``held_by``
+        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        known = self._confirmed.get(path)
+        if known is not None and known[0] == signature:
+            return known[1]
+        ident = held_by(path, media_type)
+        self._confirmed[path] = (signature, ident)
+        return ident
 
     def wrote(self, collection: str, href: str, uids: Sequence[str]) -> None:
         """This connector placed a file at ``href`` holding ``uids``. Only an index already built takes it:
