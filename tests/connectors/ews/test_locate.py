@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lxml import etree
 
+from calsync.connectors.base import Fetched
 from calsync.connectors.ews import identities
 from calsync.connectors.ews.connector import EwsConnector
 from calsync.connectors.memory import MemoryConnector
@@ -159,3 +160,50 @@ def test_the_tasks_folder_is_searched_the_same_way(fake: FakeEws, connect: Conne
     ours = tasks.create(mailbox, Content.from_text(task("call-back", due="20300101")), "call-back")
     theirs = outlook.put(fake, mailbox, "made-in-outlook", task("ignored"), folder="tasks")  # no UID: its id
     assert tasks.locate(mailbox, ["call-back", theirs, "gone"]) == {"call-back": ours.href, theirs: theirs}
+
+
+def test_an_item_is_found_by_the_identity_get_gives_it(fake: FakeEws, connect: Connect, mailbox: str) -> None:
+    """An invitation whose UID holds a comma: ``get`` reads it into content whose identity (the one the engine
+    links and later asks ``locate`` about) is the UID as iCalendar text spells it, the comma escaped."""
+    conn = connect(mailboxes=[mailbox])
+    href = outlook.put(fake, mailbox, "theirs", event("visit\\,42", day="20300601"))
+    (got,) = conn.get(mailbox, [href])
+    assert isinstance(got, Fetched)
+    assert conn.locate(mailbox, [got.content.ident]) == {got.content.ident: href}
+
+
+def test_an_item_saved_again_is_not_passed_on_as_deleted_whatever_its_uid_holds(
+    fake: FakeEws, connect: Connect, mailbox: str, store: SQLStore
+) -> None:
+    """The move of ``test_an_item_saved_again_far_ahead_is_a_move_to_the_engine_not_a_deletion``, of an item made
+    in Outlook whose UID holds a comma: the business side must keep its copy."""
+    business = MemoryConnector("business")
+    business.make_collection("cal")
+    spec = PairSpec("ews", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    outlook.put(fake, mailbox, "invite", event("e\\,1", "visit", day="20261122"))
+    sync_pair(spec, store, RunOptions(now=now))
+    assert len(business.texts("cal")) == 1
+    outlook.remove(fake, mailbox, "invite")
+    outlook.put(fake, mailbox, "saved-again", event("e\\,1", "visit, later", day="20270219"))
+    sync_pair(spec, store, RunOptions(now=now, full=True))
+    assert len(business.texts("cal")) == 1
+
+
+def test_an_item_edited_in_outlook_keeps_the_identity_it_was_created_under(
+    fake: FakeEws, connect: Connect, mailbox: str, store: SQLStore
+) -> None:
+    """A business item whose UID holds a comma is created under its identity as the key; edited in Outlook, the
+    item is read from its key property again and must give that same identity, or the business item is deleted
+    and made again under another UID."""
+    business = MemoryConnector("business")
+    business.make_collection("cal")
+    spec = PairSpec("ews", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    business.put_raw("cal", "b1.ics", event("b\\,1", "visit", day="20261122"))
+    sync_pair(spec, store, RunOptions(now=now))
+    (href,) = [s.id for s in fake.store.live(mailbox, "calendar")]
+    outlook.put(fake, mailbox, href, event("b\\,1", "visit, edited", day="20261122"))
+    sync_pair(spec, store, RunOptions(now=now))
+    assert list(business.texts("cal")) == ["b1.ics"]
+    assert scan(business.texts("cal")["b1.ics"]).facts.title == "visit, edited"

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from calsync.connectors.base import Fetched
 from calsync.connectors.graph import identities
 from calsync.connectors.graph.connector import GraphConnector
 from calsync.connectors.memory import MemoryConnector
@@ -160,3 +161,76 @@ def _spelled(text: str, number: int) -> str:
         if number >> bit & 1:
             chars[index] = chars[index].upper()
     return "".join(chars)
+
+
+def test_an_event_is_found_by_the_identity_get_gives_it(fake: FakeGraph, connect: Connect, mailbox: str) -> None:
+    """An imported invitation whose UID holds a comma: ``get`` reads it into content whose identity (the one the
+    engine links and later asks ``locate`` about) is the UID as iCalendar text spells it, the comma escaped."""
+    conn = connect(mailboxes=[mailbox])
+    href = outlook.put(fake, mailbox, "imported", event("visit\\,42", day="20300601"), imported=True)
+    (got,) = conn.get(mailbox, [href])
+    assert isinstance(got, Fetched)
+    assert conn.locate(mailbox, [got.content.ident]) == {got.content.ident: href}
+
+
+def test_an_event_saved_again_is_not_passed_on_as_deleted_whatever_its_uid_holds(
+    fake: FakeGraph, connect: Connect, mailbox: str, store: SQLStore
+) -> None:
+    """The move of ``test_an_event_saved_again_far_ahead_is_a_move_to_the_engine_not_a_deletion``, of an event
+    whose UID holds a comma: the business side must keep its copy."""
+    business = MemoryConnector("business")
+    business.make_collection("cal")
+    spec = PairSpec("graph", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    outlook.put(fake, mailbox, "invite", event("e\\,1", "visit", day="20261122"), imported=True)
+    sync_pair(spec, store, RunOptions(now=now))
+    assert len(business.texts("cal")) == 1
+    outlook.remove(fake, mailbox, "invite")
+    outlook.put(fake, mailbox, "saved-again", event("e\\,1", "visit, later", day="20270219"), imported=True)
+    sync_pair(spec, store, RunOptions(now=now, full=True))
+    assert len(business.texts("cal")) == 1
+
+
+def test_an_event_read_past_a_page_boundary_while_another_is_deleted_is_still_found() -> None:
+    """Graph pages ``/events`` by offset (``$skip``), each page read from the calendar as it is when asked for:
+    an event deleted from a page already read moves every later event a place back, and the first of the next
+    page slips past the boundary unread. It is held all along, so it must not be left out."""
+    calendar = [{"id": f"e-{n}", "iCalUId": f"uid-{n}"} for n in range(130)]
+
+    class OffsetPaging:
+        def pages(self, call: object, mailbox: str) -> Iterator[dict[str, object]]:
+            skip = 0
+            while skip < len(calendar):
+                page: dict[str, object] = {"value": calendar[skip : skip + 100]}
+                more = skip + 100 < len(calendar)
+                if more:
+                    page["@odata.nextLink"] = f"https://graph/v1.0/events?$skip={skip + 100}"
+                yield page
+                if not more:
+                    return
+                if skip == 0:
+                    del calendar[5]  # the user deletes an event of the first page meanwhile
+                skip += 100
+
+    wanted = ["uid-100", *(f"gone-{n}" for n in range(identities.QUERIED_KEYS))]
+    found = identities.locate(OffsetPaging(), "user@contoso.onmicrosoft.com", wanted, "graph")  # type: ignore[arg-type]
+    assert found == {"uid-100": "e-100"}
+
+
+def test_an_event_edited_in_outlook_keeps_the_identity_it_was_created_under(
+    fake: FakeGraph, connect: Connect, mailbox: str, store: SQLStore
+) -> None:
+    """A business item whose UID holds a comma is created under its identity as the key; edited in Outlook, the
+    event is read from its key property again and must give that same identity, or the business item is deleted
+    and made again under another UID."""
+    business = MemoryConnector("business")
+    business.make_collection("cal")
+    spec = PairSpec("graph", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    business.put_raw("cal", "b1.ics", event("b\\,1", "visit", day="20261122"))
+    sync_pair(spec, store, RunOptions(now=now))
+    (href,) = fake.mailboxes[mailbox].events
+    outlook.put(fake, mailbox, href, event("b\\,1", "visit, edited", day="20261122"))
+    sync_pair(spec, store, RunOptions(now=now))
+    assert list(business.texts("cal")) == ["b1.ics"]
+    assert scan(business.texts("cal")["b1.ics"]).facts.title == "visit, edited"
