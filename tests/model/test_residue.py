@@ -48,3 +48,20 @@ def test_a_kept_residue_gives_back_the_item_as_written() -> None:
     assert (
         residue.written("-") is None and residue.written("") is None and residue.written("sig\nnot iCalendar") is None
     )
+
+
+def test_a_residue_signed_with_the_key_as_uid_is_still_the_written_one() -> None:
+    """Signed before the key was read as an identity (the key was the projection's UID, escaped again): the text
+    written comes back while the store has not changed the item, and the store's edit wins once it has."""
+    original = Content.from_text(event("b\\,1", extra="X-CALSYNC-ORDER:4711\r\n"))
+    projection = _projection(original).item
+    assert projection.uid == "b,1"
+    earlier = replace(projection, uid=original.ident)
+    stored = residue.encode(original, earlier)
+    kept = residue.decode(stored, residue.projection_signed(stored, projection, original.ident))
+    assert kept.digest == original.digest
+    moved = replace(projection, title="Moved")
+    edited = residue.decode(stored, residue.projection_signed(stored, moved, original.ident))
+    assert edited.item.title == "Moved" and edited.ident == original.ident
+    signed_now = residue.encode(original, projection)
+    assert residue.projection_signed(signed_now, projection, original.ident) is projection

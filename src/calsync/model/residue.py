@@ -60,3 +60,24 @@ def decode(value: str, projection: Item, media_type: str = ICALENDAR) -> Content
     except InvalidItem:
         return plain
     return Content.from_item(replace(projection, kind=original.kind, extras=original.extras, unknown=original.unknown))
+
+
+def projection_signed(value: str, projection: Item, ident: str) -> Item:
+    """The projection to decode ``value`` against, for an item read under the identity ``ident``: ``projection``
+    itself, or the one written before the UID was spelled by ``calsync.model.uids`` when the signature is that one's.
+
+    Why: calsync once gave the projection the key itself as its UID, so a key holding an escape (a comma, say) was
+    escaped a second time in it, and its signature is that projection's digest. Without this, such an event,
+    unchanged since, would read as changed in Outlook: its projection, not the text written, once after the upgrade.
+    """
+    if not value or value == _NONE or projection.uid == ident:
+        return projection
+    signature = value.partition("\n")[0]
+    if signature == Content.from_item(projection).digest:
+        return projection
+    overrides = tuple(replace(one, uid=ident) for one in projection.overrides)
+    earlier = replace(projection, uid=ident, overrides=overrides)
+    try:
+        return earlier if signature == Content.from_item(earlier).digest else projection
+    except InvalidItem:
+        return projection

@@ -282,3 +282,17 @@ def test_a_series_made_in_outlook_reads_the_same_a_month_later(
     monkeypatch.setattr(graph_connector, "datetime", MonthLater)
     (month_later,) = conn.get(mailbox, [href])
     assert isinstance(month_later, Fetched) and month_later.content.digest == today.content.digest
+
+
+def test_a_series_whose_key_holds_a_comma_is_written_with_its_exceptions_and_read_back(
+    fake: FakeGraph, connect: Callable[..., GraphConnector]
+) -> None:
+    """The key is an identity, its comma escaped: the projection a write is signed with must take the UID that
+    identity spells, or its master and its overrides hold two UIDs and no series with an exception is written."""
+    mailbox = new_mailbox(fake)
+    conn = connect()
+    content = Content.from_text(_series("s\\,1", SERIES["cancelled"], override=True))
+    ref = conn.create(mailbox, content, content.ident)
+    (got,) = conn.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched)
+    assert got.content.ident == "s\\,1" and got.content.digest == content.digest

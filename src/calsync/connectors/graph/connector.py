@@ -37,6 +37,7 @@ from calsync.model import residue
 from calsync.model.content import Content
 from calsync.model.item import Item
 from calsync.model.refs import CollectionInfo, ItemRef
+from calsync.model.uids import uid_of_ident
 from calsync.model.window import Window
 
 Outcomes = list[categories.CategoryOutcome]
@@ -192,15 +193,18 @@ class GraphConnector:
         return identities.locate(self.transport, collection, keys, self.name)
 
     def _content(self, collection: str, event: Json) -> Content:
+        """The event as content whose identity is ``operations.identity(event)``: the item gets the UID that
+        identity spells, which the writer escapes back into it."""
         props = operations.properties(event)
-        item = convert.from_graph(event, operations.identity(event))
+        ident = operations.identity(event)
+        item = convert.from_graph(event, uid_of_ident(ident))
         kept = props.get(operations.RESIDUE_PROPERTY.lower(), "")
         if item.is_recurring:
             mailbox = operations.mailbox_of(collection)
             known = residue.written(kept)
             zone, bounds = convert.series_zone(event), self._span(item, from_start=known is None)
             item = series.read(self.transport, collection, str(event["id"]), item, mailbox, zone, bounds, known)
-        return residue.decode(kept, item)
+        return residue.decode(kept, residue.projection_signed(kept, item, ident))
 
     def _span(self, item: Item, *, from_start: bool = False) -> tuple[datetime, datetime]:
         """The range a series' instances are read and written in, from the delta range's past (``series.span``)."""
@@ -352,7 +356,7 @@ class GraphConnector:
         """The event body to write, the residue property included, and the item as it will be written."""
         item = series.normalised(content.item)
         body = convert.to_graph(item)
-        projection = replace(convert.from_graph(series.project(body), key), overrides=item.overrides)
+        projection = replace(convert.from_graph(series.project(body), uid_of_ident(key)), overrides=item.overrides)
         if item.recurrence is not None and projection.recurrence is not None:
             projection = replace(projection, recurrence=replace(projection.recurrence, exdates=item.recurrence.exdates))
         body["singleValueExtendedProperties"] = [

@@ -1,19 +1,27 @@
 """Finding a calendar's events by identity, whatever their dates (``GraphConnector.locate``, the ``Locating`` port).
 
-An event's identity is what ``GraphConnector.get`` reads as its UID (``operations.identity``): calsync's key
-property when it carries one, else Graph's iCalUId, else its id. The engine takes a key left out of the answer
-as deleted, so an answer that cannot be had whole raises (a failed request, one inside a batch, a page that did
-not come), and an event counts only when the identity read from it equals the key exactly: Graph compares an
-extended property's value ignoring case, so a filter finds more than that.
+An event's identity is the ``Content.ident`` of what ``GraphConnector.get`` reads (``operations.identity``):
+calsync's key property when it carries one, else the identity of Graph's iCalUId, else of its id. The engine
+takes a key left out of the answer as deleted, so an answer that cannot be had whole raises (a failed request,
+one inside a batch, a page that did not come), and an event counts only when the identity read from it equals
+the key exactly: Graph compares an extended property's value ignoring case, so a filter finds more than that.
 
 How: up to ``QUERIED_KEYS`` keys are asked for one by one, by the key property and by iCalUId, two requests a
 key in JSON batches of 20, every answer followed to its last page. That is the lookup Graph documents for an
 extended property (one ``eq`` on its value; no ``or`` of values), and the one a retried create relies on. More
-keys, or a key a request line should not carry (a control character, more than 255 bytes), are looked for by
-listing every event's identity: a listing costs a request per 100 events, the queries two a key, and the keys
-asked about are the items a complete listing missed (deletions, events saved again under another id), so
-usually few. Why not always list: Graph pages events by offset, so an event deleted while the listing pages
-moves every later one a place back, and one can slip past a page boundary unread; a query has no such gap.
+keys, or a key a filter cannot carry, are looked for by listing every event's identity: a listing costs a
+request per 100 events, the queries two a key, and the keys asked about are the items a complete listing missed
+(deletions, events saved again under another id), so usually few. Why not always list: Graph pages events by
+offset, so an event deleted while the listing pages moves every later one a place back, and one can slip past a
+page boundary unread; a query has no such gap.
+
+What a filter can carry: a printable key of at most 255 bytes (a request line) without an escape. The iCalUId
+filter asks for the UID the key spells (``uid_of_ident``): Exchange imports a UID as TEXT ([MS-OXCICAL]
+2.1.3.1.1.20.26), so iCalUId holds it unescaped. But a line break has four raw spellings (LF, CRLF, CR,
+``\\N``) that one filter cannot all ask for, and that page gives the UID's format as Text and no more, so how
+Exchange reads an escape in a UID is not written down; the listing compares what ``get`` reads, whatever that
+is. A UID with white space around it is taken to have none (an identity is stripped): no generator writes one,
+and allowing for it would cost a listing on every call.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from calsync.connectors.graph import operations
 from calsync.connectors.graph.transport import Json, Transport, check
 from calsync.errors import ProtocolError
+from calsync.model.uids import uid_of_ident
 
 QUERIED_KEYS = 25
 """Most keys asked for one by one: 50 requests in 3 batches, about what listing 5,000 events costs."""
@@ -46,7 +55,10 @@ def _queried(transport: Transport, collection: str, wanted: Sequence[str], name:
     calls = [
         call
         for key in wanted
-        for call in (operations.events_by_key(collection, key), operations.events_by_ical_uid(collection, key))
+        for call in (
+            operations.events_by_key(collection, key),
+            operations.events_by_ical_uid(collection, uid_of_ident(key)),
+        )
     ]
     found: dict[str, str] = {}
     for number, reply in enumerate(transport.batch(calls, mailbox)):
@@ -89,5 +101,6 @@ def _events(page: Json, name: str) -> list[Json]:
 
 
 def _queryable(key: str) -> bool:
-    """Whether a filter can carry ``key`` whole: printable, and short enough for a request line."""
-    return key.isprintable() and len(key.encode("utf-8")) <= _QUERYABLE_BYTES
+    """Whether a filter can carry ``key`` whole: printable, short enough for a request line, and without an
+    escape, so the iCalUId it stands for is known (see the module docstring)."""
+    return key.isprintable() and len(key.encode("utf-8")) <= _QUERYABLE_BYTES and "\\" not in key

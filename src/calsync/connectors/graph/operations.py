@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from calsync.connectors.graph.transport import Call
+from calsync.model.uids import ident_of_uid
 
 Json = dict[str, Any]
 
@@ -137,8 +138,10 @@ def properties(event: Json) -> dict[str, str]:
 
 
 def identity(event: Json) -> str:
-    """The identity an event is read under (its UID): calsync's key property, else its iCalUId, else its id."""
-    return properties(event).get(KEY_PROPERTY.lower()) or str(event.get("iCalUId") or event["id"])
+    """The identity an event is read under, spelled as ``Content.ident`` spells it: calsync's key property (an
+    identity already, as ``create`` got it), else the identity of its iCalUId, else of its id (``ident_of_uid``:
+    Graph holds a UID unescaped)."""
+    return properties(event).get(KEY_PROPERTY.lower()) or ident_of_uid(str(event.get("iCalUId") or event["id"]))
 
 
 def _literal(value: str) -> str:
