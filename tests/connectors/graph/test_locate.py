@@ -9,14 +9,17 @@ filter ignores case), and must raise rather than answer from a failed request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import pytest
 
 from calsync.connectors.base import Fetched
 from calsync.connectors.graph import identities
 from calsync.connectors.graph.connector import GraphConnector
+from calsync.connectors.graph.transport import Call, Reply
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import ConnectorError, NotFound
 from calsync.model.canonical import scan
@@ -116,8 +119,8 @@ def test_more_keys_than_are_queried_are_found_by_listing_every_page(
     assert len(present) + len(absent) > identities.QUERIED_KEYS
     before = len(fake.seen)
     assert conn.locate(mailbox, [*absent, *present]) == {f"uid-{n}": f"e-{n}" for n in range(100, 130)}
-    listed = _requests(fake, before)
-    assert len(listed) == 2 and not any(s.inner for s in listed)  # both pages, no filter
+    assert len(_requests(fake, before, inner=False)) == 2  # both pages
+    assert len(_requests(fake, before, inner=True)) == 2 * len(absent)  # then what they missed, by the filters
 
 
 def test_a_key_a_filter_cannot_carry_whole_is_found_by_listing(fake: FakeGraph, connect: Connect, mailbox: str) -> None:
@@ -142,7 +145,7 @@ def test_a_page_that_does_not_come_raises(fake: FakeGraph, connect: Connect, mai
     conn = connect(mailboxes=[mailbox])
     for n in range(105):
         outlook.put(fake, mailbox, f"e-{n}", event(f"uid-{n}"), imported=True)
-    fake.inject(Fault(503, path="$skiptoken", times=10))
+    fake.inject(Fault(503, path="$skip", times=10))
     with pytest.raises(ConnectorError):
         conn.locate(mailbox, [f"gone-{n}" for n in range(identities.QUERIED_KEYS + 1)])
 
@@ -212,9 +215,60 @@ def test_an_event_read_past_a_page_boundary_while_another_is_deleted_is_still_fo
                     del calendar[5]  # the user deletes an event of the first page meanwhile
                 skip += 100
 
+        def batch(self, calls: list[Call], mailbox: str) -> list[Reply]:
+            """The filters a key the listing missed is asked by, answered from the calendar as it now is."""
+            asked = [re.search(r"iCalUId eq '([^']*)'", unquote(call.url)) for call in calls]
+            return [Reply(200, {}, {"value": [e for e in calendar if m and e["iCalUId"] == m[1]]}) for m in asked]
+
     wanted = ["uid-100", *(f"gone-{n}" for n in range(identities.QUERIED_KEYS))]
     found = identities.locate(OffsetPaging(), "user@contoso.onmicrosoft.com", wanted, "graph")  # type: ignore[arg-type]
     assert found == {"uid-100": "e-100"}
+
+
+def test_the_fake_pages_events_by_offset_and_a_deletion_between_pages_hides_no_held_event(
+    fake: FakeGraph, connect: Connect, mailbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same slip through the fake, which pages ``/events`` by offset over the calendar as it then is: the
+    user deletes an event of the first page while the listing reads, and the first event of the second page is
+    still found."""
+    conn = connect(mailboxes=[mailbox])
+    for n in range(130):
+        outlook.put(fake, mailbox, f"e-{n}", event(f"uid-{n}", day="20300601"), imported=True)
+    pages = conn.transport.pages
+
+    def deleting_meanwhile(call: Call, box: str) -> Iterator[dict[str, object]]:
+        for number, page in enumerate(pages(call, box)):
+            yield page
+            if number == 0:
+                outlook.remove(fake, mailbox, "e-5")
+
+    monkeypatch.setattr(conn.transport, "pages", deleting_meanwhile)
+    wanted = ["uid-100", *(f"gone-{n}" for n in range(identities.QUERIED_KEYS))]
+    assert conn.locate(mailbox, wanted) == {"uid-100": "e-100"}
+
+
+def test_a_key_no_filter_carries_is_left_out_only_when_a_second_listing_misses_it_too(
+    fake: FakeGraph, connect: Connect, mailbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key holding an escape cannot be asked for by iCalUId, so a listing that missed it is not trusted either:
+    it is looked for in a second one."""
+    conn = connect(mailboxes=[mailbox])
+    for n in range(130):
+        outlook.put(fake, mailbox, f"e-{n}", event(f"uid\\,{n}", day="20300601"), imported=True)
+    pages = conn.transport.pages
+    listings = []
+
+    def deleting_meanwhile(call: Call, box: str) -> Iterator[dict[str, object]]:
+        listings.append(call.url)
+        for number, page in enumerate(pages(call, box)):
+            yield page
+            if number == 0 and len(listings) == 1:
+                outlook.remove(fake, mailbox, "e-5")
+
+    monkeypatch.setattr(conn.transport, "pages", deleting_meanwhile)
+    found = conn.locate(mailbox, ["uid\\,100", "uid\\,5", "uid\\,999"])
+    assert found == {"uid\\,100": "e-100", "uid\\,5": "e-5"}  # e-5 was held when its page was read
+    assert len(listings) == 2
 
 
 def test_an_event_edited_in_outlook_keeps_the_identity_it_was_created_under(

@@ -11,9 +11,13 @@ key in JSON batches of 20, every answer followed to its last page. That is the l
 extended property (one ``eq`` on its value; no ``or`` of values), and the one a retried create relies on. More
 keys, or a key a filter cannot carry, are looked for by listing every event's identity: a listing costs a
 request per 100 events, the queries two a key, and the keys asked about are the items a complete listing missed
-(deletions, events saved again under another id), so usually few. Why not always list: Graph pages events by
-offset, so an event deleted while the listing pages moves every later one a place back, and one can slip past a
-page boundary unread; a query has no such gap.
+(deletions, events saved again under another id), so usually few.
+
+A listing alone is not trusted to leave a key out: Graph pages ``/events`` by offset (``$skip``), so an event
+deleted from a page already read moves every later one a place back, and the first of the next page slips past
+the boundary unread (no page documents a stable order to page by instead). So a key the listing missed is asked
+for by the two filters before it is left out (those are mostly the deleted ones, two requests each); a key no
+filter can carry is left out only when a second listing misses it too.
 
 What a filter can carry: a printable key of at most 255 bytes (a request line) without an escape. The iCalUId
 filter asks for the UID the key spells (``uid_of_ident``): Exchange imports a UID as TEXT ([MS-OXCICAL]
@@ -44,9 +48,17 @@ def locate(transport: Transport, collection: str, keys: Sequence[str], name: str
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}
-    if len(wanted) > QUERIED_KEYS or not all(map(_queryable, wanted)):
-        return _listed(transport, collection, set(wanted), name)
-    return _queried(transport, collection, wanted, name)
+    if len(wanted) <= QUERIED_KEYS and all(map(_queryable, wanted)):
+        return _queried(transport, collection, wanted, name)
+    found = _listed(transport, collection, set(wanted), name)
+    missed = [key for key in wanted if key not in found]
+    asked = [key for key in missed if _queryable(key)]
+    if asked:
+        found.update(_queried(transport, collection, asked, name))
+    again = {key for key in missed if not _queryable(key)}
+    if again:
+        found.update(_listed(transport, collection, again, name))
+    return found
 
 
 def _queried(transport: Transport, collection: str, wanted: Sequence[str], name: str) -> dict[str, str]:

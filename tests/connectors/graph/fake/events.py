@@ -28,6 +28,7 @@ from tests.connectors.graph.fake.http import (
     Pager,
     Request,
     Response,
+    offset_page,
     select,
 )
 from tests.connectors.graph.fake.mailbox import Mailbox, Stored, instant, stamp, zone
@@ -82,7 +83,7 @@ def route(fake: FakeGraph, box: Mailbox, request: Request, rest: str) -> Respons
     if rest == "/calendar/calendarView" and method == "GET":
         return _view(fake.pager, box, request)
     if rest in ("/calendar/events", "/events"):
-        return _create(fake, box, request) if method == "POST" else _list(fake.pager, box, request)
+        return _create(fake, box, request) if method == "POST" else _list(box, request)
     found = re.fullmatch(r"(?:/calendar)?/events/([^/]+)(/instances)?", rest)
     if found is None:
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest}'.")
@@ -156,17 +157,15 @@ def _delta(fake: FakeGraph, box: Mailbox, request: Request) -> Response:
     return fake.pager.page(request, items, link)
 
 
-def _list(pager: Pager, box: Mailbox, request: Request) -> Response:
-    """``/events``: masters and single events, filtered by an extended property or by iCalUId when asked."""
-    more = pager.next(request)
-    if more is not None:
-        return more
+def _list(box: Mailbox, request: Request) -> Response:
+    """``/events``: masters and single events, filtered by an extended property or by iCalUId when asked, paged
+    by offset over the calendar as it is when each page is asked for."""
     wanted = (request.query.get("$filter") or "").strip()
     chosen = list(box.events.values())
     if wanted:
         keep = _filter(wanted)
         chosen = [s for s in chosen if keep(s.data)]
-    return pager.page(request, [render(s.data, s.change, request) for s in chosen], {})
+    return offset_page(request, [render(s.data, s.change, request) for s in chosen])
 
 
 def _filter(wanted: str) -> Callable[[Json], bool]:

@@ -1,7 +1,8 @@
 """The fake's request and response values, Graph's error body, and OData paging, shared by its routes.
 
 Error bodies follow https://learn.microsoft.com/en-us/graph/errors ; paging follows
-https://learn.microsoft.com/en-us/graph/paging (``@odata.nextLink`` with an opaque ``$skiptoken``).
+https://learn.microsoft.com/en-us/graph/paging (``@odata.nextLink`` with an opaque ``$skiptoken``, or with
+``$skip`` for ``/events``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 Json = dict[str, Any]
 
@@ -86,6 +88,20 @@ class Pager:
             raise GraphError(400, "ErrorInvalidUrlQuery", "The skip token is not valid.")
         items, last = self._pending.pop(token)
         return self.page(request, items, last)
+
+
+def offset_page(request: Request, items: list[Json], default_size: int = 10) -> Response:
+    """One page of ``items`` from the request's ``$skip``, its next link the offset after it: how Graph pages
+    ``/events`` (``@odata.nextLink`` ending ``$skip=10``). The caller lists the items again for every page, so an
+    item deleted from a page already read moves every later one a place back, as it does in Graph."""
+    size = int(request.prefer("odata.maxpagesize") or default_size)
+    skip = int(request.query.get("$skip") or 0)
+    body: Json = {"value": items[skip : skip + size]}
+    if skip + size < len(items):
+        query = urlencode({**request.query, "$skip": str(skip + size)}, quote_via=quote)
+        body["@odata.nextLink"] = f"{request.base}{request.path}?{query}"
+    headers = {"Preference-Applied": f"odata.maxpagesize={size}"} if request.prefer("odata.maxpagesize") else {}
+    return Response(200, body, headers)
 
 
 def select(body: Json, request: Request) -> Json:
