@@ -93,3 +93,18 @@ def test_an_update_keeps_every_slot_it_writes(fake: FakeEws, connect: Callable[.
     assert info is not None and info.job_title == "Mathematician"
     assert [p.value for p in info.phones] == ["+44 20 1234", "+44 77 9999"]
     assert [e.value for e in info.emails] == ["ada@example.com", "ada@home.example"]
+
+
+def test_a_contact_whose_key_holds_a_comma_keeps_it_as_its_identity_when_edited_in_outlook(
+    fake: FakeEws, connect: Callable[..., EwsConnector]
+) -> None:
+    """A contact is read under its key, an identity already: the item built from it must get the UID that
+    identity spells, or the vCard escapes the comma a second time once Outlook edits the contact."""
+    mailbox = new_mailbox(fake)
+    contacts = connect(mailboxes=[mailbox]).contacts()
+    content = Content.from_text(contact("c\\,1", "Ada Lovelace"), VCARD)
+    ref = contacts.create(mailbox, content, content.ident)
+    outlook.put(fake, mailbox, ref.href, contact("ignored", "Ada King"), folder="contacts")
+    (got,) = contacts.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched)
+    assert got.content.ident == "c\\,1" and got.content.facts.title == "Ada King"

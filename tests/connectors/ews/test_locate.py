@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 
 from calsync.connectors.base import Fetched
-from calsync.connectors.ews import identities
+from calsync.connectors.ews import folders, identities
 from calsync.connectors.ews.connector import EwsConnector
 from calsync.connectors.memory import MemoryConnector
 from calsync.errors import ConnectorError
@@ -207,3 +207,19 @@ def test_an_item_edited_in_outlook_keeps_the_identity_it_was_created_under(
     sync_pair(spec, store, RunOptions(now=now))
     assert list(business.texts("cal")) == ["b1.ics"]
     assert scan(business.texts("cal")["b1.ics"]).facts.title == "visit, edited"
+
+
+def test_an_item_written_before_its_key_was_read_as_an_identity_reads_back_unchanged(
+    fake: FakeEws, connect: Connect, mailbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written the way calsync once wrote it (the key itself the projection's UID, so the residue is signed with a
+    comma escaped twice), an item untouched since must still give back the text written, not its projection as
+    if edited in Outlook: or every such item would look changed once after an upgrade."""
+    conn = connect(mailboxes=[mailbox])
+    content = Content.from_text(event("b\\,1", extra="X-CALSYNC-KIND:order-line\r\n"))
+    with monkeypatch.context() as earlier:
+        earlier.setattr(folders, "uid_of_ident", lambda ident: ident)
+        ref = conn.create(mailbox, content, content.ident)
+    (got,) = conn.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched)
+    assert got.content.digest == content.digest and got.content.ident == "b\\,1"

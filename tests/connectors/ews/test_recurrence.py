@@ -152,3 +152,13 @@ def _plain() -> str:
         "DTSTART;TZID=Europe/Berlin:20261102T090000\r\nDTEND;TZID=Europe/Berlin:20261102T100000\r\n"
         "SUMMARY:One\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
+
+
+def test_a_series_whose_key_holds_a_comma_is_written_with_its_exceptions_and_read_back(conn: EwsConnector) -> None:
+    """The key is an identity, its comma escaped: the projection a write is signed with must take the UID that
+    identity spells, or its master and its overrides hold two UIDs and no series with an exception is written."""
+    content = Content.from_text(SERIES.replace("UID:weekly-1", "UID:weekly\\,1"))
+    ref = conn.create(conn.mailboxes[0], content, content.ident)
+    (got,) = conn.get(conn.mailboxes[0], [ref.href])
+    assert isinstance(got, Fetched)
+    assert got.content.ident == "weekly\\,1" and got.content.digest == content.digest

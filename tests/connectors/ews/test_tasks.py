@@ -78,3 +78,18 @@ def test_what_exchange_holds_for_a_completed_task(fake: FakeEws, connect: Callab
     item = edited.content.item
     assert item.task is not None and item.task.status is TaskStatus.IN_PROCESS and item.title == "Order parts"
     assert item.uid == "t-done"
+
+
+def test_a_task_whose_key_holds_a_comma_keeps_it_as_its_identity_when_edited_in_outlook(
+    fake: FakeEws, connect: Callable[..., EwsConnector]
+) -> None:
+    """A task has no UID of its own: it is read under its key, an identity already; the item built from it must
+    get the UID that identity spells, or the comma is escaped a second time once Outlook edits the task."""
+    mailbox = new_mailbox(fake)
+    tasks = connect(mailboxes=[mailbox]).tasks()
+    content = Content.from_text(task("t\\,1", "Order parts"))
+    ref = tasks.create(mailbox, content, content.ident)
+    outlook.put(fake, mailbox, ref.href, task("ignored", "Order parts, two valves"), folder="tasks")
+    (got,) = tasks.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched)
+    assert got.content.ident == "t\\,1" and got.content.facts.title == "Order parts, two valves"

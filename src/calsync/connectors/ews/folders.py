@@ -44,6 +44,7 @@ from calsync.model import residue
 from calsync.model.content import Content
 from calsync.model.item import Item
 from calsync.model.refs import CollectionInfo, ItemRef
+from calsync.model.uids import uid_of_ident
 from calsync.model.window import Window
 
 T = TypeVar("T")
@@ -188,8 +189,12 @@ class FolderConnector(FolderIdentities):
                     yield FetchFailed(href, InvalidItem(text, connector=self.name, href=href))
 
     def _content(self, collection: str, found: Any) -> Content:
-        item = self._complete(collection, found, self.kind.from_exchange(found, identity(found)))
-        return residue.decode(getattr(found, RESIDUE, None) or "", item, self.kind.media_type)
+        """The item as content whose identity is ``identity(found)``: the item gets the UID that identity spells,
+        which the writer escapes back into it."""
+        ident = identity(found)
+        item = self._complete(collection, found, self.kind.from_exchange(found, uid_of_ident(ident)))
+        kept = getattr(found, RESIDUE, None) or ""
+        return residue.decode(kept, residue.projection_signed(kept, item, ident), self.kind.media_type)
 
     # -- writing ------------------------------------------------------------------------------------------------
 
@@ -269,7 +274,7 @@ class FolderConnector(FolderIdentities):
         """The fields to write, the key and residue properties included, and the item as it will be written."""
         item = self._normalised(content.item)
         fields = self.kind.to_fields(item)
-        projection = self.kind.project(item, fields, key)
+        projection = self.kind.project(item, fields, uid_of_ident(key))
         fields[KEY] = key
         fields[RESIDUE] = residue.encode(content, projection)
         return fields, item

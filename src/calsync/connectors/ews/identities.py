@@ -1,9 +1,9 @@
 """Finding a folder's items by identity, whatever their dates (``FolderConnector.locate``, the ``Locating`` port).
 
-An item's identity is what ``FolderConnector.get`` reads as its UID (``identity``): calsync's key property when
-it carries one, else the calendar UID, else its id. The engine takes a key left out of the answer as deleted, so
-an answer that cannot be had whole raises, and an item counts only when the identity read from it equals the
-key exactly.
+An item's identity is the ``Content.ident`` of what ``FolderConnector.get`` reads (``identity``): calsync's key
+property when it carries one, else the identity of its calendar UID, else of its id. The engine takes a key left
+out of the answer as deleted, so an answer that cannot be had whole raises, and an item counts only when the
+identity read from it equals the key exactly.
 
 How: up to ``QUERIED_KEYS`` keys are first asked for together, one FindItem restricted to an Or of IsEqualTo on
 the key property (the lookup a retried create relies on; exchangelib reads the property of what it found by
@@ -31,6 +31,7 @@ from exchangelib.services import SyncFolderItems
 from calsync.connectors.ews.errors import item_error
 from calsync.connectors.ews.props import KEY
 from calsync.errors import NotFound, ProtocolError
+from calsync.model.uids import ident_of_uid
 
 if TYPE_CHECKING:
     from calsync.connectors.ews.folders import Kind
@@ -45,8 +46,10 @@ _MAX_CHANGES = 512
 
 
 def identity(found: Any) -> str:
-    """The identity an item is read under (its UID): calsync's key property, else its calendar UID, else its id."""
-    return str(getattr(found, KEY, None) or getattr(found, "uid", None) or found.id)
+    """The identity an item is read under, spelled as ``Content.ident`` spells it: calsync's key property (an
+    identity already, as ``create`` got it), else the identity of its calendar UID, else of its id
+    (``ident_of_uid``: Exchange holds a UID unescaped)."""
+    return str(getattr(found, KEY, None) or ident_of_uid(str(getattr(found, "uid", None) or found.id)))
 
 
 class FolderIdentities:
