@@ -112,3 +112,18 @@ def test_a_second_folder_is_its_own_collection(fake: FakeGraph, connect: Connect
     ref = book.create(f"{mailbox}/f-1", Content.from_item(_full()), "cust-9")
     assert book.list(mailbox, None) == [] and book.list(f"{mailbox}/f-1", None) == [ref]
     assert operations.KEY_PROPERTY in str(fake.mailboxes[mailbox].contacts[ref.href][0])
+
+
+def test_a_contact_whose_key_holds_a_comma_keeps_it_as_its_identity_when_edited_in_outlook(
+    fake: FakeGraph, connect: Connect
+) -> None:
+    """The key is an identity, its comma escaped: the contact read from it must get the UID that identity spells,
+    or the vCard escapes the comma a second time once Outlook edits the contact."""
+    mailbox = new_mailbox(fake)
+    book = connect(mailboxes=[mailbox]).contacts()
+    content = Content.from_text(contact("c\\,1", "Ada Lovelace"), VCARD)
+    ref = book.create(mailbox, content, content.ident)
+    fake_contacts.put(fake.mailboxes[mailbox], fake_contacts.DEFAULT, ref.href, {"jobTitle": "Commodore"})
+    (got,) = book.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched)
+    assert got.content.ident == "c\\,1" and got.content.item.uid == "c,1"

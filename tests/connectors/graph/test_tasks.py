@@ -125,3 +125,15 @@ def test_a_second_list_is_its_own_collection(fake: FakeGraph, connect: Connect) 
     assert found == {(mailbox, "Tasks", vtodo), (f"{mailbox}/extra-list", "Jobs", vtodo)}
     ref = tasks.create(f"{mailbox}/extra-list", Content.from_text(task("j1")), "j1")
     assert ref.href in box.todo["extra-list"].tasks and tasks.list(mailbox, None) == []
+
+
+def test_a_task_whose_key_holds_a_comma_is_read_under_that_key(fake: FakeGraph, connect: Connect) -> None:
+    """The key is an identity, its comma escaped: the task read from it must get the UID that identity spells,
+    or the writer escapes the comma a second time and the task comes back under another identity."""
+    mailbox = new_mailbox(fake)
+    tasks = connect(mailboxes=[mailbox]).tasks()
+    content = Content.from_text(task("t\\,1", "Order parts"))
+    ref = tasks.create(mailbox, content, content.ident)
+    (got,) = tasks.get(mailbox, [ref.href])
+    assert isinstance(got, Fetched)
+    assert got.content.ident == "t\\,1" and got.content.item.uid == "t,1"

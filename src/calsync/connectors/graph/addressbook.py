@@ -21,6 +21,7 @@ from calsync.model import residue
 from calsync.model.canonical import VCARD
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
+from calsync.model.uids import ident_of_uid, uid_of_ident
 from calsync.model.window import Window
 
 
@@ -126,9 +127,9 @@ class GraphContactsConnector:
 
 
 def _body(content: Content, key: str) -> Json:
-    """The contact body with the key and residue properties."""
+    """The contact body with the key and residue properties; the projection gets the UID the key spells."""
     body = contacts.to_contact(content.item)
-    projection = contacts.from_contact(body, key)
+    projection = contacts.from_contact(body, uid_of_ident(key))
     body["singleValueExtendedProperties"] = [
         {"id": operations.KEY_PROPERTY, "value": key},
         {"id": operations.RESIDUE_PROPERTY, "value": residue.encode(content, projection)},
@@ -137,7 +138,10 @@ def _body(content: Content, key: str) -> Json:
 
 
 def _content(body: Json) -> Content:
+    """The contact as content whose identity is its key property (an identity already), else its id's; the item
+    gets the UID that identity spells, which the writer escapes back into it."""
     props = operations.properties(body)
-    uid = props.get(operations.KEY_PROPERTY.lower()) or str(body["id"])
-    item = contacts.from_contact(body, uid)
-    return residue.decode(props.get(operations.RESIDUE_PROPERTY.lower(), ""), item, VCARD)
+    ident = props.get(operations.KEY_PROPERTY.lower()) or ident_of_uid(str(body["id"]))
+    item = contacts.from_contact(body, uid_of_ident(ident))
+    kept = props.get(operations.RESIDUE_PROPERTY.lower(), "")
+    return residue.decode(kept, residue.projection_signed(kept, item, ident), VCARD)

@@ -19,6 +19,7 @@ from calsync.connectors.graph.transport import Call, DeltaExpired, Json, Transpo
 from calsync.errors import AlreadyExists, NotFound, PreconditionFailed, ReadOnly
 from calsync.model.content import Content
 from calsync.model.refs import CollectionInfo, ItemRef
+from calsync.model.uids import ident_of_uid, uid_of_ident
 from calsync.model.window import Window
 
 
@@ -172,5 +173,7 @@ class GraphTasksConnector:
 
 
 def _content(task: Json) -> Content:
-    uid = todo.key_of(task) or str(task["id"])
-    return Content.from_item(todo.from_todo(task, uid))
+    """The task as content whose identity is its key (an identity already), else its id's: the item gets the UID
+    that identity spells, which the writer escapes back into it."""
+    ident = todo.key_of(task) or ident_of_uid(str(task["id"]))
+    return Content.from_item(todo.from_todo(task, uid_of_ident(ident)))
