@@ -10,7 +10,7 @@ than answer from a failed request or a listing that stopped short.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from lxml import etree
@@ -18,18 +18,17 @@ from lxml import etree
 from calsync.connectors.base import Fetched
 from calsync.connectors.ews import folders, identities
 from calsync.connectors.ews.connector import EwsConnector
-from calsync.connectors.memory import MemoryConnector
 from calsync.errors import ConnectorError
 from calsync.model.canonical import scan
 from calsync.model.content import Content
 from calsync.state.sql import SQLStore
-from calsync.sync.engine import PairSpec, RunOptions, sync_pair
-from calsync.sync.observe import Endpoint
+from calsync.sync.engine import RunOptions, sync_pair
 from tests.connectors.ews import outlook
 from tests.connectors.ews.conftest import new_mailbox
 from tests.connectors.ews.fake import items
 from tests.connectors.ews.fake.server import FakeEws, Fault
 from tests.connectors.ews.fake.soap import m
+from tests.connectors.pairing import NOW, with_business
 from tests.samples import event, task
 
 Connect = Callable[..., EwsConnector]
@@ -51,10 +50,8 @@ def test_an_item_saved_again_far_ahead_is_a_move_to_the_engine_not_a_deletion(
 ) -> None:
     """A client that saves a move as a delete and a create of the same UID, under another id and 90 days later:
     the full sync's listing of the window misses both, and only the answer by identity tells it was moved."""
-    business = MemoryConnector("business")
-    business.make_collection("cal")
-    spec = PairSpec("ews", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
-    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    spec, business = with_business("ews", connect(mailboxes=[mailbox]), mailbox)
+    now = NOW
     business.put_raw("cal", "e1.ics", event("e1", "visit", day="20261122"))
     sync_pair(spec, store, RunOptions(now=now))
     (old,) = [s.id for s in fake.store.live(mailbox, "calendar")]
@@ -177,10 +174,8 @@ def test_an_item_saved_again_is_not_passed_on_as_deleted_whatever_its_uid_holds(
 ) -> None:
     """The move of ``test_an_item_saved_again_far_ahead_is_a_move_to_the_engine_not_a_deletion``, of an item made
     in Outlook whose UID holds a comma: the business side must keep its copy."""
-    business = MemoryConnector("business")
-    business.make_collection("cal")
-    spec = PairSpec("ews", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
-    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    spec, business = with_business("ews", connect(mailboxes=[mailbox]), mailbox)
+    now = NOW
     outlook.put(fake, mailbox, "invite", event("e\\,1", "visit", day="20261122"))
     sync_pair(spec, store, RunOptions(now=now))
     assert len(business.texts("cal")) == 1
@@ -196,10 +191,8 @@ def test_an_item_edited_in_outlook_keeps_the_identity_it_was_created_under(
     """A business item whose UID holds a comma is created under its identity as the key; edited in Outlook, the
     item is read from its key property again and must give that same identity, or the business item is deleted
     and made again under another UID."""
-    business = MemoryConnector("business")
-    business.make_collection("cal")
-    spec = PairSpec("ews", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
-    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    spec, business = with_business("ews", connect(mailboxes=[mailbox]), mailbox)
+    now = NOW
     business.put_raw("cal", "b1.ics", event("b\\,1", "visit", day="20261122"))
     sync_pair(spec, store, RunOptions(now=now))
     (href,) = [s.id for s in fake.store.live(mailbox, "calendar")]

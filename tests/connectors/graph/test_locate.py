@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
@@ -20,17 +20,16 @@ from calsync.connectors.base import Fetched
 from calsync.connectors.graph import identities
 from calsync.connectors.graph.connector import GraphConnector
 from calsync.connectors.graph.transport import Call, Reply
-from calsync.connectors.memory import MemoryConnector
 from calsync.errors import ConnectorError, NotFound
 from calsync.model.canonical import scan
 from calsync.model.content import Content
 from calsync.state.sql import SQLStore
-from calsync.sync.engine import PairSpec, RunOptions, sync_pair
-from calsync.sync.observe import Endpoint
+from calsync.sync.engine import RunOptions, sync_pair
 from tests.connectors.graph import outlook
 from tests.connectors.graph.conftest import new_mailbox
 from tests.connectors.graph.fake.http import Request
 from tests.connectors.graph.fake.server import FakeGraph, Fault, Seen
+from tests.connectors.pairing import NOW, with_business
 from tests.samples import event
 
 Connect = Callable[..., GraphConnector]
@@ -60,10 +59,8 @@ def test_an_event_saved_again_far_ahead_is_a_move_to_the_engine_not_a_deletion(
 ) -> None:
     """A client that saves a move as a delete and a create, under another id and 90 days later: the full sync's
     listing of the window misses both, and only the answer by identity tells the business side it was moved."""
-    business = MemoryConnector("business")
-    business.make_collection("cal")
-    spec = PairSpec("graph", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
-    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    spec, business = with_business("graph", connect(mailboxes=[mailbox]), mailbox)
+    now = NOW
     business.put_raw("cal", "e1.ics", event("e1", "visit", day="20261122"))
     sync_pair(spec, store, RunOptions(now=now))
     (old,) = fake.mailboxes[mailbox].events
@@ -181,10 +178,8 @@ def test_an_event_saved_again_is_not_passed_on_as_deleted_whatever_its_uid_holds
 ) -> None:
     """The move of ``test_an_event_saved_again_far_ahead_is_a_move_to_the_engine_not_a_deletion``, of an event
     whose UID holds a comma: the business side must keep its copy."""
-    business = MemoryConnector("business")
-    business.make_collection("cal")
-    spec = PairSpec("graph", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
-    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    spec, business = with_business("graph", connect(mailboxes=[mailbox]), mailbox)
+    now = NOW
     outlook.put(fake, mailbox, "invite", event("e\\,1", "visit", day="20261122"), imported=True)
     sync_pair(spec, store, RunOptions(now=now))
     assert len(business.texts("cal")) == 1
@@ -277,10 +272,8 @@ def test_an_event_edited_in_outlook_keeps_the_identity_it_was_created_under(
     """A business item whose UID holds a comma is created under its identity as the key; edited in Outlook, the
     event is read from its key property again and must give that same identity, or the business item is deleted
     and made again under another UID."""
-    business = MemoryConnector("business")
-    business.make_collection("cal")
-    spec = PairSpec("graph", Endpoint(business, "cal"), Endpoint(connect(mailboxes=[mailbox]), mailbox))
-    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    spec, business = with_business("graph", connect(mailboxes=[mailbox]), mailbox)
+    now = NOW
     business.put_raw("cal", "b1.ics", event("b\\,1", "visit", day="20261122"))
     sync_pair(spec, store, RunOptions(now=now))
     (href,) = fake.mailboxes[mailbox].events
