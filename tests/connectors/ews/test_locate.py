@@ -216,3 +216,18 @@ def test_an_item_written_before_its_key_was_read_as_an_identity_reads_back_uncha
     (got,) = conn.get(mailbox, [ref.href])
     assert isinstance(got, Fetched)
     assert got.content.digest == content.digest and got.content.ident == "b\\,1"
+
+
+@pytest.mark.parametrize("fold_case", [False, True])
+def test_keys_differing_in_case_are_other_items_to_a_create_and_to_locate(
+    fake: FakeEws, connect: Connect, mailbox: str, monkeypatch: pytest.MonkeyPatch, fold_case: bool
+) -> None:
+    """Should Exchange compare the key property ignoring case (not documented either way; Graph does), a create of
+    ``order-7`` beside ``Order-7`` met that item and failed as "exists with other content" at every run."""
+    monkeypatch.setattr(items, "FOLD_CASE", fold_case)
+    conn = connect(mailboxes=[mailbox])
+    first = conn.create(mailbox, Content.from_text(event("Order-7", "first")), "Order-7")
+    second = conn.create(mailbox, Content.from_text(event("order-7", "second")), "order-7")
+    assert first.href != second.href
+    assert conn.create(mailbox, Content.from_text(event("order-7", "second")), "order-7") == second
+    assert conn.locate(mailbox, ["order-7", "Order-7"]) == {"order-7": second.href, "Order-7": first.href}

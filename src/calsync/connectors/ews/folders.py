@@ -202,7 +202,8 @@ class FolderConnector(FolderIdentities):
         """Find the key's item (a retried create) or make it; see the module docstring."""
         self._writable(key)
         folder = self._folder(collection)
-        existing = self._call(lambda: builtins.list(folder.filter(**{KEY: key}).only(*IDS)))
+        found = self._call(lambda: builtins.list(folder.filter(**{KEY: key}).only(*IDS, KEY)))
+        existing = [item for item in found if getattr(item, KEY, None) == key]  # Exchange may ignore case
         if existing:
             got = next(self.get(collection, [existing[0].id]))
             if isinstance(got, Fetched) and got.content.digest == content.digest:
