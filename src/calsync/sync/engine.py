@@ -28,6 +28,7 @@ from calsync.sync.observe import (
     Observation,
     Observer,
     Progress,
+    blind,
     read_changes,
     read_kept_copies,
     retry_item,
@@ -321,9 +322,7 @@ class _Run:
         decided as in the window. What is left, on the other stores: a far-ahead item deleted just before a full
         sync comes back when it enters the window."""
         obs = observations[side]
-        if self.window is None or not obs.changes.complete:
-            return
-        if not self._endpoints()[side].connector.capabilities.filters_window:
+        if not blind(obs.changes, self.window, self._endpoints()[side].connector):
             return
         other = observations[side.other].view
         for ident in idents:

@@ -54,7 +54,7 @@ class Observation:
     blocked: set[str] = field(default_factory=set)
     edge: int | None = None
     located_gone: set[str] = field(default_factory=set)
-    """Items gone from a listing blind outside the window (``Observer.blind``) that the store, asked by identity
+    """Items gone from a listing blind outside the window (``blind``) that the store, asked by identity
     (``Locating``), holds nowhere: deleted, not moved out of the window under another name."""
 
 
@@ -65,6 +65,13 @@ def read_changes(endpoint: Endpoint, token: str | None, *, full: bool, window: W
     if connector.capabilities.has_sync_token:
         return connector.changes(collection, None if full else token)
     return ChangeSet(connector.list(collection, window), (), None, complete=True)
+
+
+def blind(changes: ChangeSet, window: Window | None, connector: Connector) -> bool:
+    """Whether ``changes`` is a complete listing that reads nothing outside the window (a full sync, an expired
+    token, a store without tokens): an item moved out of the window under another name is then missing from
+    what it read, as a deleted one is."""
+    return window is not None and changes.complete and connector.capabilities.filters_window
 
 
 class Observer:
@@ -140,13 +147,6 @@ class Observer:
         self._locate_gone(obs)
         return obs
 
-    def blind(self, changes: ChangeSet) -> bool:
-        """Whether ``changes`` is a complete listing that reads nothing outside the window (a full sync, an
-        expired token, a store without tokens): an item moved out of the window under another name is then
-        missing from what it read, as a deleted one is."""
-        caps = self.endpoint.connector.capabilities
-        return self.window is not None and changes.complete and caps.filters_window
-
     def _locate_gone(self, obs: Observation) -> None:
         """Ask a ``Locating`` store where the items a blind listing found gone are now: one it holds elsewhere
         moved and is read there as any move; one it holds nowhere is deleted (``Observation.located_gone``).
@@ -155,7 +155,7 @@ class Observer:
         a deletion: found but not read there (unreadable, gone again, another item at that name), or an answer
         that cannot be trusted (the store failed, or missed an item this run read: a ``canary``)."""
         locate = getattr(self.endpoint.connector, "locate", None)  # callable: a subclass may opt out with None
-        if not callable(locate) or not self.blind(obs.changes):
+        if not callable(locate) or not blind(obs.changes, self.window, self.endpoint.connector):
             return
         idents = sorted(
             ident
